@@ -1,0 +1,72 @@
+"""What the catalog knows about a dataset: its entry, columns, versions and quarantine."""
+
+from __future__ import annotations
+
+import json
+
+from catalog.lake import ALIAS, META_SCHEMA, Lake
+
+
+class UnknownDataset(LookupError):
+    pass
+
+
+def _records(cursor) -> list[dict]:
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def dataset_info(lake: Lake, dataset: str) -> dict:
+    """Entry, columns and versions (newest first) of a published dataset."""
+    con = lake.connect(read_only=True)
+    try:
+        entries = _records(con.execute(f"SELECT * FROM {META_SCHEMA}.datasets WHERE dataset = ?", [dataset]))
+        if not entries:
+            known = [r[0] for r in con.execute(f"SELECT dataset FROM {META_SCHEMA}.datasets ORDER BY 1").fetchall()]
+            raise UnknownDataset(f"{dataset!r} is not in the catalog; published datasets: {', '.join(known) or 'none'}")
+        department, name = dataset.split(".", 1)
+        columns = _records(
+            con.execute(
+                "SELECT column_name AS name, data_type AS type FROM duckdb_columns() "
+                "WHERE database_name = ? AND schema_name = ? AND table_name = ? ORDER BY column_index",
+                [ALIAS, department, name],
+            )
+        )
+        versions = _records(
+            con.execute(
+                f"""SELECT s.snapshot_id AS version, r.finished_at AS published_at, r.run_id, r.status,
+                           r.rows_read, r.rows_published, r.rows_quarantined, r.source_fingerprint,
+                           r.standard, r.standard_version, r.source_crs, r.extent, r.error
+                    FROM {META_SCHEMA}.runs r
+                    LEFT JOIN {ALIAS}.snapshots() s
+                      ON json_extract_string(s.commit_extra_info, '$.run_id') = r.run_id
+                     AND json_extract_string(s.commit_extra_info, '$.dataset') = r.dataset
+                    WHERE r.dataset = ? ORDER BY r.finished_at DESC""",
+                [dataset],
+            )
+        )
+        for v in versions:
+            v["extent"] = json.loads(v["extent"]) if v.get("extent") else None
+        return {**entries[0], "columns": columns, "versions": versions}
+    finally:
+        con.close()
+
+
+def quarantine_rows(lake: Lake, dataset: str) -> list[dict]:
+    """The dataset's quarantined rows from its latest publish, with their reasons."""
+    dataset_info(lake, dataset)  # raises UnknownDataset with the list of datasets
+    con = lake.connect(read_only=True)
+    try:
+        rows = _records(
+            con.execute(
+                f"SELECT source_row, run_id, reasons, record FROM {META_SCHEMA}.quarantine "
+                "WHERE dataset = ? ORDER BY source_row",
+                [dataset],
+            )
+        )
+    finally:
+        con.close()
+    for r in rows:
+        r["reasons"] = json.loads(r["reasons"])
+        r["record"] = json.loads(r["record"])
+    return rows

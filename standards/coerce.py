@@ -1,0 +1,91 @@
+"""Cast raw source values to a Table Schema's field types, column by column.
+
+Departments' values arrive as text (CSV, Excel) or as whatever their GIS
+wrote. A value that cannot be read as its field's type is not dropped: it
+becomes null here and is reported as a ``type`` failure for that row, so the
+row is quarantined with the original value in the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import frictionless
+import pandas as pd
+
+from standards.labels import NULL_SPELLINGS
+
+# Table Schema type -> pandas dtype the catalog stores
+DTYPES = {
+    "string": "string",
+    "integer": "Int64",
+    "number": "Float64",
+    "boolean": "boolean",
+    "date": "datetime64[ms]",
+    "datetime": "datetime64[ms]",
+}
+
+TRUE_VALUES = frozenset({"true", "yes", "y", "1", "t", "是"})
+FALSE_VALUES = frozenset({"false", "no", "n", "0", "f", "否"})
+
+
+@dataclass(frozen=True)
+class TypeFailure:
+    column: str
+    index: object
+    value: object
+    expected: str
+
+
+def _blank(raw: pd.Series) -> pd.Series:
+    text = raw.astype("string").str.strip().str.casefold()
+    return raw.isna() | text.isin(NULL_SPELLINGS).fillna(True)
+
+
+def _integer(raw: pd.Series) -> pd.Series:
+    number = pd.to_numeric(raw.astype("string").str.strip().str.replace(",", "", regex=False), errors="coerce")
+    whole = number.where(number.round() == number)
+    return whole.astype("Float64").astype("Int64")
+
+
+def _number(raw: pd.Series) -> pd.Series:
+    text = raw.astype("string").str.strip().str.replace(",", "", regex=False)
+    return pd.to_numeric(text, errors="coerce").astype("Float64")
+
+
+def _boolean(raw: pd.Series) -> pd.Series:
+    text = raw.astype("string").str.strip().str.casefold()
+    out = pd.Series(pd.NA, index=raw.index, dtype="boolean")
+    out[text.isin(TRUE_VALUES).fillna(False)] = True
+    out[text.isin(FALSE_VALUES).fillna(False)] = False
+    return out
+
+
+def _datetime(raw: pd.Series) -> pd.Series:
+    return pd.to_datetime(raw.astype("string").str.strip(), errors="coerce", format="mixed").astype("datetime64[ms]")
+
+
+def _string(raw: pd.Series) -> pd.Series:
+    return raw.astype("string").str.strip()
+
+
+CASTS = {
+    "string": _string,
+    "integer": _integer,
+    "number": _number,
+    "boolean": _boolean,
+    "date": _datetime,
+    "datetime": _datetime,
+}
+
+
+def coerce_column(raw: pd.Series, field: frictionless.Field) -> tuple[pd.Series, list[TypeFailure]]:
+    """Typed column plus the rows whose non-blank value could not be read."""
+    cast = CASTS.get(field.type, _string)
+    blank = _blank(raw)
+    typed = cast(raw.where(~blank))
+    if field.type == "string":
+        return typed.where(~blank), []
+    failed = typed.isna() & ~blank
+    failures = [TypeFailure(field.name, i, raw[i], field.type) for i in raw.index[failed]]
+    return typed, failures

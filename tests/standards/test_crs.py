@@ -1,0 +1,305 @@
+from __future__ import annotations
+
+import math
+import pickle
+
+import numpy as np
+import pyproj
+import pytest
+import shapely
+from shapely.geometry import LineString, MultiPolygon, Point, Polygon
+
+from standards import chinese_crs as cc
+from standards.crs import (
+    HubCRS,
+    UnknownCRS,
+    operation_summary,
+    resolve_crs,
+    transform_geometries,
+    transform_xy,
+    transformer,
+)
+
+GEOD = pyproj.Geod(ellps="WGS84")
+SHANGHAI = (121.47, 31.23)  # lon, lat
+
+
+def metres(lon1, lat1, lon2, lat2) -> np.ndarray:
+    """Geodesic distance in metres between two sets of lon/lat points."""
+    lon1, lat1, lon2, lat2 = np.broadcast_arrays(
+        *(np.asarray(v, dtype=float) for v in (lon1, lat1, lon2, lat2))
+    )
+    _, _, dist = GEOD.inv(lon1, lat1, lon2, lat2)
+    return np.asarray(dist)
+
+
+def china_points() -> tuple[np.ndarray, np.ndarray]:
+    """A 1-degree grid over China plus random points (fixed seed)."""
+    lon, lat = np.meshgrid(np.arange(75.0, 134.5, 1.0), np.arange(18.0, 53.5, 1.0))
+    rng = np.random.default_rng(20240601)
+    rlon = rng.uniform(73.0, 135.0, 2000)
+    rlat = rng.uniform(18.0, 54.0, 2000)
+    return np.concatenate([lon.ravel(), rlon]), np.concatenate([lat.ravel(), rlat])
+
+
+# --------------------------------------------------------------------------- published values
+
+
+@pytest.mark.parametrize(
+    ("fn", "given", "expected"),
+    [
+        (cc.wgs84_to_gcj02, (121.5272106, 31.1774276), (121.531541859215, 31.17530398364597)),
+        (cc.gcj02_to_bd09, (116.404, 39.915), (116.41036949371029, 39.92133699351021)),
+        (cc.gcj02_to_wgs84, (121.531541859215, 31.17530398364597), (121.5272106, 31.1774276)),
+        (cc.bd09_to_gcj02, (116.41036949371029, 39.92133699351021), (116.404, 39.915)),
+    ],
+    ids=["wgs84->gcj02", "gcj02->bd09", "gcj02->wgs84", "bd09->gcj02"],
+)
+def test_published_reference_values(fn, given, expected):
+    lon, lat = fn(*given)
+    assert isinstance(lon, float) and isinstance(lat, float)
+    assert lon == pytest.approx(expected[0], abs=1e-9)
+    assert lat == pytest.approx(expected[1], abs=1e-9)
+
+
+def test_one_step_bd09_inverse_is_not_good_enough_but_ours_is():
+    """The published closed-form BD-09 inverse is off by decimetres; the iterated one is not."""
+    lon, lat = china_points()
+    bd_lon, bd_lat = cc.gcj02_to_bd09(lon, lat)
+    approx = cc._bd09_approx_inverse(bd_lon, bd_lat)
+    exact = cc.bd09_to_gcj02(bd_lon, bd_lat)
+    assert metres(lon, lat, *approx).max() > 0.1
+    assert metres(lon, lat, *exact).max() < 1e-3
+
+
+# --------------------------------------------------------------------------- round trips
+
+
+@pytest.mark.parametrize(
+    ("forward", "inverse"),
+    [
+        (cc.wgs84_to_gcj02, cc.gcj02_to_wgs84),
+        (cc.wgs84_to_bd09, cc.bd09_to_wgs84),
+        (cc.gcj02_to_bd09, cc.bd09_to_gcj02),
+    ],
+    ids=["gcj02", "bd09", "gcj02<->bd09"],
+)
+def test_round_trip_over_china_within_1cm(forward, inverse):
+    lon, lat = china_points()
+    out_lon, out_lat = forward(lon, lat)
+    # the offset is real (tens to hundreds of metres) for points inside China ...
+    assert np.median(metres(lon, lat, out_lon, out_lat)) > 50
+    back_lon, back_lat = inverse(out_lon, out_lat)
+    err = metres(lon, lat, back_lon, back_lat)
+    assert err.max() < 0.01, f"worst round-trip error {err.max():.3g} m"
+
+
+def test_arrays_keep_shape_and_bad_points_become_nan():
+    lon = np.array([[121.0, np.nan], [np.inf, 116.0]])
+    lat = np.array([[31.0, 30.0], [30.0, -np.inf]])
+    for fn in (cc.wgs84_to_gcj02, cc.gcj02_to_wgs84, cc.wgs84_to_bd09, cc.bd09_to_wgs84):
+        out_lon, out_lat = fn(lon, lat)
+        assert out_lon.shape == out_lat.shape == (2, 2)
+        assert out_lon.dtype == np.float64
+        assert np.isfinite(out_lon[0, 0]) and np.isfinite(out_lat[0, 0])
+        assert np.isnan(out_lon.ravel()[1:]).all() and np.isnan(out_lat.ravel()[1:]).all()
+
+
+@pytest.mark.parametrize(
+    ("name", "lon", "lat"),
+    [("Paris", 2.3522, 48.8566), ("New York", -74.006, 40.7128), ("Sydney", 151.2093, -33.8688)],
+)
+def test_gcj02_is_identity_outside_china(name, lon, lat):
+    assert cc.wgs84_to_gcj02(lon, lat) == (lon, lat)
+    assert cc.gcj02_to_wgs84(lon, lat) == (lon, lat)
+    assert transform_xy(lon, lat, "WGS84", "GCJ-02") == (lon, lat)
+
+
+# --------------------------------------------------------------------------- resolve_crs
+
+
+@pytest.mark.parametrize(
+    ("value", "name", "offset", "epsg"),
+    [
+        ("EPSG:4549", "EPSG:4549", None, 4549),
+        ("epsg:4549", "EPSG:4549", None, 4549),
+        (4549, "EPSG:4549", None, 4549),
+        ("4549", "EPSG:4549", None, 4549),
+        ("GCJ-02", "GCJ-02", "gcj02", 4326),
+        ("GCJ02", "GCJ-02", "gcj02", 4326),
+        ("gcj02", "GCJ-02", "gcj02", 4326),
+        ("BD-09", "BD-09", "bd09", 4326),
+        ("BD09", "BD-09", "bd09", 4326),
+        ("bd09", "BD-09", "bd09", 4326),
+        ("WGS84", "EPSG:4326", None, 4326),
+        ("WGS 84", "EPSG:4326", None, 4326),
+        ("CRS84", "EPSG:4326", None, 4326),
+        ("OGC:CRS84", "EPSG:4326", None, 4326),
+        ("CGCS2000", "EPSG:4490", None, 4490),
+        (pyproj.CRS.from_epsg(4549).to_wkt(), "EPSG:4549", None, 4549),
+        ("urn:ogc:def:crs:EPSG::4490", "EPSG:4490", None, 4490),
+    ],
+)
+def test_resolve_crs_aliases(value, name, offset, epsg):
+    hub = resolve_crs(value)
+    assert hub.name == name
+    assert hub.offset == offset
+    assert hub.crs.to_epsg() == epsg
+    assert resolve_crs(hub) is hub
+
+
+def test_resolve_crs_proj_string_without_epsg_match_keeps_its_text():
+    text = "+proj=tmerc +lat_0=0 +lon_0=120.5 +k=1 +x_0=500000 +y_0=0 +ellps=GRS80 +units=m"
+    hub = resolve_crs(text)
+    assert hub.offset is None and not hub.is_geographic
+    assert hub.name == text
+    assert resolve_crs(text) is hub  # cached
+
+
+def test_hubcrs_properties():
+    assert resolve_crs("GCJ-02").is_geographic
+    assert not resolve_crs("EPSG:4549").is_geographic
+    assert "obfuscation" in resolve_crs("GCJ-02").description
+    assert "BD-09" in resolve_crs("bd09").description
+    assert "Gauss-Kruger" in resolve_crs(4549).description
+    with pytest.raises(ValueError):
+        HubCRS("x", pyproj.CRS.from_epsg(4326), "mars")
+
+
+@pytest.mark.parametrize("bad", ["EPSG:99999", "nonsense", 99999, "GCJ-03", "", None, 45.49])
+def test_unknown_crs_names_the_bad_value(bad):
+    with pytest.raises(UnknownCRS) as info:
+        resolve_crs(bad)
+    assert isinstance(info.value, ValueError)
+    assert repr(bad) in str(info.value)
+    assert "EPSG:4549" in str(info.value)  # says what is accepted
+    assert str(pickle.loads(pickle.dumps(info.value))) == str(info.value)
+
+
+def test_transformer_is_cached_per_pair():
+    a = transformer(pyproj.CRS.from_epsg(4490), pyproj.CRS.from_epsg(4549))
+    b = transformer(pyproj.CRS("EPSG:4490"), pyproj.CRS.from_user_input(4549))
+    c = transformer(pyproj.CRS.from_epsg(4549), pyproj.CRS.from_epsg(4490))
+    assert a is b
+    assert c is not a
+
+
+# --------------------------------------------------------------------------- projected CRS
+
+
+def test_epsg4549_known_point_axis_order_and_round_trip():
+    x, y = transform_xy(*SHANGHAI, "EPSG:4490", "EPSG:4549")
+    # independent computations: pyproj directly, and a hand-written PROJ string
+    direct = pyproj.Transformer.from_crs("EPSG:4490", "EPSG:4549", always_xy=True)
+    by_hand = pyproj.Transformer.from_crs(
+        "EPSG:4490",
+        "+proj=tmerc +lat_0=0 +lon_0=120 +k=1 +x_0=500000 +y_0=0 +ellps=GRS80 +units=m",
+        always_xy=True,
+    )
+    for ex, ey in (direct.transform(*SHANGHAI), by_hand.transform(*SHANGHAI)):
+        assert x == pytest.approx(ex, abs=1e-6) and y == pytest.approx(ey, abs=1e-6)
+    # x is the easting (false easting 500 km + ~140 km east of 120E), y the northing
+    assert x == pytest.approx(640_060.34, abs=0.01)
+    assert y == pytest.approx(3_457_406.44, abs=0.01)
+    # the authority axis order is northing first; we must not follow it
+    north_first = pyproj.Transformer.from_crs("EPSG:4490", "EPSG:4549").transform(31.23, 121.47)
+    assert north_first[0] == pytest.approx(y, abs=1e-6)
+    lon, lat = transform_xy(x, y, "EPSG:4549", "CGCS2000")
+    assert metres(*SHANGHAI, lon, lat) < 1e-3
+
+
+def test_wgs84_to_cgcs2000_is_a_ballpark_noop():
+    lon, lat = china_points()
+    out_lon, out_lat = transform_xy(lon, lat, "EPSG:4326", "EPSG:4490")
+    assert np.array_equal(out_lon, lon) and np.array_equal(out_lat, lat)
+    summary = operation_summary("WGS84", "CGCS2000")
+    assert "Ballpark" in " ".join(summary["steps"])
+    assert summary["accuracy_m"] is None
+
+
+def test_gcj02_source_to_cgcs2000():
+    lon, lat = china_points()
+    gcj = cc.wgs84_to_gcj02(lon, lat)
+    out_lon, out_lat = transform_xy(*gcj, "GCJ-02", "EPSG:4490")
+    assert metres(lon, lat, out_lon, out_lat).max() < 0.01
+
+
+def test_bd09_source_to_epsg4549_and_back():
+    lon = np.array([118.8, 120.0, 121.47, 121.3])
+    lat = np.array([32.06, 30.27, 31.23, 25.03])
+    bd = cc.wgs84_to_bd09(lon, lat)
+    x, y = transform_xy(*bd, "BD-09", "EPSG:4549")
+    ex, ey = pyproj.Transformer.from_crs("EPSG:4490", "EPSG:4549", always_xy=True).transform(
+        lon, lat
+    )
+    assert np.hypot(x - ex, y - ey).max() < 0.01
+    back = transform_xy(x, y, "EPSG:4549", "BD-09")
+    assert metres(*bd, *back).max() < 0.01
+
+
+def test_gcj02_to_bd09_via_transform_xy_uses_direct_formula():
+    got = transform_xy(116.404, 39.915, "GCJ-02", "BD-09")
+    assert got[0] == pytest.approx(116.41036949371029, abs=1e-12)
+    assert got[1] == pytest.approx(39.92133699351021, abs=1e-12)
+
+
+def test_transform_xy_non_finite_never_raises():
+    x = np.array([121.47, np.nan, np.inf, 121.0])
+    y = np.array([31.23, 31.0, 31.0, np.nan])
+    for src, dst in [("GCJ-02", "EPSG:4549"), ("EPSG:4490", "EPSG:4549"), ("BD-09", "GCJ-02")]:
+        out_x, out_y = transform_xy(x, y, src, dst)
+        assert np.isfinite(out_x[0]) and np.isfinite(out_y[0])
+        assert np.isnan(out_x[1:]).all() and np.isnan(out_y[1:]).all()
+    sx, sy = transform_xy(float("nan"), 31.0, "GCJ-02", "EPSG:4549")
+    assert math.isnan(sx) and math.isnan(sy)
+
+
+def test_operation_summary_describes_offset_and_proj_steps():
+    summary = operation_summary("BD-09", 4549)
+    assert summary["source"] == "BD-09" and summary["target"] == "EPSG:4549"
+    assert "BD-09 offset" in summary["steps"][0]
+    assert "Gauss-Kruger" in summary["steps"][1]
+    conversion = operation_summary("EPSG:4490", "EPSG:4549")
+    assert conversion["accuracy_m"] == 0.0
+    assert operation_summary("gcj02", "GCJ-02")["steps"] == ["identity (same CRS)"]
+
+
+# --------------------------------------------------------------------------- geometries
+
+
+def test_transform_geometries_polygon_matches_transform_xy():
+    shell = [(121.40, 31.20), (121.50, 31.20), (121.50, 31.30), (121.40, 31.30), (121.40, 31.20)]
+    hole = [(121.44, 31.24), (121.46, 31.24), (121.46, 31.26), (121.44, 31.24)]
+    polygon = Polygon(shell, [hole])
+    multi = MultiPolygon([polygon, Polygon([(120.0, 30.0), (120.1, 30.0), (120.0, 30.1)])])
+    line = LineString([(121.0, 31.0), (121.1, 31.1)])
+    out = transform_geometries([polygon, multi, line], "GCJ-02", "EPSG:4549")
+    assert out.shape == (3,)
+    assert [g.geom_type for g in out] == ["Polygon", "MultiPolygon", "LineString"]
+    xs, ys = np.array(shell).T
+    ex, ey = transform_xy(xs, ys, "GCJ-02", "EPSG:4549")
+    np.testing.assert_allclose(np.array(out[0].exterior.coords), np.column_stack([ex, ey]))
+    assert len(out[0].interiors) == 1
+    # from plain WGS 84, the planar Gauss-Kruger area ~ the geodesic area (areal scale
+    # error ~5e-4 at 1.5 deg off the CM).  Not checked from GCJ-02: the obfuscation
+    # offset itself stretches areas by a few tenths of a percent.
+    plain = transform_geometries(polygon, "EPSG:4326", "EPSG:4549")
+    assert plain.shape == () and isinstance(plain.item(), Polygon)
+    geodesic_area = abs(GEOD.geometry_area_perimeter(Polygon(shell))[0]) - abs(
+        GEOD.geometry_area_perimeter(Polygon(hole))[0]
+    )
+    assert plain.item().area == pytest.approx(geodesic_area, rel=1e-3)
+    assert out[1].geoms[0].equals_exact(out[0], tolerance=1e-9)
+
+
+def test_transform_geometries_points_with_none_and_empty():
+    geoms = np.array(
+        [Point(121.47, 31.23), None, Point(), Point(116.404, 39.915, 42.0)], dtype=object
+    )
+    out = transform_geometries(geoms, "GCJ-02", "BD-09")
+    assert out.dtype == object and out.shape == (4,)
+    assert (out[0].x, out[0].y) == transform_xy(121.47, 31.23, "GCJ-02", "BD-09")
+    assert out[1] is None
+    assert out[2].is_empty
+    assert out[3].x == pytest.approx(116.41036949371029, abs=1e-12)
+    assert shapely.get_z(out[3]) == 42.0  # heights are left alone

@@ -1,0 +1,267 @@
+"""The ``twinhub`` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pathlib
+import subprocess
+import sys
+from collections import Counter
+
+import click
+
+from catalog.info import UnknownDataset, dataset_info, quarantine_rows
+from catalog.lake import CatalogBusy
+from catalog.query import QueryRefused, QueryTimeout, run_query
+from connectors import ConfigProblem, SourceError
+from standards.crs import UnknownCRS, resolve_crs
+from standards.pack import StandardsError
+from twinhub import output
+from twinhub.home import ENV_HOME, Hub, HubError
+from twinhub.manifest import ManifestError
+
+USER_ERRORS = (
+    ManifestError, SourceError, ConfigProblem, QueryRefused, QueryTimeout, HubError, UnknownDataset,
+    StandardsError, UnknownCRS, CatalogBusy, FileNotFoundError,
+)
+DIALECTS = ("duckdb", "postgres", "mysql", "sqlite", "tsql", "oracle", "hive", "spark", "bigquery", "snowflake", "trino")
+DEMO_QUERY = """\
+SELECT s.name AS shelter, e.name AS care_home,
+       round(ST_Distance(s.geometry::geography, e.geometry::geography)) AS metres
+FROM emergency.shelters s
+JOIN civil_affairs.elderly_care e
+  ON ST_DWithin(s.geometry::geography, e.geometry::geography, 400)
+ORDER BY metres"""
+
+format_option = click.option("--format", "fmt", type=click.Choice(output.FORMATS), default="table", show_default=True)
+
+
+class Group(click.Group):
+    """Turns the hub's user-facing errors into a one-line message and exit code 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except USER_ERRORS as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            ctx.exit(2)
+
+
+def _hub(ctx: click.Context) -> Hub:
+    return Hub.open(ctx.obj["home"])
+
+
+def _progress() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("  %(message)s"))
+    log = logging.getLogger("twinhub")
+    log.handlers[:] = [handler]
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
+@click.group(cls=Group)
+@click.option("--home", type=click.Path(file_okay=False), envvar=ENV_HOME,
+              help=f"Hub home folder (default: ${ENV_HOME}, else ~/.twinhub).")
+@click.pass_context
+def main(ctx: click.Context, home: str | None) -> None:
+    """twinhub: register departments' datasets, conform them to shared standards, publish one catalog."""
+    ctx.ensure_object(dict)
+    ctx.obj["home"] = home
+
+
+@main.command()
+@click.pass_context
+def init(ctx: click.Context) -> None:
+    """Create the hub home: configuration, registry and an empty catalog."""
+    hub = _hub(ctx)
+    click.echo(f"hub home: {hub.home}\nconfiguration: {hub.home / 'twinhub.yaml'}\ntarget CRS: {hub.target_crs}")
+
+
+@main.command()
+@click.argument("manifests", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=pathlib.Path))
+@click.pass_context
+def register(ctx: click.Context, manifests: tuple[pathlib.Path, ...]) -> None:
+    """Check MANIFEST files against their source and standard, then add them to the registry."""
+    from twinhub.registry import register as register_manifest
+
+    hub = _hub(ctx)
+    failed = 0
+    for path in manifests:
+        try:
+            entry, replaced = register_manifest(hub, path)
+        except ManifestError as exc:
+            click.secho(str(exc), fg="red", err=True)
+            failed += 1
+            continue
+        click.echo(f"{'updated' if replaced else 'registered'} {entry.id} ({entry.manifest.title}) from {path}")
+    _reload_ui()
+    if failed:
+        ctx.exit(2)
+
+
+def _reload_ui() -> None:
+    """Nothing to do: the UI reads the registry when its code location (re)loads."""
+
+
+@main.command()
+@format_option
+@click.pass_context
+def datasets(ctx: click.Context, fmt: str) -> None:
+    """List registered datasets and their last published version."""
+    from twinhub.registry import registered
+
+    hub = _hub(ctx)
+    latest = _latest_runs(hub)
+    rows = []
+    for r in registered(hub):
+        m, run = r.manifest, latest.get(r.id, {})
+        rows.append([r.id, m.title, m.standard, m.source["format"], m.classification, m.schedule,
+                     run.get("status"), run.get("rows_published"), run.get("rows_quarantined")])
+    cols = ["dataset", "title", "standard", "format", "classification", "schedule", "last_run", "published", "quarantined"]
+    click.echo(output.render(cols, rows, fmt))
+
+
+def _latest_runs(hub: Hub) -> dict[str, dict]:
+    if not hub.lake.metadata.exists():
+        return {}
+    con = hub.lake.connect(read_only=True)
+    try:
+        cur = con.execute(
+            "SELECT dataset, status, rows_published, rows_quarantined FROM catalog.runs "
+            "QUALIFY row_number() OVER (PARTITION BY dataset ORDER BY finished_at DESC) = 1"
+        )
+        names = [d[0] for d in cur.description]
+        return {row[0]: dict(zip(names, row)) for row in cur.fetchall()}
+    finally:
+        con.close()
+
+
+@main.command()
+@click.argument("datasets", nargs=-1)
+@click.option("--all", "run_all", is_flag=True, help="Run every registered dataset.")
+@click.pass_context
+def run(ctx: click.Context, datasets: tuple[str, ...], run_all: bool) -> None:
+    """Pull, conform and publish DATASETS (department.dataset) through Dagster."""
+    if bool(datasets) == run_all:
+        raise click.UsageError("name DATASETS to run, or use --all")
+    summary = _run(_hub(ctx), list(datasets) or None)
+    if not summary.ok:
+        ctx.exit(1)
+
+
+def _run(hub: Hub, datasets: list[str] | None):
+    from twinhub.runner import run_datasets
+
+    _progress()
+    click.echo("running through Dagster (in-process)…", err=True)
+    summary = run_datasets(hub, datasets)
+    rows = [[o.dataset, "ok" if o.ok else "FAILED", o.rows_read, o.rows_published, o.rows_quarantined, o.version]
+            for o in summary.outcomes]
+    click.echo(output.table(["dataset", "status", "read", "published", "quarantined", "version"], rows))
+    for o in summary.outcomes:
+        if not o.ok:
+            click.secho(f"{o.dataset} failed (the catalog still serves its previous version):\n  {o.error}", fg="red", err=True)
+    click.echo(f"dagster run: {summary.run_id}", err=True)
+    return summary
+
+
+@main.command()
+@click.argument("sql")
+@click.option("--dialect", type=click.Choice(DIALECTS), default="duckdb", show_default=True,
+              help="The SQL dialect SQL is written in; it is translated to DuckDB.")
+@click.option("--timeout", type=float, default=60.0, show_default=True, help="Cancel the query after this many seconds.")
+@format_option
+@click.pass_context
+def query(ctx: click.Context, sql: str, dialect: str, timeout: float, fmt: str) -> None:
+    """Run one read-only SELECT over catalog tables (SQL '-' reads standard input)."""
+    hub = _hub(ctx)
+    text = sys.stdin.read() if sql == "-" else sql
+    result = run_query(hub.lake, text, dialect=dialect, timeout_s=timeout,
+                       geographic=resolve_crs(hub.target_crs).is_geographic)
+    click.echo(output.render(result.columns, result.rows, fmt))
+
+
+@main.command()
+@click.argument("dataset")
+@format_option
+@click.pass_context
+def quarantine(ctx: click.Context, dataset: str, fmt: str) -> None:
+    """Show DATASET's quarantined rows with every reason (latest publish)."""
+    rows = quarantine_rows(_hub(ctx).lake, dataset)
+    if fmt == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
+        return
+    flat = [[r["source_row"], x["check"], x.get("column"), x.get("source_column"), x.get("value"), x.get("message")]
+            for r in rows for x in r["reasons"]]
+    click.echo(output.render(["source_row", "check", "column", "source_column", "value", "message"], flat, fmt))
+    if fmt == "table":
+        counts = Counter(x["check"] for r in rows for x in r["reasons"])
+        click.echo(f"\n{len(rows)} rows quarantined: " + ", ".join(f"{k} {v}" for k, v in counts.most_common()))
+
+
+@main.group()
+def catalog() -> None:
+    """Browse the catalog."""
+
+
+@catalog.command("show")
+@click.argument("dataset")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_context
+def catalog_show(ctx: click.Context, dataset: str, fmt: str) -> None:
+    """Show DATASET's catalog entry, columns and versions."""
+    info = dataset_info(_hub(ctx).lake, dataset)
+    if fmt == "json":
+        click.echo(json.dumps(info, ensure_ascii=False, indent=2, default=str))
+        return
+    for key in ("dataset", "title", "description", "standard", "standard_version", "classification", "target_crs"):
+        click.echo(f"{key + ':':<18}{(info.get(key) or '').strip()}")
+    click.echo("\ncolumns:\n" + output.table(["name", "type"], [[c["name"], c["type"]] for c in info["columns"]]))
+    cols = ["version", "published_at", "status", "rows_read", "rows_published", "rows_quarantined", "source_crs", "extent"]
+    click.echo("\nversions:\n" + output.table(cols, [[v.get(c) for c in cols] for v in info["versions"]]))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=3000, show_default=True, type=int)
+@click.pass_context
+def ui(ctx: click.Context, host: str, port: int) -> None:
+    """Start the Dagster UI (webserver and daemon) on this hub."""
+    hub = _hub(ctx)
+    env = dict(os.environ, **{ENV_HOME: str(hub.home), "DAGSTER_HOME": str(hub.dagster_home)})
+    cmd = [sys.executable, "-m", "dagster", "dev", "-m", "pipelines.definitions", "-h", host, "-p", str(port)]
+    click.echo(f"Dagster UI for {hub.home} at http://{host}:{port} (Ctrl-C stops it)", err=True)
+    ctx.exit(subprocess.call(cmd, env=env))
+
+
+@main.command()
+@click.option("--fresh", is_flag=True, help="Empty the hub's registry and catalog first.")
+@click.pass_context
+def demo(ctx: click.Context, fresh: bool) -> None:
+    """Register the bundled sample city (4 departments) and publish it, then show what happened."""
+    from twinhub.demo import prepare_demo
+
+    hub = _hub(ctx)
+    entries = prepare_demo(hub, fresh=fresh)
+    click.echo(f"hub home {hub.home}: registered {', '.join(e.id for e in entries)}", err=True)
+    summary = _run(hub, None)
+    click.echo("\nquarantined rows by reason (twinhub quarantine DATASET shows each row):")
+    for o in summary.outcomes:
+        if o.ok and o.rows_quarantined:
+            counts = Counter(x["check"] for r in quarantine_rows(hub.lake, o.dataset) for x in r["reasons"])
+            click.echo(f"  {o.dataset}: " + ", ".join(f"{k} {v}" for k, v in counts.most_common()))
+    click.echo("\nshelters within 400 m of an elderly care home (a cross-department query, postgres dialect):")
+    result = run_query(hub.lake, DEMO_QUERY, dialect="postgres")
+    click.echo(output.table(result.columns, result.rows))
+    home = f" --home {hub.home}" if ctx.obj["home"] else ""
+    click.echo(
+        "\nnext:\n"
+        f"  twinhub{home} ui                                  browse the catalog in the Dagster UI\n"
+        f"  twinhub{home} catalog show civil_affairs.elderly_care\n"
+        f"  twinhub{home} query \"SELECT category, count(*) FROM water.pumping_stations GROUP BY 1\""
+    )
+    if not summary.ok:
+        ctx.exit(1)

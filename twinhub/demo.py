@@ -1,0 +1,18 @@
+"""``twinhub demo``: the bundled sample city registered into a hub."""
+
+from __future__ import annotations
+
+import shutil
+
+from twinhub import sample
+from twinhub.home import Hub
+from twinhub.registry import Registered, register
+
+
+def prepare_demo(hub: Hub, fresh: bool = False) -> list[Registered]:
+    """Register the sample city's manifests; with ``fresh``, empty the registry and catalog first."""
+    if fresh:
+        for path in (hub.registry_dir, hub.catalog_dir):
+            shutil.rmtree(path, ignore_errors=True)
+        hub.init()
+    return [register(hub, path)[0] for path in sample.manifests()]

@@ -1,0 +1,166 @@
+"""Dataset manifests: what a department registers, checked key by key.
+
+A manifest is checked completely before anything is registered, and every
+problem is reported with the key it concerns and what to do, e.g.::
+
+    fields.name: column '机构名' is not in the source (did you mean '机构名称'?)
+"""
+
+from __future__ import annotations
+
+import difflib
+import pathlib
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from connectors import ConfigProblem, Connector, SourceError, open_source
+from standards.conform import Conformance
+from standards.crs import UnknownCRS, resolve_crs
+from standards.pack import StandardsError, StandardsPack
+
+IDENTIFIER = r"^[a-z][a-z0-9_]{0,62}$"
+RESERVED_SCHEMAS = frozenset({"catalog", "main", "information_schema", "pg_catalog", "lake", "temp", "system"})
+CLASSIFICATIONS = ("public", "internal", "sensitive", "restricted")
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    department: str = Field(pattern=IDENTIFIER)
+    dataset: str = Field(pattern=IDENTIFIER)
+    title: str = Field(min_length=1)
+    description: str = ""
+    standard: str
+    source: dict[str, Any]
+    fields: dict[str, str]
+    labels: dict[str, dict[str, str]] = Field(default_factory=dict)
+    classification: Literal["public", "internal", "sensitive", "restricted"] = "internal"
+    schedule: str | None = None
+    steward: str | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.department}.{self.dataset}"
+
+
+class ManifestError(ValueError):
+    """Problems with a manifest, keyed by the manifest key they concern."""
+
+    def __init__(self, where: str, problems: dict[str, str]):
+        self.where = where
+        self.problems = problems
+        lines = "\n".join(f"  - {key}: {message}" for key, message in problems.items())
+        super().__init__(f"{where} is not a valid manifest; nothing was registered:\n{lines}")
+
+
+def _hint(value: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else f" (choose from: {', '.join(choices)})"
+
+
+def parse_manifest(data: object, where: str) -> Manifest:
+    """Structural check: keys, types, identifiers."""
+    if not isinstance(data, dict):
+        raise ManifestError(where, {"(top level)": "a manifest is a YAML mapping of keys such as department, dataset"})
+    try:
+        manifest = Manifest.model_validate(data)
+    except ValidationError as exc:
+        problems = {}
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            if err["type"] == "extra_forbidden":
+                problems[key] = "unknown key" + _hint(str(err["loc"][-1]), list(Manifest.model_fields))
+            elif err["type"] == "string_pattern_mismatch":
+                problems[key] = "use lower-case letters, digits and _ , starting with a letter (it becomes a SQL name)"
+            elif err["type"] == "missing":
+                problems[key] = "required key is missing"
+            else:
+                problems[key] = err["msg"]
+        raise ManifestError(where, problems) from None
+    if manifest.department in RESERVED_SCHEMAS:
+        raise ManifestError(where, {"department": f"{manifest.department!r} is reserved; choose another name"})
+    return manifest
+
+
+def load_manifest(path: pathlib.Path) -> Manifest:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ManifestError(str(path), {"(file)": f"cannot read it: {exc.strerror}"}) from None
+    except yaml.YAMLError as exc:
+        raise ManifestError(str(path), {"(file)": f"not valid YAML: {exc}"}) from None
+    return parse_manifest(data, str(path))
+
+
+def check_manifest(manifest: Manifest, pack: StandardsPack, base_dir: pathlib.Path, where: str) -> Connector:
+    """Check the manifest against the standards pack and the real source; return its connector."""
+    problems: dict[str, str] = {}
+    try:
+        standard = pack.standard(manifest.standard)
+    except StandardsError:
+        raise ManifestError(where, {"standard": f"unknown standard {manifest.standard!r}" + _hint(manifest.standard, sorted(pack.standards))}) from None
+    try:
+        connector = open_source(manifest.source, base_dir)
+        connector.check()
+        columns = connector.columns()
+    except ConfigProblem as exc:
+        raise ManifestError(where, exc.problems) from None
+    except SourceError as exc:
+        raise ManifestError(where, {"source": str(exc)}) from None
+
+    crs = manifest.source.get("crs") or connector.crs()
+    if not crs:
+        problems["source.crs"] = "the source does not declare its CRS; add source.crs (e.g. EPSG:4549, GCJ-02, BD-09)"
+    else:
+        try:
+            resolve_crs(crs)
+        except UnknownCRS as exc:
+            problems["source.crs"] = str(exc)
+    for axis in ("x", "y"):
+        column = manifest.source.get(axis)
+        if column and column not in columns:
+            problems[f"source.{axis}"] = f"column {column!r} is not in the source" + _hint(column, columns)
+
+    names = standard.field_names
+    for field_name, column in manifest.fields.items():
+        if field_name not in names:
+            problems[f"fields.{field_name}"] = f"not a field of standard {standard.name}" + _hint(field_name, names)
+        elif column not in columns:
+            problems[f"fields.{field_name}"] = f"column {column!r} is not in the source" + _hint(column, columns)
+    for f in standard.attribute_fields:
+        if standard.required(f) and f.name not in manifest.fields:
+            problems[f"fields.{f.name}"] = f"required by standard {standard.name}; map it to a source column"
+
+    vocabularies = {f.name: f.custom["vocabulary"] for f in standard.attribute_fields if f.custom.get("vocabulary")}
+    for field_name, crosswalk in manifest.labels.items():
+        if field_name not in vocabularies:
+            problems[f"labels.{field_name}"] = "not a field with a vocabulary" + _hint(field_name, sorted(vocabularies))
+            continue
+        codes = pack.vocabulary(vocabularies[field_name]).codes
+        for value, code in crosswalk.items():
+            if code not in codes:
+                problems[f"labels.{field_name}.{value}"] = (
+                    f"{code!r} is not a code of vocabulary {vocabularies[field_name]}" + _hint(code, codes)
+                )
+    if manifest.schedule:
+        from dagster._utils.schedules import is_valid_cron_string
+
+        if not is_valid_cron_string(manifest.schedule):
+            problems["schedule"] = f"{manifest.schedule!r} is not a cron expression (e.g. '0 2 * * *' for 02:00 daily)"
+    if problems:
+        raise ManifestError(where, problems)
+    return connector
+
+
+def conformance(manifest: Manifest, pack: StandardsPack, source_crs: str, target_crs: str) -> Conformance:
+    return Conformance(
+        standard=pack.standard(manifest.standard),
+        pack=pack,
+        fields=dict(manifest.fields),
+        labels={k: dict(v) for k, v in manifest.labels.items()},
+        source_crs=source_crs,
+        target_crs=target_crs,
+        gate=pack.city.gate(resolve_crs(target_crs).is_geographic),
+    )

@@ -1,0 +1,70 @@
+"""The hub's registry: one checked manifest per dataset under ``<home>/registry``.
+
+Registering copies the manifest with its source path made absolute and
+records where it came from, so the registry is self-contained and the
+Dagster UI can link each dataset back to its manifest file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import pathlib
+from dataclasses import dataclass
+
+import yaml
+
+from twinhub.home import Hub
+from twinhub.manifest import Manifest, ManifestError, check_manifest, load_manifest, parse_manifest
+
+META_KEY = "registered"  # registry files carry this extra key beside the manifest's own
+
+
+@dataclass(frozen=True)
+class Registered:
+    manifest: Manifest
+    path: pathlib.Path  # the registry file
+    manifest_path: str  # where the department's manifest was registered from
+    registered_at: str
+
+    @property
+    def id(self) -> str:
+        return self.manifest.id
+
+
+def register(hub: Hub, manifest_path: pathlib.Path) -> tuple[Registered, bool]:
+    """Check and register a manifest; returns the entry and whether it replaced one."""
+    manifest_path = manifest_path.resolve()
+    manifest = load_manifest(manifest_path)
+    connector = check_manifest(manifest, hub.pack, manifest_path.parent, str(manifest_path))
+    source = dict(manifest.source, path=str(connector.path))
+    stored = manifest.model_copy(update={"source": source})
+    target = hub.registry_dir / manifest.department / f"{manifest.dataset}.yaml"
+    replaced = target.exists()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    data = stored.model_dump(exclude_none=True)
+    data[META_KEY] = {"from": str(manifest_path), "at": now}
+    tmp = target.with_suffix(".yaml.tmp")
+    tmp.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    tmp.replace(target)  # atomic: a reader never sees half a file
+    return Registered(stored, target, str(manifest_path), now), replaced
+
+
+def _load(path: pathlib.Path) -> Registered:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    meta = data.pop(META_KEY, {}) if isinstance(data, dict) else {}
+    return Registered(parse_manifest(data, str(path)), path, meta.get("from", str(path)), meta.get("at", ""))
+
+
+def registered(hub: Hub) -> list[Registered]:
+    """Every registered dataset, ordered by department and dataset."""
+    return [_load(p) for p in sorted(hub.registry_dir.glob("*/*.yaml"))]
+
+
+def lookup(hub: Hub, dataset_id: str) -> Registered:
+    department, _, name = dataset_id.partition(".")
+    path = hub.registry_dir / department / f"{name}.yaml"
+    if not name or not path.is_file():
+        known = ", ".join(r.id for r in registered(hub)) or "none yet"
+        raise ManifestError(dataset_id, {"dataset": f"no registered dataset {dataset_id!r}; registered: {known}"})
+    return _load(path)

@@ -1,0 +1,75 @@
+"""Materialize datasets through Dagster in-process, with the definitions the UI and schedules use.
+
+Runs are recorded in the hub's Dagster instance (``<home>/dagster``), so the
+UI started by ``twinhub ui`` shows runs made from the command line too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dagster as dg
+
+from pipelines.factory import ALL_JOB, build_definitions
+from twinhub.home import Hub
+from twinhub.registry import lookup, registered
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
+@dataclass
+class DatasetOutcome:
+    dataset: str
+    ok: bool
+    rows_read: int | None = None
+    rows_published: int | None = None
+    rows_quarantined: int | None = None
+    version: int | None = None
+    error: str | None = None
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    outcomes: list[DatasetOutcome]
+
+    @property
+    def ok(self) -> bool:
+        return all(o.ok for o in self.outcomes)
+
+
+def instance_for(hub: Hub) -> dg.DagsterInstance:
+    hub.dagster_home.mkdir(parents=True, exist_ok=True)
+    (hub.dagster_home / "dagster.yaml").touch()
+    return dg.DagsterInstance.from_config(str(hub.dagster_home))
+
+
+def run_datasets(hub: Hub, datasets: list[str] | None = None) -> RunSummary:
+    """Materialize ``datasets`` (ids such as ``water.pumping_stations``), or all when None."""
+    ids = [lookup(hub, d).id for d in datasets] if datasets else [r.id for r in registered(hub)]
+    if not ids:
+        return RunSummary(run_id="", outcomes=[])
+    keys = [dg.AssetKey(i.split(".", 1)) for i in ids]
+    job = build_definitions(hub).resolve_job_def(ALL_JOB)
+    with instance_for(hub) as instance:
+        result = job.execute_in_process(
+            instance=instance, asset_selection=keys, raise_on_error=False, run_config=QUIET,
+            tags={"twinhub/trigger": "cli"},
+        )
+    materialized = {".".join(e.asset_key.path): e.materialization.metadata for e in result.get_asset_materialization_events()}
+    failures = {
+        e.step_key: (e.step_failure_data.error.message.strip() if e.step_failure_data.error else "failed")
+        for e in result.get_step_failure_events()
+    }
+    outcomes = []
+    for i in ids:
+        meta = materialized.get(i)
+        if meta is not None:
+            value = lambda k: meta[k].value if k in meta else None  # noqa: E731
+            outcomes.append(
+                DatasetOutcome(i, True, value("rows_read"), value("rows_published"), value("rows_quarantined"),
+                               value("catalog_version"))
+            )
+        else:
+            outcomes.append(DatasetOutcome(i, False, error=failures.get(i.replace(".", "__"), "not materialized")))
+    return RunSummary(run_id=result.run_id, outcomes=outcomes)
