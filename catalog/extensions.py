@@ -25,6 +25,11 @@ PACKAGES = {
 # ducklake needs sqlite_scanner (for SQLite metadata) loaded before it attaches
 DEFAULT_EXTENSIONS = ("spatial", "sqlite_scanner", "ducklake")
 
+# Extension files whose signature DuckDB has verified in this process. Checking a
+# signature hashes the whole file (~150 MB for these three, ~1 s); later connections
+# in the same process load the same verified files without hashing them again.
+_verified: set[pathlib.Path] = set()
+
 
 class ExtensionMissing(RuntimeError):
     """An extension's package is not installed in this environment."""
@@ -62,9 +67,20 @@ def connect(
     extensions: tuple[str, ...] = DEFAULT_EXTENSIONS,
     read_only: bool = False,
 ) -> duckdb.DuckDBPyConnection:
-    """Open DuckDB with autoinstall/autoload off and the given extensions loaded."""
-    config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    """Open DuckDB with autoinstall/autoload off and the given extensions loaded.
+
+    The first connection in a process has DuckDB verify each extension's
+    signature; later ones reuse that verification (see ``_verified``).
+    """
+    paths = [extension_path(name) for name in extensions]
+    config = {
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+        "allow_unsigned_extensions": all(p in _verified for p in paths),
+    }
     con = duckdb.connect(database, read_only=read_only, config=config)
-    for name in extensions:
-        con.execute(f"LOAD '{extension_path(name)}'")
+    for path in paths:
+        con.execute(f"LOAD '{path}'")
+        if not config["allow_unsigned_extensions"]:
+            _verified.add(path)
     return con

@@ -118,7 +118,7 @@ def _extent(con: duckdb.DuckDBPyConnection, table: str, geometry: str | None) ->
     row = con.execute(
         f"SELECT min(ST_XMin({g})), min(ST_YMin({g})), max(ST_XMax({g})), max(ST_YMax({g})) FROM {table}"
     ).fetchone()
-    return None if row is None or row[0] is None else [float(v) for v in row]
+    return None if row is None or row[0] is None else [round(float(v), 7) for v in row]
 
 
 def _write_table(con: duckdb.DuckDBPyConnection, entry: DatasetEntry) -> None:

@@ -10,6 +10,7 @@ set at definition time, so the UI shows it before any run.
 from __future__ import annotations
 
 import re
+import warnings
 
 import dagster as dg
 
@@ -54,6 +55,14 @@ def column_schema(standard: Standard, pack) -> dg.TableSchema:
     return dg.TableSchema(columns=columns)
 
 
+def _manifest_reference(path: str) -> dg.CodeReferencesMetadataValue:
+    with warnings.catch_warnings():  # code references are marked beta in Dagster 1.13
+        warnings.simplefilter("ignore")
+        return dg.CodeReferencesMetadataValue(
+            code_references=[dg.LocalFileCodeReference(file_path=path, line_number=1, label="manifest")]
+        )
+
+
 def dataset_job_name(entry: Registered) -> str:
     return f"{entry.manifest.department}__{entry.manifest.dataset}"
 
@@ -68,9 +77,7 @@ def build_asset(hub: Hub, entry: Registered) -> dg.AssetsDefinition:
         "dagster/column_schema": column_schema(standard, hub.pack),
         "dagster/table_name": f"lake.{m.id}",
         "dagster/uri": f"ducklake:sqlite:{hub.lake.metadata}#{m.id}",
-        "dagster/code_references": dg.CodeReferencesMetadataValue(
-            code_references=[dg.LocalFileCodeReference(file_path=entry.manifest_path, line_number=1, label="manifest")]
-        ),
+        "dagster/code_references": _manifest_reference(entry.manifest_path),
         "source": dg.MetadataValue.path(str(m.source.get("path"))),
         "standard": f"{standard.name} {standard.version}",
         "target_crs": hub.target_crs,

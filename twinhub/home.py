@@ -37,6 +37,14 @@ chunk_rows: 50000
 """
 
 
+# The embedded default instance: SQLite run storage under the hub home, no telemetry
+# (city networks are often air-gapped). docs/production.md shows a PostgreSQL one.
+DAGSTER_INSTANCE = """\
+telemetry:
+  enabled: false
+"""
+
+
 class HubError(RuntimeError):
     """The hub home is missing or misconfigured."""
 
@@ -64,7 +72,9 @@ class Hub:
         config = self.home / CONFIG_FILE
         if not config.exists():
             config.write_text(DEFAULT_CONFIG, encoding="utf-8")
-        (self.dagster_home / "dagster.yaml").touch()
+        instance = self.dagster_home / "dagster.yaml"
+        if not instance.exists():
+            instance.write_text(DAGSTER_INSTANCE, encoding="utf-8")
         self.lake.ensure()
 
     @cached_property

@@ -39,8 +39,7 @@ class RunSummary:
 
 
 def instance_for(hub: Hub) -> dg.DagsterInstance:
-    hub.dagster_home.mkdir(parents=True, exist_ok=True)
-    (hub.dagster_home / "dagster.yaml").touch()
+    hub.init()  # creates the instance's dagster.yaml if missing
     return dg.DagsterInstance.from_config(str(hub.dagster_home))
 
 

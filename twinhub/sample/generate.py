@@ -176,7 +176,8 @@ def health_centres(rng: np.random.Generator) -> list[dict]:
             x = y = None
         ws.append([ident, f"{DISTRICTS[i % 8]}{STREETS[i % 8]}{kind}", kind, f"{STREETS[i % 8]}{i * 3}号", x, y,
                    int(rng.integers(20_000, 90_000))])
-        truth.append(_truth_row("health.health_centres", i, ident, None if i == 13 else (lon, lat),
+        # the hub reports spreadsheet row numbers: title row 1, header row 2, data from row 3
+        truth.append(_truth_row("health.health_centres", i + 2, ident, None if i == 13 else (lon, lat),
                                 defects.get(i, "published")))
     truth[4]["expected"] = "duplicate_key"  # WJ005 appears twice
     wb.properties.created = wb.properties.modified = dt.datetime(2026, 1, 1)

@@ -1,0 +1,46 @@
+"""Shared fixtures: hubs in temporary homes, the sample city run through Dagster, real-world data."""
+
+from __future__ import annotations
+
+import csv
+import pathlib
+
+import pytest
+
+from twinhub import sample
+from twinhub.demo import prepare_demo
+from twinhub.home import Hub
+from twinhub.runner import run_datasets
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+REALWORLD = REPO.parent / "shared" / "data" / "realworld"
+
+
+@pytest.fixture
+def hub(tmp_path: pathlib.Path) -> Hub:
+    """An empty hub in a temporary home."""
+    return Hub.open(tmp_path / "home")
+
+
+@pytest.fixture(scope="session")
+def demo_hub(tmp_path_factory: pytest.TempPathFactory) -> Hub:
+    """The sample city registered and materialized through Dagster in-process, once per session."""
+    hub = Hub.open(tmp_path_factory.mktemp("demo") / "home")
+    prepare_demo(hub)
+    summary = run_datasets(hub)
+    assert summary.ok, [o.error for o in summary.outcomes if not o.ok]
+    return hub
+
+
+@pytest.fixture(scope="session")
+def truth() -> list[dict]:
+    """Every sample source row: true position (EPSG:4490) and what the hub must do with it."""
+    with sample.TRUTH.open(encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="session")
+def realworld() -> pathlib.Path:
+    if not REALWORLD.is_dir():
+        pytest.fail(f"real-world datasets not found at {REALWORLD} (shared/ must sit beside the repo)")
+    return REALWORLD
