@@ -44,6 +44,8 @@ def open_source(spec: dict, base_dir: pathlib.Path | None = None) -> Connector:
                 "source." + ".".join(str(p) for p in err["loc"]): (
                     f"not a key of {fmt} sources (allowed: {', '.join(cls.Config.model_fields)})"
                     if err["type"] == "extra_forbidden"
+                    else str(err["ctx"]["error"])
+                    if err["type"] == "value_error"
                     else err["msg"]
                 )
                 for err in exc.errors()

@@ -67,11 +67,14 @@ class Connector(ABC):
         """The CRS the source declares itself (e.g. a Shapefile's .prj), if any."""
         return None
 
+    def files(self) -> list[pathlib.Path]:
+        """The files the source is made of: the file, or every file under a folder."""
+        return sorted(self.path.rglob("*")) if self.path.is_dir() else [self.path]
+
     def fingerprint(self) -> str:
         """Content hash of the source: an unchanged file has the same fingerprint."""
         digest = hashlib.sha256()
-        paths = sorted(self.path.rglob("*")) if self.path.is_dir() else [self.path]
-        for p in paths:
+        for p in self.files():
             if p.is_file():
                 with p.open("rb") as fh:
                     for block in iter(lambda: fh.read(1 << 20), b""):

@@ -1,27 +1,81 @@
-"""CSV/TSV files: declared or detected encoding, sniffed delimiter, x/y point columns."""
+"""CSV/TSV files: declared or detected encoding, sniffed delimiter, x/y or WKT/GeoJSON geometry.
+
+Encoding detection (no ``source.encoding``) tries ``CANDIDATE_ENCODINGS`` in order on
+the first 64 KiB and takes the first that decodes it:
+
+- UTF-8, with or without a BOM, is reliable: other encodings' text is almost never valid UTF-8.
+- GBK/GB18030 is reliable.
+- Big5 bytes are nearly all valid GB18030 too. They are told apart because Big5 text
+  lands in GBK's user-defined areas, which decode to Private Use Area characters that
+  real GBK text does not contain; so GB18030 is skipped when its reading has any.
+  Limit: a tiny Big5 file whose few characters all miss those areas (e.g. just
+  ``板橋區``) still reads as GB18030 mojibake.
+- Latin-1 is the fallback and is only reached when GB18030 and Big5 both fail. Limit:
+  Western text in which every accented letter is followed by an ASCII letter (``Müller,
+  Köln``) is valid GB18030 and reads as Chinese characters.
+
+For those cases declare ``source.encoding`` in the manifest.
+"""
 
 from __future__ import annotations
 
-import csv as _csv
 import codecs
+import csv as _csv
+import re
 from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
 
-from connectors.base import Chunk, Connector, SourceConfig, SourceError
-from connectors.points import points_from_columns
+from connectors.base import DEFAULT_CHUNK_ROWS, Chunk, Connector, SourceError
+from connectors.tabular_geometry import TabularConfig, frame_geometry
 
 # tried in order when no encoding is declared; latin-1 accepts any bytes, so it is last
 CANDIDATE_ENCODINGS = ("utf-8-sig", "gb18030", "big5", "latin-1")
 SNIFF_BYTES = 64 * 1024
+_PRIVATE_USE = re.compile("[\ue000-\uf8ff]")  # where GB18030 puts Big5 text (see the module docstring)
 
 
-class CsvConfig(SourceConfig):
+class CsvConfig(TabularConfig):
     encoding: str | None = None
     delimiter: str | None = None
-    x: str | None = None
-    y: str | None = None
+
+
+def _plausible(sample: bytes, encoding: str, whole_file: bool) -> bool:
+    """Whether ``sample`` reads as text in ``encoding``."""
+    try:
+        text = sample.decode(encoding)
+    except UnicodeDecodeError as exc:
+        if whole_file or exc.start < len(sample) - 4:
+            return False
+        text = sample[: exc.start].decode(encoding)  # only a character cut at the end of the sample
+    return encoding != "gb18030" or not _PRIVATE_USE.search(text)
+
+
+def locate_undecodable(path, encoding: str, delimiter: str) -> tuple[int, int, int] | None:
+    """Byte offset, file line and data row (0 = the header) of the first byte not valid
+    in ``encoding``, or None if the whole file decodes.
+
+    Lines are split on ``\\n`` before decoding, which is safe for UTF-8, GB18030, Big5
+    and single-byte encodings (no multi-byte character contains that byte).
+    """
+    found: list[int] = []
+
+    def decoded_lines() -> Iterator[str]:
+        offset = 0
+        with open(path, "rb") as fh:
+            for number, raw in enumerate(fh, start=1):
+                try:
+                    yield raw.decode(encoding)
+                except UnicodeDecodeError as exc:
+                    found.extend((offset + exc.start, number))
+                    # "?" stands for the bad byte, so the bad record is always the last one read
+                    yield raw[: exc.start].decode(encoding) + "?"
+                    return
+                offset += len(raw)
+
+    records = sum(1 for record in _csv.reader(decoded_lines(), delimiter=delimiter) if record)
+    return (found[0], found[1], records - 1) if found else None
 
 
 class CsvConnector(Connector):
@@ -48,17 +102,11 @@ class CsvConnector(Connector):
 
     def encoding(self) -> str:
         if self.config.encoding:
-            return "utf-8-sig" if self.config.encoding.lower().replace("_", "-") in ("utf-8", "utf8") else self.config.encoding
+            declared = self.config.encoding.lower().replace("_", "-")
+            return "utf-8-sig" if declared in ("utf-8", "utf8") else self.config.encoding
         sample = self.sample()
-        for enc in CANDIDATE_ENCODINGS:
-            try:
-                sample.decode(enc)
-            except UnicodeDecodeError as exc:
-                if exc.start >= len(sample) - 4:  # a character cut at the end of the sample
-                    return enc
-                continue
-            return enc
-        return "latin-1"
+        whole_file = len(sample) < SNIFF_BYTES
+        return next((enc for enc in CANDIDATE_ENCODINGS if _plausible(sample, enc, whole_file)), "latin-1")
 
     def delimiter(self) -> str:
         if self.config.delimiter:
@@ -81,28 +129,45 @@ class CsvConnector(Connector):
             skipinitialspace=True,
         )
 
+    def _undecodable(self, exc: UnicodeDecodeError) -> SourceError:
+        """The error for bytes the encoding cannot read, saying exactly where they are."""
+        encoding = self.encoding()
+        how = f"declared {self.config.encoding}" if self.config.encoding else f"detected {encoding}"
+        where = locate_undecodable(self.path, encoding, self.delimiter())
+        if where is None:
+            place = ""
+        else:
+            offset, line, row = where
+            part = "the header" if row == 0 else f"data row {row} (the rows before it decode)"
+            place = f" at byte {offset}, line {line} of the file, in {part}"
+        return SourceError(
+            f"{self.describe()}: bytes not valid in the {how} encoding ({exc.reason}){place}; "
+            "declare the right source.encoding in the manifest (e.g. gbk, big5, utf-8, latin-1)"
+        )
+
     def columns(self) -> list[str]:
+        self.check()
         try:
             return [str(c).strip() for c in self._reader(nrows=0).columns]
-        except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        except UnicodeDecodeError as exc:
+            raise self._undecodable(exc) from exc
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise SourceError(f"{self.describe()}: cannot read the header: {exc}") from exc
 
-    def chunks(self, rows: int = 50_000) -> Iterator[Chunk]:
+    def chunks(self, rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[Chunk]:
+        self.check()
         first = 1
         try:
             for frame in self._reader(rows=rows):
+                if frame.empty:
+                    continue
                 frame.columns = [str(c).strip() for c in frame.columns]
-                geometry = None
-                if self.config.x and self.config.y:
-                    geometry = points_from_columns(frame, self.config.x, self.config.y)
+                geometry = frame_geometry(frame, self.config, self.describe())
                 yield Chunk(frame=frame, geometry=geometry, source_rows=np.arange(first, first + len(frame)))
                 first += len(frame)
         except UnicodeDecodeError as exc:
-            raise SourceError(
-                f"{self.describe()}: bytes after data row {first - 1} are not valid {self.encoding()} ({exc.reason}); "
-                "declare the right source.encoding in the manifest (e.g. gbk, big5, utf-8)"
-            ) from exc
-        except pd.errors.ParserError as exc:
+            raise self._undecodable(exc) from exc
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise SourceError(f"{self.describe()}: {exc}") from exc
         if first == 1:
             raise SourceError(f"{self.describe()}: the file has a header but no data rows")

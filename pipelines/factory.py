@@ -64,7 +64,8 @@ def _manifest_reference(path: str) -> dg.CodeReferencesMetadataValue:
 
 
 def dataset_job_name(entry: Registered) -> str:
-    return f"{entry.manifest.department}__{entry.manifest.dataset}"
+    # not "<department>__<dataset>": that is the asset's own op name
+    return f"run_{entry.manifest.department}__{entry.manifest.dataset}"
 
 
 def build_asset(hub: Hub, entry: Registered) -> dg.AssetsDefinition:
@@ -162,7 +163,7 @@ def build_definitions(hub: Hub) -> dg.Definitions:
         jobs.append(job)
         schedules.append(
             dg.ScheduleDefinition(
-                name=f"{dataset_job_name(e)}_schedule",
+                name=f"{e.manifest.department}__{e.manifest.dataset}_schedule",
                 cron_schedule=e.manifest.schedule,
                 job=job,
                 execution_timezone=hub.city.timezone,

@@ -38,6 +38,15 @@ class RunSummary:
         return all(o.ok for o in self.outcomes)
 
 
+def _root_message(error) -> str:
+    """The innermost error's message: after retries Dagster reports "Exceeded max_retries"."""
+    if error is None:
+        return "failed"
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()
+
+
 def instance_for(hub: Hub) -> dg.DagsterInstance:
     hub.init()  # creates the instance's dagster.yaml if missing
     return dg.DagsterInstance.from_config(str(hub.dagster_home))
@@ -56,10 +65,7 @@ def run_datasets(hub: Hub, datasets: list[str] | None = None) -> RunSummary:
             tags={"twinhub/trigger": "cli"},
         )
     materialized = {".".join(e.asset_key.path): e.materialization.metadata for e in result.get_asset_materialization_events()}
-    failures = {
-        e.step_key: (e.step_failure_data.error.message.strip() if e.step_failure_data.error else "failed")
-        for e in result.get_step_failure_events()
-    }
+    failures = {e.step_key: _root_message(e.step_failure_data.error) for e in result.get_step_failure_events()}
     outcomes = []
     for i in ids:
         meta = materialized.get(i)
