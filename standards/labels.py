@@ -19,6 +19,10 @@ NULL_SPELLINGS = frozenset({"", "none", "null", "nan", "n/a", "na", "-", "--", "
 _PUNCT = re.compile(r"[\s\.,;:!?'\"`()\[\]{}<>/\\|_\-—–·、，。；：！？“”‘’（）【】《》]+")
 
 
+def _null_forms() -> frozenset[str]:
+    return frozenset(normalize(v) for v in NULL_SPELLINGS)
+
+
 def normalize(value: object) -> str:
     """Fold a label for matching.
 
@@ -32,7 +36,7 @@ def normalize(value: object) -> str:
 
 
 def is_null(value: object) -> bool:
-    return value is None or (isinstance(value, float) and value != value) or normalize(value) in NULL_SPELLINGS
+    return value is None or (isinstance(value, float) and value != value) or normalize(value) in _NULL_FORMS
 
 
 def lookup_table(vocabulary: Vocabulary, crosswalk: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -54,3 +58,6 @@ def map_labels(values: pd.Series, table: Mapping[str, str]) -> pd.Series:
     """
     codes = {v: None if is_null(v) else table.get(normalize(v), v) for v in values.dropna().unique()}
     return values.map(codes).astype("string")
+
+
+_NULL_FORMS = _null_forms()

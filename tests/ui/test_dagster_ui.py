@@ -302,12 +302,19 @@ def test_checks_tab_shows_check_results(dagster_ui: DagsterUI, page: Page):
         expect(warning).to_have_count(1)
         expect(passing).to_contain_text("Succeeded")
         expect(warning).to_contain_text("Failed")  # WARN severity: ~25% of the demo rows are quarantined
+
+        warning.click()
+        expect(page).to_have_url(re.compile(r"quarantined_share"))
+        expect(page.get_by_text("non-blocking", exact=True)).to_be_visible()
+        expect(page.get_by_text("At most 5% of source rows were quarantined.")).to_be_visible()
+        expect(page.get_by_text("Evaluation result")).to_be_visible()
+        expect(page.get_by_text("Failed", exact=True)).to_have_count(2)  # in the list and as the latest result
         _screenshot(page, "checks_quarantined_share")
 
         passing.click()
-        expect(page.get_by_text("Evaluation result")).to_be_visible()
         expect(page).to_have_url(re.compile(r"rows_accounted_for"))
+        expect(page.get_by_text("blocking", exact=True)).to_be_visible()
         expect(page.get_by_text("published + quarantined = read", exact=False)).to_be_visible()
-        expect(page.get_by_text("Succeeded", exact=True)).to_have_count(2)  # in the list and as the result
+        expect(page.get_by_text("Passed", exact=True)).to_be_visible()  # the latest result
     finally:
         _screenshot(page, "checks_rows_accounted_for")
