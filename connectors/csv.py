@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import codecs
 import csv as _csv
+import pathlib
 import re
 from collections.abc import Iterator
 
@@ -52,7 +53,7 @@ def _plausible(sample: bytes, encoding: str, whole_file: bool) -> bool:
     return encoding != "gb18030" or not _PRIVATE_USE.search(text)
 
 
-def locate_undecodable(path, encoding: str, delimiter: str) -> tuple[int, int, int] | None:
+def locate_undecodable(path: pathlib.Path, encoding: str, delimiter: str) -> tuple[int, int, int] | None:
     """Byte offset, file line and data row (0 = the header) of the first byte not valid
     in ``encoding``, or None if the whole file decodes.
 

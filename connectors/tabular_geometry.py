@@ -7,6 +7,8 @@ array([<POINT (1 2)>, <POINT (3 4)>, None], dtype=object)
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import shapely
@@ -15,7 +17,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from connectors.base import SourceConfig, SourceError
 from connectors.points import points_from_columns
 
-_EWKT_PREFIX = r"^SRID=\d+;"  # PostGIS EWKT; the CRS comes from source.crs instead
+_EWKT_PREFIX = re.compile(r"^SRID=\d+;", re.IGNORECASE)  # PostGIS EWKT; the CRS comes from source.crs instead
 
 
 class TabularConfig(SourceConfig):
@@ -46,8 +48,7 @@ def geometries_from_text(values: pd.Series) -> np.ndarray:
     A cell starting with ``{`` is read as GeoJSON (a geometry or a Feature), any other as
     WKT or EWKT. Empty geometries (``POINT EMPTY``) count as missing too.
     """
-    text = values.astype("string").str.strip().str.replace(_EWKT_PREFIX, "", regex=True, case=False)
-    cells = text.fillna("").to_numpy(dtype=object)
+    cells = np.array([_EWKT_PREFIX.sub("", v.strip()) if isinstance(v, str) else "" for v in values], dtype=object)
     is_json = np.array([c.startswith("{") for c in cells], dtype=bool)
     out = np.full(len(cells), None, dtype=object)
     out[is_json] = shapely.from_geojson(cells[is_json], on_invalid="ignore")

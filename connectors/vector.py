@@ -10,6 +10,8 @@ A zip is checked before GDAL sees it: a member named ``../x`` or ``/x`` is refus
 
 from __future__ import annotations
 
+import contextlib
+
 import pathlib
 import re
 import zipfile
@@ -90,20 +92,27 @@ class VectorConnector(Connector):
                 "with the same name; ask the department for the complete export"
             )
 
+    @contextlib.contextmanager
     def _open(self, batch_size: int = 65_536):
+        """pyogrio's Arrow stream; GDAL's errors on opening become SourceErrors.
+
+        pyogrio raises when the context is entered, not when open_arrow is called.
+        """
         self._require_parts()
+        stream = pyogrio.open_arrow(
+            str(self.path), layer=self.config.layer, encoding=self.config.encoding, batch_size=batch_size,
+            use_pyarrow=True,
+        )
         try:
-            return pyogrio.open_arrow(
-                str(self.path),
-                layer=self.config.layer,
-                encoding=self.config.encoding,
-                batch_size=batch_size,
-                use_pyarrow=True,
-            )
+            opened = stream.__enter__()
         except pyogrio.errors.DataSourceError as exc:
             raise SourceError(f"{self.describe()}: GDAL cannot open it: {exc}") from exc
         except pyogrio.errors.DataLayerError as exc:
             raise SourceError(f"{self.describe()}: {exc}; check source.layer") from exc
+        try:
+            yield opened
+        finally:
+            stream.__exit__(None, None, None)
 
     def info(self) -> dict:
         with self._open(batch_size=1) as (meta, _reader):
@@ -122,7 +131,18 @@ class VectorConnector(Connector):
         first = 1
         with self._open(batch_size=rows) as (meta, reader):
             geometry_column = meta.get("geometry_name") or "wkb_geometry"
-            for batch in reader:
+            batches = iter(reader)
+            while True:
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    break
+                except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError) as exc:
+                    # a file cut off or damaged after the first features: nothing is published
+                    raise SourceError(
+                        f"{self.describe()}: GDAL stopped reading after feature {first - 1}: {exc}; "
+                        "the file looks truncated or damaged, export it again"
+                    ) from exc
                 frame = batch.to_pandas()
                 wkb = frame.pop(geometry_column).to_numpy() if geometry_column in frame else None
                 geometry = shapely.from_wkb(wkb) if wkb is not None else None

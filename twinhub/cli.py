@@ -97,13 +97,8 @@ def register(ctx: click.Context, manifests: tuple[pathlib.Path, ...]) -> None:
             failed += 1
             continue
         click.echo(f"{'updated' if replaced else 'registered'} {entry.id} ({entry.manifest.title}) from {path}")
-    _reload_ui()
     if failed:
         ctx.exit(2)
-
-
-def _reload_ui() -> None:
-    """Nothing to do: the UI reads the registry when its code location (re)loads."""
 
 
 @main.command()

@@ -39,12 +39,21 @@ class RunSummary:
 
 
 def _root_message(error) -> str:
-    """The innermost error's message: after retries Dagster reports "Exceeded max_retries"."""
+    """The message of the error the dataset's code raised, not Dagster's wrappers around it.
+
+    Dagster reports "Error occurred while executing op" or, after retries,
+    "Exceeded max_retries"; the hub's own error (e.g. a SourceError naming
+    the file) is further down the cause chain.
+    """
     if error is None:
         return "failed"
-    while error.cause is not None:
+    while error.cause is not None and (error.cls_name or "").startswith(("Dagster", "RetryRequested")):
         error = error.cause
-    return error.message.strip()
+    message = error.message.strip()
+    prefix = f"{error.cls_name}: "
+    if error.cls_name == "Failure" and prefix in message:
+        message = message.split(prefix, 1)[1]
+    return message
 
 
 def instance_for(hub: Hub) -> dg.DagsterInstance:

@@ -85,7 +85,7 @@ def test_a_source_failing_half_way_publishes_nothing_and_cleans_its_staging(hub,
     small_chunks = Hub(hub.home)  # reads the new chunk size: three good chunks are staged before the bad bytes
     lines = good.split(b"\n")
     (source / "elderly_care.csv").write_bytes(b"\n".join(lines[:15]) + b"\n\xff\xfe\xfa bad bytes\n" + b"\n".join(lines[15:]))
-    with pytest.raises(SourceError, match="not valid gbk"):
+    with pytest.raises(SourceError, match=r"not valid in the declared gbk encoding.*data row 15"):
         ingest(small_chunks, entry, run_id="bad")
     rows, quarantined, snapshots = _state(hub, "civil_affairs.elderly_care")
     assert (rows, quarantined) == before[:2]

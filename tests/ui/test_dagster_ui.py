@@ -210,7 +210,8 @@ def browser():
 
 @pytest.fixture
 def page(browser) -> Page:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    # Dagster scrolls inside its own panes, so full-page screenshots are only as tall as the viewport
+    context = browser.new_context(viewport={"width": 1400, "height": 1800})
     context.set_default_timeout(UI_TIMEOUT_MS)
     page = context.new_page()
     try:
@@ -271,6 +272,9 @@ def test_group_page_lists_the_departments_dataset(dagster_ui: DagsterUI, page: P
         expect(page.get_by_text("Asset Group in")).to_be_visible()
         expect(page.get_by_text(dagster_ui.location, exact=True).first).to_be_visible()
         expect(page.get_by_text("elderly_care", exact=True).first).to_be_visible()
+        # the lineage node fills in its live data: materialized, one check passed, the WARN one failed
+        expect(page.get_by_text("Materialized", exact=True).first).to_be_visible()
+        expect(page.get_by_text("1 / 2 Passed", exact=True)).to_be_visible()
     finally:
         _screenshot(page, "group_civil_affairs")
 
