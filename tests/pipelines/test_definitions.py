@@ -92,7 +92,7 @@ def test_materialization_reports_counts_and_check_results(demo_hub):
 def test_dagster_cli_validates_the_code_location(demo_hub):
     env = dict(os.environ, TWINHUB_HOME=str(demo_hub.home), DAGSTER_HOME=str(demo_hub.dagster_home))
     result = subprocess.run(
-        [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "pipelines.definitions"],
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,62 @@
+"""`twinhub ui` serves the hub's code location (webserver and daemon) on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+ASSETS = '{"query": "{ assetNodes { assetKey { path } groupName } }"}'
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _post(url: str, body: str) -> dict:
+    request = urllib.request.Request(url, data=body.encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+@pytest.mark.slow
+def test_twinhub_ui_serves_every_dataset_in_its_department_group(demo_hub):
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "twinhub", "--home", str(demo_hub.home), "ui", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    try:
+        deadline, nodes = time.monotonic() + 120, None
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                nodes = _post(f"http://127.0.0.1:{port}/graphql", ASSETS)["data"]["assetNodes"]
+                if nodes:
+                    break
+            except (OSError, KeyError, TypeError):
+                pass
+            time.sleep(1)
+        assert nodes, f"the UI did not come up: {process.poll()=}"
+        groups = {"/".join(n["assetKey"]["path"]): n["groupName"] for n in nodes}
+        assert groups == {
+            "civil_affairs/elderly_care": "civil_affairs",
+            "emergency/shelters": "emergency",
+            "health/health_centres": "health",
+            "water/pumping_stations": "water",
+        }
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
