@@ -193,8 +193,13 @@ def quarantine(ctx: click.Context, dataset: str, fmt: str) -> None:
             for r in rows for x in r["reasons"]]
     click.echo(output.render(["source_row", "check", "column", "source_column", "value", "message"], flat, fmt))
     if fmt == "table":
-        counts = Counter(x["check"] for r in rows for x in r["reasons"])
-        click.echo(f"\n{len(rows)} rows quarantined: " + ", ".join(f"{k} {v}" for k, v in counts.most_common()))
+        click.echo(f"\n{len(rows)} rows quarantined: {_reason_counts(rows)}")
+
+
+def _reason_counts(rows: list[dict]) -> str:
+    """'duplicate_key 2, type 1': how often each check held rows back."""
+    counts = Counter(x["check"] for r in rows for x in r["reasons"])
+    return ", ".join(f"{k} {v}" for k, v in counts.most_common())
 
 
 @main.group()
@@ -246,8 +251,7 @@ def demo(ctx: click.Context, fresh: bool) -> None:
     click.echo("\nquarantined rows by reason (twinhub quarantine DATASET shows each row):")
     for o in summary.outcomes:
         if o.ok and o.rows_quarantined:
-            counts = Counter(x["check"] for r in quarantine_rows(hub.lake, o.dataset) for x in r["reasons"])
-            click.echo(f"  {o.dataset}: " + ", ".join(f"{k} {v}" for k, v in counts.most_common()))
+            click.echo(f"  {o.dataset}: {_reason_counts(quarantine_rows(hub.lake, o.dataset))}")
     click.echo("\nshelters within 400 m of an elderly care home (a cross-department query, postgres dialect):")
     result = run_query(hub.lake, DEMO_QUERY, dialect="postgres")
     click.echo(output.table(result.columns, result.rows))
