@@ -70,3 +70,21 @@ def quarantine_rows(lake: Lake, dataset: str) -> list[dict]:
         r["reasons"] = json.loads(r["reasons"])
         r["record"] = json.loads(r["record"])
     return rows
+
+
+def last_published(lake: Lake, dataset: str) -> dict | None:
+    """The run that published the version now served, or None."""
+    if not lake.metadata.exists():
+        return None
+    con = lake.connect(read_only=True)
+    try:
+        rows = _records(
+            con.execute(
+                f"SELECT * FROM {META_SCHEMA}.runs WHERE dataset = ? AND status = 'published' "
+                "ORDER BY finished_at DESC LIMIT 1",
+                [dataset],
+            )
+        )
+    finally:
+        con.close()
+    return rows[0] if rows else None

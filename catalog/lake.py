@@ -29,9 +29,11 @@ META_TABLES = {
         table_name VARCHAR, updated_at TIMESTAMPTZ""",
     "runs": """
         run_id VARCHAR, dataset VARCHAR, status VARCHAR, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ,
-        rows_read BIGINT, rows_published BIGINT, rows_quarantined BIGINT, source_fingerprint VARCHAR,
+        rows_read BIGINT, rows_published BIGINT, rows_quarantined BIGINT,
+        rows_added BIGINT, rows_updated BIGINT, rows_unchanged BIGINT, rows_deleted BIGINT,
+        source_fingerprint VARCHAR, config_fingerprint VARCHAR,
         standard VARCHAR, standard_version VARCHAR, source_crs VARCHAR, target_crs VARCHAR,
-        extent VARCHAR, error VARCHAR""",
+        extent VARCHAR, error VARCHAR, details VARCHAR""",
     "quarantine": """
         dataset VARCHAR, run_id VARCHAR, source_row BIGINT, checks VARCHAR, reasons VARCHAR, record VARCHAR""",
 }

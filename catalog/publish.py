@@ -51,6 +51,8 @@ class RunInfo:
     started_at: dt.datetime
     source_fingerprint: str
     source_crs: str
+    config_fingerprint: str = ""  # manifest + standard + target CRS: a change here republishes
+    details: dict = field(default_factory=dict)  # further facts about the run, stored as JSON
 
 
 @dataclass
@@ -63,6 +65,8 @@ class PublishResult:
     rows_quarantined: int
     extent: list[float] | None
     reasons: dict[str, int] = field(default_factory=dict)
+    changes: dict[str, int | None] = field(default_factory=dict)  # added, updated, unchanged, deleted
+    unchanged: bool = False  # True when nothing was published: the served version is still current
 
 
 def _q(name: str) -> str:
@@ -121,19 +125,53 @@ def _extent(con: duckdb.DuckDBPyConnection, table: str, geometry: str | None) ->
     return None if row is None or row[0] is None else [round(float(v), 7) for v in row]
 
 
-def _write_table(con: duckdb.DuckDBPyConnection, entry: DatasetEntry) -> None:
-    table = f"{_q(entry.department)}.{_q(entry.name)}"
+def _conforming(entry: DatasetEntry) -> str:
+    """The rows to publish: staged rows whose key is unique, geometry as GEOMETRY."""
     select = ", ".join(
         f"ST_GeomFromWKB({_q(c)}) AS {_q(c)}" if c == entry.geometry else _q(c) for c in entry.columns
     )
-    order = ", ".join(_q(k) for k in entry.key) or SOURCE_ROW
-    query = f"SELECT {select} FROM staged WHERE {SOURCE_ROW} NOT IN (SELECT src FROM dup_rows) ORDER BY {order}"
-    existing = con.execute(
-        "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND schema_name = ? AND table_name = ? "
-        "ORDER BY column_index",
-        [ALIAS, entry.department, entry.name],
-    ).fetchall()
-    if [r[0] for r in existing] == list(entry.columns):
+    return f"SELECT {select} FROM staged WHERE {SOURCE_ROW} NOT IN (SELECT src FROM dup_rows)"
+
+
+def _existing_columns(con: duckdb.DuckDBPyConnection, entry: DatasetEntry) -> list[str]:
+    return [
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND schema_name = ? "
+            "AND table_name = ? ORDER BY column_index",
+            [ALIAS, entry.department, entry.name],
+        ).fetchall()
+    ]
+
+
+def _changes(con: duckdb.DuckDBPyConnection, entry: DatasetEntry, table: str, existing: list[str]) -> dict:
+    """Rows added, updated, unchanged and deleted against the published version, by key."""
+    if not existing:
+        added = con.execute(f"SELECT count(*) FROM ({_conforming(entry)})").fetchone()[0]
+        return {"added": added, "updated": 0, "unchanged": 0, "deleted": 0}
+    if not entry.key or existing != list(entry.columns):
+        return {"added": None, "updated": None, "unchanged": None, "deleted": None}
+
+    def row(alias: str) -> str:
+        cols = [f"ST_AsWKB({alias}.{_q(c)})" if c == entry.geometry else f"{alias}.{_q(c)}" for c in entry.columns]
+        return f"row({', '.join(cols)})"
+
+    key = lambda alias: f"row({', '.join(f'{alias}.{_q(k)}' for k in entry.key)})"  # noqa: E731
+    added, updated, unchanged, deleted = con.execute(
+        f"""SELECT count(*) FILTER (WHERE o_key IS NULL),
+                   count(*) FILTER (WHERE n_key IS NOT NULL AND o_key IS NOT NULL AND n_row IS DISTINCT FROM o_row),
+                   count(*) FILTER (WHERE n_key IS NOT NULL AND o_key IS NOT NULL AND n_row IS NOT DISTINCT FROM o_row),
+                   count(*) FILTER (WHERE n_key IS NULL)
+            FROM (SELECT {key('n')} AS n_key, {row('n')} AS n_row FROM ({_conforming(entry)}) n) nn
+            FULL OUTER JOIN (SELECT {key('o')} AS o_key, {row('o')} AS o_row FROM {table} o) oo ON n_key = o_key"""
+    ).fetchone()
+    return {"added": added, "updated": updated, "unchanged": unchanged, "deleted": deleted}
+
+
+def _write_table(con: duckdb.DuckDBPyConnection, entry: DatasetEntry, table: str, existing: list[str]) -> None:
+    order = ", ".join(_q(k) for k in entry.key) or "1"
+    query = f"{_conforming(entry)} ORDER BY {order}"
+    if existing == list(entry.columns):
         con.execute(f"DELETE FROM {table}")
         con.execute(f"INSERT INTO {table} {query}")
     else:  # new dataset, or the standard's columns changed
@@ -144,8 +182,8 @@ def publish(lake: Lake, entry: DatasetEntry, stage: Stage, run: RunInfo) -> Publ
     """Publish the staged dataset as a new catalog version, atomically."""
     con = lake.connect()
     try:
-        con.execute(f"CREATE TEMP TABLE staged AS SELECT * FROM read_parquet('{stage.rows_glob}')")
-        con.execute(f"CREATE TEMP TABLE staged_q AS SELECT * FROM read_parquet('{stage.quarantine_glob}')")
+        con.execute(f"CREATE TEMP VIEW staged AS SELECT * FROM read_parquet('{stage.rows_glob}')")
+        con.execute(f"CREATE TEMP VIEW staged_q AS SELECT * FROM read_parquet('{stage.quarantine_glob}')")
         duplicates = _duplicates(con, entry, run.run_id)
         con.register("dup_quarantine", duplicates)
         with_retry(lambda: con.execute(f"CREATE SCHEMA IF NOT EXISTS {_q(entry.department)}"))
@@ -158,7 +196,9 @@ def _commit(con, entry: DatasetEntry, stage: Stage, run: RunInfo, n_duplicates: 
     table = f"{_q(entry.department)}.{_q(entry.name)}"
     con.execute("BEGIN")
     try:
-        _write_table(con, entry)
+        existing = _existing_columns(con, entry)
+        changes = _changes(con, entry, table, existing)
+        _write_table(con, entry, table, existing)
         published = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
         con.execute(f"DELETE FROM {META_SCHEMA}.quarantine WHERE dataset = ?", [entry.id])
         con.execute(
@@ -174,14 +214,14 @@ def _commit(con, entry: DatasetEntry, stage: Stage, run: RunInfo, n_duplicates: 
             )
         extent = _extent(con, table, entry.geometry)
         now = dt.datetime.now(dt.timezone.utc)
-        con.execute(
-            f"INSERT INTO {META_SCHEMA}.runs VALUES (?, ?, 'published', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
-            [
-                run.run_id, entry.id, run.started_at, now, stage.rows_read, published, quarantined,
-                run.source_fingerprint, entry.standard, entry.standard_version, run.source_crs,
-                entry.target_crs, json.dumps(extent),
-            ],
-        )
+        _insert_run(con, {
+            "run_id": run.run_id, "dataset": entry.id, "status": "published", "started_at": run.started_at,
+            "finished_at": now, "rows_read": stage.rows_read, "rows_published": published,
+            "rows_quarantined": quarantined, **{f"rows_{k}": v for k, v in changes.items()},
+            "source_fingerprint": run.source_fingerprint, "config_fingerprint": run.config_fingerprint,
+            "standard": entry.standard, "standard_version": entry.standard_version, "source_crs": run.source_crs,
+            "target_crs": entry.target_crs, "extent": json.dumps(extent), "details": json.dumps(run.details),
+        })
         con.execute(f"DELETE FROM {META_SCHEMA}.datasets WHERE dataset = ?", [entry.id])
         con.execute(
             f"INSERT INTO {META_SCHEMA}.datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -218,20 +258,28 @@ def _commit(con, entry: DatasetEntry, stage: Stage, run: RunInfo, n_duplicates: 
         rows_quarantined=quarantined,
         extent=extent,
         reasons=reasons,
+        changes=changes,
     )
 
 
-def record_failure(lake: Lake, dataset: str, run: RunInfo, error: str) -> None:
-    """Note a failed run in ``catalog.runs``; the dataset's published rows are untouched."""
+def _insert_run(con: duckdb.DuckDBPyConnection, values: dict) -> None:
+    """Insert a ``catalog.runs`` row from named values; columns not given are NULL."""
+    columns = ", ".join(values)
+    marks = ", ".join("?" for _ in values)
+    con.execute(f"INSERT INTO {META_SCHEMA}.runs ({columns}) VALUES ({marks})", list(values.values()))
+
+
+def record_unpublished(lake: Lake, dataset: str, run: RunInfo, error: str | None, status: str = "failed") -> None:
+    """Note a run that published nothing in ``catalog.runs`` (``failed``, or ``unchanged`` when the
+    source and configuration are those of the served version); the dataset's rows are untouched."""
     con = lake.connect()
     try:
         now = dt.datetime.now(dt.timezone.utc)
-        with_retry(
-            lambda: con.execute(
-                f"INSERT INTO {META_SCHEMA}.runs VALUES (?, ?, 'failed', ?, ?, NULL, NULL, NULL, ?, NULL, NULL, ?, "
-                "NULL, NULL, ?)",
-                [run.run_id, dataset, run.started_at, now, run.source_fingerprint, run.source_crs, error[:2000]],
-            )
-        )
+        with_retry(lambda: _insert_run(con, {
+            "run_id": run.run_id, "dataset": dataset, "status": status, "started_at": run.started_at,
+            "finished_at": now, "source_fingerprint": run.source_fingerprint,
+            "config_fingerprint": run.config_fingerprint, "source_crs": run.source_crs,
+            "error": error[:2000] if error else None, "details": json.dumps(run.details),
+        }))
     finally:
         con.close()

@@ -25,6 +25,7 @@ from twinhub.registry import Registered, lookup, registered
 ALL_JOB = "all_datasets"
 TAG_VALUE = re.compile(r"[^A-Za-z0-9_.\-]")
 DEFAULT_MAX_QUARANTINED_SHARE = 0.05
+FORCE_TAG = "twinhub/force"  # run tag: publish even when source and configuration are unchanged
 PERMANENT = (SourceError, ConfigProblem, ManifestError, UnknownCRS, StandardsError)
 
 
@@ -109,7 +110,8 @@ def build_asset(hub: Hub, entry: Registered) -> dg.AssetsDefinition:
     def _dataset(context):
         try:
             current = lookup(hub, m.id)  # the manifest as registered now
-            result = ingest(hub, current, run_id=context.run_id)
+            force = context.run.tags.get(FORCE_TAG) == "true"
+            result = ingest(hub, current, run_id=context.run_id, force=force)
         except PERMANENT as exc:  # retrying cannot fix a bad source or manifest
             raise dg.Failure(description=str(exc), allow_retries=False) from exc
         share = result.rows_quarantined / result.rows_read if result.rows_read else 0.0
@@ -123,6 +125,8 @@ def build_asset(hub: Hub, entry: Registered) -> dg.AssetsDefinition:
                 "dagster/row_count": result.rows_published,
                 **counts,
                 "quarantined_share": share,
+                **{f"rows_{k}": v for k, v in result.changes.items() if v is not None},
+                "new_version": not result.unchanged,
                 "catalog_version": result.snapshot_id,
                 "extent": dg.MetadataValue.json(result.extent) if result.extent else None,
                 "quarantine_reasons": dg.MetadataValue.json(result.reasons),

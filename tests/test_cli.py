@@ -113,7 +113,10 @@ def test_run_one_dataset_through_dagster(hub):
     assert twinhub(hub, "register", str(sample.CITY / "water" / "pumping_stations.yaml")).exit_code == 0
     result = twinhub(hub, "run", "water.pumping_stations")
     assert result.exit_code == 0, result.output
-    assert "water.pumping_stations  ok      18    13         5" in result.output
+    assert "water.pumping_stations  published  18    13         5" in result.output
+    assert "added 13, updated 0, deleted 0" in result.output
+    again = twinhub(hub, "run", "water.pumping_stations")
+    assert "water.pumping_stations  unchanged  18    13         5" in again.output
 
 
 def test_run_of_an_unknown_dataset(hub):

@@ -137,25 +137,32 @@ def _latest_runs(hub: Hub) -> dict[str, dict]:
 @main.command()
 @click.argument("datasets", nargs=-1)
 @click.option("--all", "run_all", is_flag=True, help="Run every registered dataset.")
+@click.option("--force", is_flag=True, help="Publish a new version even if source and configuration are unchanged.")
 @click.pass_context
-def run(ctx: click.Context, datasets: tuple[str, ...], run_all: bool) -> None:
+def run(ctx: click.Context, datasets: tuple[str, ...], run_all: bool, force: bool) -> None:
     """Pull, conform and publish DATASETS (department.dataset) through Dagster."""
     if bool(datasets) == run_all:
         raise click.UsageError("name DATASETS to run, or use --all")
-    summary = _run(_hub(ctx), list(datasets) or None)
+    summary = _run(_hub(ctx), list(datasets) or None, force=force)
     if not summary.ok:
         ctx.exit(1)
 
 
-def _run(hub: Hub, datasets: list[str] | None):
+def _status(outcome) -> str:
+    if not outcome.ok:
+        return "FAILED"
+    return "published" if outcome.new_version else "unchanged"
+
+
+def _run(hub: Hub, datasets: list[str] | None, force: bool = False):
     from twinhub.runner import run_datasets
 
     _progress()
     click.echo("running through Dagster (in-process)…", err=True)
-    summary = run_datasets(hub, datasets)
-    rows = [[o.dataset, "ok" if o.ok else "FAILED", o.rows_read, o.rows_published, o.rows_quarantined, o.version]
+    summary = run_datasets(hub, datasets, force=force)
+    rows = [[o.dataset, _status(o), o.rows_read, o.rows_published, o.rows_quarantined, o.version, o.changes]
             for o in summary.outcomes]
-    click.echo(output.table(["dataset", "status", "read", "published", "quarantined", "version"], rows))
+    click.echo(output.table(["dataset", "status", "read", "published", "quarantined", "version", "changes"], rows))
     for o in summary.outcomes:
         if not o.ok:
             click.secho(f"{o.dataset} failed (the catalog still serves its previous version):\n  {o.error}", fg="red", err=True)

@@ -7,10 +7,13 @@ connectors read, standards conform, catalog publishes.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import logging
 import time
 
-from catalog.publish import DatasetEntry, PublishResult, RunInfo, publish, record_failure
+from catalog.info import dataset_info, last_published
+from catalog.publish import DatasetEntry, PublishResult, RunInfo, publish, record_unpublished
 from catalog.stage import Stage
 from connectors import SourceError, open_source
 from standards.conform import Conformer
@@ -40,11 +43,29 @@ def dataset_entry(manifest: Manifest, standard: Standard, target_crs: str) -> Da
     )
 
 
-def ingest(hub: Hub, registered: Registered, run_id: str) -> PublishResult:
+def config_fingerprint(manifest: Manifest, standard: Standard, target_crs: str, pack) -> str:
+    """What besides the source decides the published rows: a change here means republishing."""
+    vocabularies = sorted(
+        (v.name, v.version, repr(v.concepts)) for v in pack.vocabularies.values()
+    )
+    facts = {
+        "manifest": manifest.model_dump(exclude={"schedule", "steward", "title", "description"}),
+        "standard": [standard.name, standard.version, standard.schema.to_descriptor()],
+        "vocabularies": vocabularies,
+        "city": repr(pack.city),
+        "target_crs": target_crs,
+    }
+    return "sha256:" + hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def ingest(hub: Hub, registered: Registered, run_id: str, force: bool = False) -> PublishResult:
     """Run one dataset end to end and publish it; raise on a source-level failure.
 
-    On any failure the staged files are removed and the catalog keeps serving
-    the dataset's previous version.
+    When the source and the configuration are those of the version already
+    served, nothing is published (unless ``force``): the run is recorded as
+    ``unchanged`` and the served version's figures are returned. On any
+    failure the staged files are removed and the catalog keeps serving the
+    dataset's previous version.
     """
     manifest = registered.manifest
     standard = hub.pack.standard(manifest.standard)
@@ -54,8 +75,21 @@ def ingest(hub: Hub, registered: Registered, run_id: str) -> PublishResult:
     if not declared:
         raise SourceError(f"{connector.describe()}: no CRS declared by the source or in source.crs")
     source_crs = resolve_crs(declared).name
-    started = dt.datetime.now(dt.timezone.utc)
-    run = RunInfo(run_id=run_id, started_at=started, source_fingerprint=connector.fingerprint(), source_crs=source_crs)
+    run = RunInfo(
+        run_id=run_id,
+        started_at=dt.datetime.now(dt.timezone.utc),
+        source_fingerprint=connector.fingerprint(),
+        source_crs=source_crs,
+        config_fingerprint=config_fingerprint(manifest, standard, hub.target_crs, hub.pack),
+    )
+    served = last_published(hub.lake, manifest.id)
+    if not force and served and (served["source_fingerprint"], served["config_fingerprint"]) == (
+        run.source_fingerprint, run.config_fingerprint
+    ):
+        record_unpublished(hub.lake, manifest.id, run, None, status="unchanged")
+        log.info("%s: source and configuration unchanged since run %s; nothing to publish", manifest.id, served["run_id"])
+        return _served_result(hub, manifest.id, served, run_id)
+
     stage = Stage(hub.staging_dir / run_id / manifest.department / manifest.dataset)
     conformer = Conformer(conformance(manifest, hub.pack, source_crs, hub.target_crs))
     clock = time.monotonic()
@@ -66,13 +100,30 @@ def ingest(hub: Hub, registered: Registered, run_id: str) -> PublishResult:
             log.info("%s: %d rows read, %d conforming so far", manifest.id, stage.rows_read, stage.rows_conforming)
         result = publish(hub.lake, dataset_entry(manifest, standard, hub.target_crs), stage, run)
     except Exception as exc:
-        record_failure(hub.lake, manifest.id, run, f"{type(exc).__name__}: {exc}")
+        record_unpublished(hub.lake, manifest.id, run, f"{type(exc).__name__}: {exc}")
         raise
     finally:
         stage.cleanup()
     log.info(
-        "%s: published %d, quarantined %d of %d rows as version %s in %.1f s",
+        "%s: published %d, quarantined %d of %d rows as version %s in %.1f s (%s)",
         manifest.id, result.rows_published, result.rows_quarantined, result.rows_read,
         result.snapshot_id, time.monotonic() - clock,
+        ", ".join(f"{k} {v}" for k, v in result.changes.items() if v is not None),
     )
     return result
+
+
+def _served_result(hub: Hub, dataset: str, served: dict, run_id: str) -> PublishResult:
+    version = next((v["version"] for v in dataset_info(hub.lake, dataset)["versions"]
+                    if v["run_id"] == served["run_id"]), None)
+    return PublishResult(
+        dataset=dataset,
+        run_id=run_id,
+        snapshot_id=version,
+        rows_read=served["rows_read"],
+        rows_published=served["rows_published"],
+        rows_quarantined=served["rows_quarantined"],
+        extent=json.loads(served["extent"]) if served.get("extent") else None,
+        changes={"added": 0, "updated": 0, "unchanged": served["rows_published"], "deleted": 0},
+        unchanged=True,
+    )

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from pipelines.factory import ALL_JOB, build_definitions
+from pipelines.factory import ALL_JOB, FORCE_TAG, build_definitions
 from twinhub.home import Hub
 from twinhub.registry import lookup, registered
 
@@ -25,6 +25,8 @@ class DatasetOutcome:
     rows_published: int | None = None
     rows_quarantined: int | None = None
     version: int | None = None
+    new_version: bool | None = None
+    changes: str = ""
     error: str | None = None
 
 
@@ -61,8 +63,11 @@ def instance_for(hub: Hub) -> dg.DagsterInstance:
     return dg.DagsterInstance.from_config(str(hub.dagster_home))
 
 
-def run_datasets(hub: Hub, datasets: list[str] | None = None) -> RunSummary:
-    """Materialize ``datasets`` (ids such as ``water.pumping_stations``), or all when None."""
+def run_datasets(hub: Hub, datasets: list[str] | None = None, force: bool = False) -> RunSummary:
+    """Materialize ``datasets`` (ids such as ``water.pumping_stations``), or all when None.
+
+    With ``force``, datasets are republished even when nothing changed.
+    """
     ids = [lookup(hub, d).id for d in datasets] if datasets else [r.id for r in registered(hub)]
     if not ids:
         return RunSummary(run_id="", outcomes=[])
@@ -71,7 +76,7 @@ def run_datasets(hub: Hub, datasets: list[str] | None = None) -> RunSummary:
     with instance_for(hub) as instance:
         result = job.execute_in_process(
             instance=instance, asset_selection=keys, raise_on_error=False, run_config=QUIET,
-            tags={"twinhub/trigger": "cli"},
+            tags={"twinhub/trigger": "cli", FORCE_TAG: str(force).lower()},
         )
     materialized = {".".join(e.asset_key.path): e.materialization.metadata for e in result.get_asset_materialization_events()}
     failures = {e.step_key: _root_message(e.step_failure_data.error) for e in result.get_step_failure_events()}
@@ -80,9 +85,11 @@ def run_datasets(hub: Hub, datasets: list[str] | None = None) -> RunSummary:
         meta = materialized.get(i)
         if meta is not None:
             value = lambda k: meta[k].value if k in meta else None  # noqa: E731
+            changes = ", ".join(f"{k} {value('rows_' + k)}" for k in ("added", "updated", "deleted")
+                                if value("rows_" + k) is not None)
             outcomes.append(
                 DatasetOutcome(i, True, value("rows_read"), value("rows_published"), value("rows_quarantined"),
-                               value("catalog_version"))
+                               value("catalog_version"), value("new_version"), changes)
             )
         else:
             outcomes.append(DatasetOutcome(i, False, error=failures.get(i.replace(".", "__"), "not materialized")))

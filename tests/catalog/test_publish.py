@@ -46,7 +46,7 @@ def water(hub):
 
 def test_republishing_replaces_rows_and_adds_a_version(water):
     before = _state(water, "water.pumping_stations")
-    ingest(water, lookup(water, "water.pumping_stations"), run_id="second")
+    ingest(water, lookup(water, "water.pumping_stations"), run_id="second", force=True)
     after = _state(water, "water.pumping_stations")
     assert after[0] == before[0] and after[1] == before[1]  # same rows, no duplicates
     versions = dataset_info(water.lake, "water.pumping_stations")["versions"]
@@ -104,7 +104,7 @@ PUBLISH = textwrap.dedent(
     from twinhub.registry import lookup
     hub = Hub.open(sys.argv[1])
     for i in range(int(sys.argv[3])):
-        ingest(hub, lookup(hub, sys.argv[2]), run_id=f"{sys.argv[2]}-{sys.argv[4]}-{i}")
+        ingest(hub, lookup(hub, sys.argv[2]), run_id=f"{sys.argv[2]}-{sys.argv[4]}-{i}", force=True)
     """
 )
 
@@ -132,3 +132,30 @@ def test_concurrent_publishers_both_succeed(hub, first, second):
         assert len({v["version"] for v in published}) == len(published)  # each publish its own snapshot
         rows = _state(hub, dataset)[0]
         assert len(rows) == published[0]["rows_published"]  # no mix of two publishes
+
+
+def test_changes_are_counted_by_key_and_an_unchanged_source_publishes_nothing(hub, tmp_path):
+    folder = tmp_path / "care"
+    folder.mkdir()
+    shutil.copy(sample.CITY / "civil_affairs" / "elderly_care.yaml", folder)
+    csv_path = folder / "elderly_care.csv"
+    lines = (sample.CITY / "civil_affairs" / "elderly_care.csv").read_text(encoding="gbk").splitlines()
+    csv_path.write_text("\n".join(lines) + "\n", encoding="gbk")
+    register(hub, folder / "elderly_care.yaml")
+    entry = lookup(hub, "civil_affairs.elderly_care")
+    first = ingest(hub, entry, run_id="v1")
+    assert first.changes == {"added": 18, "updated": 0, "unchanged": 0, "deleted": 0}
+
+    again = ingest(hub, entry, run_id="v1-again")
+    assert again.unchanged and again.snapshot_id == first.snapshot_id
+
+    edited = [lines[0]] + [l for l in lines[1:] if not l.startswith("MZ-0002,")]  # deleted at the source
+    edited = [l.replace("第4养老院", "第4养老院（新楼）") if l.startswith("MZ-0004,") else l for l in edited]  # updated
+    edited.append(lines[1].replace("MZ-0001", "MZ-0100"))  # added
+    csv_path.write_text("\n".join(edited) + "\n", encoding="gbk")
+    second = ingest(hub, entry, run_id="v2")
+    assert second.changes == {"added": 1, "updated": 1, "unchanged": 16, "deleted": 1}
+    ids = {r[0] for r in _state(hub, "civil_affairs.elderly_care")[0]}
+    assert "MZ-0002" not in ids and "MZ-0100" in ids
+    statuses = [v["status"] for v in dataset_info(hub.lake, "civil_affairs.elderly_care")["versions"]]
+    assert statuses == ["published", "unchanged", "published"]
