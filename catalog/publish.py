@@ -5,9 +5,8 @@ record the run, and update its catalog entry. Readers see the old version
 or the new one, never a mix; a failure anywhere rolls everything back and
 the previous version stays served. Conflicts with other writers are retried.
 
-Cross-row rules run here, over the whole staged dataset rather than per
-chunk: a primary key value that appears in more than one conforming row
-quarantines every row that carries it (the hub cannot know which is right).
+Cross-row rules (key uniqueness) were applied when the stage was finalized
+(catalog/stage.py): rows listed in its excluded file are held back here.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ import json
 from dataclasses import dataclass, field
 
 import duckdb
-import pandas as pd
 
 from catalog.lake import ALIAS, META_SCHEMA, Lake, with_retry
 from catalog.stage import Stage
@@ -71,48 +69,6 @@ class PublishResult:
 
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def _duplicates(con: duckdb.DuckDBPyConnection, entry: DatasetEntry, run_id: str) -> pd.DataFrame:
-    """Quarantine rows for every staged row whose key is not unique."""
-    if not entry.key:
-        con.execute("CREATE OR REPLACE TEMP TABLE dup_rows AS SELECT NULL::BIGINT AS src WHERE false")
-        return pd.DataFrame(columns=["source_row", "checks", "reasons", "record"])
-    keys = ", ".join(_q(k) for k in entry.key)
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE dup_rows AS
-            SELECT {SOURCE_ROW} AS src, {keys},
-                   count(*) OVER (PARTITION BY {keys}) AS n,
-                   list({SOURCE_ROW}) OVER (PARTITION BY {keys}) AS rows_with_key
-            FROM staged QUALIFY n > 1"""
-    )
-    attrs = [c for c in entry.columns if c != entry.geometry]
-    frame = con.execute(
-        f"""SELECT d.src, d.n, d.rows_with_key, {', '.join('s.' + _q(c) for c in attrs)}
-            {', ST_AsText(ST_GeomFromWKB(s.' + _q(entry.geometry) + ')) AS geometry' if entry.geometry else ''}
-            FROM dup_rows d JOIN staged s ON s.{SOURCE_ROW} = d.src ORDER BY d.src"""
-    ).df()
-    label = ", ".join(entry.key)
-    records = []
-    for row in frame.to_dict("records"):
-        value = ", ".join(str(row[k]) for k in entry.key)
-        others = sorted(int(r) for r in row["rows_with_key"] if r != row["src"])
-        reason = {
-            "check": "duplicate_key",
-            "column": label,
-            "value": value,
-            "message": f"{label} {value!r} appears in {row['n']} rows (also source rows {others[:10]})",
-        }
-        record = {k: (None if pd.isna(v) else str(v)) for k, v in row.items() if k not in ("src", "n", "rows_with_key")}
-        records.append(
-            {
-                "source_row": int(row["src"]),
-                "checks": "duplicate_key",
-                "reasons": json.dumps([reason], ensure_ascii=False),
-                "record": json.dumps(record, ensure_ascii=False),
-            }
-        )
-    return pd.DataFrame(records, columns=["source_row", "checks", "reasons", "record"])
 
 
 def _extent(con: duckdb.DuckDBPyConnection, table: str, geometry: str | None) -> list[float] | None:
@@ -184,15 +140,14 @@ def publish(lake: Lake, entry: DatasetEntry, stage: Stage, run: RunInfo) -> Publ
     try:
         con.execute(f"CREATE TEMP VIEW staged AS SELECT * FROM read_parquet('{stage.rows_glob}')")
         con.execute(f"CREATE TEMP VIEW staged_q AS SELECT * FROM read_parquet('{stage.quarantine_glob}')")
-        duplicates = _duplicates(con, entry, run.run_id)
-        con.register("dup_quarantine", duplicates)
+        con.execute(f"CREATE TEMP VIEW dup_rows AS SELECT {SOURCE_ROW} AS src FROM read_parquet('{stage.excluded_path}')")
         with_retry(lambda: con.execute(f"CREATE SCHEMA IF NOT EXISTS {_q(entry.department)}"))
-        return with_retry(lambda: _commit(con, entry, stage, run, len(duplicates)), what=f"publishing {entry.id}")
+        return with_retry(lambda: _commit(con, entry, stage, run), what=f"publishing {entry.id}")
     finally:
         con.close()
 
 
-def _commit(con, entry: DatasetEntry, stage: Stage, run: RunInfo, n_duplicates: int) -> PublishResult:
+def _commit(con, entry: DatasetEntry, stage: Stage, run: RunInfo) -> PublishResult:
     table = f"{_q(entry.department)}.{_q(entry.name)}"
     con.execute("BEGIN")
     try:
@@ -203,11 +158,10 @@ def _commit(con, entry: DatasetEntry, stage: Stage, run: RunInfo, n_duplicates: 
         con.execute(f"DELETE FROM {META_SCHEMA}.quarantine WHERE dataset = ?", [entry.id])
         con.execute(
             f"""INSERT INTO {META_SCHEMA}.quarantine
-                SELECT ?, ?, {SOURCE_ROW}, checks, reasons, record FROM staged_q
-                UNION ALL SELECT ?, ?, source_row, checks, reasons, record FROM dup_quarantine""",
-            [entry.id, run.run_id, entry.id, run.run_id],
+                SELECT ?, ?, {SOURCE_ROW}, checks, reasons, record FROM staged_q""",
+            [entry.id, run.run_id],
         )
-        quarantined = stage.rows_quarantined + n_duplicates
+        quarantined = stage.rows_quarantined
         if published + quarantined != stage.rows_read:
             raise AssertionError(
                 f"{entry.id}: {stage.rows_read} rows read but {published} published + {quarantined} quarantined"

@@ -1,33 +1,61 @@
 """Staging: conformed chunks are written to Parquet before anything is published.
 
 A run writes every chunk here first, so a source that fails half-way never
-touches the catalog; publishing then reads the whole staged dataset in one
-transaction. The folder is removed when the run ends, whatever happened.
+touches the catalog. ``finalize`` then applies the cross-row rules over the
+whole staged dataset (a key value carried by more than one conforming row
+quarantines every row that carries it: the hub cannot know which is right)
+and writes ``stage.json``, so the audit step and the publish step, possibly
+in other processes, can reopen the stage. The folder is removed after
+publishing, whatever happened.
 """
 
 from __future__ import annotations
 
+import json
 import pathlib
 import shutil
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import shapely
 
 from standards.conform import SOURCE_ROW
 
+SUMMARY = "stage.json"
+QUARANTINE_COLUMNS = [SOURCE_ROW, "checks", "reasons", "record"]
+
+
+class StageMissing(FileNotFoundError):
+    """The publish step found no finalized stage for this run."""
+
 
 class Stage:
-    def __init__(self, root: pathlib.Path, geometry_column: str | None = "geometry"):
+    def __init__(self, root: pathlib.Path, geometry_column: str | None = "geometry", fresh: bool = True):
         self.root = pathlib.Path(root)
         self.geometry_column = geometry_column
         self.parts = 0
         self.rows_read = 0
         self.rows_conforming = 0
         self.rows_quarantined = 0
-        if self.root.exists():
-            shutil.rmtree(self.root)
-        self.root.mkdir(parents=True)
+        self.info: dict = {}
+        if fresh:
+            if self.root.exists():
+                shutil.rmtree(self.root)
+            self.root.mkdir(parents=True)
+
+    @classmethod
+    def open(cls, root: pathlib.Path) -> Stage:
+        """Reopen a finalized stage (e.g. in the publish step)."""
+        summary = pathlib.Path(root) / SUMMARY
+        if not summary.is_file():
+            raise StageMissing(f"no finalized stage at {root}: run the staging step first")
+        data = json.loads(summary.read_text(encoding="utf-8"))
+        stage = cls(root, data["geometry_column"], fresh=False)
+        for key in ("parts", "rows_read", "rows_conforming", "rows_quarantined", "info"):
+            setattr(stage, key, data[key])
+        return stage
 
     @property
     def rows_glob(self) -> str:
@@ -37,6 +65,10 @@ class Stage:
     def quarantine_glob(self) -> str:
         return str(self.root / "quarantine-*.parquet")
 
+    @property
+    def excluded_path(self) -> str:
+        return str(self.root / "excluded.parquet")
+
     def _table(self, frame: pd.DataFrame, binary: tuple[str, ...] = ()) -> pa.Table:
         table = pa.Table.from_pandas(frame, preserve_index=False)
         for name in binary:
@@ -45,17 +77,91 @@ class Stage:
                 table = table.set_column(i, name, table.column(name).cast(pa.binary()))
         return table
 
+    def _write_quarantine(self, frame: pd.DataFrame, name: str) -> None:
+        frame = frame.astype({SOURCE_ROW: "int64", "checks": "string", "reasons": "string", "record": "string"})
+        pq.write_table(self._table(frame), self.root / name)
+
     def write(self, rows: pd.DataFrame, quarantine: pd.DataFrame) -> None:
         """Write one conformed chunk (both files, even when one side is empty)."""
         part = f"{self.parts:06d}"
         geometry = (self.geometry_column,) if self.geometry_column else ()
         pq.write_table(self._table(rows, geometry), self.root / f"rows-{part}.parquet")
-        quarantine = quarantine.astype({SOURCE_ROW: "int64", "checks": "string", "reasons": "string", "record": "string"})
-        pq.write_table(self._table(quarantine), self.root / f"quarantine-{part}.parquet")
+        self._write_quarantine(quarantine, f"quarantine-{part}.parquet")
         self.parts += 1
         self.rows_conforming += len(rows)
         self.rows_quarantined += len(quarantine)
         self.rows_read += len(rows) + len(quarantine)
+
+    def finalize(self, key: tuple[str, ...], info: dict | None = None) -> int:
+        """Apply key uniqueness over the whole stage and write the summary; returns rows held back."""
+        duplicates = self._duplicates(key) if key and self.parts else pd.DataFrame(columns=QUARANTINE_COLUMNS)
+        self._write_quarantine(duplicates, "quarantine-duplicates.parquet")
+        pq.write_table(pa.table({SOURCE_ROW: pa.array(duplicates[SOURCE_ROW].astype("int64"), pa.int64())}),
+                       self.excluded_path)
+        self.rows_conforming -= len(duplicates)
+        self.rows_quarantined += len(duplicates)
+        self.info = info or {}
+        summary = {k: getattr(self, k) for k in ("parts", "rows_read", "rows_conforming", "rows_quarantined", "info")}
+        summary["geometry_column"] = self.geometry_column
+        (self.root / SUMMARY).write_text(json.dumps(summary, default=str), encoding="utf-8")
+        return len(duplicates)
+
+    def reasons(self) -> dict[str, int]:
+        """How many staged rows each check holds back."""
+        con = duckdb.connect()
+        try:
+            rows = con.execute(
+                f"SELECT c, count(*) FROM (SELECT unnest(string_split(checks, ',')) AS c "
+                f"FROM read_parquet('{self.quarantine_glob}')) GROUP BY c ORDER BY 2 DESC, 1"
+            ).fetchall()
+        finally:
+            con.close()
+        return dict(rows)
+
+    def quarantine_sample(self, checks: tuple[str, ...], limit: int = 5) -> list[dict]:
+        """A few held-back rows failing any of ``checks``, with their reasons."""
+        con = duckdb.connect()
+        try:
+            pattern = "|".join(checks)
+            rows = con.execute(
+                f"SELECT {SOURCE_ROW}, reasons FROM read_parquet('{self.quarantine_glob}') "
+                f"WHERE regexp_matches(checks, '(^|,)({pattern})(,|$)') ORDER BY {SOURCE_ROW} LIMIT {int(limit)}"
+            ).fetchall()
+        finally:
+            con.close()
+        return [{"source_row": r, "reasons": json.loads(reasons)} for r, reasons in rows]
+
+    def _duplicates(self, key: tuple[str, ...]) -> pd.DataFrame:
+        keys = ", ".join(f'"{k}"' for k in key)
+        con = duckdb.connect()
+        try:
+            frame = con.execute(
+                f"""SELECT *, count(*) OVER (PARTITION BY {keys}) AS _n,
+                           list({SOURCE_ROW}) OVER (PARTITION BY {keys}) AS _rows_with_key
+                    FROM read_parquet('{self.rows_glob}') QUALIFY _n > 1 ORDER BY {SOURCE_ROW}"""
+            ).df()
+        finally:
+            con.close()
+        label = ", ".join(key)
+        records = []
+        for row in frame.to_dict("records"):
+            value = ", ".join(str(row[k]) for k in key)
+            others = sorted(int(r) for r in row["_rows_with_key"] if r != row[SOURCE_ROW])
+            reason = {
+                "check": "duplicate_key",
+                "column": label,
+                "value": value,
+                "message": f"{label} {value!r} appears in {row['_n']} rows (also source rows {others[:10]})",
+            }
+            record = {
+                k: (shapely.from_wkb(bytes(v)).wkt if k == self.geometry_column and v is not None else
+                    None if pd.isna(v) else str(v))
+                for k, v in row.items() if k not in (SOURCE_ROW, "_n", "_rows_with_key")
+            }
+            records.append({SOURCE_ROW: int(row[SOURCE_ROW]), "checks": "duplicate_key",
+                            "reasons": json.dumps([reason], ensure_ascii=False),
+                            "record": json.dumps(record, ensure_ascii=False)})
+        return pd.DataFrame(records, columns=QUARANTINE_COLUMNS)
 
     def cleanup(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)

@@ -6,11 +6,14 @@ connectors read, standards conform, catalog publishes.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
 import logging
+import pathlib
 import time
+from dataclasses import dataclass
 
 from catalog.info import dataset_info, last_published
 from catalog.publish import DatasetEntry, PublishResult, RunInfo, publish, record_unpublished
@@ -58,14 +61,29 @@ def config_fingerprint(manifest: Manifest, standard: Standard, target_crs: str, 
     return "sha256:" + hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def ingest(hub: Hub, registered: Registered, run_id: str, force: bool = False) -> PublishResult:
-    """Run one dataset end to end and publish it; raise on a source-level failure.
+@dataclass
+class StagedRun:
+    """The outcome of the staging step, read back by the audit checks and the publish step."""
+
+    stage: Stage | None  # None when nothing changed since the served version
+    run: RunInfo
+    served: PublishResult | None = None  # the served version's figures, when unchanged
+
+    @property
+    def unchanged(self) -> bool:
+        return self.stage is None
+
+
+def stage_root(hub: Hub, manifest: Manifest, run_id: str) -> pathlib.Path:
+    return hub.staging_dir / run_id / manifest.department / manifest.dataset
+
+
+def stage_dataset(hub: Hub, registered: Registered, run_id: str, force: bool = False) -> StagedRun:
+    """Write: pull the source and conform every chunk into the stage; publish nothing.
 
     When the source and the configuration are those of the version already
-    served, nothing is published (unless ``force``): the run is recorded as
-    ``unchanged`` and the served version's figures are returned. On any
-    failure the staged files are removed and the catalog keeps serving the
-    dataset's previous version.
+    served, nothing is staged (unless ``force``): the run is recorded as
+    ``unchanged``. A source that fails half-way leaves no stage behind.
     """
     manifest = registered.manifest
     standard = hub.pack.standard(manifest.standard)
@@ -88,16 +106,31 @@ def ingest(hub: Hub, registered: Registered, run_id: str, force: bool = False) -
     ):
         record_unpublished(hub.lake, manifest.id, run, None, status="unchanged")
         log.info("%s: source and configuration unchanged since run %s; nothing to publish", manifest.id, served["run_id"])
-        return _served_result(hub, manifest.id, served, run_id)
+        return StagedRun(stage=None, run=run, served=_served_result(hub, manifest.id, served, run_id))
 
-    stage = Stage(hub.staging_dir / run_id / manifest.department / manifest.dataset)
+    stage = Stage(stage_root(hub, manifest, run_id))
     conformer = Conformer(conformance(manifest, hub.pack, source_crs, hub.target_crs))
-    clock = time.monotonic()
     try:
         for chunk in connector.chunks(hub.chunk_rows):
             conformed = conformer.conform(chunk.frame, chunk.geometry, chunk.source_rows)
             stage.write(conformed.rows, conformed.quarantine)
             log.info("%s: %d rows read, %d conforming so far", manifest.id, stage.rows_read, stage.rows_conforming)
+        stage.finalize(tuple(standard.primary_key), info=_run_info(run))
+    except Exception as exc:
+        stage.cleanup()
+        record_unpublished(hub.lake, manifest.id, run, f"{type(exc).__name__}: {exc}")
+        raise
+    return StagedRun(stage=stage, run=run)
+
+
+def publish_stage(hub: Hub, registered: Registered, run_id: str) -> PublishResult:
+    """Publish: the finalized stage of ``run_id`` becomes the dataset's new version; the stage is removed."""
+    manifest = registered.manifest
+    standard = hub.pack.standard(manifest.standard)
+    stage = Stage.open(stage_root(hub, manifest, run_id))
+    run = _run_from_info(stage.info)
+    clock = time.monotonic()
+    try:
         result = publish(hub.lake, dataset_entry(manifest, standard, hub.target_crs), stage, run)
     except Exception as exc:
         record_unpublished(hub.lake, manifest.id, run, f"{type(exc).__name__}: {exc}")
@@ -111,6 +144,30 @@ def ingest(hub: Hub, registered: Registered, run_id: str, force: bool = False) -
         ", ".join(f"{k} {v}" for k, v in result.changes.items() if v is not None),
     )
     return result
+
+
+def discard_stage(hub: Hub, registered: Registered, run_id: str, reason: str) -> None:
+    """The audit refused the stage: record why and remove it; the served version stays."""
+    root = stage_root(hub, registered.manifest, run_id)
+    stage = Stage.open(root)
+    record_unpublished(hub.lake, registered.id, _run_from_info(stage.info), reason, status="blocked")
+    stage.cleanup()
+
+
+def ingest(hub: Hub, registered: Registered, run_id: str, force: bool = False) -> PublishResult:
+    """Stage and publish one dataset (no audit step: the Dagster assets add it)."""
+    staged = stage_dataset(hub, registered, run_id, force=force)
+    if staged.unchanged:
+        return staged.served
+    return publish_stage(hub, registered, run_id)
+
+
+def _run_info(run: RunInfo) -> dict:
+    return {**dataclasses.asdict(run), "started_at": run.started_at.isoformat()}
+
+
+def _run_from_info(info: dict) -> RunInfo:
+    return RunInfo(**{**info, "started_at": dt.datetime.fromisoformat(info["started_at"])})
 
 
 def _served_result(hub: Hub, dataset: str, served: dict, run_id: str) -> PublishResult:
