@@ -118,18 +118,31 @@ class Stage:
             con.close()
         return dict(rows)
 
-    def quarantine_sample(self, checks: tuple[str, ...], limit: int = 5) -> list[dict]:
-        """A few held-back rows failing any of ``checks``, with their reasons."""
+    def _reasons_sql(self) -> str:
+        """One row per quarantine reason: source row, check, column."""
+        return (
+            f"SELECT {SOURCE_ROW} AS source_row, reasons, r.check AS check_name, r.column AS column_name FROM ("
+            f"SELECT {SOURCE_ROW}, reasons, unnest(from_json(reasons, '[{{\"check\": \"VARCHAR\", "
+            f"\"column\": \"VARCHAR\"}}]')) AS r FROM read_parquet('{self.quarantine_glob}'))"
+        )
+
+    def failing(self, condition: str, limit: int = 5) -> tuple[int, dict[str, int], list[dict]]:
+        """Rows with a reason matching the SQL ``condition`` (over ``check_name`` and ``column_name``):
+        how many, how many per check, and a sample with their reasons."""
         con = duckdb.connect()
         try:
-            pattern = "|".join(checks)
-            rows = con.execute(
-                f"SELECT {SOURCE_ROW}, reasons FROM read_parquet('{self.quarantine_glob}') "
-                f"WHERE regexp_matches(checks, '(^|,)({pattern})(,|$)') ORDER BY {SOURCE_ROW} LIMIT {int(limit)}"
+            con.execute(f"CREATE TEMP VIEW reasons AS {self._reasons_sql()}")
+            rows = con.execute(f"SELECT count(DISTINCT source_row) FROM reasons WHERE {condition}").fetchone()[0]
+            by_check = dict(con.execute(
+                f"SELECT check_name, count(DISTINCT source_row) FROM reasons WHERE {condition} "
+                "GROUP BY 1 ORDER BY 2 DESC, 1"
+            ).fetchall())
+            sample = con.execute(
+                f"SELECT DISTINCT source_row, reasons FROM reasons WHERE {condition} ORDER BY 1 LIMIT {int(limit)}"
             ).fetchall()
         finally:
             con.close()
-        return [{"source_row": r, "reasons": json.loads(reasons)} for r, reasons in rows]
+        return rows, by_check, [{"source_row": r, "reasons": json.loads(reasons)} for r, reasons in sample]
 
     def _duplicates(self, key: tuple[str, ...]) -> pd.DataFrame:
         keys = ", ".join(f'"{k}"' for k in key)

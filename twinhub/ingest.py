@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import pathlib
+import shutil
 import time
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ from twinhub.manifest import Manifest, conformance
 from twinhub.registry import Registered
 
 log = logging.getLogger("twinhub")
+UNCHANGED = "unchanged.json"  # left by the staging step when there is nothing new to publish
 
 
 def dataset_entry(manifest: Manifest, standard: Standard, target_crs: str) -> DatasetEntry:
@@ -52,7 +54,7 @@ def config_fingerprint(manifest: Manifest, standard: Standard, target_crs: str, 
         (v.name, v.version, repr(v.concepts)) for v in pack.vocabularies.values()
     )
     facts = {
-        "manifest": manifest.model_dump(exclude={"schedule", "steward", "title", "description"}),
+        "manifest": manifest.model_dump(exclude={"schedule", "steward", "title", "description", "quality"}),
         "standard": [standard.name, standard.version, standard.schema.to_descriptor()],
         "vocabularies": vocabularies,
         "city": repr(pack.city),
@@ -106,7 +108,11 @@ def stage_dataset(hub: Hub, registered: Registered, run_id: str, force: bool = F
     ):
         record_unpublished(hub.lake, manifest.id, run, None, status="unchanged")
         log.info("%s: source and configuration unchanged since run %s; nothing to publish", manifest.id, served["run_id"])
-        return StagedRun(stage=None, run=run, served=_served_result(hub, manifest.id, served, run_id))
+        result = _served_result(hub, manifest.id, served, run_id)
+        root = stage_root(hub, manifest, run_id)
+        root.mkdir(parents=True, exist_ok=True)
+        (root / UNCHANGED).write_text(json.dumps(dataclasses.asdict(result)), encoding="utf-8")
+        return StagedRun(stage=None, run=run, served=result)
 
     stage = Stage(stage_root(hub, manifest, run_id))
     conformer = Conformer(conformance(manifest, hub.pack, source_crs, hub.target_crs))
@@ -127,7 +133,12 @@ def publish_stage(hub: Hub, registered: Registered, run_id: str) -> PublishResul
     """Publish: the finalized stage of ``run_id`` becomes the dataset's new version; the stage is removed."""
     manifest = registered.manifest
     standard = hub.pack.standard(manifest.standard)
-    stage = Stage.open(stage_root(hub, manifest, run_id))
+    root = stage_root(hub, manifest, run_id)
+    if (root / UNCHANGED).is_file():  # the staging step found nothing new: the served version stays
+        result = PublishResult(**json.loads((root / UNCHANGED).read_text(encoding="utf-8")))
+        shutil.rmtree(root, ignore_errors=True)
+        return result
+    stage = Stage.open(root)
     run = _run_from_info(stage.info)
     clock = time.monotonic()
     try:
@@ -156,9 +167,7 @@ def discard_stage(hub: Hub, registered: Registered, run_id: str, reason: str) ->
 
 def ingest(hub: Hub, registered: Registered, run_id: str, force: bool = False) -> PublishResult:
     """Stage and publish one dataset (no audit step: the Dagster assets add it)."""
-    staged = stage_dataset(hub, registered, run_id, force=force)
-    if staged.unchanged:
-        return staged.served
+    stage_dataset(hub, registered, run_id, force=force)
     return publish_stage(hub, registered, run_id)
 
 

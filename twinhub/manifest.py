@@ -21,8 +21,22 @@ from standards.crs import UnknownCRS, resolve_crs
 from standards.pack import StandardsError, StandardsPack
 
 IDENTIFIER = r"^[a-z][a-z0-9_]{0,62}$"
-RESERVED_SCHEMAS = frozenset({"catalog", "main", "information_schema", "pg_catalog", "lake", "temp", "system"})
+# schemas the hub itself writes: its records, the unified city layers, derived datasets
+RESERVED_SCHEMAS = frozenset(
+    {"catalog", "city", "derived", "main", "information_schema", "pg_catalog", "lake", "temp", "system"}
+)
 CLASSIFICATIONS = ("public", "internal", "sensitive", "restricted")
+
+
+class Quality(BaseModel):
+    """Thresholds of the audit between staging and publishing (shares are 0..1)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_label_coverage: float = Field(0.95, ge=0, le=1)  # below: a warning, rows still publish
+    max_schema_failure_share: float = Field(0.5, ge=0, le=1)  # above: publication is blocked
+    max_geometry_failure_share: float = Field(0.5, ge=0, le=1)  # above: blocked (a wrong CRS?)
+    max_row_drop: float = Field(0.5, ge=0, le=1)  # conforming rows fell by more than this: blocked
 
 
 class Manifest(BaseModel):
@@ -39,6 +53,7 @@ class Manifest(BaseModel):
     classification: Literal["public", "internal", "sensitive", "restricted"] = "internal"
     schedule: str | None = None
     steward: str | None = None
+    quality: Quality = Field(default_factory=Quality)
 
     @property
     def id(self) -> str:

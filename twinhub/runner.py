@@ -6,10 +6,12 @@ UI started by ``twinhub ui`` shows runs made from the command line too.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 
 import dagster as dg
 
+from pipelines.datasets import published_key, staged_key
 from pipelines.factory import ALL_JOB, FORCE_TAG, build_definitions
 from twinhub.home import Hub
 from twinhub.registry import lookup, registered
@@ -68,10 +70,11 @@ def run_datasets(hub: Hub, datasets: list[str] | None = None, force: bool = Fals
 
     With ``force``, datasets are republished even when nothing changed.
     """
-    ids = [lookup(hub, d).id for d in datasets] if datasets else [r.id for r in registered(hub)]
-    if not ids:
+    entries = [lookup(hub, d) for d in datasets] if datasets else registered(hub)
+    if not entries:
         return RunSummary(run_id="", outcomes=[])
-    keys = [dg.AssetKey(i.split(".", 1)) for i in ids]
+    ids = [e.id for e in entries]
+    keys = [k for e in entries for k in (staged_key(e), published_key(e))]
     job = build_definitions(hub).resolve_job_def(ALL_JOB)
     with instance_for(hub) as instance:
         result = job.execute_in_process(
@@ -80,6 +83,11 @@ def run_datasets(hub: Hub, datasets: list[str] | None = None, force: bool = Fals
         )
     materialized = {".".join(e.asset_key.path): e.materialization.metadata for e in result.get_asset_materialization_events()}
     failures = {e.step_key: _root_message(e.step_failure_data.error) for e in result.get_step_failure_events()}
+    refused = defaultdict(list)  # dataset -> blocking audits that failed
+    for evaluation in result.get_asset_check_evaluations():
+        if not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR:
+            department, staged = evaluation.asset_key.path
+            refused[f"{department}.{staged.removesuffix('_staged')}"].append(evaluation.check_name)
     outcomes = []
     for i in ids:
         meta = materialized.get(i)
@@ -91,6 +99,10 @@ def run_datasets(hub: Hub, datasets: list[str] | None = None, force: bool = Fals
                 DatasetOutcome(i, True, value("rows_read"), value("rows_published"), value("rows_quarantined"),
                                value("catalog_version"), value("new_version"), changes)
             )
+        elif refused.get(i):
+            outcomes.append(DatasetOutcome(i, False, error=f"not published: blocked by the audit ({', '.join(refused[i])}); "
+                                                         f"the failing rows are in its staging checks in the Dagster UI"))
         else:
-            outcomes.append(DatasetOutcome(i, False, error=failures.get(i.replace(".", "__"), "not materialized")))
+            step = failures.get(i.replace(".", "__") + "_staged") or failures.get(i.replace(".", "__"))
+            outcomes.append(DatasetOutcome(i, False, error=step or "not materialized"))
     return RunSummary(run_id=result.run_id, outcomes=outcomes)

@@ -18,6 +18,7 @@ from twinhub.runner import run_datasets
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 CARE = dg.AssetKey(["civil_affairs", "elderly_care"])
+CARE_STAGED = dg.AssetKey(["civil_affairs", "elderly_care_staged"])
 
 
 @pytest.fixture(scope="module")
@@ -29,21 +30,23 @@ def _spec(defs: dg.Definitions, key: dg.AssetKey) -> dg.AssetSpec:
     return next(s for s in defs.resolve_all_asset_specs() if s.key == key)
 
 
-def test_one_group_per_department(defs):
+def test_one_group_per_department_with_a_staging_and_a_published_asset(defs):
     groups = {s.key.to_user_string(): s.group_name for s in defs.resolve_all_asset_specs()}
     assert groups == {
-        "civil_affairs/elderly_care": "civil_affairs",
-        "emergency/shelters": "emergency",
-        "health/health_centres": "health",
-        "water/pumping_stations": "water",
+        f"{department}/{name}{suffix}": department
+        for department, name in [("civil_affairs", "elderly_care"), ("emergency", "shelters"),
+                                 ("health", "health_centres"), ("water", "pumping_stations")]
+        for suffix in ("", "_staged")
     }
+    published = _spec(defs, CARE)
+    assert {d.asset_key for d in published.deps} == {CARE_STAGED}
 
 
 def test_catalog_metadata_is_set_at_definition_time(defs, demo_hub):
     spec = _spec(defs, CARE)
     assert spec.description.startswith("**Elderly care facilities**")
     assert spec.owners == ["team:civil_affairs", "data@civil-affairs.example.gov.cn"]
-    assert spec.kinds == {"csv", "duckdb"}
+    assert spec.kinds == {"csv", "duckdb", "geoparquet"}
     assert spec.tags["standard"] == "facility" and spec.tags["classification"] == "internal"
     assert spec.tags["crs"] == "EPSG-4490"
     assert spec.metadata["dagster/table_name"] == "lake.civil_affairs.elderly_care"
@@ -56,10 +59,17 @@ def test_catalog_metadata_is_set_at_definition_time(defs, demo_hub):
     assert reference.file_path.endswith("civil_affairs/elderly_care.yaml")
 
 
-def test_validation_is_shown_as_asset_checks(defs):
+def test_the_audit_is_shown_as_asset_checks_on_the_stage(defs):
     checks = {(c.asset_key, c.name): c for a in defs.assets for c in a.check_specs}
-    assert {name for key, name in checks if key == CARE} == {"rows_accounted_for", "quarantined_share"}
-    assert checks[(CARE, "rows_accounted_for")].blocking
+    assert {name for key, name in checks if key == CARE_STAGED} == {
+        "rows_accounted_for", "schema", "crs_and_geometry", "label_coverage", "row_count_drop"}
+    assert all(checks[(CARE_STAGED, n)].blocking for n in ("schema", "crs_and_geometry", "row_count_drop"))
+
+
+def test_freshness_follows_the_manifest_cadence(defs):
+    policy = _spec(defs, CARE).freshness_policy
+    assert policy.deadline_cron == "0 2 * * *" and policy.timezone == "Asia/Shanghai"
+    assert policy.lower_bound_delta.total_seconds() == 24 * 3600
 
 
 def test_a_schedule_per_manifest_cron_in_the_city_timezone(defs):
@@ -73,7 +83,8 @@ def test_a_schedule_per_manifest_cron_in_the_city_timezone(defs):
 
 def test_jobs_for_everything_and_per_department(defs):
     names = {j.name for j in defs.jobs}
-    assert {ALL_JOB, "department_civil_affairs", "department_water"} <= names
+    assert {ALL_JOB, "department_civil_affairs", "department_water", "run_water__pumping_stations"} <= names
+    assert defs.resolve_job_def("department_water").tags == {"twinhub/department": "water"}
 
 
 def test_materialization_reports_counts_and_check_results(demo_hub):
@@ -82,11 +93,17 @@ def test_materialization_reports_counts_and_check_results(demo_hub):
         meta = event.asset_materialization.metadata
         assert meta["dagster/row_count"].value == 18
         assert meta["rows_read"].value == meta["rows_published"].value + meta["rows_quarantined"].value
+        names = ["rows_accounted_for", "schema", "crs_and_geometry", "label_coverage", "row_count_drop"]
         record = instance.event_log_storage.get_latest_asset_check_execution_by_key(
-            [dg.AssetCheckKey(CARE, "rows_accounted_for"), dg.AssetCheckKey(CARE, "quarantined_share")]
+            [dg.AssetCheckKey(CARE_STAGED, n) for n in names]
         )
-        outcomes = {k.name: r.evaluation.passed for k, r in record.items()}
-    assert outcomes == {"rows_accounted_for": True, "quarantined_share": False}  # 6 of 24 held back
+        evaluations = {k.name: r.evaluation for k, r in record.items()}
+    assert all(e.passed for e in evaluations.values())
+    schema = evaluations["schema"].metadata
+    assert schema["rows_failing"].value == 3  # duplicate_key x2, type x1 of 24
+    assert schema["by_check"].value == {"duplicate_key": 2, "type": 1}
+    sample = evaluations["crs_and_geometry"].metadata["failing_rows_sample"].value
+    assert {r["source_row"] for r in sample} == {9, 17}  # Beijing, and no coordinates
 
 
 def test_dagster_cli_validates_the_code_location(demo_hub):
@@ -96,6 +113,36 @@ def test_dagster_cli_validates_the_code_location(demo_hub):
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _copy_sample(tmp_path, department: str, name: str, source: str, **changes) -> pathlib.Path:
+    import yaml
+
+    data = yaml.safe_load((sample.CITY / department / f"{name}.yaml").read_text(encoding="utf-8"))
+    for key, value in changes.items():
+        data["source"][key] = value
+    (tmp_path / source).write_bytes((sample.CITY / department / source).read_bytes())
+    manifest = tmp_path / f"{name}.yaml"
+    manifest.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return manifest
+
+
+def test_a_failing_blocking_check_stops_publication(hub, tmp_path):
+    """A steward declares the wrong CRS: every point lands outside the city, so nothing is published."""
+    manifest = _copy_sample(tmp_path, "emergency", "shelters", "shelters.geojson")
+    register(hub, manifest)
+    assert run_datasets(hub, ["emergency.shelters"]).ok
+    served = dataset_info(hub.lake, "emergency.shelters")["versions"][0]
+
+    register(hub, _copy_sample(tmp_path, "emergency", "shelters", "shelters.geojson", crs="EPSG:3857"))
+    summary = run_datasets(hub, ["emergency.shelters"])
+    assert not summary.ok
+    assert "blocked by the audit (crs_and_geometry, row_count_drop)" in summary.outcomes[0].error
+    versions = dataset_info(hub.lake, "emergency.shelters")["versions"]
+    assert versions[0]["status"] == "blocked"
+    published = [v for v in versions if v["status"] == "published"]
+    assert published == [served]  # the served version is the one from before
+    assert not any(hub.staging_dir.rglob("*.parquet"))
 
 
 def test_a_broken_source_fails_fast_and_keeps_the_last_good_version(hub, tmp_path):

@@ -1,0 +1,87 @@
+"""Schedules, freshness and landing-folder sensors, all from the registry.
+
+A manifest's cron is its schedule (in the city's timezone) and its cadence:
+at each cron tick the dataset must have been refreshed within the last
+interval (the previous tick's run counts), else it shows as late. Each department's landing folders (where its file
+sources live) are watched: a new or changed file starts a run of that
+dataset; the run key (file, size, mtime) means one run per file version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import pathlib
+import time
+
+import dagster as dg
+from dagster._utils.schedules import cron_string_iterator
+
+from twinhub.registry import Registered
+
+SENSOR_INTERVAL_S = 30
+
+
+def cadence(cron: str, timezone: str) -> dt.timedelta:
+    """The interval between two ticks of ``cron`` (the shortest of the next few)."""
+    ticks = cron_string_iterator(time.time(), cron, timezone)
+    times = [next(ticks) for _ in range(4)]
+    return min(b - a for a, b in zip(times, times[1:]))
+
+
+def freshness_policy(entry: Registered, timezone: str) -> dg.FreshnessPolicy | None:
+    cron = entry.manifest.schedule
+    if not cron:
+        return None
+    return dg.FreshnessPolicy.cron(deadline_cron=cron, lower_bound_delta=cadence(cron, timezone),
+                                   timezone=timezone)
+
+
+def schedule_for(entry: Registered, job: dg.UnresolvedAssetJobDefinition, timezone: str) -> dg.ScheduleDefinition:
+    m = entry.manifest
+    return dg.ScheduleDefinition(
+        name=f"{m.department}__{m.dataset}_schedule",
+        cron_schedule=m.schedule,
+        job=job,
+        execution_timezone=timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=f"{m.title}: {m.schedule} ({timezone})",
+    )
+
+
+def _source_state(path: pathlib.Path) -> str | None:
+    """Size and modification time of a file source (newest file of a folder source)."""
+    try:
+        files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path]
+        stats = [p.stat() for p in files]
+    except OSError:
+        return None
+    if not stats:
+        return None
+    return f"{sum(s.st_size for s in stats)}:{max(s.st_mtime_ns for s in stats)}"
+
+
+def landing_sensor(department: str, entries: list[Registered], keys: dict[str, list[dg.AssetKey]],
+                   tags: dict[str, str]) -> dg.SensorDefinition:
+    """Start a run for each of ``department``'s file sources that is new or changed since the last tick."""
+    watched = {e.id: pathlib.Path(e.manifest.source["path"]) for e in entries if e.manifest.source.get("path")}
+    folders = sorted({str(p.parent) for p in watched.values()})
+
+    @dg.sensor(
+        name=f"landing_{department}",
+        minimum_interval_seconds=SENSOR_INTERVAL_S,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        asset_selection=[k for dataset in watched for k in keys[dataset]],
+        description=f"Watches {department}'s landing folders ({', '.join(folders)}) and runs a dataset "
+                    "when its file is new or changed.",
+    )
+    def _sensor(context: dg.SensorEvaluationContext):
+        now = {dataset: _source_state(path) for dataset, path in watched.items()}
+        if context.cursor is not None:  # the first tick only takes stock of what is there
+            seen = json.loads(context.cursor)
+            for dataset, state in sorted(now.items()):
+                if state is not None and seen.get(dataset) != state:
+                    yield dg.RunRequest(run_key=f"{dataset}@{state}", asset_selection=keys[dataset], tags=tags)
+        context.update_cursor(json.dumps(now))
+
+    return _sensor

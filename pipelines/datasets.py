@@ -1,0 +1,192 @@
+"""Each registered dataset as two Dagster assets: write, audit, publish.
+
+``<department>/<dataset>_staged`` pulls and conforms the source into the stage
+and carries the audit as asset checks; the blocking ones (schema, CRS and
+geometry, row-count drop: ERROR) stop ``<department>/<dataset>`` from
+publishing, so a stage that fails them never reaches the catalog. Catalog
+metadata (owners, kinds, tags, column schema, table name, manifest link) is set
+at definition time, so the UI shows it before any run.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import dagster as dg
+
+from catalog.info import last_published
+from catalog.stage import StageMissing
+from connectors import ConfigProblem, SourceError
+from standards.crs import UnknownCRS
+from standards.pack import Standard, StandardsError, StandardsPack
+from twinhub.audit import audit_stage, blocked
+from twinhub.home import Hub
+from twinhub.ingest import discard_stage, publish_stage, stage_dataset
+from twinhub.manifest import ManifestError
+from twinhub.registry import Registered, lookup
+
+FORCE_TAG = "twinhub/force"  # run tag: publish even when source and configuration are unchanged
+DEPARTMENT_TAG = "twinhub/department"  # run tag the production run coordinator limits per value
+PERMANENT = (SourceError, ConfigProblem, ManifestError, UnknownCRS, StandardsError, StageMissing)
+TRANSIENT_RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
+TAG_VALUE = re.compile(r"[^A-Za-z0-9_.\-]")
+
+
+def _tag(value: str) -> str:
+    return TAG_VALUE.sub("-", value)[:63]
+
+
+def staged_key(entry: Registered) -> dg.AssetKey:
+    return dg.AssetKey([entry.manifest.department, f"{entry.manifest.dataset}_staged"])
+
+
+def published_key(entry: Registered) -> dg.AssetKey:
+    return dg.AssetKey([entry.manifest.department, entry.manifest.dataset])
+
+
+def column_schema(standard: Standard, pack: StandardsPack) -> dg.TableSchema:
+    """The standard's Table Schema as Dagster's column schema (for the Columns tab)."""
+    columns = []
+    for f in standard.fields:
+        other = [f"{k}: {v}" for k, v in f.constraints.items() if k not in ("required", "unique")]
+        vocab = f.custom.get("vocabulary")
+        if vocab:
+            other.append(f"vocabulary: {vocab} ({', '.join(pack.vocabulary(vocab).codes)})")
+        if f.custom.get("geometryType"):
+            other.append(f"geometry: {f.custom['geometryType']}")
+        columns.append(
+            dg.TableColumn(
+                name=f.name,
+                type="geometry" if f.type == "geojson" else f.type,
+                description=f.description or f.title,
+                constraints=dg.TableColumnConstraints(
+                    nullable=not standard.required(f), unique=bool(f.constraints.get("unique")), other=other
+                ),
+            )
+        )
+    return dg.TableSchema(columns=columns)
+
+
+def _manifest_reference(path: str) -> dg.CodeReferencesMetadataValue:
+    with warnings.catch_warnings():  # code references are marked beta in Dagster 1.13
+        warnings.simplefilter("ignore")
+        return dg.CodeReferencesMetadataValue(
+            code_references=[dg.LocalFileCodeReference(file_path=path, line_number=1, label="manifest")]
+        )
+
+
+def _check_result(audit) -> dg.AssetCheckResult:
+    metadata = {k: dg.MetadataValue.json(v) if isinstance(v, (dict, list)) else v for k, v in audit.facts.items()}
+    if audit.sample:
+        metadata["failing_rows_sample"] = dg.MetadataValue.json(audit.sample)
+    return dg.AssetCheckResult(
+        check_name=audit.name,
+        passed=audit.passed,
+        severity=dg.AssetCheckSeverity.ERROR if audit.blocking else dg.AssetCheckSeverity.WARN,
+        metadata=metadata,
+    )
+
+
+AUDITS = {
+    "rows_accounted_for": (True, "Every source row is staged or quarantined: conforming + quarantined = read."),
+    "schema": (True, "The share of rows failing the standard's types, required fields, ranges and keys is under "
+                     "the manifest's quality.max_schema_failure_share; otherwise publication is blocked."),
+    "crs_and_geometry": (True, "The share of rows outside the city or with bad geometry is under "
+                               "quality.max_geometry_failure_share (a wrong CRS fails most rows); else blocked."),
+    "label_coverage": (False, "The share of rows whose labels map to the vocabulary is at least "
+                              "quality.min_label_coverage (a warning: unmapped rows wait in quarantine)."),
+    "row_count_drop": (True, "Conforming rows fell no more than quality.max_row_drop below the served version."),
+}
+
+
+def build_dataset_assets(hub: Hub, entry: Registered, standard: Standard, schema: dg.TableSchema,
+                         freshness: dg.FreshnessPolicy | None) -> list[dg.AssetsDefinition]:
+    m = entry.manifest
+    staged, published = staged_key(entry), published_key(entry)
+    owners = [f"team:{m.department}"] + ([m.steward] if m.steward else [])
+    tags = {"standard": _tag(standard.name), "standard_version": _tag(standard.version),
+            "classification": m.classification, "crs": _tag(hub.target_crs)}
+    checks = [dg.AssetCheckSpec(name, asset=staged, blocking=block, description=text)
+              for name, (block, text) in AUDITS.items()]
+
+    @dg.asset(
+        key=staged, group_name=m.department, owners=owners, kinds={m.source["format"], "parquet"}, tags=tags,
+        description=f"Staging of **{m.title}**: pulled from the department's source, mapped to "
+                    f"{standard.name} {standard.version} and reprojected; audited before publishing.",
+        metadata={"source": dg.MetadataValue.path(str(m.source.get("path") or m.source.get("url") or m.source.get("table") or "")),
+                  "dagster/code_references": _manifest_reference(entry.manifest_path)},
+        check_specs=checks, retry_policy=TRANSIENT_RETRY,
+    )
+    def _staged(context):
+        current = _current(hub, m.id)
+        force = context.run.tags.get(FORCE_TAG) == "true"
+        served = last_published(hub.lake, m.id)
+        run = _permanent_errors(lambda: stage_dataset(hub, current, run_id=context.run_id, force=force))
+        if run.unchanged:
+            yield dg.MaterializeResult(metadata={"unchanged": True, "rows_read": run.served.rows_read},
+                                       check_results=[dg.AssetCheckResult(check_name=name, passed=True,
+                                                      metadata={"unchanged": True}) for name in AUDITS])
+            return
+        audits = audit_stage(run.stage, current.manifest.quality, served["rows_published"] if served else None)
+        ran = {a.name for a in audits}
+        results = [_check_result(a) for a in audits] + [
+            dg.AssetCheckResult(check_name=name, passed=True, metadata={"skipped": "no served version yet"})
+            for name in AUDITS if name not in ran
+        ]
+        refused = blocked(audits)
+        if refused:
+            discard_stage(hub, current, context.run_id, "blocked by " + ", ".join(a.name for a in refused))
+            context.log.error(f"{m.id}: not published, blocked by {[a.name for a in refused]}")
+        yield dg.MaterializeResult(
+            metadata={"rows_read": run.stage.rows_read, "rows_conforming": run.stage.rows_conforming,
+                      "rows_quarantined": run.stage.rows_quarantined, "blocked": bool(refused),
+                      "source_fingerprint": run.run.source_fingerprint},
+            check_results=results,
+        )
+
+    @dg.asset(
+        key=published, deps=[staged], group_name=m.department, owners=owners,
+        description=f"**{m.title}**\n\n{m.description}".strip(),
+        kinds={m.source["format"], "duckdb", "geoparquet"}, tags=tags,
+        metadata={
+            "dagster/column_schema": schema,
+            "dagster/table_name": f"lake.{m.id}",
+            "dagster/uri": f"ducklake:{hub.lake.metadata}#{m.id}",
+            "dagster/code_references": _manifest_reference(entry.manifest_path),
+            "standard": f"{standard.name} {standard.version}",
+            "target_crs": hub.target_crs,
+            "schedule": m.schedule or "",
+        },
+        freshness_policy=freshness, retry_policy=TRANSIENT_RETRY,
+    )
+    def _published(context):
+        current = _current(hub, m.id)
+        result = _permanent_errors(lambda: publish_stage(hub, current, run_id=context.run_id))
+        share = result.rows_quarantined / result.rows_read if result.rows_read else 0.0
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": result.rows_published,
+            "rows_read": result.rows_read,
+            "rows_published": result.rows_published,
+            "rows_quarantined": result.rows_quarantined,
+            "quarantined_share": share,
+            **{f"rows_{k}": v for k, v in result.changes.items() if v is not None},
+            "new_version": not result.unchanged,
+            "catalog_version": result.snapshot_id,
+            "extent": dg.MetadataValue.json(result.extent) if result.extent else None,
+            "quarantine_reasons": dg.MetadataValue.json(result.reasons),
+        })
+
+    return [_staged, _published]
+
+
+def _current(hub: Hub, dataset_id: str) -> Registered:
+    return _permanent_errors(lambda: lookup(hub, dataset_id))  # the manifest as registered now
+
+
+def _permanent_errors(action):
+    """Retrying cannot fix a bad source or manifest: fail at once with the hub's message."""
+    try:
+        return action()
+    except PERMANENT as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from exc
