@@ -272,9 +272,10 @@ def test_group_page_lists_the_departments_dataset(dagster_ui: DagsterUI, page: P
         expect(page.get_by_text("Asset Group in")).to_be_visible()
         expect(page.get_by_text(dagster_ui.location, exact=True).first).to_be_visible()
         expect(page.get_by_text("elderly_care", exact=True).first).to_be_visible()
-        # the lineage node fills in its live data: materialized, one check passed, the WARN one failed
+        expect(page.get_by_text("elderly_care_staged", exact=True).first).to_be_visible()
+        # the lineage nodes fill in their live data: materialized, and the staging audit passed
         expect(page.get_by_text("Materialized", exact=True).first).to_be_visible()
-        expect(page.get_by_text("1 / 2 Passed", exact=True)).to_be_visible()
+        expect(page.get_by_text("5 / 5 Passed", exact=True)).to_be_visible()
     finally:
         _screenshot(page, "group_civil_affairs")
 
@@ -298,27 +299,28 @@ def test_asset_page_shows_the_column_schema(dagster_ui: DagsterUI, page: Page):
 
 def test_checks_tab_shows_check_results(dagster_ui: DagsterUI, page: Page):
     try:
-        _open(page, dagster_ui.url("/assets/civil_affairs/elderly_care?view=checks"))
-        expect(page.get_by_text("Checks (2)")).to_be_visible()
-        passing = _table_rows(page).filter(has=page.get_by_text("rows_accounted_for", exact=True))
-        warning = _table_rows(page).filter(has=page.get_by_text("quarantined_share", exact=True))
+        # health's staging: 15 of 16 rows carry mapped labels, under the 95% the audit wants
+        _open(page, dagster_ui.url("/assets/health/health_centres_staged?view=checks"))
+        expect(page.get_by_text("Checks (5)")).to_be_visible()
+        passing = _table_rows(page).filter(has=page.get_by_text("crs_and_geometry", exact=True))
+        warning = _table_rows(page).filter(has=page.get_by_text("label_coverage", exact=True))
         expect(passing).to_have_count(1)
         expect(warning).to_have_count(1)
         expect(passing).to_contain_text("Succeeded")
-        expect(warning).to_contain_text("Failed")  # WARN severity: ~25% of the demo rows are quarantined
+        expect(warning).to_contain_text("Failed")
 
         warning.click()
-        expect(page).to_have_url(re.compile(r"quarantined_share"))
+        expect(page).to_have_url(re.compile(r"label_coverage"))
         expect(page.get_by_text("non-blocking", exact=True)).to_be_visible()
-        expect(page.get_by_text("At most 5% of source rows were quarantined.")).to_be_visible()
+        expect(page.get_by_text("unmapped rows wait in quarantine", exact=False)).to_be_visible()
         expect(page.get_by_text("Evaluation result")).to_be_visible()
         expect(page.get_by_text("Failed", exact=True)).to_have_count(2)  # in the list and as the latest result
-        _screenshot(page, "checks_quarantined_share")
+        _screenshot(page, "checks_label_coverage")
 
         passing.click()
-        expect(page).to_have_url(re.compile(r"rows_accounted_for"))
+        expect(page).to_have_url(re.compile(r"crs_and_geometry"))
         expect(page.get_by_text("blocking", exact=True)).to_be_visible()
-        expect(page.get_by_text("published + quarantined = read", exact=False)).to_be_visible()
+        expect(page.get_by_text("a wrong CRS fails most rows", exact=False)).to_be_visible()
         expect(page.get_by_text("Passed", exact=True)).to_be_visible()  # the latest result
     finally:
-        _screenshot(page, "checks_rows_accounted_for")
+        _screenshot(page, "checks_crs_and_geometry")
