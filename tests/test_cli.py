@@ -123,3 +123,21 @@ def test_run_of_an_unknown_dataset(hub):
     result = twinhub(hub, "run", "water.nothing")
     assert result.exit_code == 2
     assert "no registered dataset 'water.nothing'" in result.output
+
+
+def test_run_failed_reruns_only_datasets_whose_last_run_failed(hub, tmp_path):
+    import shutil
+
+    for department, name, source in [("water", "pumping_stations", "pumping_stations.zip"),
+                                      ("emergency", "shelters", "shelters.geojson")]:
+        shutil.copy(sample.CITY / department / f"{name}.yaml", tmp_path)
+        shutil.copy(sample.CITY / department / source, tmp_path)
+        assert twinhub(hub, "register", str(tmp_path / f"{name}.yaml")).exit_code == 0
+    (tmp_path / "shelters.geojson").write_text("{", encoding="utf-8")  # a broken export
+    assert twinhub(hub, "run", "--all").exit_code == 1
+    (tmp_path / "shelters.geojson").write_bytes((sample.CITY / "emergency" / "shelters.geojson").read_bytes())
+    result = twinhub(hub, "run", "--failed")
+    assert result.exit_code == 0, result.output
+    assert "emergency.shelters  published" in result.output
+    assert "water.pumping_stations" not in result.output
+    assert twinhub(hub, "run", "--failed").output.strip() == "no dataset's last run failed"

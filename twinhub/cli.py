@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import pathlib
-import subprocess
 import sys
 from collections import Counter
 
@@ -97,8 +95,22 @@ def register(ctx: click.Context, manifests: tuple[pathlib.Path, ...]) -> None:
             failed += 1
             continue
         click.echo(f"{'updated' if replaced else 'registered'} {entry.id} ({entry.manifest.title}) from {path}")
+    if len(manifests) > failed:
+        _reload_ui(hub)
     if failed:
         ctx.exit(2)
+
+
+def _reload_ui(hub: Hub) -> None:
+    from twinhub.ui import reload_ui
+
+    try:
+        address = reload_ui(hub)
+    except Exception as exc:  # the registry is updated either way; the UI catches up on its next reload
+        click.secho(f"warning: could not reload the running Dagster UI: {exc}", fg="yellow", err=True)
+        return
+    if address:
+        click.echo(f"the Dagster UI at {address} reloaded the registry", err=True)
 
 
 @main.command()
@@ -137,13 +149,23 @@ def _latest_runs(hub: Hub) -> dict[str, dict]:
 @main.command()
 @click.argument("datasets", nargs=-1)
 @click.option("--all", "run_all", is_flag=True, help="Run every registered dataset.")
+@click.option("--failed", "only_failed", is_flag=True, help="Run the datasets whose last run failed or was blocked.")
 @click.option("--force", is_flag=True, help="Publish a new version even if source and configuration are unchanged.")
 @click.pass_context
-def run(ctx: click.Context, datasets: tuple[str, ...], run_all: bool, force: bool) -> None:
+def run(ctx: click.Context, datasets: tuple[str, ...], run_all: bool, only_failed: bool, force: bool) -> None:
     """Pull, conform and publish DATASETS (department.dataset) through Dagster."""
-    if bool(datasets) == run_all:
-        raise click.UsageError("name DATASETS to run, or use --all")
-    summary = _run(_hub(ctx), list(datasets) or None, force=force)
+    if (bool(datasets) + run_all + only_failed) != 1:
+        raise click.UsageError("name DATASETS to run, or use --all or --failed")
+    hub = _hub(ctx)
+    if only_failed:
+        from twinhub.registry import registered
+
+        latest = _latest_runs(hub)
+        datasets = tuple(r.id for r in registered(hub) if latest.get(r.id, {}).get("status") in ("failed", "blocked"))
+        if not datasets:
+            click.echo("no dataset's last run failed")
+            return
+    summary = _run(hub, list(datasets) or None, force=force)
     if not summary.ok:
         ctx.exit(1)
 
@@ -237,11 +259,11 @@ def catalog_show(ctx: click.Context, dataset: str, fmt: str) -> None:
 @click.pass_context
 def ui(ctx: click.Context, host: str, port: int) -> None:
     """Start the Dagster UI (webserver and daemon) on this hub."""
+    from twinhub.ui import serve
+
     hub = _hub(ctx)
-    env = dict(os.environ, **{ENV_HOME: str(hub.home), "DAGSTER_HOME": str(hub.dagster_home)})
-    cmd = [sys.executable, "-m", "dagster", "dev", "-m", "pipelines.definitions", "-h", host, "-p", str(port)]
     click.echo(f"Dagster UI for {hub.home} at http://{host}:{port} (Ctrl-C stops it)", err=True)
-    ctx.exit(subprocess.call(cmd, env=env))
+    ctx.exit(serve(hub, host, port))
 
 
 @main.command()

@@ -89,19 +89,24 @@ def stage_dataset(hub: Hub, registered: Registered, run_id: str, force: bool = F
     """
     manifest = registered.manifest
     standard = hub.pack.standard(manifest.standard)
-    connector = open_source(manifest.source)
-    connector.check()
-    declared = manifest.source.get("crs") or connector.crs()
-    if not declared:
-        raise SourceError(f"{connector.describe()}: no CRS declared by the source or in source.crs")
-    source_crs = resolve_crs(declared).name
-    run = RunInfo(
-        run_id=run_id,
-        started_at=dt.datetime.now(dt.timezone.utc),
-        source_fingerprint=connector.fingerprint(),
-        source_crs=source_crs,
-        config_fingerprint=config_fingerprint(manifest, standard, hub.target_crs, hub.pack),
-    )
+    started = dt.datetime.now(dt.timezone.utc)
+    try:
+        connector = open_source(manifest.source)
+        connector.check()
+        declared = manifest.source.get("crs") or connector.crs()
+        if not declared:
+            raise SourceError(f"{connector.describe()}: no CRS declared by the source or in source.crs")
+        run = RunInfo(
+            run_id=run_id,
+            started_at=started,
+            source_fingerprint=connector.fingerprint(),
+            source_crs=resolve_crs(declared).name,
+            config_fingerprint=config_fingerprint(manifest, standard, hub.target_crs, hub.pack),
+        )
+    except Exception as exc:  # the source could not even be opened: still a run to account for
+        record_unpublished(hub.lake, manifest.id, RunInfo(run_id, started, "", ""), f"{type(exc).__name__}: {exc}")
+        raise
+    source_crs = run.source_crs
     served = last_published(hub.lake, manifest.id)
     if not force and served and (served["source_fingerprint"], served["config_fingerprint"]) == (
         run.source_fingerprint, run.config_fingerprint

@@ -61,3 +61,42 @@ def test_twinhub_ui_serves_every_dataset_in_its_department_group(demo_hub):
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+@pytest.mark.slow
+def test_a_new_registration_appears_in_the_running_ui_without_a_restart(hub):
+    from twinhub import sample
+
+    subprocess.run([sys.executable, "-m", "twinhub", "--home", str(hub.home), "register",
+                    str(sample.CITY / "water" / "pumping_stations.yaml")], check=True)
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "twinhub", "--home", str(hub.home), "ui", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/graphql"
+
+    def keys() -> set[str]:
+        try:
+            return {"/".join(n["assetKey"]["path"]) for n in _post(url, ASSETS)["data"]["assetNodes"]}
+        except (OSError, KeyError, TypeError):
+            return set()
+
+    try:
+        deadline = time.monotonic() + 120
+        while "water/pumping_stations" not in keys() and time.monotonic() < deadline:
+            time.sleep(1)
+        assert "water/pumping_stations" in keys(), "the UI did not come up"
+        registered = subprocess.run(
+            [sys.executable, "-m", "twinhub", "--home", str(hub.home), "register",
+             str(sample.CITY / "emergency" / "shelters.yaml")], capture_output=True, text=True, check=True)
+        assert f"the Dagster UI at http://127.0.0.1:{port} reloaded the registry" in registered.stderr
+        assert "emergency/shelters" in keys()  # no restart, no wait: reloaded before register returned
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert not (hub.home / "ui.json").exists()  # `twinhub ui` cleans up after itself
