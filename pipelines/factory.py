@@ -2,7 +2,9 @@
 
 Per dataset: a staging asset with its audit checks and a published asset
 (pipelines/datasets.py); per manifest cron: a schedule; per department: a job
-and a landing-folder sensor (pipelines/automation.py); one job for everything.
+and a landing-folder sensor (pipelines/automation.py); per standard: a unified
+city layer, and per SQL file in <home>/derived a derived dataset
+(pipelines/layers.py); one job for everything.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections import defaultdict
 import dagster as dg
 
 from pipelines.automation import freshness_policy, landing_sensor, schedule_for
+from pipelines.layers import cross_department_assets
 from pipelines.datasets import DEPARTMENT_TAG, FORCE_TAG, build_dataset_assets, column_schema, published_key, staged_key
 from twinhub.home import Hub
 from twinhub.registry import registered
@@ -33,6 +36,7 @@ def build_definitions(hub: Hub) -> dg.Definitions:
         keys[e.id] = [staged_key(e), published_key(e)]
         by_department[e.manifest.department].append(e)
 
+    assets += cross_department_assets(hub, entries, schemas)
     jobs = [dg.define_asset_job(ALL_JOB, selection=dg.AssetSelection.all(), description="Run every registered dataset")]
     schedules, sensors = [], []
     for department, members in sorted(by_department.items()):

@@ -15,4 +15,9 @@ def prepare_demo(hub: Hub, fresh: bool = False) -> list[Registered]:
         for path in (hub.registry_dir, hub.catalog_dir):
             shutil.rmtree(path, ignore_errors=True)
         hub.init()
-    return [register(hub, path)[0] for path in sample.manifests()]
+    entries = [register(hub, path)[0] for path in sample.manifests()]
+    derived = hub.home / "derived"
+    derived.mkdir(exist_ok=True)
+    for sql in sample.DERIVED.glob("*.sql"):  # a cross-department dataset defined in SQL
+        shutil.copy(sql, derived / sql.name)
+    return entries

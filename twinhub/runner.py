@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from pipelines.datasets import published_key, staged_key
+from twinhub.layers import CITY_SCHEMA, DERIVED_SCHEMA
 from pipelines.factory import ALL_JOB, FORCE_TAG, build_definitions
 from twinhub.home import Hub
 from twinhub.registry import lookup, registered
@@ -74,10 +75,12 @@ def run_datasets(hub: Hub, datasets: list[str] | None = None, force: bool = Fals
     if not entries:
         return RunSummary(run_id="", outcomes=[])
     ids = [e.id for e in entries]
-    keys = [k for e in entries for k in (staged_key(e), published_key(e))]
-    job = build_definitions(hub).resolve_job_def(ALL_JOB)
+    defs = build_definitions(hub)
+    # the datasets, and the city layers and derived datasets built from them
+    selection = dg.AssetSelection.assets(*[k for e in entries for k in (staged_key(e), published_key(e))])
+    keys = list(selection.downstream().resolve(defs.resolve_asset_graph()))
     with instance_for(hub) as instance:
-        result = job.execute_in_process(
+        result = defs.resolve_job_def(ALL_JOB).execute_in_process(
             instance=instance, asset_selection=keys, raise_on_error=False, run_config=QUIET,
             tags={"twinhub/trigger": "cli", FORCE_TAG: str(force).lower()},
         )
@@ -105,4 +108,11 @@ def run_datasets(hub: Hub, datasets: list[str] | None = None, force: bool = Fals
         else:
             step = failures.get(i.replace(".", "__") + "_staged") or failures.get(i.replace(".", "__"))
             outcomes.append(DatasetOutcome(i, False, error=step or "not materialized"))
+    layers = sorted({".".join(k.path) for k in keys if k.path[0] in (CITY_SCHEMA, DERIVED_SCHEMA)})
+    for table in layers:
+        meta = materialized.get(table)
+        outcomes.append(DatasetOutcome(table, True, rows_published=meta["dagster/row_count"].value, new_version=True)
+                        if meta is not None else
+                        DatasetOutcome(table, False, error=failures.get(table.replace(".", "__"), "not built: an input "
+                                                                        "was not published in this run")))
     return RunSummary(run_id=result.run_id, outcomes=outcomes)

@@ -37,7 +37,7 @@ def test_one_group_per_department_with_a_staging_and_a_published_asset(defs):
         for department, name in [("civil_affairs", "elderly_care"), ("emergency", "shelters"),
                                  ("health", "health_centres"), ("water", "pumping_stations")]
         for suffix in ("", "_staged")
-    }
+    } | {"city/facility": "city", "derived/care_homes_near_shelters": "derived"}
     published = _spec(defs, CARE)
     assert {d.asset_key for d in published.deps} == {CARE_STAGED}
 

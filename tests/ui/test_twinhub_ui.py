@@ -48,12 +48,14 @@ def test_twinhub_ui_serves_every_dataset_in_its_department_group(demo_hub):
         assert nodes, f"the UI did not come up: {process.poll()=}"
         groups = {"/".join(n["assetKey"]["path"]): n["groupName"] for n in nodes}
         assert {key: group for key, group in groups.items() if not key.endswith("_staged")} == {
+            "city/facility": "city",
+            "derived/care_homes_near_shelters": "derived",
             "civil_affairs/elderly_care": "civil_affairs",
             "emergency/shelters": "emergency",
             "health/health_centres": "health",
             "water/pumping_stations": "water",
         }
-        assert len(groups) == 8  # each with its staging asset
+        assert len(groups) == 10  # each dataset with its staging asset
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:

@@ -1,0 +1,114 @@
+"""Cross-department tables the hub builds from published datasets.
+
+- The unified city layer of a standard, ``city.<standard>``: every department's
+  dataset of that standard in one table, with ``department`` and ``dataset``
+  columns saying where each row comes from.
+- Derived datasets, ``derived.<name>``: a steward's SELECT in the catalog's SQL,
+  kept as ``<home>/derived/<name>.sql``. It passes the same guard as any query
+  (one SELECT over catalog tables, allow-listed functions), and the tables it
+  reads are its dependencies.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import re
+from dataclasses import dataclass
+
+from catalog.guard import prepare_query
+from catalog.lake import Lake, with_retry
+from twinhub.home import Hub
+from twinhub.manifest import CLASSIFICATIONS
+from twinhub.registry import Registered
+
+CITY_SCHEMA = "city"
+DERIVED_SCHEMA = "derived"
+NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+class LayerError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class DerivedDataset:
+    name: str
+    path: pathlib.Path
+    sql: str
+    reads: tuple[str, ...]  # catalog tables it reads, "schema.table"
+
+    @property
+    def id(self) -> str:
+        return f"{DERIVED_SCHEMA}.{self.name}"
+
+
+def _replace_table(lake: Lake, schema: str, name: str, select: str) -> int:
+    """``schema.name`` becomes the result of ``select``, in one transaction; returns its row count."""
+    con = lake.connect()
+    try:
+        with_retry(lambda: con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
+
+        def replace() -> int:
+            con.execute("BEGIN")
+            try:
+                con.execute(f"CREATE OR REPLACE TABLE {schema}.{name} AS {select}")
+                count = con.execute(f"SELECT count(*) FROM {schema}.{name}").fetchone()[0]
+                con.execute("COMMIT")
+                return count
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+        return with_retry(replace, what=f"building {schema}.{name}")
+    finally:
+        con.close()
+
+
+def published(lake: Lake, dataset_ids: list[str]) -> list[str]:
+    """Which of ``dataset_ids`` have a table in the catalog."""
+    con = lake.connect(read_only=True)
+    try:
+        tables = set(Lake.tables(con))
+    finally:
+        con.close()
+    return [d for d in dataset_ids if d in tables]
+
+
+def build_city_layer(hub: Hub, standard: str, entries: list[Registered]) -> int:
+    """``city.<standard>``: the published datasets of ``standard`` in one table."""
+    columns = ", ".join(f'"{c}"' for c in hub.pack.standard(standard).field_names)
+    sources = published(hub.lake, [e.id for e in entries])
+    if not sources:
+        raise LayerError(f"no dataset of standard {standard} is published yet")
+    select = " UNION ALL ".join(
+        f"SELECT '{d.split('.')[0]}' AS department, '{d.split('.')[1]}' AS dataset, {columns} FROM {d}"
+        for d in sources
+    )
+    return _replace_table(hub.lake, CITY_SCHEMA, standard, select)
+
+
+def derived_dir(hub: Hub) -> pathlib.Path:
+    return hub.home / "derived"
+
+
+def derived_datasets(hub: Hub, known_tables: set[str]) -> list[DerivedDataset]:
+    """Every ``<home>/derived/*.sql``, checked by the query guard against ``known_tables``."""
+    out = []
+    for path in sorted(derived_dir(hub).glob("*.sql")):
+        name = path.stem
+        if not NAME.match(name):
+            raise LayerError(f"{path}: the file name becomes the table derived.{name}; use lower-case letters, "
+                             "digits and _")
+        sql = path.read_text(encoding="utf-8")
+        prepared = prepare_query(sql, dialect="duckdb", tables=known_tables)
+        out.append(DerivedDataset(name=name, path=path, sql=prepared.sql, reads=prepared.tables))
+    return out
+
+
+def build_derived(hub: Hub, derived: DerivedDataset) -> int:
+    return _replace_table(hub.lake, DERIVED_SCHEMA, derived.name, derived.sql)
+
+
+def highest_classification(levels: list[str]) -> str:
+    """When in doubt, grade higher: a table built from several inherits the highest tier."""
+    return max(levels, key=CLASSIFICATIONS.index, default="internal")
