@@ -10,8 +10,10 @@ dataset; the run key (file, size, mtime) means one run per file version.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import pathlib
+import re
 import time
 
 import dagster as dg
@@ -30,22 +32,32 @@ def cadence(cron: str, timezone: str) -> dt.timedelta:
 
 
 def freshness_policy(entry: Registered, timezone: str) -> dg.FreshnessPolicy | None:
-    cron = entry.manifest.schedule
-    if not cron:
-        return None
-    return dg.FreshnessPolicy.cron(deadline_cron=cron, lower_bound_delta=cadence(cron, timezone),
-                                   timezone=timezone)
+    return _policy(entry.manifest.schedule, timezone) if entry.manifest.schedule else None
 
 
-def schedule_for(entry: Registered, job: dg.UnresolvedAssetJobDefinition, timezone: str) -> dg.ScheduleDefinition:
-    m = entry.manifest
+@functools.lru_cache(maxsize=None)
+def _policy(cron: str, timezone: str) -> dg.FreshnessPolicy:
+    # one policy per (cron, timezone), shared: building one walks ~1,000 cron ticks (~0.1 s)
+    return dg.FreshnessPolicy.cron(deadline_cron=cron, lower_bound_delta=cadence(cron, timezone), timezone=timezone)
+
+
+def schedule_name(cron: str) -> str:
+    """``0 2 * * *`` -> ``at_0_2_x_x_x``: a stable name for the datasets sharing a cron."""
+    return "at_" + re.sub(r"[^A-Za-z0-9]+", "_", cron.replace("*", "x")).strip("_")
+
+
+def schedule_for(cron: str, members: list[Registered], keys: list[dg.AssetKey], timezone: str) -> dg.ScheduleDefinition:
+    """The schedule (and its job) of every dataset whose manifest says ``cron``."""
+    names = ", ".join(e.id for e in members)
+    job = dg.define_asset_job(f"{schedule_name(cron)}_job", selection=dg.AssetSelection.assets(*keys),
+                              description=f"Datasets scheduled at {cron} ({timezone}): {names}")
     return dg.ScheduleDefinition(
-        name=f"{m.department}__{m.dataset}_schedule",
-        cron_schedule=m.schedule,
+        name=schedule_name(cron),
+        cron_schedule=cron,
         job=job,
         execution_timezone=timezone,
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        description=f"{m.title}: {m.schedule} ({timezone})",
+        description=f"{cron} ({timezone}): {names}",
     )
 
 

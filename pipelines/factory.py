@@ -32,22 +32,25 @@ def build_definitions(hub: Hub) -> dg.Definitions:
     for e in entries:
         standard = hub.pack.standard(e.manifest.standard)
         schema = schemas.setdefault(standard.name, column_schema(standard, hub.pack))
-        assets += build_dataset_assets(hub, e, standard, schema, freshness_policy(e, timezone))
+        assets.append(build_dataset_assets(hub, e, standard, schema, freshness_policy(e, timezone)))
         keys[e.id] = [staged_key(e), published_key(e)]
         by_department[e.manifest.department].append(e)
 
     assets += cross_department_assets(hub, entries, schemas)
     jobs = [dg.define_asset_job(ALL_JOB, selection=dg.AssetSelection.all(), description="Run every registered dataset")]
-    schedules, sensors = [], []
+    sensors = []
     for department, members in sorted(by_department.items()):
         tags = {DEPARTMENT_TAG: department}
         jobs.append(dg.define_asset_job(f"department_{department}", selection=dg.AssetSelection.groups(department),
                                         tags=tags, description=f"Run every dataset of {department}"))
         sensors.append(landing_sensor(department, members, keys, tags))
-        for e in members:
-            if e.manifest.schedule:
-                job = dg.define_asset_job(f"run_{department}__{e.manifest.dataset}",
-                                          selection=dg.AssetSelection.assets(*keys[e.id]), tags=tags)
-                jobs.append(job)
-                schedules.append(schedule_for(e, job, timezone))
+    schedules = []
+    by_cron: dict[str, list] = defaultdict(list)  # one schedule per distinct cron keeps a large registry fast
+    for e in entries:
+        if e.manifest.schedule:
+            by_cron[e.manifest.schedule].append(e)
+    for cron, members in sorted(by_cron.items()):
+        schedule = schedule_for(cron, members, [k for e in members for k in keys[e.id]], timezone)
+        jobs.append(schedule.job)
+        schedules.append(schedule)
     return dg.Definitions(assets=assets, jobs=jobs, schedules=schedules, sensors=sensors)

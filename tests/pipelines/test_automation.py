@@ -51,12 +51,15 @@ def test_the_landing_sensor_runs_a_dataset_once_per_new_file_version(hub, tmp_pa
 def test_the_schedule_runs_its_dataset_at_the_manifest_cron_in_the_city_timezone(hub, tmp_path):
     _landing(hub, tmp_path)
     defs = build_definitions(hub)
-    schedule = next(s for s in defs.schedules if s.name == "water__pumping_stations_schedule")
+    schedule = next(s for s in defs.schedules if s.name == "at_30_2_x_x_1")
     tick = dt.datetime(2026, 11, 23, 2, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))  # a Monday, 02:30 Shanghai
     with dg.instance_for_test() as instance:
         result = schedule.evaluate_tick(dg.build_schedule_context(instance=instance, scheduled_execution_time=tick))
     [request] = result.run_requests
-    assert schedule.job_name == "run_water__pumping_stations"
+    assert schedule.job_name == "at_30_2_x_x_1_job"
+    job = defs.resolve_job_def(schedule.job_name)
+    assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} >= {
+        "water/pumping_stations_staged", "water/pumping_stations"}
     assert schedule.execution_timezone == "Asia/Shanghai"
 
 

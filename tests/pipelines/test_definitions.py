@@ -74,16 +74,17 @@ def test_freshness_follows_the_manifest_cadence(defs):
 
 def test_a_schedule_per_manifest_cron_in_the_city_timezone(defs):
     schedules = {s.name: s for s in defs.schedules}
-    care = schedules["civil_affairs__elderly_care_schedule"]
+    care = schedules["at_0_2_x_x_x"]  # datasets sharing a cron share a schedule
     assert care.cron_schedule == "0 2 * * *"
     assert care.execution_timezone == "Asia/Shanghai"
     assert care.default_status == dg.DefaultScheduleStatus.RUNNING
-    assert schedules["water__pumping_stations_schedule"].cron_schedule == "30 2 * * 1"
+    assert schedules["at_30_2_x_x_1"].cron_schedule == "30 2 * * 1"
+    assert "civil_affairs.elderly_care" in care.description
 
 
 def test_jobs_for_everything_and_per_department(defs):
     names = {j.name for j in defs.jobs}
-    assert {ALL_JOB, "department_civil_affairs", "department_water", "run_water__pumping_stations"} <= names
+    assert {ALL_JOB, "department_civil_affairs", "department_water", "at_30_2_x_x_1_job"} <= names
     assert defs.resolve_job_def("department_water").tags == {"twinhub/department": "water"}
 
 

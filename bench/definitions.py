@@ -1,0 +1,92 @@
+"""How the hub scales with the number of registered datasets.
+
+    python -m bench.definitions [--datasets 1000] [--repeat 3] [--out bench-results]
+
+Registers one real dataset, then copies its registry entry under N names (the
+registry is what definition loading reads; sources are not opened), and
+measures, each as the median of --repeat runs in a fresh process:
+
+- loading the Dagster definitions (`import pipelines.definitions`), and
+- `twinhub datasets`,
+
+for N datasets and for the same hub with 1 dataset (the baseline in the same
+run), so the figures come with their ratio. Targets: definitions < 5 s and
+`twinhub datasets` < 1 s at 1,000 datasets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import yaml
+
+from twinhub import sample
+from twinhub.home import Hub
+from twinhub.registry import register
+
+TARGETS = {"definitions_s": 5.0, "datasets_cli_s": 1.0}
+
+
+def make_hub(root: pathlib.Path, datasets: int) -> Hub:
+    hub = Hub.open(root)
+    entry, _ = register(hub, sample.CITY / "water" / "pumping_stations.yaml")
+    data = yaml.safe_load(entry.path.read_text(encoding="utf-8"))
+    for i in range(1, datasets):
+        department = f"dept_{i % 40:02d}"
+        data.update(department=department, dataset=f"assets_{i:05d}", title=f"Assets {i}")
+        target = hub.registry_dir / department / f"assets_{i:05d}.yaml"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return hub
+
+
+def timed(cmd: list[str], home: pathlib.Path, repeat: int) -> float:
+    env = dict(os.environ, TWINHUB_HOME=str(home))
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def measure(datasets: int, repeat: int) -> dict:
+    definitions = [sys.executable, "-c", "import pipelines.definitions as d; d.defs.resolve_asset_graph()"]
+    listing = [sys.executable, "-m", "twinhub", "datasets"]
+    with tempfile.TemporaryDirectory() as tmp:
+        base, big = make_hub(pathlib.Path(tmp) / "one", 1), make_hub(pathlib.Path(tmp) / "many", datasets)
+        result = {"datasets": datasets, "repeat": repeat}
+        for name, cmd in (("definitions_s", definitions), ("datasets_cli_s", listing)):
+            one, many = timed(cmd, base.home, repeat), timed(cmd, big.home, repeat)
+            result[name] = {"baseline_1": round(one, 3), f"n_{datasets}": round(many, 3),
+                            "ratio": round(many / one, 2), "target": TARGETS[name], "met": many < TARGETS[name]}
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("bench-results"))
+    args = parser.parse_args(argv)
+    result = measure(args.datasets, args.repeat)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "definitions.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    for name in TARGETS:
+        r = result[name]
+        print(f"{name}: {r[f'n_{args.datasets}']} s for {args.datasets} datasets "
+              f"(baseline {r['baseline_1']} s with 1, x{r['ratio']}; target < {r['target']} s: "
+              f"{'met' if r['met'] else 'MISSED'})")
+    return result
+
+
+if __name__ == "__main__":
+    main()
