@@ -43,7 +43,8 @@ def build_definitions(hub: Hub) -> dg.Definitions:
         tags = {DEPARTMENT_TAG: department}
         jobs.append(dg.define_asset_job(f"department_{department}", selection=dg.AssetSelection.groups(department),
                                         tags=tags, description=f"Run every dataset of {department}"))
-        sensors.append(landing_sensor(department, members, keys, tags))
+        if any(m.manifest.source.get("path") for m in members):  # databases and web APIs have no landing folder
+            sensors.append(landing_sensor(department, members, keys, tags))
     schedules = []
     by_cron: dict[str, list] = defaultdict(list)  # one schedule per distinct cron keeps a large registry fast
     for e in entries:
