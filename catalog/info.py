@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 from catalog.lake import ALIAS, META_SCHEMA, Lake
+from catalog.notes import release_notes
+from catalog.preview import preview_path
 
 
 class UnknownDataset(LookupError):
@@ -36,7 +38,8 @@ def dataset_info(lake: Lake, dataset: str) -> dict:
             con.execute(
                 f"""SELECT s.snapshot_id AS version, r.finished_at AS published_at, r.run_id, r.status,
                            r.rows_read, r.rows_published, r.rows_quarantined, r.source_fingerprint,
-                           r.standard, r.standard_version, r.source_crs, r.extent, r.error
+                           r.standard, r.standard_version, r.source_crs, r.extent, r.error,
+                           r.rows_added, r.rows_updated, r.rows_unchanged, r.rows_deleted, r.details
                     FROM {META_SCHEMA}.runs r
                     LEFT JOIN {ALIAS}.snapshots() s
                       ON json_extract_string(s.commit_extra_info, '$.run_id') = r.run_id
@@ -45,8 +48,14 @@ def dataset_info(lake: Lake, dataset: str) -> dict:
                 [dataset],
             )
         )
+        notes = release_notes(con, dataset)
         for v in versions:
             v["extent"] = json.loads(v["extent"]) if v.get("extent") else None
+            v["details"] = json.loads(v["details"]) if v.get("details") else {}
+            v["changes"] = {k: v.pop(f"rows_{k}") for k in ("added", "updated", "unchanged", "deleted")}
+            v["release_notes"] = notes.get(v["run_id"]) if v["version"] is not None else None
+            path = preview_path(lake, dataset, v["version"]) if v["version"] is not None else None
+            v["preview"] = str(path) if path is not None and path.exists() else None
         return {**entries[0], "columns": columns, "versions": versions}
     finally:
         con.close()
@@ -74,7 +83,7 @@ def quarantine_rows(lake: Lake, dataset: str) -> list[dict]:
 
 def last_published(lake: Lake, dataset: str) -> dict | None:
     """The run that published the version now served, or None."""
-    if not lake.metadata.exists():
+    if not lake.exists():
         return None
     con = lake.connect(read_only=True)
     try:

@@ -1,15 +1,19 @@
 """The unified catalog: a DuckLake with DuckDB spatial.
 
 Metadata lives in SQLite under the hub home by default (several local
-processes can read and write it), data as Parquet files beside it. Each
-department is a schema, each dataset a table: ``<department>.<dataset>``.
+processes can read and write it), data as Parquet files beside it. A hub
+that serves several machines keeps the metadata in PostgreSQL and the data
+on shared storage, by configuration alone (see :meth:`Lake.from_config`).
+Each department is a schema, each dataset a table: ``<department>.<dataset>``.
 The hub's own records live in the ``catalog`` schema.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import pathlib
 import random
+import re
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -36,11 +40,60 @@ META_TABLES = {
         extent VARCHAR, error VARCHAR, details VARCHAR""",
     "quarantine": """
         dataset VARCHAR, run_id VARCHAR, source_row BIGINT, checks VARCHAR, reasons VARCHAR, record VARCHAR""",
+    # the served version's columns, in order; is_label marks columns holding vocabulary codes
+    "columns": """
+        dataset VARCHAR, position INTEGER, name VARCHAR, type VARCHAR,
+        is_key BOOLEAN, is_label BOOLEAN, is_geometry BOOLEAN""",
+    # one row per version: what changed against the version served before it (catalog/notes.py)
+    "release_notes": """
+        dataset VARCHAR, run_id VARCHAR, previous_run_id VARCHAR, created_at TIMESTAMPTZ,
+        summary VARCHAR, notes VARCHAR""",
+}
+
+# Every query, lookup and export, refused or not (catalog/audit.py). Kept in the metadata
+# database beside DuckLake's own tables rather than in the lake, so that reading the
+# catalog never makes a new version; shown as the view catalog.audit.
+AUDIT_TABLE = "twinhub_audit"
+AUDIT_COLUMNS = (
+    ("happened_at", "TIMESTAMPTZ"), ("actor", "VARCHAR"), ("department", "VARCHAR"), ("action", "VARCHAR"),
+    ("dialect", "VARCHAR"), ("statement", "VARCHAR"), ("as_of", "VARCHAR"), ("tables", "VARCHAR"),
+    ("columns", "VARCHAR"), ("rows_returned", "BIGINT"), ("truncated", "BOOLEAN"), ("status", "VARCHAR"),
+    ("message", "VARCHAR"), ("duration_ms", "DOUBLE"),
+)
+
+# Views over the tables above, for stewards asking questions in SQL. Bump the
+# revision when a view changes: ensure() replaces views of an older revision.
+VIEWS_REVISION = "twinhub views 2"
+META_VIEWS = {
+    # every version of every dataset: a run that published (or rolled back) and its snapshot
+    "versions": f"""
+        SELECT s.snapshot_id AS version, r.dataset, r.run_id, r.status, s.snapshot_time AS published_at,
+               r.rows_read, r.rows_published, r.rows_quarantined, r.source_fingerprint, r.standard_version
+        FROM {META_SCHEMA}.runs r
+        JOIN ducklake_snapshots('{ALIAS}') s
+          ON json_extract_string(s.commit_extra_info, '$.run_id') = r.run_id
+         AND json_extract_string(s.commit_extra_info, '$.dataset') = r.dataset""",
+    # the run behind the version each dataset serves now, with its quarantined share
+    "quality": f"""
+        SELECT d.dataset, d.department, r.run_id, r.status, r.finished_at, r.rows_read, r.rows_published,
+               r.rows_quarantined,
+               CASE WHEN r.rows_read > 0 THEN r.rows_quarantined / r.rows_read END AS quarantined_share
+        FROM {META_SCHEMA}.datasets d
+        JOIN {META_SCHEMA}.runs r ON r.dataset = d.dataset AND r.status IN ('published', 'rollback')
+        QUALIFY row_number() OVER (PARTITION BY d.dataset ORDER BY r.finished_at DESC) = 1""",
 }
 
 
 class CatalogBusy(RuntimeError):
     """Another process kept the catalog busy through every retry."""
+
+
+class CatalogConfigError(ValueError):
+    """The hub configuration's ``catalog:`` section cannot be used."""
+
+
+class UnknownVersion(LookupError):
+    """An ``--as-of`` version or time the catalog has no snapshot for."""
 
 
 def is_retryable(exc: Exception) -> bool:
@@ -62,42 +115,196 @@ def with_retry(action: Callable[[], T], attempts: int = 40, what: str = "the cat
     raise AssertionError("unreachable")
 
 
+def rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back the open transaction, if a failed COMMIT has not already ended it."""
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error:
+        pass
+
+
+def commit(con: duckdb.DuckDBPyConnection, action: Callable[[], T], message: str | None = None,
+           extra_info: str | None = None) -> T:
+    """Run ``action`` in one transaction: one DuckLake snapshot, with ``message`` (and ``extra_info``,
+    which maps the snapshot to a run); roll back on failure."""
+    con.execute("BEGIN")
+    try:
+        result = action()
+        if message:
+            con.execute(f"CALL {ALIAS}.set_commit_message('twinhub', ?, extra_info => ?)", [message, extra_info])
+        con.execute("COMMIT")
+    except BaseException:
+        rollback(con)
+        raise
+    return result
+
+
 class Lake:
-    """Paths of one hub's catalog and connections to it."""
+    """Where one hub's catalog lives, and connections to it.
 
-    def __init__(self, root: pathlib.Path):
+    ``metadata`` is ``None`` for SQLite under ``root`` (the default), or a
+    ``postgres:`` libpq connection string (no password: libpq reads
+    ``PGPASSWORD`` or ``~/.pgpass``); ``schema`` then names the PostgreSQL
+    schema holding DuckLake's tables. ``data`` defaults to ``root/data``;
+    ``extent`` (minx, miny, maxx, maxy in the target CRS, or a function giving
+    it) frames map previews.
+    """
+
+    def __init__(
+        self,
+        root: pathlib.Path,
+        metadata: str | None = None,
+        data: pathlib.Path | str | None = None,
+        schema: str | None = None,
+        extent: tuple[float, float, float, float] | Callable[[], tuple] | None = None,
+        previews: pathlib.Path | str | None = None,
+    ):
         self.root = pathlib.Path(root)
-        self.metadata = self.root / "metadata.sqlite"
-        self.data = self.root / "data"
+        self.postgres = _postgres_dsn(metadata)
+        self.metadata = None if self.postgres else self.root / "metadata.sqlite"
+        self.schema = _identifier(schema, "catalog.schema") if schema else None
+        self.data = pathlib.Path(data) if data else self.root / "data"
+        self.previews = pathlib.Path(previews) if previews else self.root / "previews"
+        self._extent = extent
 
-    def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-        """A DuckDB connection with the catalog attached as ``lake`` and in use."""
-        if read_only and not self.metadata.exists():
+    @property
+    def extent(self) -> tuple[float, float, float, float] | None:
+        """The city's extent in the target CRS (given directly, or by a function called when first needed)."""
+        if callable(self._extent):
+            self._extent = self._extent()
+        return tuple(self._extent) if self._extent else None
+
+    @classmethod
+    def from_config(cls, root: pathlib.Path, config: dict | None, **kwargs) -> Lake:
+        """A lake from the ``catalog:`` section of twinhub.yaml (paths relative to ``root``'s parent)."""
+        config = config or {}
+        if not isinstance(config, dict):
+            raise CatalogConfigError("catalog: expected a mapping with keys metadata, schema, data, previews")
+        unknown = sorted(set(config) - {"metadata", "schema", "data", "previews"})
+        if unknown:
+            raise CatalogConfigError(f"catalog.{unknown[0]}: unknown key (use metadata, schema, data, previews)")
+        home = pathlib.Path(root).parent
+        paths = {k: (home / str(config[k])).resolve() for k in ("data", "previews") if config.get(k)}
+        return cls(root, metadata=config.get("metadata"), schema=config.get("schema"), **paths, **kwargs)
+
+    @property
+    def audit_table(self) -> str:
+        """The audit log's table in the metadata database (SQLite file or PostgreSQL schema)."""
+        schema = self.schema or ("public" if self.postgres else "main")
+        return f"__ducklake_metadata_{ALIAS}.{schema}.{AUDIT_TABLE}"
+
+    @property
+    def uri(self) -> str:
+        """The DuckLake connection string (no secrets: passwords never appear in configuration)."""
+        return f"ducklake:postgres:{self.postgres}" if self.postgres else f"ducklake:sqlite:{self.metadata}"
+
+    def exists(self) -> bool:
+        """Whether the catalog has been created (SQLite: its file; PostgreSQL: its tables)."""
+        if self.metadata is not None:
+            return self.metadata.exists()
+        try:
+            self.connect(read_only=True).close()
+        except (duckdb.Error, FileNotFoundError):
+            return False
+        return True
+
+    def _extensions(self) -> tuple[str, ...]:
+        return ("spatial", "postgres_scanner" if self.postgres else "sqlite_scanner", "ducklake")
+
+    def connect(self, read_only: bool = False, snapshot: int | dt.datetime | None = None) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection with the catalog attached as ``lake`` and in use.
+
+        ``snapshot`` (a version number or a time) attaches the catalog as it was
+        then, read-only: every table, ``catalog.*`` included, reads that snapshot.
+        """
+        if read_only and self.metadata is not None and not self.metadata.exists():
             raise FileNotFoundError(f"no catalog at {self.root}: run `twinhub run` or `twinhub demo` first")
         self.data.mkdir(parents=True, exist_ok=True)
-        con = connect()
-        options = "READ_ONLY" if read_only else f"DATA_PATH '{self.data}/'"
-        with_retry(lambda: con.execute(f"ATTACH 'ducklake:sqlite:{self.metadata}' AS {ALIAS} ({options})"))
+        con = connect(extensions=self._extensions())
+        options = ["READ_ONLY"] if read_only or snapshot is not None else [f"DATA_PATH {_literal(str(self.data) + '/')}"]
+        if self.schema:
+            options.append(f"METADATA_SCHEMA {_literal(self.schema)}")
+        if isinstance(snapshot, dt.datetime):
+            options.append(f"SNAPSHOT_TIME {_literal(snapshot.isoformat())}")
+        elif snapshot is not None:
+            options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
+        try:
+            with_retry(lambda: con.execute(f"ATTACH {_literal(self.uri)} AS {ALIAS} ({', '.join(options)})"))
+        except duckdb.Error as exc:
+            con.close()
+            if snapshot is not None and "snapshot" in str(exc).lower():
+                raise UnknownVersion(_no_snapshot(snapshot)) from exc
+            raise
         con.execute(f"USE {ALIAS}")
         return con
 
     def ensure(self) -> None:
-        """Create the catalog and its ``catalog.*`` tables if they do not exist."""
+        """Create the catalog and its ``catalog.*`` tables and views if they do not exist."""
         con = self.connect()
         try:
-            def create() -> None:
-                con.execute(f"CREATE SCHEMA IF NOT EXISTS {META_SCHEMA}")
-                for name, columns in META_TABLES.items():
-                    con.execute(f"CREATE TABLE IF NOT EXISTS {META_SCHEMA}.{name} ({columns})")
-
-            with_retry(create)
+            columns = ", ".join(f"{name} {kind}" for name, kind in AUDIT_COLUMNS)
+            with_retry(lambda: con.execute(f"CREATE TABLE IF NOT EXISTS {self.audit_table} ({columns})"))
+            with_retry(lambda: commit(con, lambda: _create_meta(con, self.audit_table)))
         finally:
             con.close()
 
     @staticmethod
     def tables(con: duckdb.DuckDBPyConnection, include_meta: bool = True) -> list[str]:
-        """``schema.table`` for every table in the catalog."""
+        """``schema.table`` for every table (and ``catalog.*`` view) in the catalog."""
         rows = con.execute(
-            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ? ORDER BY 1, 2", [ALIAS]
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ? "
+            "UNION SELECT schema_name, view_name FROM duckdb_views() WHERE database_name = ? AND NOT internal "
+            "ORDER BY 1, 2",
+            [ALIAS, ALIAS],
         ).fetchall()
         return [f"{s}.{t}" for s, t in rows if include_meta or s != META_SCHEMA]
+
+
+def _create_meta(con: duckdb.DuckDBPyConnection, audit_table: str) -> None:
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {META_SCHEMA}")
+    for name, columns in META_TABLES.items():
+        con.execute(f"CREATE TABLE IF NOT EXISTS {META_SCHEMA}.{name} ({columns})")
+    views = dict(con.execute(
+        "SELECT view_name, comment FROM duckdb_views() WHERE database_name = ? AND schema_name = ?",
+        [ALIAS, META_SCHEMA],
+    ).fetchall())
+    audit = ", ".join(f"CAST({name} AS {kind}) AS {name}" for name, kind in AUDIT_COLUMNS)
+    for name, sql in {**META_VIEWS, "audit": f"SELECT {audit} FROM {audit_table}"}.items():
+        if views.get(name) != VIEWS_REVISION:  # missing, or written by an older twinhub
+            con.execute(f"CREATE OR REPLACE VIEW {META_SCHEMA}.{name} AS {sql}")
+            con.execute(f"COMMENT ON VIEW {META_SCHEMA}.{name} IS {_literal(VIEWS_REVISION)}")
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _no_snapshot(snapshot: int | dt.datetime) -> str:
+    if isinstance(snapshot, dt.datetime):
+        return f"the catalog has no version at or before {snapshot.isoformat()}: it did not exist yet"
+    return f"the catalog has no version {snapshot}: `twinhub catalog show DATASET` lists each dataset's versions"
+
+
+def _identifier(value: str, key: str) -> str:
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", str(value)):
+        raise CatalogConfigError(f"{key}: {value!r} is not a lower-case SQL name (letters, digits, _)")
+    return str(value)
+
+
+def _postgres_dsn(metadata: str | None) -> str | None:
+    """The libpq connection string of a ``postgres:`` metadata setting; None for SQLite."""
+    if metadata in (None, "", "sqlite"):
+        return None
+    text = str(metadata).strip()
+    if not text.startswith(("postgres:", "postgresql:")):
+        raise CatalogConfigError(
+            f"catalog.metadata: {text[:40]!r} is not supported: leave it empty for SQLite under the hub home, "
+            "or write postgres:dbname=<db> host=<host> user=<user>"
+        )
+    dsn = text.split(":", 1)[1].strip()
+    if re.search(r"(^|\s)password\s*=", dsn, re.IGNORECASE) or re.search(r"//[^/@\s]*:[^/@\s]*@", dsn):
+        raise CatalogConfigError(
+            "catalog.metadata: a password must not be written in twinhub.yaml; "
+            "set the PGPASSWORD environment variable (or use ~/.pgpass) instead"
+        )
+    return dsn

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from catalog import notes
 from catalog.lake import ALIAS, META_SCHEMA, Lake, with_retry
+from catalog.preview import render_preview
 from catalog.stage import Stage
 from standards.conform import SOURCE_ROW
 
@@ -37,6 +39,7 @@ class DatasetEntry:
     columns: tuple[str, ...]  # in the standard's order
     key: tuple[str, ...] = ()
     geometry: str | None = "geometry"
+    labels: tuple[str, ...] | None = None  # columns holding vocabulary codes; None: found from the data
 
     @property
     def id(self) -> str:
@@ -142,9 +145,11 @@ def publish(lake: Lake, entry: DatasetEntry, stage: Stage, run: RunInfo) -> Publ
         con.execute(f"CREATE TEMP VIEW staged_q AS SELECT * FROM read_parquet('{stage.quarantine_glob}')")
         con.execute(f"CREATE TEMP VIEW dup_rows AS SELECT {SOURCE_ROW} AS src FROM read_parquet('{stage.excluded_path}')")
         with_retry(lambda: con.execute(f"CREATE SCHEMA IF NOT EXISTS {_q(entry.department)}"))
-        return with_retry(lambda: _commit(con, entry, stage, run), what=f"publishing {entry.id}")
+        result = with_retry(lambda: _commit(con, entry, stage, run), what=f"publishing {entry.id}")
     finally:
         con.close()
+    render_preview(lake, entry.id, result.snapshot_id)
+    return result
 
 
 def _commit(con, entry: DatasetEntry, stage: Stage, run: RunInfo) -> PublishResult:
@@ -153,6 +158,9 @@ def _commit(con, entry: DatasetEntry, stage: Stage, run: RunInfo) -> PublishResu
     try:
         existing = _existing_columns(con, entry)
         changes = _changes(con, entry, table, existing)
+        labels = list(entry.labels) if entry.labels is not None else None
+        before = notes.facts(con, entry.id, table if existing else None, labels, entry.geometry)
+        previous_run = notes.previous_run(con, entry.id)
         _write_table(con, entry, table, existing)
         published = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
         con.execute(f"DELETE FROM {META_SCHEMA}.quarantine WHERE dataset = ?", [entry.id])
@@ -167,6 +175,9 @@ def _commit(con, entry: DatasetEntry, stage: Stage, run: RunInfo) -> PublishResu
                 f"{entry.id}: {stage.rows_read} rows read but {published} published + {quarantined} quarantined"
             )
         extent = _extent(con, table, entry.geometry)
+        after = notes.facts(con, entry.id, table, labels, entry.geometry)
+        notes.record(con, entry.id, run.run_id, previous_run, notes.compare(before, after, changes))
+        notes.record_columns(con, entry.id, after["schema"], entry.key, list(after["labels"]), entry.geometry)
         now = dt.datetime.now(dt.timezone.utc)
         _insert_run(con, {
             "run_id": run.run_id, "dataset": entry.id, "status": "published", "started_at": run.started_at,

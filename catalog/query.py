@@ -3,20 +3,29 @@
 Two locks, so that one mistake is not enough: the sqlglot guard allows only a
 single SELECT over catalog tables with allow-listed functions, and the
 connection itself is read-only with file access switched off (only the
-catalog's own data folder is readable) and its configuration locked.
+catalog's own data folder is readable) and its configuration locked. A time
+limit cancels long queries, a row limit caps what comes back, and every
+attempt, refused or not, is written to the audit log (catalog/audit.py).
+
+``as_of`` (a version number or a time) attaches the catalog as it was then:
+every table, ``catalog.*`` included, reads that snapshot. The guard is not
+involved, so time travel cannot be used to reach anything else.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from dataclasses import dataclass
 
 import duckdb
 
+from catalog import audit
 from catalog.guard import PreparedQuery, QueryRefused, prepare_query
-from catalog.lake import Lake
+from catalog.lake import Lake, UnknownVersion
 
 DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_MAX_ROWS = 100_000
 
 
 class QueryTimeout(RuntimeError):
@@ -28,10 +37,13 @@ class QueryResult:
     columns: list[str]
     rows: list[tuple]
     prepared: PreparedQuery
+    truncated: bool = False  # more rows matched than max_rows; only the first max_rows are here
+    max_rows: int = DEFAULT_MAX_ROWS
+    as_of: int | dt.datetime | None = None
 
 
-def locked_connection(lake: Lake) -> duckdb.DuckDBPyConnection:
-    con = lake.connect(read_only=True)
+def locked_connection(lake: Lake, as_of: int | dt.datetime | None = None) -> duckdb.DuckDBPyConnection:
+    con = lake.connect(read_only=True, snapshot=as_of)
     con.execute(f"SET allowed_directories = ['{lake.data}/']")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
@@ -49,25 +61,60 @@ def _display_sql(con: duckdb.DuckDBPyConnection, sql: str) -> str:
 
 
 def run_query(
-    lake: Lake, sql: str, dialect: str = "duckdb", timeout_s: float = DEFAULT_TIMEOUT_S, geographic: bool = True
+    lake: Lake,
+    sql: str,
+    dialect: str = "duckdb",
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    geographic: bool = True,
+    as_of: int | dt.datetime | None = None,
+    max_rows: int = DEFAULT_MAX_ROWS,
+    department: str | None = None,
+    action: str = "query",
 ) -> QueryResult:
-    """Guard, translate and run ``sql``; raise QueryRefused or QueryTimeout."""
-    con = locked_connection(lake)
+    """Guard, translate and run ``sql``; raise QueryRefused, QueryTimeout or UnknownVersion.
+
+    Every call is audited, whatever its outcome.
+    """
+    if max_rows < 1:
+        raise QueryRefused(f"--max-rows must be at least 1, got {max_rows}")
+    entry = audit.AuditEntry(action=action, statement=sql, dialect=dialect, department=department,
+                             as_of=_shown(as_of))
+    outcomes = {QueryRefused: "refused", UnknownVersion: "refused", QueryTimeout: "timeout"}
+    with audit.audited(lake, entry, outcomes):
+        result = _run(lake, sql, dialect, timeout_s, geographic, as_of, max_rows, entry)
+    return result
+
+
+def _run(lake: Lake, sql: str, dialect: str, timeout_s: float, geographic: bool,
+         as_of: int | dt.datetime | None, max_rows: int, entry: audit.AuditEntry) -> QueryResult:
+    con = locked_connection(lake, as_of)
     try:
         prepared = prepare_query(sql, dialect=dialect, tables=Lake.tables(con), geographic=geographic)
+        entry.tables = list(prepared.tables)
+        entry.columns = audit.touched_columns(prepared.sql, audit.table_schemas(con, prepared.tables))
         timer = threading.Timer(timeout_s, con.interrupt)
         timer.start()
         try:
-            cursor = con.execute(_display_sql(con, prepared.sql))
+            cursor = con.execute(f"SELECT * FROM ({_display_sql(con, prepared.sql)}) LIMIT {int(max_rows) + 1}")
             columns = [d[0] for d in cursor.description]
             rows = cursor.fetchall()
         except duckdb.InterruptException as exc:
             raise QueryTimeout(f"the query ran longer than {timeout_s:g} s and was cancelled") from exc
         finally:
             timer.cancel()
-        return QueryResult(columns=columns, rows=rows, prepared=prepared)
+        truncated = len(rows) > max_rows
+        rows = rows[:max_rows]
+        entry.rows_returned, entry.truncated = len(rows), truncated
+        return QueryResult(columns=columns, rows=rows, prepared=prepared, truncated=truncated,
+                           max_rows=max_rows, as_of=as_of)
     finally:
         con.close()
 
 
-__all__ = ["QueryRefused", "QueryResult", "QueryTimeout", "run_query"]
+def _shown(as_of: int | dt.datetime | None) -> str | None:
+    if as_of is None:
+        return None
+    return as_of.isoformat() if isinstance(as_of, dt.datetime) else str(as_of)
+
+
+__all__ = ["DEFAULT_MAX_ROWS", "QueryRefused", "QueryResult", "QueryTimeout", "UnknownVersion", "run_query"]

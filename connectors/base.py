@@ -13,11 +13,12 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from connectors.errors import SourceError
+from connectors.http.policy import NetworkPolicy
+
+__all__ = ["DEFAULT_CHUNK_ROWS", "Chunk", "Connector", "FileConfig", "FileConnector", "SourceConfig", "SourceError"]
+
 DEFAULT_CHUNK_ROWS = 50_000
-
-
-class SourceError(Exception):
-    """The source cannot be read; the message names the source, the part, and what to do."""
 
 
 class SourceConfig(BaseModel):
@@ -26,8 +27,13 @@ class SourceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     format: str
-    path: str
     crs: str | None = None
+
+
+class FileConfig(SourceConfig):
+    """Keys of sources that are files on the hub's disk."""
+
+    path: str
 
 
 @dataclass
@@ -40,20 +46,21 @@ class Chunk:
 
 
 class Connector(ABC):
+    """A source of rows. ``policy`` says which network hosts it may reach (HTTP sources)."""
+
     name: ClassVar[str]
     Config: ClassVar[type[SourceConfig]] = SourceConfig
+    path: pathlib.Path | None = None  # the file or folder, for sources that are files
 
-    def __init__(self, config: SourceConfig):
+    def __init__(self, config: SourceConfig, policy: NetworkPolicy | None = None):
         self.config = config
-        self.path = pathlib.Path(config.path)
+        self.policy = policy or NetworkPolicy()
 
     def describe(self) -> str:
-        return f"{self.name} source {self.path}"
+        return f"{self.name} source"
 
     def check(self) -> None:
         """Raise SourceError unless the source can be opened."""
-        if not self.path.exists():
-            raise SourceError(f"{self.describe()}: file not found; check source.path in the manifest")
 
     @abstractmethod
     def columns(self) -> list[str]:
@@ -66,6 +73,29 @@ class Connector(ABC):
     def crs(self) -> str | None:
         """The CRS the source declares itself (e.g. a Shapefile's .prj), if any."""
         return None
+
+    @abstractmethod
+    def fingerprint(self) -> str:
+        """Changes whenever the source's rows change; an unchanged source keeps it."""
+
+
+class FileConnector(Connector):
+    """A source read from a file (or a folder of files); ``origin`` names it in messages if set."""
+
+    Config: ClassVar[type[SourceConfig]] = FileConfig
+    config: FileConfig
+    origin: str | None = None  # e.g. the URL a downloaded file came from
+
+    def __init__(self, config: FileConfig, policy: NetworkPolicy | None = None):
+        super().__init__(config, policy)
+        self.path = pathlib.Path(config.path)
+
+    def describe(self) -> str:
+        return self.origin or f"{self.name} source {self.path}"
+
+    def check(self) -> None:
+        if not self.path.exists():
+            raise SourceError(f"{self.describe()}: file not found; check source.path in the manifest")
 
     def files(self) -> list[pathlib.Path]:
         """The files the source is made of: the file, or every file under a folder."""

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
-from connectors.base import DEFAULT_CHUNK_ROWS, Chunk, Connector, SourceError
+from connectors.base import DEFAULT_CHUNK_ROWS, Chunk, FileConfig, FileConnector, SourceError
 from connectors.tabular_geometry import TabularConfig, frame_geometry
 
 # tried in order when no encoding is declared; latin-1 accepts any bytes, so it is last
@@ -37,7 +37,7 @@ SNIFF_BYTES = 64 * 1024
 _PRIVATE_USE = re.compile("[\ue000-\uf8ff]")  # where GB18030 puts Big5 text (see the module docstring)
 
 
-class CsvConfig(TabularConfig):
+class CsvConfig(TabularConfig, FileConfig):
     encoding: str | None = None
     delimiter: str | None = None
 
@@ -79,7 +79,7 @@ def locate_undecodable(path: pathlib.Path, encoding: str, delimiter: str) -> tup
     return (found[0], found[1], records - 1) if found else None
 
 
-class CsvConnector(Connector):
+class CsvConnector(FileConnector):
     name = "csv"
     Config = CsvConfig
     config: CsvConfig

@@ -1,11 +1,18 @@
 """GIS vector files through GDAL (pyogrio), streamed as Arrow batches.
 
-Shapefile (a folder, a .shp, or a .zip), GeoJSON and GeoPackage share one
+Shapefile (a folder, a .shp, or a .zip), GeoJSON, GeoPackage and FlatGeobuf share one
 reader; each format is a small subclass that only names itself and, for the
 Shapefile, checks that its parts are all there.
 
-A zip is checked before GDAL sees it: a member named ``../x`` or ``/x`` is refused
-(zip-slip; GDAL would only read it, but a hub should not pass on such archives).
+A zip is checked before GDAL sees it, and is never extracted (GDAL reads it in
+place through /vsizip/). Refused, with the member named:
+
+- a member named ``../x`` or ``/x`` (zip-slip; GDAL would only read it, but a hub
+  should not pass on such archives);
+- a symbolic link (it could point anywhere on the hub's disk);
+- a member, or the archive as a whole, over ``BOMB_MIN_BYTES`` that expands more
+  than ``MAX_COMPRESSION_RATIO`` times (a zip bomb). Real exports compress 2-20
+  times; smaller ones cannot do harm, whatever their ratio.
 """
 
 from __future__ import annotations
@@ -23,15 +30,18 @@ import pyproj
 import shapely
 from pyproj.exceptions import CRSError
 
-from connectors.base import DEFAULT_CHUNK_ROWS, Chunk, Connector, SourceConfig, SourceError
+from connectors.base import DEFAULT_CHUNK_ROWS, Chunk, FileConfig, FileConnector, SourceError
 
 # a .prj without an authority code is matched to an EPSG code at this pyproj confidence
 # (ESRI WKT of a State Plane zone, e.g. NYC's nybb.prj, matches EPSG:2263 at 100)
 CRS_MATCH_CONFIDENCE = 70
+MAX_COMPRESSION_RATIO = 100
+BOMB_MIN_BYTES = 1 << 20
+_SYMLINK = 0o120000  # the file-type bits of a Unix symlink in a zip member's external attributes
 _AUTHORITY_CODE = re.compile(r"^[A-Za-z]+:\w+$")
 
 
-class VectorConfig(SourceConfig):
+class VectorConfig(FileConfig):
     layer: str | None = None
     encoding: str | None = None
 
@@ -40,6 +50,18 @@ def unsafe_member(name: str) -> bool:
     """Whether a zip member name escapes the folder it is extracted to."""
     parts = name.replace("\\", "/").split("/")
     return name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) is not None or ".." in parts
+
+
+def member_refusal(info: zipfile.ZipInfo) -> str | None:
+    """Why a zip member is refused, or None."""
+    if unsafe_member(info.filename):
+        return "points outside the archive (absolute path or '..')"
+    if (info.external_attr >> 16) & 0o170000 == _SYMLINK:
+        return "is a symbolic link"
+    if info.file_size > BOMB_MIN_BYTES and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
+        ratio = info.file_size / max(info.compress_size, 1)
+        return f"expands {ratio:,.0f} times ({info.compress_size:,} to {info.file_size:,} bytes; over {MAX_COMPRESSION_RATIO}:1 is refused as a zip bomb)"
+    return None
 
 
 def declared_epsg(crs: str | None) -> str | None:
@@ -53,7 +75,7 @@ def declared_epsg(crs: str | None) -> str | None:
     return f"EPSG:{code}" if code is not None else crs
 
 
-class VectorConnector(Connector):
+class VectorConnector(FileConnector):
     name = "vector"
     Config = VectorConfig
     config: VectorConfig
@@ -65,15 +87,23 @@ class VectorConnector(Connector):
     def _zip_members(self) -> list[str]:
         try:
             with zipfile.ZipFile(self.path) as archive:
-                names = archive.namelist()
+                members = archive.infolist()
         except zipfile.BadZipFile as exc:
             raise SourceError(f"{self.describe()}: not a readable zip archive ({exc}); re-create the zip") from exc
-        unsafe = [n for n in names if unsafe_member(n)]
-        if unsafe:
+        for info in members:
+            refusal = member_refusal(info)
+            if refusal:
+                raise SourceError(
+                    f"{self.describe()}: refused, zip member {info.filename!r} {refusal}; "
+                    "re-create the zip with the plain files and relative names"
+                )
+        expanded, packed = sum(i.file_size for i in members), sum(i.compress_size for i in members)
+        if expanded > BOMB_MIN_BYTES and expanded > MAX_COMPRESSION_RATIO * max(packed, 1):
             raise SourceError(
-                f"{self.describe()}: refused, zip member {unsafe[0]!r} points outside the archive "
-                "(absolute path or '..'); re-create the zip with plain relative names"
+                f"{self.describe()}: refused, its {len(members)} members expand {expanded / max(packed, 1):,.0f} times "
+                f"({packed:,} to {expanded:,} bytes; over {MAX_COMPRESSION_RATIO}:1 is refused as a zip bomb)"
             )
+        names = [info.filename for info in members]
         return [n for n in names if not n.startswith("__MACOSX/") and not n.rsplit("/", 1)[-1].startswith("._")]
 
     def _require_parts(self) -> None:
@@ -180,3 +210,7 @@ class GeoJSONConnector(VectorConnector):
 
 class GeoPackageConnector(VectorConnector):
     name = "gpkg"
+
+
+class FlatGeobufConnector(VectorConnector):
+    name = "fgb"

@@ -11,12 +11,14 @@ at definition time, so the UI shows it before any run.
 
 from __future__ import annotations
 
+import base64
 import re
 import warnings
 
 import dagster as dg
 
 from catalog.info import last_published
+from catalog.preview import preview_path
 from catalog.stage import StageMissing
 from connectors import ConfigProblem, SourceError
 from standards.crs import UnknownCRS
@@ -130,7 +132,7 @@ def build_dataset_assets(hub: Hub, entry: Registered, standard: Standard, schema
             metadata={
                 "dagster/column_schema": schema,
                 "dagster/table_name": f"lake.{m.id}",
-                "dagster/uri": f"ducklake:{hub.lake.metadata}#{m.id}",
+                "dagster/uri": f"{hub.lake.uri}#{m.id}",
                 "dagster/code_references": reference,
                 "standard": f"{standard.name} {standard.version}",
                 "target_crs": hub.target_crs,
@@ -192,10 +194,22 @@ def _stage_and_audit(context, hub: Hub, current: Registered, staged: dg.AssetKey
     return True
 
 
+def _map_preview(hub: Hub, dataset: str, version: int | None) -> dg.MetadataValue | None:
+    """The version's map preview as markdown with the PNG embedded (the UI shows it inline)."""
+    if version is None:
+        return None
+    path = preview_path(hub.lake, dataset, version)
+    if not path.is_file():
+        return None
+    png = base64.b64encode(path.read_bytes()).decode()
+    return dg.MetadataValue.md(f"![{dataset} version {version}](data:image/png;base64,{png})")
+
+
 def _publish(context, hub: Hub, current: Registered, published: dg.AssetKey) -> dg.MaterializeResult:
     result = _permanent_errors(lambda: publish_stage(hub, current, run_id=context.run_id))
     share = result.rows_quarantined / result.rows_read if result.rows_read else 0.0
     return dg.MaterializeResult(asset_key=published, metadata={
+        "map_preview": _map_preview(hub, current.id, result.snapshot_id),
         "dagster/row_count": result.rows_published,
         "rows_read": result.rows_read,
         "rows_published": result.rows_published,

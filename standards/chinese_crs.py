@@ -2,7 +2,8 @@
 
 GCJ-02 ("Mars coordinates") is WGS 84 plus a deterministic, non-linear offset of a
 few hundred metres that Chinese law requires for published maps; BD-09 is Baidu's
-further offset on top of GCJ-02.  The forward formulas are the well-known public
+further offset on top of GCJ-02, and BD-09 Mercator (BD09MC) Baidu's projected x/y
+in metres of BD-09 (see the end of this module).  The forward formulas are the well-known public
 ones; the inverses here are *iterative* (fixed-point on the forward residual), so a
 round trip is exact to well below a millimetre, unlike the common one-step
 "inverse" formulas that are off by metres.
@@ -28,12 +29,18 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
+    "bd09_to_bd09mc",
     "bd09_to_gcj02",
     "bd09_to_wgs84",
+    "bd09mc_to_bd09",
+    "bd09mc_to_gcj02",
+    "bd09mc_to_wgs84",
+    "gcj02_to_bd09mc",
     "gcj02_to_bd09",
     "gcj02_to_wgs84",
     "out_of_china",
     "wgs84_to_bd09",
+    "wgs84_to_bd09mc",
     "wgs84_to_gcj02",
 ]
 
@@ -194,3 +201,121 @@ def wgs84_to_bd09(lon: ArrayLike, lat: ArrayLike) -> Coords:
 def bd09_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> Coords:
     """BD-09 -> GCJ-02 -> WGS 84 (both steps iterative)."""
     return gcj02_to_wgs84(*bd09_to_gcj02(lon, lat))
+
+
+# --------------------------------------------------------------------------- BD-09 Mercator
+#
+# Baidu's own projected coordinates ("BD09MC", the x/y its web API and map tiles use)
+# are not a true Mercator: Baidu fits BD-09 lon/lat to metres with the polynomial
+# tables of its public JavaScript API, one row per latitude band.  LL2MC is the
+# forward map; MC2LL is Baidu's own (approximate) inverse, refined below until it
+# inverts LL2MC exactly, so a round trip stays well inside a millimetre.
+
+_LLBAND = np.array([75.0, 60.0, 45.0, 30.0, 15.0, 0.0])
+_MCBAND = np.array([12890594.86, 8362377.87, 5591021.0, 3481989.83, 1678043.12, 0.0])
+_LL2MC = np.array([
+    [-0.0015702102444, 111320.7020616939, 1704480524535203, -10338987376042340, 26112667856603880,
+     -35149669176653700, 26595700718403920, -10725012454188240, 1800819912950474, 82.5],
+    [0.0008277824516172526, 111320.7020463578, 647795574.6671607, -4082003173.641316, 10774905663.51142,
+     -15171875531.51559, 12053065338.62167, -5124939663.577472, 913311935.9512032, 67.5],
+    [0.00337398766765, 111320.7020202162, 4481351.045890365, -23393751.19931662, 79682215.47186455,
+     -115964993.2797253, 97236711.15602145, -43661946.33752821, 8477230.501135234, 52.5],
+    [0.00220636496208, 111320.7020209128, 51751.86112841131, 3796837.749470245, 992013.7397791013,
+     -1221952.21711287, 1340652.697009075, -620943.6990984312, 144416.9293806241, 37.5],
+    [-0.0003441963504368392, 111320.7020576856, 278.2353980772752, 2485758.690035394, 6070.750963243378,
+     54821.18345352118, 9540.606633304236, -2710.55326746645, 1405.483844121726, 22.5],
+    [-0.0003218135878613132, 111320.7020701615, 0.00369383431289, 823725.6402795718, 0.46104986909093,
+     2351.343141331292, 1.58060784298199, 8.77738589078284, 0.37238884252424, 7.45],
+])
+_MC2LL = np.array([
+    [1.410526172116255e-8, 0.00000898305509648872, -1.9939833816331, 200.9824383106796, -187.2403703815547,
+     91.6087516669843, -23.38765649603339, 2.57121317296198, -0.03801003308653, 17337981.2],
+    [-7.435856389565537e-9, 0.000008983055097726239, -0.78625201886289, 96.32687599759846, -1.85204757529826,
+     -59.36935905485877, 47.40033549296737, -16.50741931063887, 2.28786674699375, 10260144.86],
+    [-3.030883460898826e-8, 0.00000898305509983578, 0.30071316287616, 59.74293618442277, 7.357984074871,
+     -25.38371002664745, 13.45380521110908, -3.29883767235584, 0.32710905363475, 6856817.37],
+    [-1.981981304930552e-8, 0.000008983055099779535, 0.03278182852591, 40.31678527705744, 0.65659298677277,
+     -4.44255534477492, 0.85341911805263, 0.12923347998204, -0.04625736007561, 4482777.06],
+    [3.09191371068437e-9, 0.000008983055096812155, 0.00006995724062, 23.10934304144901, -0.00023663490511,
+     -0.6321817810242, -0.00663494467273, 0.03430082397953, -0.00466043876332, 2555164.4],
+    [2.890871144776878e-9, 0.000008983055095805407, -3.068298e-8, 7.47137025468032, -0.00000353937994,
+     -0.02145144861037, -0.00001234426596, 0.00010322952773, -0.00000323890364, 826088.5],
+])
+
+
+def _band_polynomial(x: FloatArray, y: FloatArray, table: NDArray[np.float64], band: NDArray[np.intp]):
+    """Baidu's ``convertor``: x scales linearly, y is a degree-6 polynomial of |y| / c[9]."""
+    c = table[band].T
+    out_x = c[0] + c[1] * np.abs(x)
+    t = np.abs(y) / c[9]
+    out_y = c[2] + t * (c[3] + t * (c[4] + t * (c[5] + t * (c[6] + t * (c[7] + t * c[8])))))
+    return np.copysign(out_x, x), np.copysign(out_y, y)
+
+
+def _first_band(value: FloatArray, bands: NDArray[np.float64]) -> NDArray[np.intp]:
+    """Index of the first band whose lower bound ``value`` reaches (bands are descending)."""
+    finite = np.where(np.isfinite(value), value, 0.0)
+    return np.argmax(finite[..., None] >= bands, axis=-1)
+
+
+def _bd09mc_forward(lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatArray]:
+    lon = (lon + 180.0) % 360.0 - 180.0
+    lat = np.clip(lat, -74.0, 74.0)
+    return _band_polynomial(lon, lat, _LL2MC, _first_band(np.abs(lat), _LLBAND))
+
+
+def _bd09mc_approx_inverse(x: FloatArray, y: FloatArray) -> tuple[FloatArray, FloatArray]:
+    return _band_polynomial(x, y, _MC2LL, _first_band(np.abs(y), _MCBAND))
+
+
+def bd09_to_bd09mc(lon: ArrayLike, lat: ArrayLike) -> Coords:
+    """BD-09 lon/lat -> BD-09 Mercator x/y in metres (Baidu's LL2MC tables).
+
+    >>> [round(v, 2) for v in bd09_to_bd09mc(116.403874, 39.914889)]
+    [12958160.97, 4825907.72]
+    """
+    lon_a, lat_a, scalar = _prepare(lon, lat)
+    with np.errstate(invalid="ignore"):
+        return _finish(*_bd09mc_forward(lon_a, lat_a), scalar)
+
+
+def bd09mc_to_bd09(x: ArrayLike, y: ArrayLike) -> Coords:
+    """BD-09 Mercator x/y -> BD-09 lon/lat: Baidu's MC2LL, refined to invert LL2MC.
+
+    The refinement is a defect correction: MC2LL is applied to the residual of the
+    forward map, which converges because MC2LL is close to the exact inverse.
+    """
+    x_a, y_a, scalar = _prepare(x, y)
+    with np.errstate(invalid="ignore"):
+        lon, lat = _bd09mc_approx_inverse(x_a, y_a)
+        target_lon, target_lat = lon, lat
+        for _ in range(INVERSE_MAX_ITERATIONS):
+            fx, fy = _bd09mc_forward(lon, lat)
+            back_lon, back_lat = _bd09mc_approx_inverse(fx, fy)
+            d_lon, d_lat = target_lon - back_lon, target_lat - back_lat
+            lon, lat = lon + d_lon, lat + d_lat
+            worst = max(
+                np.max(np.abs(d_lon), initial=0.0, where=np.isfinite(d_lon)),
+                np.max(np.abs(d_lat), initial=0.0, where=np.isfinite(d_lat)),
+            )
+            if worst < INVERSE_TOLERANCE_DEG:
+                break
+        return _finish(lon, lat, scalar)
+
+
+def wgs84_to_bd09mc(lon: ArrayLike, lat: ArrayLike) -> Coords:
+    """WGS 84 -> GCJ-02 -> BD-09 -> BD-09 Mercator."""
+    return bd09_to_bd09mc(*wgs84_to_bd09(lon, lat))
+
+
+def bd09mc_to_wgs84(x: ArrayLike, y: ArrayLike) -> Coords:
+    """BD-09 Mercator -> BD-09 -> GCJ-02 -> WGS 84 (every step inverted iteratively)."""
+    return bd09_to_wgs84(*bd09mc_to_bd09(x, y))
+
+
+def gcj02_to_bd09mc(lon: ArrayLike, lat: ArrayLike) -> Coords:
+    return bd09_to_bd09mc(*gcj02_to_bd09(lon, lat))
+
+
+def bd09mc_to_gcj02(x: ArrayLike, y: ArrayLike) -> Coords:
+    return bd09_to_gcj02(*bd09mc_to_bd09(x, y))

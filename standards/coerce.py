@@ -9,10 +9,12 @@ row is quarantined with the original value in the reason.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import frictionless
 import pandas as pd
 
+from standards.dates import parse_datetimes
 from standards.labels import NULL_SPELLINGS
 
 # Table Schema type -> pandas dtype the catalog stores
@@ -22,7 +24,7 @@ DTYPES = {
     "number": "Float64",
     "boolean": "boolean",
     "date": "datetime64[ms]",
-    "datetime": "datetime64[ms]",
+    "datetime": "datetime64[ms, UTC]",  # naive source values are the city's local time
 }
 
 TRUE_VALUES = frozenset({"true", "yes", "y", "1", "t", "是"})
@@ -61,10 +63,6 @@ def _boolean(raw: pd.Series) -> pd.Series:
     return out
 
 
-def _datetime(raw: pd.Series) -> pd.Series:
-    return pd.to_datetime(raw.astype("string").str.strip(), errors="coerce", format="mixed").astype("datetime64[ms]")
-
-
 def _string(raw: pd.Series) -> pd.Series:
     return raw.astype("string").str.strip()
 
@@ -74,14 +72,21 @@ CASTS = {
     "integer": _integer,
     "number": _number,
     "boolean": _boolean,
-    "date": _datetime,
-    "datetime": _datetime,
 }
 
 
-def coerce_column(raw: pd.Series, field: frictionless.Field) -> tuple[pd.Series, list[TypeFailure]]:
-    """Typed column plus the rows whose non-blank value could not be read."""
-    cast = CASTS.get(field.type, _string)
+def coerce_column(
+    raw: pd.Series, field: frictionless.Field, timezone: str = "UTC", day_first: bool = True
+) -> tuple[pd.Series, list[TypeFailure]]:
+    """Typed column plus the rows whose non-blank value could not be read.
+
+    Dates and datetimes are read in any of the forms :mod:`standards.dates` knows;
+    ``timezone`` is the city's (datetimes without an offset are local time).
+    """
+    if field.type in ("date", "datetime"):
+        cast = partial(parse_datetimes, timezone=timezone, day_first=day_first, dates=field.type == "date")
+    else:
+        cast = CASTS.get(field.type, _string)
     blank = _blank(raw)
     typed = cast(raw.where(~blank))
     if field.type == "string":

@@ -20,13 +20,21 @@ from standards.pack import Standard, StandardsPack
 GEOMETRY_TYPES = {"Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"}
 
 
+def _bound(field, value):
+    """A minimum/maximum in the column's own type (dates are written as ISO text in the schema)."""
+    if field.type == "datetime":
+        stamp = pd.Timestamp(value)
+        return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return pd.Timestamp(value) if field.type == "date" else value
+
+
 def _field_checks(field, pack: StandardsPack) -> list[pa.Check]:
     c = field.constraints
     checks: list[pa.Check] = []
     if "minimum" in c:
-        checks.append(pa.Check.ge(c["minimum"], name="minimum", error="minimum", description=f"must be at least {c['minimum']}"))
+        checks.append(pa.Check.ge(_bound(field, c["minimum"]), name="minimum", error="minimum", description=f"must be at least {c['minimum']}"))
     if "maximum" in c:
-        checks.append(pa.Check.le(c["maximum"], name="maximum", error="maximum", description=f"must be at most {c['maximum']}"))
+        checks.append(pa.Check.le(_bound(field, c["maximum"]), name="maximum", error="maximum", description=f"must be at most {c['maximum']}"))
     if "minLength" in c:
         checks.append(pa.Check.str_length(min_value=c["minLength"], name="min_length", error="min_length"))
     if "maxLength" in c:

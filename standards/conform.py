@@ -1,27 +1,38 @@
 """Conform one chunk of a department's rows to a shared standard.
 
-map fields -> map labels -> cast types -> reproject -> validate, all
+map fields -> map labels -> cast types -> (repair) -> reproject -> validate, all
 vectorized over the chunk. Each source row comes out exactly once: either as
 a conforming row or as a quarantined row with every reason it failed.
+
+The :class:`Conformer` also keeps the run's figures as it goes (label coverage,
+checks, required cells, rejected positions, repairs) and turns them into the
+run's details at the end (:meth:`Conformer.details`, keys in docs/standards.md).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from collections import defaultdict
+import pathlib
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import shapely
 
+from standards import compat, score
 from standards.coerce import coerce_column
 from standards.compile import compile_schema, failure_table
 from standards.crs import resolve_crs, transform_geometries
-from standards.labels import lookup_table, map_labels
-from standards.pack import Standard, StandardsPack
+from standards.crs_detect import lonlat_extent
+from standards.crs_policy import reprojection_record
+from standards.labels import LabelStats, Matcher
+from standards.pack import Crosswalk, Standard, StandardsPack
+from standards.plausibility import Plausibility
 
 SOURCE_ROW = "_source_row"
+NOT_SCHEMA = frozenset({"label_unmapped", "outside_city"})  # checks with their own score part
 
 
 @dataclass(frozen=True)
@@ -33,8 +44,13 @@ class Conformance:
     fields: dict[str, str]
     source_crs: str
     target_crs: str
-    labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    labels: dict[str, dict[str, str]] = field(default_factory=dict)  # inline values per field
     gate: tuple[float, float, float, float] | None = None
+    crosswalks: dict[str, tuple[Crosswalk, ...]] = field(default_factory=dict)  # per field, in order
+    accept_accuracy_m: float | None = None  # the manifest accepts a reprojection this inaccurate
+    repair_geometry: bool = False  # the manifest allows make_valid on invalid geometries
+    crs_declared: str | None = None  # the CRS as written (default: source_crs)
+    crs_how: str = "manifest"  # where it was declared: manifest (source.crs) | source (the file itself)
 
 
 @dataclass
@@ -54,69 +70,225 @@ def _short(value: object, limit: int = 200) -> object:
     return text[:limit] + "…" if isinstance(text, str) and len(text) > limit else text
 
 
+def _finite(geoms: np.ndarray) -> np.ndarray:
+    """Per geometry: every coordinate is finite (None and empty count as finite)."""
+    coords, index = shapely.get_coordinates(geoms, return_index=True)
+    bad = np.bincount(index, weights=~np.isfinite(coords).all(axis=1), minlength=len(geoms))
+    return bad == 0
+
+
+@dataclass
+class _Tally:
+    """The run's figures, added up chunk by chunk."""
+
+    rows: int = 0
+    checks: Counter = field(default_factory=Counter)  # rows held back per check
+    schema_failing: int = 0
+    required_cells: int = 0
+    required_filled: Counter = field(default_factory=Counter)
+    keys: list = field(default_factory=list)  # hashes of conforming rows' keys
+    repaired: list = field(default_factory=list)  # (source row, reason)
+    labels: dict = field(default_factory=lambda: defaultdict(LabelStats))
+
+
 class Conformer:
-    """Compiled once per dataset and run; applied to every chunk."""
+    """Compiled once per dataset and run; applied to every chunk.
+
+    Raises :class:`standards.crs_policy.CRSRefused` when the reprojection is too
+    inaccurate for the city and the manifest does not accept it.
+    """
 
     def __init__(self, conformance: Conformance):
         self.c = conformance
+        city = conformance.pack.city
         self.schema = compile_schema(conformance.standard, conformance.pack, conformance.gate, cross_row=False)
         self.source_crs = resolve_crs(conformance.source_crs)
         self.target_crs = resolve_crs(conformance.target_crs)
-        self.tables = {
-            f.name: lookup_table(conformance.pack.vocabulary(f.custom["vocabulary"]), conformance.labels.get(f.name))
-            for f in conformance.standard.attribute_fields
-            if f.custom.get("vocabulary")
+        self.crs_record = reprojection_record(
+            self.source_crs, self.target_crs,
+            declared=conformance.crs_declared or conformance.source_crs, how=conformance.crs_how,
+            area=lonlat_extent(city, self.target_crs.name), tolerance_m=city.transform_accuracy_m,
+            accept_accuracy_m=conformance.accept_accuracy_m,
+        )
+        self.matchers = {
+            name: Matcher(conformance.pack.vocabulary(vocabulary), conformance.crosswalks.get(name, ()),
+                          conformance.labels.get(name))
+            for name, vocabulary in conformance.standard.vocabulary_fields.items()
         }
+        self.required = [f.name for f in conformance.standard.fields if conformance.standard.required(f)]
+        self.tally = _Tally()
+        self.plausibility = Plausibility(self.source_crs, self.target_crs, city, conformance.gate or (
+            -np.inf, -np.inf, np.inf, np.inf))
 
     def conform(self, chunk: pd.DataFrame, geometry: np.ndarray | None, source_rows: np.ndarray) -> Conformed:
         """``chunk``: raw source columns; ``geometry``: shapely array in the source CRS."""
         chunk = chunk.reset_index(drop=True)
+        source_rows = np.asarray(source_rows)
         frame = pd.DataFrame(index=chunk.index)
         failures: dict[int, list[dict]] = defaultdict(list)
-        for f in self.c.standard.attribute_fields:
-            column = self.c.fields.get(f.name)
-            raw = chunk[column] if column else pd.Series(pd.NA, index=chunk.index, dtype="string")
-            if f.name in self.tables:
-                raw = map_labels(raw.astype("string"), self.tables[f.name])
-            typed, type_failures = coerce_column(raw, f)
-            frame[f.name] = typed
-            for tf in type_failures:
-                failures[tf.index].append(
-                    {
-                        "check": "type",
-                        "column": f.name,
-                        "source_column": column,
-                        "value": _short(tf.value),
-                        "message": f"cannot be read as {tf.expected}",
-                    }
-                )
+        self._attributes(chunk, frame, failures)
         geometry_field = self.c.standard.geometry_field
+        geoms = None
         if geometry_field is not None:
             geoms = np.asarray(geometry if geometry is not None else [None] * len(chunk), dtype=object)
+            if self.c.repair_geometry:
+                geoms = self._repair(geoms, source_rows)
             frame[geometry_field.name] = transform_geometries(geoms, self.source_crs, self.target_crs)
-
-        for row in failure_table(self.schema, frame).itertuples(index=False):
-            failures[int(row.index)].append(
-                {
-                    "check": row.check,
-                    "column": row.column,
-                    "source_column": self.c.fields.get(row.column),
-                    "value": _short(row.value),
-                    "message": row.message,
-                }
-            )
+        self._validate(frame, geoms, failures)
+        self._count(frame, geoms, source_rows, failures)
         bad = np.zeros(len(chunk), dtype=bool)
         bad[list(failures)] = True
         rows = frame[~bad].copy()
         if geometry_field is not None:
             rows[geometry_field.name] = shapely.to_wkb(rows[geometry_field.name].to_numpy())
-        rows[SOURCE_ROW] = np.asarray(source_rows)[~bad]
+        rows[SOURCE_ROW] = source_rows[~bad]
+        self._count_keys(rows)
         return Conformed(rows=rows.reset_index(drop=True), quarantine=self._quarantine(chunk, geometry, source_rows, failures))
+
+    def _attributes(self, chunk: pd.DataFrame, frame: pd.DataFrame, failures: dict[int, list[dict]]) -> None:
+        city = self.c.pack.city
+        for f in self.c.standard.attribute_fields:
+            column = self.c.fields.get(f.name)
+            raw = chunk[column] if column else pd.Series(pd.NA, index=chunk.index, dtype="string")
+            if f.name in self.matchers:
+                raw, stats = self.matchers[f.name].map(raw.astype("string"))
+                self.tally.labels[f.name].merge(stats)
+            typed, type_failures = coerce_column(raw, f, timezone=city.timezone, day_first=city.day_first)
+            frame[f.name] = typed
+            for tf in type_failures:
+                failures[tf.index].append({
+                    "check": "type", "column": f.name, "source_column": column, "value": _short(tf.value),
+                    "message": f"cannot be read as {tf.expected}",
+                })
+
+    def _repair(self, geoms: np.ndarray, source_rows: np.ndarray) -> np.ndarray:
+        """make_valid on invalid geometries with finite coordinates; each repair is recorded."""
+        present = np.array([g is not None for g in geoms], dtype=bool)
+        broken = np.zeros(len(geoms), dtype=bool)
+        if present.any():
+            finite = _finite(geoms[present])
+            broken[present] = ~shapely.is_valid(geoms[present]) & finite & ~shapely.is_empty(geoms[present])
+        if broken.any():
+            reasons = shapely.is_valid_reason(geoms[broken])
+            self.tally.repaired += list(zip(source_rows[broken].tolist(), reasons.tolist()))
+            geoms = geoms.copy()
+            geoms[broken] = shapely.make_valid(geoms[broken])
+        return geoms
+
+    def _validate(self, frame: pd.DataFrame, geoms: np.ndarray | None, failures: dict[int, list[dict]]) -> None:
+        unreadable = {(i, r["column"]) for i, reasons in failures.items() for r in reasons if r["check"] == "type"}
+        for row in failure_table(self.schema, frame).itertuples(index=False):
+            if row.check == "required" and (int(row.index), row.column) in unreadable:
+                continue  # the value was there but unreadable: "type" already says so
+            message = row.message
+            if row.check == "geometry_invalid" and geoms is not None:
+                message = self._invalid_message(geoms[int(row.index)])
+            failures[int(row.index)].append({
+                "check": row.check, "column": row.column, "source_column": self.c.fields.get(row.column),
+                "value": _short(row.value), "message": message,
+            })
+
+    def _invalid_message(self, geom) -> str:
+        if geom is not None and not _finite(np.array([geom], dtype=object))[0]:
+            return "geometry has NaN or infinite coordinates"
+        reason = shapely.is_valid_reason(geom) if geom is not None else "invalid"
+        hint = "" if self.c.repair_geometry else "; set repair_geometry: true in the manifest to repair it with make_valid"
+        return f"geometry is not valid ({reason}){hint}"
+
+    def _count(self, frame: pd.DataFrame, geoms, source_rows: np.ndarray, failures: dict[int, list[dict]]) -> None:
+        t = self.tally
+        t.rows += len(frame)
+        for reasons in failures.values():
+            checks = {r["check"] for r in reasons}
+            t.checks.update(checks)
+            t.schema_failing += bool(checks - NOT_SCHEMA)
+        for name in self.required:
+            column = frame[name]
+            if column.dtype == object:  # geometries: None and empty are not filled
+                values = column.to_numpy()
+                filled = ~shapely.is_missing(values) & ~shapely.is_empty(values)
+            else:
+                filled = column.notna().to_numpy()
+            t.required_filled[name] += int(filled.sum())
+        t.required_cells += len(frame) * len(self.required)
+        if geoms is not None:
+            outside = np.zeros(len(frame), dtype=bool)
+            for i, reasons in failures.items():
+                outside[i] = any(r["check"] == "outside_city" for r in reasons)
+            bounds = shapely.bounds(geoms) if len(geoms) else np.empty((0, 4))
+            x, y = (bounds[:, 0] + bounds[:, 2]) / 2, (bounds[:, 1] + bounds[:, 3]) / 2  # NaN for None/empty
+            self.plausibility.add(x, y, source_rows, outside)
+
+    def _count_keys(self, rows: pd.DataFrame) -> None:
+        key = self.c.standard.primary_key
+        if key and len(rows):
+            self.tally.keys.append(pd.util.hash_pandas_object(rows[key], index=False).to_numpy())
+
+    def _duplicates(self) -> int:
+        """Conforming rows whose key another conforming row also has (quarantined at staging)."""
+        if not self.tally.keys:
+            return 0
+        _, inverse, counts = np.unique(np.concatenate(self.tally.keys), return_inverse=True, return_counts=True)
+        return int((counts[inverse] > 1).sum())
+
+    def details(self, now: dt.datetime | None = None, cadence_s: float | None = None,
+                previous_run: dict | None = None, source_fingerprint: str = "",
+                snapshots: pathlib.Path | None = None) -> dict:
+        """The run's details (docs/standards.md): labels, checks, plausibility, repairs, score.
+
+        ``previous_run`` (its catalog.runs record) carries the source's age forward;
+        ``snapshots`` is where a copy of the standard is kept for ``standards check``.
+        """
+        now = now or dt.datetime.now(dt.timezone.utc)
+        t = self.tally
+        duplicates = self._duplicates()
+        checks = dict(t.checks + Counter({"duplicate_key": duplicates} if duplicates else {}))
+        labels = {name: {**stats.as_dict(), "crosswalks": [c.ref for c in self.c.crosswalks.get(name, ())]}
+                  for name, stats in t.labels.items()}
+        plausibility = self.plausibility.diagnose()
+        fresh = score.freshness(score.source_since(previous_run, source_fingerprint, now), cadence_s, now)
+        values = sum(s.values for s in t.labels.values())
+        mapped = sum(s.mapped for s in t.labels.values())
+        crs_part = None
+        if plausibility["points"]:
+            crs_part = 1 - plausibility["outside_city"] / plausibility["points"]
+            if (self.crs_record.get("accepted") or "").startswith("by the manifest"):
+                crs_part /= 2
+        parts = {
+            "schema": 1 - (t.schema_failing + duplicates) / t.rows if t.rows else None,
+            "labels": mapped / values if values else None,
+            "crs": crs_part,
+            "completeness": sum(t.required_filled.values()) / t.required_cells if t.required_cells else None,
+            "freshness": fresh["value"],
+        }
+        return {
+            "standard": {"name": self.c.standard.name, "version": self.c.standard.version,
+                         "digest": self.c.standard.digest,
+                         "snapshot": compat.remember(snapshots, self.c.standard, self.c.pack) if snapshots else None},
+            "crs": self.crs_record,
+            "labels": labels,
+            "checks": checks,
+            "completeness": {
+                "required_cells": t.required_cells,
+                "filled": sum(t.required_filled.values()),
+                "by_field": {k: round(v / t.rows, 4) for k, v in t.required_filled.items()} if t.rows else {},
+            },
+            "plausibility": plausibility,
+            "geometry_repairs": {
+                "allowed": self.c.repair_geometry,
+                "rows": len(t.repaired),
+                "source_rows": [r for r, _ in t.repaired[:50]],
+                "reasons": dict(Counter(reason.split("[")[0].strip() for _, reason in t.repaired)),
+            },
+            "freshness": fresh,
+            "score": score.combine(parts, dict(self.c.pack.city.score_weights)),
+        }
 
     def _quarantine(self, chunk, geometry, source_rows, failures: dict[int, list[dict]]) -> pd.DataFrame:
         records = []
-        for i in sorted(failures):
-            record = {str(k): _short(v) for k, v in chunk.iloc[i].items()}
+        held = sorted(failures)
+        for i, values in zip(held, chunk.iloc[held].to_dict("records")):
+            record = {str(k): _short(v) for k, v in values.items()}
             if geometry is not None:
                 record["geometry"] = _short(geometry[i], limit=1000)
             records.append(
@@ -128,3 +300,19 @@ class Conformer:
                 }
             )
         return pd.DataFrame(records, columns=[SOURCE_ROW, "checks", "reasons", "record"])
+
+
+def run_warnings(details: dict) -> list[str]:
+    """What a steward should read in a run's log: plausibility causes, outdated labels, repairs."""
+    plausibility = details.get("plausibility") or {}
+    lines = [c["message"] for c in plausibility.get("causes", ())]
+    lines += [r["message"] for r in plausibility.get("repeated_positions", ())]
+    for name, stats in (details.get("labels") or {}).items():
+        for value, entry in (stats.get("outdated") or {}).items():
+            lines.append(f"{name}: {entry['rows']} rows use the outdated {value!r} ({entry['code']}), published as "
+                         f"{entry['replaced_by']}" + (f": {entry['note']}" if entry.get("note") else ""))
+    repairs = details.get("geometry_repairs") or {}
+    if repairs.get("rows"):
+        lines.append(f"{repairs['rows']} geometries repaired with make_valid (source rows "
+                     f"{', '.join(map(str, repairs['source_rows'][:10]))}): {repairs['reasons']}")
+    return lines

@@ -1,9 +1,10 @@
 """Named coordinate reference systems for the hub, and cached reprojection.
 
 Every CRS the hub meets is resolved to a :class:`HubCRS`: a canonical label, a
-``pyproj.CRS`` and an optional *offset* for the Chinese obfuscated systems GCJ-02
-and BD-09, which are not real CRSs (no EPSG code) but WGS 84 plus a non-linear
-offset (see :mod:`standards.chinese_crs`).
+``pyproj.CRS`` and an optional *offset* for the Chinese obfuscated systems GCJ-02,
+BD-09 and BD-09 Mercator, which are not real CRSs (no EPSG code) but WGS 84 plus a
+non-linear offset (and, for BD-09 Mercator, Baidu's own polynomial projection; see
+:mod:`standards.chinese_crs`).
 
 Axis order: every function here takes and returns ``x`` = easting/longitude and
 ``y`` = northing/latitude, whatever the authority's axis order (EPSG:4326, 4490 and
@@ -15,6 +16,7 @@ from __future__ import annotations
 import functools
 import re
 import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,26 +39,33 @@ __all__ = [
     "transformer",
 ]
 
-_OFFSET_LABELS = {"gcj02": "GCJ-02", "bd09": "BD-09"}
+_OFFSET_LABELS = {"gcj02": "GCJ-02", "bd09": "BD-09", "bd09mc": "BD-09MC"}
 _OFFSET_DESCRIPTIONS = {
     "gcj02": "GCJ-02 (WGS 84 with the national obfuscation offset)",
     "bd09": "BD-09 (WGS 84 with the GCJ-02 offset plus Baidu's BD-09 offset)",
+    "bd09mc": "BD-09MC (Baidu's Mercator metres of BD-09, from its public LL2MC/MC2LL tables)",
 }
 
 _Pair = Callable[[Any, Any], tuple[Any, Any]]
 _REMOVE: dict[str, _Pair] = {
     "gcj02": chinese_crs.gcj02_to_wgs84,
     "bd09": chinese_crs.bd09_to_wgs84,
+    "bd09mc": chinese_crs.bd09mc_to_wgs84,
 }
 _APPLY: dict[str, _Pair] = {
     "gcj02": chinese_crs.wgs84_to_gcj02,
     "bd09": chinese_crs.wgs84_to_bd09,
+    "bd09mc": chinese_crs.wgs84_to_bd09mc,
 }
 # Between the two offsets there is a direct formula; going through WGS 84 would
 # only add round-off from the iterative inverse.
 _DIRECT: dict[tuple[str, str], _Pair] = {
     ("gcj02", "bd09"): chinese_crs.gcj02_to_bd09,
     ("bd09", "gcj02"): chinese_crs.bd09_to_gcj02,
+    ("bd09", "bd09mc"): chinese_crs.bd09_to_bd09mc,
+    ("bd09mc", "bd09"): chinese_crs.bd09mc_to_bd09,
+    ("gcj02", "bd09mc"): chinese_crs.gcj02_to_bd09mc,
+    ("bd09mc", "gcj02"): chinese_crs.bd09mc_to_gcj02,
 }
 
 
@@ -67,7 +76,7 @@ class UnknownCRS(ValueError):
         self.value = value
         super().__init__(
             f"unknown CRS {value!r}: use an EPSG code such as EPSG:4549, one of "
-            "GCJ-02, BD-09, WGS84, CGCS2000, or a PROJ string / WKT from the data's owner"
+            "GCJ-02, BD-09, BD-09MC, WGS84, CGCS2000, or a PROJ string / WKT from the data's owner"
         )
 
     def __reduce__(self) -> tuple[type[UnknownCRS], tuple[object]]:
@@ -89,11 +98,11 @@ class HubCRS:
 
     def __post_init__(self) -> None:
         if self.offset is not None and self.offset not in _OFFSET_LABELS:
-            raise ValueError(f"offset must be None, 'gcj02' or 'bd09', not {self.offset!r}")
+            raise ValueError(f"offset must be None, 'gcj02', 'bd09' or 'bd09mc', not {self.offset!r}")
 
     @property
     def is_geographic(self) -> bool:
-        return bool(self.crs.is_geographic)
+        return self.offset != "bd09mc" and bool(self.crs.is_geographic)
 
     @property
     def description(self) -> str:
@@ -129,10 +138,18 @@ def _bd09() -> HubCRS | None:
     return None if wgs84 is None else HubCRS("BD-09", wgs84.crs, "bd09")
 
 
+def _bd09mc() -> HubCRS | None:
+    wgs84 = _epsg(4326)
+    return None if wgs84 is None else HubCRS("BD-09MC", wgs84.crs, "bd09mc")
+
+
 # Keys are upper-cased with spaces, "-" and "_" removed.
 _ALIASES: dict[str, Callable[[], HubCRS | None]] = {
     "GCJ02": _gcj02,
     "BD09": _bd09,
+    "BD09MC": _bd09mc,
+    "BD09MERCATOR": _bd09mc,
+    "BAIDUMERCATOR": _bd09mc,
     "WGS84": lambda: _epsg(4326),
     "CRS84": lambda: _epsg(4326),
     "OGC:CRS84": lambda: _epsg(4326),
@@ -169,7 +186,8 @@ def _resolve_text(text: str) -> HubCRS | None:
 
 def resolve_crs(value: str | int | HubCRS | pyproj.CRS) -> HubCRS:
     """Resolve an EPSG code ("EPSG:4549", "epsg:4549", 4549, "4549"), an alias
-    (GCJ-02/GCJ02, BD-09/BD09, WGS84/WGS 84/CRS84/OGC:CRS84 -> EPSG:4326,
+    (GCJ-02/GCJ02, BD-09/BD09, BD-09MC/BD09 Mercator/Baidu Mercator,
+    WGS84/WGS 84/CRS84/OGC:CRS84 -> EPSG:4326,
     CGCS2000 -> EPSG:4490), a PROJ string or WKT, a ``pyproj.CRS`` or a HubCRS.
 
     Cached on the string form.  Raises :class:`UnknownCRS` otherwise.
@@ -283,21 +301,55 @@ def transform_geometries(geoms: Any, src: Any, dst: Any) -> NDArray[np.object_]:
     return np.asarray(out, dtype=object)
 
 
-def operation_summary(src: Any, dst: Any) -> dict[str, Any]:
+def _proj_operation(src: pyproj.CRS, dst: pyproj.CRS, area: tuple[float, float, float, float] | None):
+    """The PROJ operation the hub's transformer uses for points in ``area`` (lon/lat box).
+
+    When several operations exist (region-dependent datum shifts such as Beijing 1954
+    to WGS 84), PROJ picks one per point; the one applicable to ``area`` is reported.
+    """
+    t = transformer(src, dst)
+    if t.operations or area is None:
+        return t, 1
+    with warnings.catch_warnings():  # "best transformation is not available" (a grid not installed)
+        warnings.simplefilter("ignore", UserWarning)
+        group = pyproj.transformer.TransformerGroup(
+            src, dst, always_xy=True, area_of_interest=pyproj.aoi.AreaOfInterest(*area)
+        )
+    # an operation valid for only part of the city (e.g. an offshore basin) is not the
+    # city's: PROJ falls back to the next one, often a ballpark, for the rest
+    covering = [g for g in group.transformers if g.area_of_use is None or _covers(g.area_of_use.bounds, area)]
+    return (covering[0] if covering else t), len(group.transformers)
+
+
+def _covers(bounds: tuple[float, float, float, float], area: tuple[float, float, float, float]) -> bool:
+    return bounds[0] <= area[0] and bounds[1] <= area[1] and bounds[2] >= area[2] and bounds[3] >= area[3]
+
+
+def _is_ballpark(t: pyproj.Transformer) -> bool:
+    names = [op.name for op in t.operations] if t.operations else [t.description]
+    return any("ballpark" in (n or "").lower() for n in names)
+
+
+def operation_summary(src: Any, dst: Any, area: tuple[float, float, float, float] | None = None) -> dict[str, Any]:
     """What :func:`transform_xy` does for this pair, for provenance records.
 
     ``accuracy_m`` is PROJ's stated accuracy of its step, None when PROJ does not
     know it (e.g. a "ballpark" transformation); the offset steps count as exact
     (their iterative inverses agree to < 1e-10 degrees, about 10 micrometres).
+    ``ballpark`` is True when PROJ has no real transformation between the two
+    datums and only assumes they coincide (errors of up to ~100 m for old datums).
+    ``area`` (lon/lat box, e.g. the city) picks the operation PROJ uses there when
+    the shift between the datums is region-dependent.
     """
     s, d = resolve_crs(src), resolve_crs(dst)
     steps: list[str] = []
     accuracy: float | None = 0.0
+    ballpark = False
     same_base = _same_crs(s.crs, d.crs)
     if _same(s, d):
         steps.append("identity (same CRS)")
     elif same_base and (s.offset, d.offset) in _DIRECT:
-        steps.append(f"convert {s.name} to {d.name} directly (public BD-09 formula)")
+        steps.append(f"convert {s.name} to {d.name} directly (public Baidu formulas, inverses iterated)")
     else:
         if s.offset is not None:
             steps.append(
@@ -305,9 +357,11 @@ def operation_summary(src: Any, dst: Any) -> dict[str, Any]:
                 "formula, residual < 1e-10 degrees)"
             )
         if not same_base:
-            t = transformer(s.crs, d.crs)
-            steps.append(f"PROJ: {t.description} [{t.definition}]")
+            t, choices = _proj_operation(s.crs, d.crs, area)
+            where = f" (of {choices} region-dependent operations, the one covering the whole city)" if choices > 1 else ""
+            steps.append(f"PROJ: {t.description} [{t.definition}]{where}")
             accuracy = t.accuracy if t.accuracy is not None and t.accuracy >= 0 else None
+            ballpark = _is_ballpark(t)
         if d.offset is not None:
             steps.append(f"apply the {d.name} offset from WGS 84 (public forward formula)")
-    return {"source": s.name, "target": d.name, "steps": steps, "accuracy_m": accuracy}
+    return {"source": s.name, "target": d.name, "steps": steps, "accuracy_m": accuracy, "ballpark": ballpark}

@@ -7,13 +7,16 @@ then case, whitespace and punctuation are folded), so ``"Emergency  Shelter"``,
 
 from __future__ import annotations
 
+import difflib
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pandas as pd
 
-from standards.pack import Vocabulary
+from standards.pack import Crosswalk, Vocabulary
 
 NULL_SPELLINGS = frozenset({"", "none", "null", "nan", "n/a", "na", "-", "--", "nil", "无", "空"})
 _PUNCT = re.compile(r"[\s\.,;:!?'\"`()\[\]{}<>/\\|_\-—–·、，。；：！？“”‘’（）【】《》]+")
@@ -40,14 +43,190 @@ def is_null(value: object) -> bool:
 
 
 def lookup_table(vocabulary: Vocabulary, crosswalk: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Normalized source value -> code: codes, labels, synonyms, then the crosswalk (which wins)."""
-    table: dict[str, str] = {}
-    for concept in vocabulary.concepts:
-        for text in (concept.code, *concept.labels.values(), *concept.synonyms):
-            table.setdefault(normalize(text), concept.code)
-    for source_value, code in (crosswalk or {}).items():
-        table[normalize(source_value)] = code
-    return table
+    """Normalized source value -> code: codes, labels, synonyms, then the crosswalk (which wins).
+
+    An outdated concept's code, labels and synonyms map to the code that replaced it.
+    """
+    return {value: match.code for value, match in Matcher(vocabulary, inline=crosswalk).table.items()}
+
+
+@dataclass(frozen=True)
+class Match:
+    """How one normalized value maps to a code."""
+
+    code: str
+    how: str  # code | label | synonym | crosswalk | manifest
+    match: str = "exact"  # exact | close | broader
+    source: str = ""  # the vocabulary, crosswalk (name@version) or "manifest labels"
+    outdated: str | None = None  # the outdated code the value named (then ``code`` replaced it)
+    note: str = ""
+
+
+class Matcher:
+    """A field's values -> codes: the vocabulary, then crosswalk files in order, then inline labels.
+
+    Later sources win, so a department's inline labels override a shared crosswalk,
+    which overrides the vocabulary's own labels.
+    """
+
+    def __init__(
+        self,
+        vocabulary: Vocabulary,
+        crosswalks: Sequence[Crosswalk] = (),
+        inline: Mapping[str, str] | None = None,
+    ):
+        self.vocabulary = vocabulary
+        self.table: dict[str, Match] = {}
+        ordered = sorted(vocabulary.concepts, key=lambda c: c.outdated)  # current concepts claim shared labels
+        for concept in ordered:
+            outdated = concept.code if concept.outdated else None
+            code = vocabulary.current(concept.code)
+            for how, texts in (("code", [concept.code]), ("label", concept.labels.values()),
+                               ("synonym", concept.synonyms)):
+                for text in texts:
+                    self.table.setdefault(
+                        normalize(text), Match(code, how, source=vocabulary.name, outdated=outdated, note=concept.note)
+                    )
+        for crosswalk in crosswalks:
+            for entry in crosswalk.entries:
+                self.table[normalize(entry.value)] = Match(
+                    vocabulary.current(entry.code), "crosswalk", entry.match, crosswalk.ref
+                )
+        for value, code in (inline or {}).items():
+            self.table[normalize(value)] = Match(vocabulary.current(code), "manifest", source="manifest labels")
+
+    def lookup(self, value: object) -> Match | None:
+        return None if is_null(value) else self.table.get(normalize(value))
+
+    def map(self, values: pd.Series) -> tuple[pd.Series, LabelStats]:
+        """Codes for ``values`` (unmapped values stay as they are) and what happened to them."""
+        counts = values.dropna().value_counts()
+        stats = LabelStats()
+        codes: dict[object, str | None] = {}
+        for value, n in counts.items():
+            found = None if is_null(value) else self.lookup(value)
+            codes[value] = None if is_null(value) else (found.code if found else value)
+            stats.add(str(value), int(n), found, is_null(value))
+        return values.map(codes).astype("string"), stats
+
+
+@dataclass
+class LabelStats:
+    """Counts of one field's values in one run: mapped, unmapped, how, outdated."""
+
+    values: int = 0  # non-blank values
+    mapped: int = 0
+    by_how: Counter = field(default_factory=Counter)  # code / label / synonym / crosswalk / manifest
+    by_match: Counter = field(default_factory=Counter)  # exact / close / broader
+    unmapped: Counter = field(default_factory=Counter)  # value as written -> rows
+    outdated: dict = field(default_factory=dict)  # value as written -> {code, replaced_by, note, rows}
+    sources: set = field(default_factory=set)
+
+    def add(self, value: str, rows: int, found: Match | None, blank: bool) -> None:
+        if blank:
+            return
+        self.values += rows
+        if found is None:
+            self.unmapped[value] += rows
+            return
+        self.mapped += rows
+        self.by_how[found.how] += rows
+        self.by_match[found.match] += rows
+        self.sources.add(found.source)
+        if found.outdated:
+            entry = self.outdated.setdefault(
+                value, {"code": found.outdated, "replaced_by": found.code, "note": found.note, "rows": 0}
+            )
+            entry["rows"] += rows
+
+    def merge(self, other: LabelStats) -> None:
+        self.values += other.values
+        self.mapped += other.mapped
+        self.by_how.update(other.by_how)
+        self.by_match.update(other.by_match)
+        self.unmapped.update(other.unmapped)
+        self.sources |= other.sources
+        for value, entry in other.outdated.items():
+            mine = self.outdated.setdefault(value, {**entry, "rows": 0})
+            mine["rows"] += entry["rows"]
+
+    def as_dict(self, top: int = 50) -> dict:
+        """The run-details record of one field (see docs/standards.md, ``labels``)."""
+        return {
+            "values": self.values,
+            "mapped": self.mapped,
+            "unmapped": self.values - self.mapped,
+            "share_mapped": round(self.mapped / self.values, 4) if self.values else None,
+            "by_how": dict(self.by_how),
+            "by_match": dict(self.by_match),
+            "unmapped_values": dict(self.unmapped.most_common(top)),
+            "outdated": self.outdated,
+            "sources": sorted(self.sources),
+        }
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    code: str
+    label: str  # the concept's preferred label (zh and en)
+    score: float  # 0..1 similarity of the normalized texts
+    via: str  # the text it resembles
+
+
+def _ratio(a: str, b: str) -> float:
+    return difflib.SequenceMatcher(None, a, b).ratio()
+
+
+def _similarity(a: str, b: str) -> float:
+    """Similarity of two normalized labels, 0..1.
+
+    Characters (difflib's ratio) carry Chinese and single words, raised when one
+    text contains the other (社区养老院 / 养老院); texts of several words also need
+    their words to match (so "sports hall" is not taken for "hospital").
+    """
+    ratio = _ratio(a, b)
+    short, long = sorted((a, b), key=len)
+    if len(short) >= 2 and short in long:
+        ratio = max(ratio, 0.6 + 0.4 * len(short) / len(long))
+    words_a, words_b = a.split(), b.split()
+    if len(words_a) > 1 or len(words_b) > 1:
+        fewer, more = sorted((words_a, words_b), key=len)
+        matched = sum(any(_ratio(w, v) >= 0.8 for v in more) for w in fewer) / len(fewer)
+        ratio = (ratio + matched) / 2
+    return ratio
+
+
+def suggest(
+    value: object, vocabulary: Vocabulary, crosswalks: Sequence[Crosswalk] = (), limit: int = 3, cutoff: float = 0.45
+) -> list[Suggestion]:
+    """Codes whose code, labels, synonyms (or other departments' crosswalked values) resemble ``value``.
+
+    >>> from standards.pack import load_pack
+    >>> [s.code for s in suggest("Elderly care homes", load_pack().vocabulary("facility_category"))][:1]
+    ['elderly_care_home']
+    """
+    text = normalize(value)
+    if not text:
+        return []
+    best: dict[str, tuple[float, str]] = {}
+    candidates = [
+        (c.code, t)
+        for c in vocabulary.concepts if not c.outdated
+        for t in (c.code, *c.labels.values(), *c.synonyms)
+    ] + [(vocabulary.current(e.code), e.value) for cw in crosswalks for e in cw.entries]
+    for code, candidate in candidates:
+        score = _similarity(text, normalize(candidate))
+        if score >= cutoff and score > best.get(code, (0.0, ""))[0]:
+            best[code] = (score, candidate)
+    ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))[:limit]
+    return [Suggestion(code, _preferred(vocabulary, code), round(score, 3), via) for code, (score, via) in ranked]
+
+
+def _preferred(vocabulary: Vocabulary, code: str) -> str:
+    concept = vocabulary.concept(code)
+    if concept is None:
+        return code
+    return " / ".join(dict.fromkeys(v for k, v in sorted(concept.labels.items(), key=lambda kv: kv[0] != "zh")))
 
 
 def map_labels(values: pd.Series, table: Mapping[str, str]) -> pd.Series:

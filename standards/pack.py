@@ -2,24 +2,33 @@
 
 A pack is a folder::
 
-    city.yaml                       target CRS, timezone, plausibility extent
-    schemas/<name>.schema.yaml      Frictionless Table Schemas (with name and version)
-    vocabularies/<name>.yaml        controlled vocabularies
+    city.yaml                       target CRS, timezone, plausibility extent, CRS policy
+    schemas/**/<name>.schema.yaml   Frictionless Table Schemas (with name and version);
+                                    older versions may stay (e.g. in schemas/archive/)
+    vocabularies/<name>.yaml        controlled vocabularies (SKOS-like)
+    crosswalks/<name>.yaml          departments' values -> vocabulary codes, shareable
 
 A new city copies the folder and edits files; no code changes.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import pathlib
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import frictionless
 import yaml
 
+from standards.crs import UnknownCRS, resolve_crs
+
 DEFAULT_PACK = pathlib.Path(__file__).parent
+MATCH_TYPES = ("exact", "close", "broader")  # SKOS exactMatch, closeMatch, broadMatch
+DEFAULT_SCORE_WEIGHTS = {"schema": 1.0, "labels": 1.0, "crs": 1.0, "completeness": 1.0, "freshness": 1.0}
 
 
 class StandardsError(ValueError):
@@ -33,6 +42,12 @@ class City:
     timezone: str
     extent: tuple[float, float, float, float]
     buffer_m: float
+    # reprojections with a stated accuracy worse than this (or none: PROJ's "ballpark"
+    # transformations) are refused unless a manifest accepts them (accept_accuracy_m)
+    transform_accuracy_m: float = 1.0
+    crs_candidates: tuple[str, ...] = ()  # CRSs the city's departments commonly use, tried first by detection
+    day_first: bool = True  # 03/04/2020: 3 April unless a column shows otherwise
+    score_weights: tuple[tuple[str, float], ...] = tuple(DEFAULT_SCORE_WEIGHTS.items())
 
     def gate(self, geographic: bool) -> tuple[float, float, float, float]:
         """The extent widened by ``buffer_m`` (converted to degrees when geographic)."""
@@ -50,6 +65,12 @@ class Concept:
     labels: dict[str, str]
     synonyms: tuple[str, ...] = ()
     broader: str | None = None
+    replaced_by: str | None = None  # an outdated concept: its labels map to this code
+    note: str = ""  # why it was replaced, since when
+
+    @property
+    def outdated(self) -> bool:
+        return self.replaced_by is not None
 
 
 @dataclass(frozen=True)
@@ -58,10 +79,48 @@ class Vocabulary:
     version: str
     title: str
     concepts: tuple[Concept, ...]
+    source: str = ""  # where the concepts come from (attribution)
 
     @property
     def codes(self) -> list[str]:
-        return [c.code for c in self.concepts]
+        """The codes data may carry: outdated concepts are left out."""
+        return [c.code for c in self.concepts if not c.outdated]
+
+    def concept(self, code: str) -> Concept | None:
+        return next((c for c in self.concepts if c.code == code), None)
+
+    def current(self, code: str) -> str:
+        """``code``, or what replaced it (following a chain of replacements)."""
+        seen = {code}
+        concept = self.concept(code)
+        while concept is not None and concept.replaced_by and concept.replaced_by not in seen:
+            seen.add(concept.replaced_by)
+            code, concept = concept.replaced_by, self.concept(concept.replaced_by)
+        return code
+
+
+@dataclass(frozen=True)
+class CrosswalkEntry:
+    value: str  # as the department writes it
+    code: str
+    match: str = "exact"  # exact | close | broader (the department's value is narrower than the code)
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Crosswalk:
+    """A versioned mapping of departments' values to one vocabulary's codes."""
+
+    name: str
+    version: str
+    vocabulary: str
+    title: str
+    entries: tuple[CrosswalkEntry, ...]
+    path: pathlib.Path | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
 
 
 @dataclass(frozen=True)
@@ -84,6 +143,16 @@ class Standard:
         return [f.name for f in self.schema.fields]
 
     @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @property
+    def digest(self) -> str:
+        """Content hash of the Table Schema: equal digests, equal standards."""
+        text = json.dumps(self.schema.to_descriptor(), sort_keys=True, ensure_ascii=False)
+        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+    @property
     def primary_key(self) -> list[str]:
         return list(self.schema.primary_key)
 
@@ -95,25 +164,54 @@ class Standard:
     def attribute_fields(self) -> list[frictionless.Field]:
         return [f for f in self.schema.fields if f.type != "geojson"]
 
+    @property
+    def vocabulary_fields(self) -> dict[str, str]:
+        """Field -> the vocabulary whose codes it carries."""
+        return {f.name: f.custom["vocabulary"] for f in self.attribute_fields if f.custom.get("vocabulary")}
+
     def required(self, field: frictionless.Field) -> bool:
         return bool(field.constraints.get("required")) or field.name in self.primary_key
+
+
+def version_key(version: str) -> tuple:
+    """Sort key of a dotted version: "1.10.0" after "1.9.2"."""
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"[.\-+]", version))
+
+
+def split_ref(ref: str) -> tuple[str, str | None]:
+    """``"facility@1.0"`` -> ("facility", "1.0"); ``"facility"`` -> ("facility", None)."""
+    name, _, version = ref.partition("@")
+    return name.strip(), (version.strip() or None)
 
 
 @dataclass(frozen=True)
 class StandardsPack:
     root: pathlib.Path
     city: City
-    standards: dict[str, Standard] = field(default_factory=dict)
+    standards: dict[str, Standard] = field(default_factory=dict)  # the newest version of each
     vocabularies: dict[str, Vocabulary] = field(default_factory=dict)
+    versions: dict[str, dict[str, Standard]] = field(default_factory=dict)  # every version on disk
+    crosswalks: dict[str, Crosswalk] = field(default_factory=dict)
 
-    def standard(self, name: str) -> Standard:
-        try:
-            return self.standards[name]
-        except KeyError:
+    def standard(self, ref: str) -> Standard:
+        """A standard by name, or pinned: ``facility@1.0.0`` exactly, ``facility@1`` the newest 1.x."""
+        name, pin = split_ref(ref)
+        if name not in self.standards:
             known = ", ".join(sorted(self.standards)) or "none"
             raise StandardsError(
                 f"unknown standard {name!r}: the standards pack at {self.root} has {known}"
             ) from None
+        if pin is None:
+            return self.standards[name]
+        versions = self.versions.get(name, {name: self.standards[name]})
+        matching = [v for v in versions if v == pin or v.startswith(pin + ".")]
+        if not matching:
+            raise StandardsError(
+                f"standard {name!r} has no version {pin!r} in the standards pack at {self.root}: it has "
+                f"{', '.join(sorted(versions, key=version_key))}; pin one of those, or keep the old version's "
+                f"file in {self.root / 'schemas'}"
+            )
+        return versions[max(matching, key=version_key)]
 
     def vocabulary(self, name: str) -> Vocabulary:
         try:
@@ -154,18 +252,72 @@ def load_standard(path: pathlib.Path) -> Standard:
 
 def load_vocabulary(path: pathlib.Path) -> Vocabulary:
     data = _read_yaml(path)
-    concepts = tuple(
-        Concept(
-            code=str(c["code"]),
-            labels={k: str(v) for k, v in (c.get("labels") or {}).items()},
-            synonyms=tuple(str(s) for s in c.get("synonyms") or ()),
-            broader=c.get("broader"),
+    for key in ("name", "version"):
+        if not data.get(key):
+            raise StandardsError(f"{path}: a vocabulary needs a {key!r}")
+    try:
+        concepts = tuple(
+            Concept(
+                code=str(c["code"]),
+                labels={k: str(v) for k, v in (c.get("labels") or {}).items()},
+                synonyms=tuple(str(s) for s in c.get("synonyms") or ()),
+                broader=None if c.get("broader") is None else str(c["broader"]),
+                replaced_by=None if c.get("replaced_by") is None else str(c["replaced_by"]),
+                note=str(c.get("note") or ""),
+            )
+            for c in data.get("concepts") or ()
         )
-        for c in data.get("concepts") or ()
-    )
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise StandardsError(f"{path}: every concept is a mapping with at least a 'code' ({exc})") from None
+    codes = [c.code for c in concepts]
+    duplicated = sorted({c for c in codes if codes.count(c) > 1})
+    if duplicated:
+        raise StandardsError(f"{path}: code(s) {', '.join(duplicated)} appear more than once")
+    for c in concepts:
+        for key, target in (("broader", c.broader), ("replaced_by", c.replaced_by)):
+            if target is not None and target not in codes:
+                raise StandardsError(f"{path}: concept {c.code!r}: {key} {target!r} is not a code of this vocabulary")
     return Vocabulary(
-        name=data["name"], version=str(data.get("version", "")), title=data.get("title", ""), concepts=concepts
+        name=data["name"], version=str(data["version"]), title=data.get("title", ""), concepts=concepts,
+        source=str(data.get("source") or ""),
     )
+
+
+def load_crosswalk(path: pathlib.Path, vocabularies: dict[str, Vocabulary]) -> Crosswalk:
+    """A crosswalk file; every code must be a current code of its vocabulary."""
+    data = _read_yaml(path)
+    for key in ("name", "version", "vocabulary"):
+        if not data.get(key):
+            raise StandardsError(f"{path}: a crosswalk needs a {key!r}")
+    vocabulary = vocabularies.get(str(data["vocabulary"]))
+    if vocabulary is None:
+        raise StandardsError(f"{path}: unknown vocabulary {data['vocabulary']!r}")
+    entries = []
+    for i, item in enumerate(data.get("mappings") or (), 1):
+        where = f"{path}: mappings[{i}]"
+        if not isinstance(item, dict) or "value" not in item or "code" not in item:
+            raise StandardsError(f"{where}: each mapping needs a 'value' and a 'code'")
+        entry = CrosswalkEntry(str(item["value"]), str(item["code"]), str(item.get("match", "exact")),
+                               str(item.get("note") or ""))
+        if entry.match not in MATCH_TYPES:
+            raise StandardsError(f"{where}: match {entry.match!r} is not one of {', '.join(MATCH_TYPES)}")
+        problem = code_problem(vocabulary, entry.code)
+        if problem:
+            raise StandardsError(f"{where}: {problem}")
+        entries.append(entry)
+    return Crosswalk(str(data["name"]), str(data["version"]), vocabulary.name, str(data.get("title") or ""),
+                     tuple(entries), path)
+
+
+def code_problem(vocabulary: Vocabulary, code: str) -> str | None:
+    """Why ``code`` cannot be a mapping's target in ``vocabulary``, or None."""
+    concept = vocabulary.concept(code)
+    if concept is None:
+        return f"{code!r} is not a code of vocabulary {vocabulary.name}"
+    if concept.outdated:
+        return (f"{code!r} is outdated in vocabulary {vocabulary.name}: use {vocabulary.current(code)!r}"
+                + (f" ({concept.note})" if concept.note else ""))
+    return None
 
 
 def load_city(path: pathlib.Path) -> City:
@@ -173,12 +325,26 @@ def load_city(path: pathlib.Path) -> City:
     extent = tuple(float(v) for v in data["extent"])
     if len(extent) != 4:
         raise StandardsError(f"{path}: extent must be [minx, miny, maxx, maxy]")
+    for crs in [data.get("target_crs"), *(data.get("crs_candidates") or ())]:
+        try:
+            resolve_crs(crs)
+        except UnknownCRS as exc:
+            raise StandardsError(f"{path}: {exc}") from None
+    weights = {**DEFAULT_SCORE_WEIGHTS, **{str(k): float(v) for k, v in (data.get("score_weights") or {}).items()}}
+    unknown = sorted(set(weights) - set(DEFAULT_SCORE_WEIGHTS))
+    if unknown:
+        raise StandardsError(f"{path}: score_weights: unknown part(s) {', '.join(unknown)}; "
+                             f"the parts are {', '.join(DEFAULT_SCORE_WEIGHTS)}")
     return City(
         name=data.get("name", "city"),
         target_crs=str(data["target_crs"]),
         timezone=str(data.get("timezone", "UTC")),
         extent=extent,  # type: ignore[arg-type]
         buffer_m=float(data.get("buffer_m", 0)),
+        transform_accuracy_m=float(data.get("transform_accuracy_m", 1.0)),
+        crs_candidates=tuple(str(c) for c in data.get("crs_candidates") or ()),
+        day_first=bool(data.get("day_first", True)),
+        score_weights=tuple(weights.items()),
     )
 
 
@@ -188,12 +354,33 @@ def load_pack(root: str | pathlib.Path | None = None) -> StandardsPack:
     base = pathlib.Path(root) if root else DEFAULT_PACK
     if not (base / "city.yaml").is_file():
         raise StandardsError(f"{base} is not a standards pack: it has no city.yaml")
-    standards = {s.name: s for s in map(load_standard, sorted((base / "schemas").glob("*.schema.yaml")))}
+    versions: dict[str, dict[str, Standard]] = {}
+    for standard in map(load_standard, sorted((base / "schemas").rglob("*.schema.yaml"))):
+        same = versions.setdefault(standard.name, {})
+        if standard.version in same:
+            raise StandardsError(
+                f"{standard.path}: standard {standard.ref} is also defined in {same[standard.version].path}"
+            )
+        same[standard.version] = standard
+    standards = {name: same[max(same, key=version_key)] for name, same in versions.items()}
     vocabularies = {v.name: v for v in map(load_vocabulary, sorted((base / "vocabularies").glob("*.yaml")))}
-    pack = StandardsPack(root=base, city=load_city(base / "city.yaml"), standards=standards, vocabularies=vocabularies)
-    for standard in standards.values():
-        for f in standard.fields:
-            vocab = f.custom.get("vocabulary")
-            if vocab and vocab not in vocabularies:
-                raise StandardsError(f"{standard.path}: field {f.name!r} names unknown vocabulary {vocab!r}")
-    return pack
+    for same in versions.values():
+        for standard in same.values():
+            for f in standard.fields:
+                vocab = f.custom.get("vocabulary")
+                if vocab and vocab not in vocabularies:
+                    raise StandardsError(f"{standard.path}: field {f.name!r} names unknown vocabulary {vocab!r}")
+    crosswalks = load_crosswalks(base / "crosswalks", vocabularies)
+    return StandardsPack(root=base, city=load_city(base / "city.yaml"), standards=standards,
+                         vocabularies=vocabularies, versions=versions, crosswalks=crosswalks)
+
+
+def load_crosswalks(folder: pathlib.Path, vocabularies: dict[str, Vocabulary]) -> dict[str, Crosswalk]:
+    """Every crosswalk file in ``folder`` (none if it does not exist), by name."""
+    found: dict[str, Crosswalk] = {}
+    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else ():
+        crosswalk = load_crosswalk(path, vocabularies)
+        if crosswalk.name in found:
+            raise StandardsError(f"{path}: crosswalk {crosswalk.name!r} is also defined in {found[crosswalk.name].path}")
+        found[crosswalk.name] = crosswalk
+    return found

@@ -7,12 +7,14 @@ import logging
 import pathlib
 import sys
 from collections import Counter
+from zoneinfo import ZoneInfo
 
 import click
 
-from catalog.info import UnknownDataset, dataset_info, quarantine_rows
+from catalog.info import UnknownDataset, quarantine_rows
 from catalog.lake import CatalogBusy
-from catalog.query import QueryRefused, QueryTimeout, run_query
+from catalog.query import DEFAULT_MAX_ROWS, QueryRefused, QueryTimeout, run_query
+from catalog.versions import UnknownVersion, parse_as_of
 from connectors import ConfigProblem, SourceError
 from standards.crs import UnknownCRS, resolve_crs
 from standards.pack import StandardsError
@@ -22,7 +24,7 @@ from twinhub.manifest import ManifestError
 
 USER_ERRORS = (
     ManifestError, SourceError, ConfigProblem, QueryRefused, QueryTimeout, HubError, UnknownDataset,
-    StandardsError, UnknownCRS, CatalogBusy, FileNotFoundError,
+    StandardsError, UnknownCRS, CatalogBusy, FileNotFoundError, UnknownVersion,
 )
 DIALECTS = ("duckdb", "postgres", "mysql", "sqlite", "tsql", "oracle", "hive", "spark", "bigquery", "snowflake", "trino")
 DEMO_QUERY = """\
@@ -132,7 +134,7 @@ def datasets(ctx: click.Context, fmt: str) -> None:
 
 
 def _latest_runs(hub: Hub) -> dict[str, dict]:
-    if not hub.lake.metadata.exists():
+    if not hub.lake.exists():
         return {}
     con = hub.lake.connect(read_only=True)
     try:
@@ -197,15 +199,23 @@ def _run(hub: Hub, datasets: list[str] | None, force: bool = False):
 @click.option("--dialect", type=click.Choice(DIALECTS), default="duckdb", show_default=True,
               help="The SQL dialect SQL is written in; it is translated to DuckDB.")
 @click.option("--timeout", type=float, default=60.0, show_default=True, help="Cancel the query after this many seconds.")
+@click.option("--as-of", "as_of", help="Read the catalog as of a version number or a time (city time if no offset).")
+@click.option("--max-rows", type=int, default=DEFAULT_MAX_ROWS, show_default=True, help="Return at most this many rows.")
+@click.option("--department", envvar="TWINHUB_DEPARTMENT", help="Your department, for the audit log and `twinhub report`.")
 @format_option
 @click.pass_context
-def query(ctx: click.Context, sql: str, dialect: str, timeout: float, fmt: str) -> None:
+def query(ctx: click.Context, sql: str, dialect: str, timeout: float, as_of: str | None, max_rows: int,
+          department: str | None, fmt: str) -> None:
     """Run one read-only SELECT over catalog tables (SQL '-' reads standard input)."""
     hub = _hub(ctx)
     text = sys.stdin.read() if sql == "-" else sql
     result = run_query(hub.lake, text, dialect=dialect, timeout_s=timeout,
-                       geographic=resolve_crs(hub.target_crs).is_geographic)
+                       geographic=resolve_crs(hub.target_crs).is_geographic, max_rows=max_rows,
+                       as_of=parse_as_of(as_of, ZoneInfo(hub.city.timezone)) if as_of else None, department=department)
     click.echo(output.render(result.columns, result.rows, fmt))
+    if result.truncated:
+        click.secho(f"warning: only the first {result.max_rows} rows are shown; more matched "
+                    "(raise --max-rows, or add LIMIT/WHERE)", fg="yellow", err=True)
 
 
 @main.command()
@@ -229,28 +239,6 @@ def _reason_counts(rows: list[dict]) -> str:
     """'duplicate_key 2, type 1': how often each check held rows back."""
     counts = Counter(x["check"] for r in rows for x in r["reasons"])
     return ", ".join(f"{k} {v}" for k, v in counts.most_common())
-
-
-@main.group()
-def catalog() -> None:
-    """Browse the catalog."""
-
-
-@catalog.command("show")
-@click.argument("dataset")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.pass_context
-def catalog_show(ctx: click.Context, dataset: str, fmt: str) -> None:
-    """Show DATASET's catalog entry, columns and versions."""
-    info = dataset_info(_hub(ctx).lake, dataset)
-    if fmt == "json":
-        click.echo(json.dumps(info, ensure_ascii=False, indent=2, default=str))
-        return
-    for key in ("dataset", "title", "description", "standard", "standard_version", "classification", "target_crs"):
-        click.echo(f"{key + ':':<18}{(info.get(key) or '').strip()}")
-    click.echo("\ncolumns:\n" + output.table(["name", "type"], [[c["name"], c["type"]] for c in info["columns"]]))
-    cols = ["version", "published_at", "status", "rows_read", "rows_published", "rows_quarantined", "source_crs", "extent"]
-    click.echo("\nversions:\n" + output.table(cols, [[v.get(c) for c in cols] for v in info["versions"]]))
 
 
 @main.command()
@@ -293,3 +281,8 @@ def demo(ctx: click.Context, fresh: bool) -> None:
     )
     if not summary.ok:
         ctx.exit(1)
+
+
+# Command groups kept in their own modules register below, one line each.
+from twinhub.cli_catalog import register as _catalog_commands; _catalog_commands(main)  # noqa: E402,E702
+from twinhub.cli_standards import register as _standards_commands; _standards_commands(main)  # noqa: E402,E702

@@ -18,7 +18,8 @@ from functools import cached_property
 
 import yaml
 
-from catalog.lake import Lake
+from catalog.lake import CatalogConfigError, Lake
+from connectors import NetworkPolicy
 from standards.crs import resolve_crs
 from standards.pack import City, StandardsPack, load_pack
 
@@ -34,6 +35,15 @@ standards:
 target_crs:
 # chunk_rows: rows read, conformed and staged at a time
 chunk_rows: 50000
+# catalog: where the catalog lives. Empty: SQLite metadata and Parquet data under catalog/.
+# A hub serving several machines keeps metadata in PostgreSQL (password from PGPASSWORD):
+# catalog: {metadata: "postgres:dbname=twinhub host=db.example user=twinhub", schema: twinhub,
+#           data: /mnt/shared/twinhub/data, previews: /mnt/shared/twinhub/previews}
+catalog:
+# http: which hosts HTTP sources may reach besides the public internet (docs/connectors.md).
+# Loopback, link-local and private addresses are refused unless listed (names, IPs or CIDRs):
+# http: {allow_hosts: [gis.city.internal, 10.20.0.0/16], allow_private: false}
+http:
 """
 
 
@@ -106,7 +116,10 @@ class Hub:
 
     @cached_property
     def lake(self) -> Lake:
-        return Lake(self.catalog_dir)
+        try:
+            return Lake.from_config(self.catalog_dir, self.config.get("catalog"), extent=lambda: self.city.extent)
+        except CatalogConfigError as exc:
+            raise HubError(f"{self.home / CONFIG_FILE}: {exc}") from exc
 
     @cached_property
     def pack(self) -> StandardsPack:
@@ -124,3 +137,11 @@ class Hub:
     @property
     def chunk_rows(self) -> int:
         return int(self.config.get("chunk_rows") or 50_000)
+
+    @cached_property
+    def network_policy(self) -> NetworkPolicy:
+        """What HTTP sources may reach: the ``http`` mapping of twinhub.yaml."""
+        try:
+            return NetworkPolicy.from_config(self.config.get("http"))
+        except ValueError as exc:
+            raise HubError(f"{self.home / CONFIG_FILE}: {exc}") from None

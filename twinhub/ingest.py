@@ -20,9 +20,12 @@ from catalog.info import dataset_info, last_published
 from catalog.publish import DatasetEntry, PublishResult, RunInfo, publish, record_unpublished
 from catalog.stage import Stage
 from connectors import SourceError, open_source
-from standards.conform import Conformer
+from standards import compat
+from standards.conform import Conformer, run_warnings
 from standards.crs import resolve_crs
+from standards.crs_detect import crs_hint
 from standards.pack import Standard
+from standards.score import cadence_seconds
 from twinhub.home import Hub
 from twinhub.manifest import Manifest, conformance
 from twinhub.registry import Registered
@@ -48,7 +51,7 @@ def dataset_entry(manifest: Manifest, standard: Standard, target_crs: str) -> Da
     )
 
 
-def config_fingerprint(manifest: Manifest, standard: Standard, target_crs: str, pack) -> str:
+def config_fingerprint(manifest: Manifest, standard: Standard, target_crs: str, pack, crosswalks: dict | None = None) -> str:
     """What besides the source decides the published rows: a change here means republishing."""
     vocabularies = sorted(
         (v.name, v.version, repr(v.concepts)) for v in pack.vocabularies.values()
@@ -59,6 +62,7 @@ def config_fingerprint(manifest: Manifest, standard: Standard, target_crs: str, 
         "vocabularies": vocabularies,
         "city": repr(pack.city),
         "target_crs": target_crs,
+        "crosswalks": sorted((k, c.ref, repr(c.entries)) for k, cs in (crosswalks or {}).items() for c in cs),
     }
     return "sha256:" + hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -91,22 +95,26 @@ def stage_dataset(hub: Hub, registered: Registered, run_id: str, force: bool = F
     standard = hub.pack.standard(manifest.standard)
     started = dt.datetime.now(dt.timezone.utc)
     try:
-        connector = open_source(manifest.source)
+        connector = open_source(manifest.source, policy=hub.network_policy)
         connector.check()
         declared = manifest.source.get("crs") or connector.crs()
         if not declared:
-            raise SourceError(f"{connector.describe()}: no CRS declared by the source or in source.crs")
+            hint = crs_hint(connector.chunks(2_000), hub.pack.city, hub.target_crs)
+            raise SourceError(f"{connector.describe()}: no CRS declared by the source or in source.crs. {hint}")
+        conformer = Conformer(conformance(  # refuses a too inaccurate reprojection before anything is read
+            manifest, hub.pack, resolve_crs(declared).name, hub.target_crs, home=hub.home, crs_declared=declared,
+            crs_how="manifest" if manifest.source.get("crs") else "source"))
         run = RunInfo(
             run_id=run_id,
             started_at=started,
             source_fingerprint=connector.fingerprint(),
             source_crs=resolve_crs(declared).name,
-            config_fingerprint=config_fingerprint(manifest, standard, hub.target_crs, hub.pack),
+            config_fingerprint=config_fingerprint(manifest, standard, hub.target_crs, hub.pack, conformer.c.crosswalks),
+            details={"crs": conformer.crs_record},
         )
     except Exception as exc:  # the source could not even be opened: still a run to account for
         record_unpublished(hub.lake, manifest.id, RunInfo(run_id, started, "", ""), f"{type(exc).__name__}: {exc}")
         raise
-    source_crs = run.source_crs
     served = last_published(hub.lake, manifest.id)
     if not force and served and (served["source_fingerprint"], served["config_fingerprint"]) == (
         run.source_fingerprint, run.config_fingerprint
@@ -120,12 +128,16 @@ def stage_dataset(hub: Hub, registered: Registered, run_id: str, force: bool = F
         return StagedRun(stage=None, run=run, served=result)
 
     stage = Stage(stage_root(hub, manifest, run_id))
-    conformer = Conformer(conformance(manifest, hub.pack, source_crs, hub.target_crs))
     try:
         for chunk in connector.chunks(hub.chunk_rows):
             conformed = conformer.conform(chunk.frame, chunk.geometry, chunk.source_rows)
             stage.write(conformed.rows, conformed.quarantine)
             log.info("%s: %d rows read, %d conforming so far", manifest.id, stage.rows_read, stage.rows_conforming)
+        run.details.update(conformer.details(cadence_s=cadence_seconds(manifest.schedule, hub.pack.city.timezone),
+                                             previous_run=served, source_fingerprint=run.source_fingerprint,
+                                             snapshots=hub.home / compat.FOLDER))
+        for warning in run_warnings(run.details):
+            log.warning("%s: %s", manifest.id, warning)
         stage.finalize(tuple(standard.primary_key), info=_run_info(run))
     except Exception as exc:
         stage.cleanup()

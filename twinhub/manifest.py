@@ -15,10 +15,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from connectors import ConfigProblem, Connector, SourceError, open_source
+from connectors import ConfigProblem, Connector, NetworkPolicy, SourceError, open_source
+from standards import crosswalk_files
 from standards.conform import Conformance
 from standards.crs import UnknownCRS, resolve_crs
-from standards.pack import StandardsError, StandardsPack
+from standards.crs_detect import crs_hint, lonlat_extent
+from standards.crs_policy import CRSRefused, reprojection_record
+from standards.pack import StandardsError, StandardsPack, split_ref
 
 IDENTIFIER = r"^[a-z][a-z0-9_]{0,62}$"
 # schemas the hub itself writes: its records, the unified city layers, derived datasets
@@ -49,7 +52,10 @@ class Manifest(BaseModel):
     standard: str
     source: dict[str, Any]
     fields: dict[str, str]
-    labels: dict[str, dict[str, str]] = Field(default_factory=dict)
+    # per field: a crosswalk name, inline {value: code}, or a list of both (docs/standards.md)
+    labels: dict[str, str | dict[str, str] | list[str | dict[str, str]]] = Field(default_factory=dict)
+    accept_accuracy_m: float | None = Field(None, gt=0)  # publish through a reprojection this inaccurate
+    repair_geometry: bool = False  # repair invalid geometries with make_valid (recorded in the run's details)
     classification: Literal["public", "internal", "sensitive", "restricted"] = "internal"
     schedule: str | None = None
     steward: str | None = None
@@ -109,15 +115,23 @@ def load_manifest(path: pathlib.Path) -> Manifest:
     return parse_manifest(data, str(path))
 
 
-def check_manifest(manifest: Manifest, pack: StandardsPack, base_dir: pathlib.Path, where: str) -> Connector:
-    """Check the manifest against the standards pack and the real source; return its connector."""
+def check_manifest(
+    manifest: Manifest, pack: StandardsPack, base_dir: pathlib.Path, where: str, policy: NetworkPolicy | None = None,
+    home: pathlib.Path | None = None,
+) -> Connector:
+    """Check the manifest against the standards pack and the real source; return its connector.
+
+    ``home`` (the hub home) adds its crosswalks to the pack's.
+    """
     problems: dict[str, str] = {}
     try:
         standard = pack.standard(manifest.standard)
-    except StandardsError:
-        raise ManifestError(where, {"standard": f"unknown standard {manifest.standard!r}" + _hint(manifest.standard, sorted(pack.standards))}) from None
+    except StandardsError as exc:
+        name = split_ref(manifest.standard)[0]
+        message = str(exc) if name in pack.standards else f"unknown standard {name!r}" + _hint(name, sorted(pack.standards))
+        raise ManifestError(where, {"standard": message}) from None
     try:
-        connector = open_source(manifest.source, base_dir)
+        connector = open_source(manifest.source, base_dir, policy=policy)
         connector.check()
         columns = connector.columns()
     except ConfigProblem as exc:
@@ -127,11 +141,16 @@ def check_manifest(manifest: Manifest, pack: StandardsPack, base_dir: pathlib.Pa
 
     crs = manifest.source.get("crs") or connector.crs()
     if not crs:
-        problems["source.crs"] = "the source does not declare its CRS; add source.crs (e.g. EPSG:4549, GCJ-02, BD-09)"
+        hint = crs_hint(connector.chunks(2_000), pack.city, pack.city.target_crs)
+        problems["source.crs"] = f"the source does not declare its CRS; add source.crs (e.g. EPSG:4549, GCJ-02, BD-09). {hint}"
     else:
         try:
-            resolve_crs(crs)
-        except UnknownCRS as exc:
+            target = resolve_crs(pack.city.target_crs)
+            reprojection_record(
+                resolve_crs(crs), target, declared=crs, how="manifest", area=lonlat_extent(pack.city, target.name),
+                tolerance_m=pack.city.transform_accuracy_m, accept_accuracy_m=manifest.accept_accuracy_m,
+            )
+        except (UnknownCRS, CRSRefused) as exc:
             problems["source.crs"] = str(exc)
     for axis in ("x", "y"):
         column = manifest.source.get(axis)
@@ -148,17 +167,11 @@ def check_manifest(manifest: Manifest, pack: StandardsPack, base_dir: pathlib.Pa
         if standard.required(f) and f.name not in manifest.fields:
             problems[f"fields.{f.name}"] = f"required by standard {standard.name}; map it to a source column"
 
-    vocabularies = {f.name: f.custom["vocabulary"] for f in standard.attribute_fields if f.custom.get("vocabulary")}
-    for field_name, crosswalk in manifest.labels.items():
-        if field_name not in vocabularies:
-            problems[f"labels.{field_name}"] = "not a field with a vocabulary" + _hint(field_name, sorted(vocabularies))
-            continue
-        codes = pack.vocabulary(vocabularies[field_name]).codes
-        for value, code in crosswalk.items():
-            if code not in codes:
-                problems[f"labels.{field_name}.{value}"] = (
-                    f"{code!r} is not a code of vocabulary {vocabularies[field_name]}" + _hint(code, codes)
-                )
+    vocabularies = standard.vocabulary_fields
+    try:
+        problems.update(crosswalk_files.resolve(manifest.labels, vocabularies, pack, home)[1])
+    except StandardsError as exc:  # a crosswalk file in the hub home is broken
+        problems["labels"] = str(exc)
     if manifest.schedule:
         from dagster._utils.schedules import is_valid_cron_string
 
@@ -169,13 +182,26 @@ def check_manifest(manifest: Manifest, pack: StandardsPack, base_dir: pathlib.Pa
     return connector
 
 
-def conformance(manifest: Manifest, pack: StandardsPack, source_crs: str, target_crs: str) -> Conformance:
+def conformance(
+    manifest: Manifest, pack: StandardsPack, source_crs: str, target_crs: str,
+    home: pathlib.Path | None = None, crs_declared: str | None = None, crs_how: str = "manifest",
+) -> Conformance:
+    standard = pack.standard(manifest.standard)
+    vocabularies = standard.vocabulary_fields
+    labels, problems = crosswalk_files.resolve(manifest.labels, vocabularies, pack, home, dataset_id=manifest.id)
+    if problems:  # e.g. a crosswalk file removed since registration: never run without it
+        raise StandardsError(f"{manifest.id}: " + "; ".join(f"{k}: {v}" for k, v in problems.items()))
     return Conformance(
-        standard=pack.standard(manifest.standard),
+        standard=standard,
         pack=pack,
         fields=dict(manifest.fields),
-        labels={k: dict(v) for k, v in manifest.labels.items()},
+        labels={k: v.inline for k, v in labels.items()},
+        crosswalks={k: v.crosswalks for k, v in labels.items()},
         source_crs=source_crs,
         target_crs=target_crs,
         gate=pack.city.gate(resolve_crs(target_crs).is_geographic),
+        accept_accuracy_m=manifest.accept_accuracy_m,
+        repair_geometry=manifest.repair_geometry,
+        crs_declared=crs_declared,
+        crs_how=crs_how,
     )

@@ -35,8 +35,8 @@ def register(hub: Hub, manifest_path: pathlib.Path) -> tuple[Registered, bool]:
     """Check and register a manifest; returns the entry and whether it replaced one."""
     manifest_path = manifest_path.resolve()
     manifest = load_manifest(manifest_path)
-    connector = check_manifest(manifest, hub.pack, manifest_path.parent, str(manifest_path))
-    source = dict(manifest.source, path=str(connector.path))
+    connector = check_manifest(manifest, hub.pack, manifest_path.parent, str(manifest_path), hub.network_policy, hub.home)
+    source = dict(manifest.source, path=str(connector.path)) if connector.path else dict(manifest.source)
     stored = manifest.model_copy(update={"source": source})
     target = hub.registry_dir / manifest.department / f"{manifest.dataset}.yaml"
     replaced = target.exists()

@@ -205,6 +205,43 @@ def test_known_feature_lands_where_it_is(spec, crs, column, value, lon, lat, tol
     assert metres < tolerance_m, (got_lon[0], got_lat[0])
 
 
+def nyc_as(tmp: pathlib.Path, fmt: str) -> pathlib.Path:
+    """us_nyc_borough_boundaries written as FlatGeobuf or GeoParquet, as another department would export it."""
+    import geopandas
+
+    boroughs = geopandas.read_file(f"zip://{NYC}")
+    if fmt == "geoparquet":
+        boroughs.to_parquet(tmp / "nybb.parquet")
+        return tmp / "nybb.parquet"
+    boroughs.to_file(tmp / "nybb.fgb", driver="FlatGeobuf")
+    return tmp / "nybb.fgb"
+
+
+@pytest.mark.parametrize("fmt", ["fgb", "geoparquet"])
+def test_flatgeobuf_and_geoparquet_read_the_boroughs_in_chunks_where_they_are(tmp_path, fmt):
+    spec = {"format": fmt, "path": str(nyc_as(tmp_path, fmt))}
+    read = read_all(spec, rows=2)
+    assert read.chunk_sizes == [2, 2, 1] and read.source_rows.tolist() == [1, 2, 3, 4, 5]
+    assert open_source(spec).crs() == "EPSG:2263" and "geometry" not in open_source(spec).columns()
+    (row,) = np.flatnonzero(read.frame["BoroName"] == "Manhattan")
+    lon, lat = lonlat(read.geometry[[row]], "EPSG:2263")
+    assert GEOD.inv(lon[0], lat[0], -73.9667, 40.7833)[2] < 2_000
+
+
+@pytest.mark.parametrize(("column_meta", "crs"), [({}, "EPSG:4326"), ({"crs": None}, None)], ids=["crs-absent-is-crs84", "crs-null-is-unknown"])
+def test_geoparquet_crs_follows_the_specification(tmp_path, column_meta, crs):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    geo = {"version": "1.1.0", "primary_column": "geom", "columns": {"geom": {"encoding": "WKB", "geometry_types": ["Point"], **column_meta}}}
+    table = pa.table({"name": ["Bund"], "geom": [shapely.Point(121.49, 31.24).wkb]})
+    pq.write_table(table.replace_schema_metadata({"geo": json.dumps(geo)}), tmp_path / "p.parquet")
+    connector = open_source({"format": "geoparquet", "path": str(tmp_path / "p.parquet")})
+    assert (resolve_crs(connector.crs()).name if connector.crs() else None) == crs
+    (chunk,) = connector.chunks()
+    assert chunk.frame.columns.tolist() == ["name"] and chunk.geometry[0].equals(shapely.Point(121.49, 31.24))
+
+
 def test_points_reproject_with_transform_xy_like_transform_geometries():
     """uk_adur_public_toilets: transform_xy on the raw easting/northing cells agrees with the point geometries."""
     read = read_all({"format": "csv", "path": str(ADUR), "x": "GeoX", "y": "GeoY"})
@@ -284,6 +321,31 @@ def zip_of_nyc(tmp: pathlib.Path, drop: str | None = None, extra: str | None = N
     return out
 
 
+def zip_of_nyc_with(tmp: pathlib.Path, member: zipfile.ZipInfo, data: bytes, compression: int = zipfile.ZIP_STORED) -> pathlib.Path:
+    """nybb_16a.zip (us_nyc_borough_boundaries) re-zipped with one more ``member``."""
+    out = zip_of_nyc(tmp)
+    member.compress_type = compression
+    with zipfile.ZipFile(out, "a") as dst:
+        dst.writestr(member, data)
+    return out
+
+
+def symlink_member(name: str, target: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name)
+    info.create_system = 3  # Unix
+    info.external_attr = (0o120777 << 16)  # a symbolic link, as `zip --symlinks` stores it
+    return info
+
+
+def nyc_with_many_small_bombs(tmp: pathlib.Path) -> pathlib.Path:
+    """Each member under the 1 MiB floor, the archive as a whole far over 100:1."""
+    out = zip_of_nyc(tmp)
+    with zipfile.ZipFile(out, "a", compression=zipfile.ZIP_DEFLATED) as dst:
+        for i in range(200):
+            dst.writestr(f"pad{i}.txt", b"\0" * 1_000_000)
+    return out
+
+
 def shapefile_folder(tmp: pathlib.Path, drop: str | None = None) -> pathlib.Path:
     """nybb_16a.zip (us_nyc_borough_boundaries) extracted, without ``drop``."""
     with zipfile.ZipFile(NYC) as src:
@@ -346,6 +408,20 @@ BAD_SOURCES: list[tuple[str, Callable[[pathlib.Path], dict], type[Exception], li
     ("zip-slip-dotdot", lambda t: {"format": "shapefile", "path": str(zip_of_nyc(t, extra="../../etc/cron.d/x"))}, SourceError, ["refused", "'../../etc/cron.d/x'"]),
     ("zip-slip-absolute", lambda t: {"format": "shapefile", "path": str(zip_of_nyc(t, extra="/etc/passwd"))}, SourceError, ["refused", "'/etc/passwd'"]),
     ("zip-slip-windows-drive", lambda t: {"format": "geojson", "path": str(zip_of_nyc(t, extra="C:\\evil.geojson"))}, SourceError, ["refused", "evil.geojson"]),
+    (
+        "zip-bomb-member",
+        lambda t: {"format": "shapefile", "path": str(zip_of_nyc_with(t, zipfile.ZipInfo("nybb.txt"), b"\0" * 20_000_000, zipfile.ZIP_DEFLATED))},
+        SourceError,
+        ["nybb.zip", "refused", "'nybb.txt'", "expands", "over 100:1", "zip bomb"],
+    ),
+    ("zip-bomb-archive", lambda t: {"format": "shapefile", "path": str(nyc_with_many_small_bombs(t))}, SourceError, ["refused", "members expand", "zip bomb"]),
+    (
+        "zip-symlink",
+        lambda t: {"format": "shapefile", "path": str(zip_of_nyc_with(t, symlink_member("nybb.cpg", "/etc/passwd"), b"/etc/passwd"))},
+        SourceError,
+        ["refused", "'nybb.cpg'", "symbolic link"],
+    ),
+    ("geoparquet-not-parquet", lambda t: {"format": "geoparquet", "path": str(write(t / "x.parquet", b"PAR1 no"))}, SourceError, ["x.parquet", "not a readable Parquet file"]),
     ("zip-not-a-zip", lambda t: {"format": "shapefile", "path": str(write(t / "z.zip", b"PK not really"))}, SourceError, ["z.zip", "not a readable zip"]),
     (
         "x-column-not-in-header",

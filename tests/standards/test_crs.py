@@ -303,3 +303,112 @@ def test_transform_geometries_points_with_none_and_empty():
     assert out[2].is_empty
     assert out[3].x == pytest.approx(116.41036949371029, abs=1e-12)
     assert shapely.get_z(out[3]) == 42.0  # heights are left alone
+
+
+# --------------------------------------------------------------------------- BD-09 Mercator
+
+
+@pytest.mark.parametrize(
+    ("fn", "given", "expected", "tolerance"),
+    [
+        # Baidu's own published pair (BD-09 lon/lat <-> BD09MC metres) for Tiananmen, to the centimetre
+        (cc.bd09_to_bd09mc, (116.403874, 39.914889), (12958160.97, 4825907.72), 0.01),
+        (cc.bd09mc_to_bd09, (12958160.97, 4825907.72), (116.403874, 39.914889), 1e-6),
+    ],
+    ids=["bd09->bd09mc", "bd09mc->bd09"],
+)
+def test_bd09mc_published_reference_values(fn, given, expected, tolerance):
+    x, y = fn(*given)
+    assert x == pytest.approx(expected[0], abs=tolerance) and y == pytest.approx(expected[1], abs=tolerance)
+
+
+@pytest.mark.parametrize(
+    ("forward", "inverse"),
+    [(cc.bd09_to_bd09mc, cc.bd09mc_to_bd09), (cc.wgs84_to_bd09mc, cc.bd09mc_to_wgs84)],
+    ids=["bd09", "wgs84"],
+)
+def test_bd09mc_round_trip_over_china_within_1cm(forward, inverse):
+    lon, lat = china_points()
+    x, y = forward(lon, lat)
+    assert np.nanmin(x) > 8e6 and np.nanmax(y) < 8e6  # metres, not degrees
+    back = inverse(x, y)
+    assert metres(lon, lat, *back).max() < 0.01
+
+
+def test_bd09mc_is_a_named_projected_crs():
+    bd = resolve_crs("BD09MC")
+    assert bd.name == "BD-09MC" and bd.offset == "bd09mc" and not bd.is_geographic
+    assert resolve_crs("Baidu Mercator") == bd == resolve_crs("bd-09 mercator")
+    lon, lat = 121.4737, 31.2304
+    x, y = transform_xy(*cc.wgs84_to_bd09mc(lon, lat), "BD-09MC", "EPSG:4490")
+    assert metres(lon, lat, x, y) < 0.01
+    assert transform_xy(*cc.gcj02_to_bd09mc(lon, lat), "BD-09MC", "GCJ-02") == pytest.approx((lon, lat), abs=1e-9)
+
+
+# --------------------------------------------------------------------------- accuracy policy
+
+from standards.crs_policy import CRSRefused, reprojection_record  # noqa: E402
+
+SHANGHAI_AREA = (120.85, 30.67, 122.20, 31.88)
+# A local grid as its owner would give it: a transverse Mercator on CGCS2000, in WKT with its datum.
+LOCAL_GRID_WKT = (
+    'PROJCRS["City grid (example)",BASEGEOGCRS["China Geodetic Coordinate System 2000",DATUM["China 2000",'
+    'ELLIPSOID["CGCS2000",6378137,298.257222101]],ID["EPSG",4490]],CONVERSION["local TM",'
+    'METHOD["Transverse Mercator",ID["EPSG",9807]],PARAMETER["Latitude of natural origin",0,ANGLEUNIT["degree",0.0174532925199433]],'
+    'PARAMETER["Longitude of natural origin",121.5,ANGLEUNIT["degree",0.0174532925199433]],'
+    'PARAMETER["Scale factor at natural origin",1,SCALEUNIT["unity",1]],PARAMETER["False easting",50000,LENGTHUNIT["metre",1]],'
+    'PARAMETER["False northing",-3400000,LENGTHUNIT["metre",1]]],CS[Cartesian,2],AXIS["easting",east],'
+    'AXIS["northing",north],LENGTHUNIT["metre",1]]'
+)
+LOCAL_GRID_PROJ = "+proj=tmerc +lat_0=0 +lon_0=121.5 +k=1 +x_0=50000 +y_0=-3400000 +ellps=GRS80 +units=m"
+
+
+@pytest.mark.parametrize(
+    ("source", "accept", "outcome", "accuracy"),
+    [
+        ("EPSG:4549", None, "published", 0.0),  # a conversion on the same datum: exact
+        ("EPSG:4326", None, "by design", 1.0),  # WGS 84 -> CGCS2000: ballpark, sub-metre
+        ("GCJ-02", None, "by design", 1.0),
+        ("BD-09MC", None, "by design", 1.0),
+        ("EPSG:32651", None, "by design", 1.0),
+        ("EPSG:4214", None, "refused", None),  # Beijing 1954: only a ballpark to CGCS2000
+        ("EPSG:4610", None, "refused", None),  # Xian 1980
+        ("EPSG:2385", None, "refused", None),  # Xian 1980 / 3-degree Gauss-Kruger CM 120E
+        ("EPSG:4214", 100.0, "by the manifest", 100.0),
+        (LOCAL_GRID_WKT, None, "published", 0.0),  # an owner's grid with its datum: exact
+        (LOCAL_GRID_PROJ, None, "refused", None),  # the same without a datum: the hub will not assume one
+    ],
+    ids=["gk-cm120", "wgs84", "gcj02", "bd09mc", "utm51n", "beijing54", "xian80", "xian80-gk", "beijing54-accepted",
+         "local-wkt", "local-proj-no-datum"],
+)
+def test_reprojections_are_refused_unless_good_enough_or_accepted(source, accept, outcome, accuracy):
+    src, dst = resolve_crs(source), resolve_crs("EPSG:4490")
+    kwargs = dict(declared=source, how="manifest", area=SHANGHAI_AREA, tolerance_m=1.0, accept_accuracy_m=accept)
+    if outcome == "refused":
+        with pytest.raises(CRSRefused) as refused:
+            reprojection_record(src, dst, **kwargs)
+        assert "accept_accuracy_m" in str(refused.value) and "ballpark" in str(refused.value)
+        return
+    record = reprojection_record(src, dst, **kwargs)
+    assert record["accuracy_m"] == accuracy
+    assert (record["accepted"] or "published").startswith(outcome)
+    assert record["steps"] and record["source"] == src.name and record["how"] == "manifest"
+
+
+def test_a_stated_accuracy_worse_than_the_city_s_is_refused_then_accepted():
+    """NYC's State Plane (EPSG:2263) -> WGS 84 goes through NAD83 -> WGS 84 (1), stated to 4 m."""
+    nyc = (-74.26, 40.49, -73.70, 40.92)
+    src, dst = resolve_crs("EPSG:2263"), resolve_crs("EPSG:4326")
+    with pytest.raises(CRSRefused, match="4 m, worse than the hub's 1 m"):
+        reprojection_record(src, dst, declared="x", how="source", area=nyc, tolerance_m=1.0)
+    assert reprojection_record(src, dst, declared="x", how="source", area=nyc, tolerance_m=5.0)["accuracy_m"] == 4.0
+    assert reprojection_record(src, dst, declared="x", how="source", area=nyc, tolerance_m=1.0,
+                               accept_accuracy_m=4.0)["accepted"].startswith("by the manifest")
+
+
+def test_region_dependent_shift_only_counts_where_it_covers_the_city():
+    """Beijing 1954 -> WGS 84 (2) is valid for the Yellow Sea, which covers only part of Shanghai's extent."""
+    summary = operation_summary("EPSG:4214", "EPSG:4326", area=SHANGHAI_AREA)
+    assert summary["ballpark"] and summary["accuracy_m"] is None
+    tarim = operation_summary("EPSG:4214", "EPSG:4326", area=(79.0, 38.0, 80.0, 39.0))
+    assert not tarim["ballpark"] and tarim["accuracy_m"] == 1.0 and "Beijing 1954 to WGS 84 (4)" in tarim["steps"][0]

@@ -1,0 +1,159 @@
+"""Open exports of one dataset: GeoParquet 1.1, GeoPackage, GeoJSON, CSV.
+
+GeoParquet files carry the CRS as PROJJSON, a ``bbox`` covering column and
+rows sorted along a Hilbert curve over the dataset's extent, so readers that
+filter by area (GDAL, DuckDB, geopandas) skip most of the file. Files are
+written beside the target and moved into place, so a failed export never
+leaves half a file; an existing file is replaced only with ``force``.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from dataclasses import dataclass
+
+import geopandas
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyproj
+
+from catalog import audit
+from catalog.lake import META_SCHEMA, Lake
+from catalog.notes import q
+
+FORMATS = {"geoparquet": ".parquet", "gpkg": ".gpkg", "geojson": ".geojson", "csv": ".csv"}
+NEVER_OPEN = frozenset({"restricted"})  # classifications never exported to open formats
+
+
+class ExportError(ValueError):
+    """The export cannot be made; the message says what to do."""
+
+
+@dataclass
+class ExportResult:
+    dataset: str
+    path: pathlib.Path
+    format: str
+    rows: int
+    crs: str
+
+
+@dataclass
+class Table:
+    """A dataset read for export: attributes as Arrow, geometry as WKB, its CRS and entry."""
+
+    entry: dict
+    attributes: pa.Table
+    geometry: str | None
+    wkb: list | None
+    crs: pyproj.CRS
+
+    @property
+    def rows(self) -> int:
+        return self.attributes.num_rows
+
+    def frame(self) -> pd.DataFrame:
+        """Attributes as pandas, integers kept as integers (nullable)."""
+        mapping = {t: pd.Int64Dtype() for t in (pa.int8(), pa.int16(), pa.int32(), pa.int64())}
+        return self.attributes.to_pandas(types_mapper=mapping.get)
+
+    def geodataframe(self) -> geopandas.GeoDataFrame:
+        geometry = geopandas.GeoSeries.from_wkb(self.wkb, crs=self.crs) if self.geometry else None
+        return geopandas.GeoDataFrame(self.frame(), geometry=geometry, crs=self.crs if self.geometry else None)
+
+
+def entry_of(con, dataset: str) -> dict:
+    cursor = con.execute(f"SELECT * FROM {META_SCHEMA}.datasets WHERE dataset = ?", [dataset])
+    row = cursor.fetchone()
+    if row is None:
+        known = [r[0] for r in con.execute(f"SELECT dataset FROM {META_SCHEMA}.datasets ORDER BY 1").fetchall()]
+        raise ExportError(f"{dataset!r} is not in the catalog; published datasets: {', '.join(known) or 'none'}")
+    return dict(zip([d[0] for d in cursor.description], row))
+
+
+def read_table(con, dataset: str, text_geometry: bool = False) -> Table:
+    """Read ``dataset`` spatially sorted (Hilbert curve over its extent); geometry as WKB (or WKT text)."""
+    entry = entry_of(con, dataset)
+    department, name = dataset.split(".", 1)
+    table = f"{q(department)}.{q(name)}"
+    types = con.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = 'lake' AND schema_name = ? "
+        "AND table_name = ? ORDER BY column_index", [department, name]).fetchall()
+    geometry = next((c for c, t in types if t.startswith("GEOMETRY")), None)
+    select = [_export_column(c, t) for c, t in types if c != geometry]
+    order = "1"
+    if geometry:
+        g = q(geometry)
+        box = con.execute(f"SELECT min(ST_XMin({g})), min(ST_YMin({g})), max(ST_XMax({g})), max(ST_YMax({g})) "
+                          f"FROM {table}").fetchone()
+        if box[0] is not None:
+            order = f"ST_Hilbert({g}, ST_MakeBox2D(ST_Point({box[0]!r}, {box[1]!r}), ST_Point({box[2]!r}, {box[3]!r})))"
+        select.append(f"ST_AsText({g}) AS {g}" if text_geometry else f"ST_AsWKB({g}) AS {g}")
+    arrow = con.execute(f"SELECT {', '.join(select)} FROM {table} ORDER BY {order}, 1").fetch_arrow_table()
+    if hasattr(arrow, "read_all"):
+        arrow = arrow.read_all()
+    wkb = None
+    if geometry and not text_geometry:
+        wkb = [bytes(v) if v is not None else None for v in arrow.column(geometry).to_pylist()]
+        arrow = arrow.drop_columns([geometry])
+    return Table(entry, arrow, geometry, wkb, pyproj.CRS.from_user_input(entry["target_crs"]))
+
+
+def _export_column(column: str, kind: str) -> str:
+    c = q(column)
+    if kind.startswith("TIMESTAMP"):
+        return f"strftime({c}, '%Y-%m-%dT%H:%M:%S') AS {c}"
+    if kind == "DATE":
+        return f"CAST({c} AS VARCHAR) AS {c}"
+    return c
+
+
+def write(table: Table, fmt: str, path: pathlib.Path) -> None:
+    """Write ``table`` to ``path`` in ``fmt`` (a temporary file moved into place)."""
+    tmp = path.with_name(f".{path.name}.tmp{FORMATS[fmt]}")
+    tmp.unlink(missing_ok=True)
+    try:
+        if fmt == "geoparquet":
+            table.geodataframe().to_parquet(tmp, schema_version="1.1.0", write_covering_bbox=True,
+                                            geometry_encoding="WKB", index=False)
+        elif fmt in ("gpkg", "geojson"):
+            layer = table.entry["dataset"].replace(".", "__")
+            driver = "GPKG" if fmt == "gpkg" else "GeoJSON"
+            table.geodataframe().to_file(tmp, driver=driver, layer=layer, engine="pyogrio")
+        else:  # csv: geometry as WKT
+            frame = table.frame()
+            if table.geometry:
+                frame[table.geometry] = geopandas.GeoSeries.from_wkb(table.wkb).to_wkt(rounding_precision=-1, trim=True)
+            pa_csv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def export_dataset(lake: Lake, dataset: str, fmt: str, out: pathlib.Path | None = None, force: bool = False,
+                   department: str | None = None) -> ExportResult:
+    """Export the served version of ``dataset``; refuse restricted datasets and existing files without force."""
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    path = pathlib.Path(out) if out else pathlib.Path(f"{dataset}{FORMATS[fmt]}")
+    if path.is_dir():
+        path = path / f"{dataset}{FORMATS[fmt]}"
+    if path.exists() and not force:
+        raise ExportError(f"{path} already exists: use --force to replace it, or --out to write elsewhere")
+    if not path.parent.is_dir():
+        raise ExportError(f"{path.parent} is not a folder: create it first, or choose another --out")
+    entry = audit.AuditEntry(action="export", statement=f"export {dataset} as {fmt}", tables=[dataset],
+                             department=department)
+    with audit.audited(lake, entry, {ExportError: "refused"}):
+        con = lake.connect(read_only=True)
+        try:
+            table = read_table(con, dataset)
+        finally:
+            con.close()
+        if table.entry["classification"] in NEVER_OPEN:
+            raise ExportError(f"{dataset} is classified {table.entry['classification']}: it is never exported "
+                              "to open formats; query it through `twinhub query` instead")
+        write(table, fmt, path)
+        entry.rows_returned = table.rows
+    return ExportResult(dataset, path, fmt, table.rows, table.entry["target_crs"])

@@ -1,0 +1,95 @@
+"""What is here? The features of every department within a distance of a point.
+
+Distances are true metres on the ellipsoid, for points, lines and polygons
+alike: each candidate geometry is projected to an azimuthal equidistant
+projection centred on the point (where the distance from the centre is the
+geodesic distance), and measured there. Candidates are first cut to the
+circle's bounding box in the catalog's CRS, so large tables stay fast.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pyproj
+
+from catalog import audit
+from catalog.lake import META_SCHEMA, Lake
+from catalog.notes import column_facts, q
+from catalog.query import locked_connection
+
+MAX_PER_DATASET = 1000
+
+
+@dataclass
+class Feature:
+    dataset: str
+    department: str
+    distance_m: float
+    attributes: dict
+    wkt: str
+
+
+def _centre(x: float, y: float, crs: pyproj.CRS) -> tuple[float, float, str]:
+    """Lon/lat of the point and the PROJ string of the equidistant projection around it."""
+    geodetic = crs.geodetic_crs
+    lon, lat = pyproj.Transformer.from_crs(crs, geodetic, always_xy=True).transform(x, y)
+    if not (math.isfinite(lon) and math.isfinite(lat)) or abs(lat) > 90:
+        raise ValueError(f"({x}, {y}) is not a position in {crs.name}: X is longitude/easting, Y latitude/northing")
+    ellipsoid = geodetic.ellipsoid
+    proj = (f"+proj=aeqd +lat_0={lat!r} +lon_0={lon!r} +a={ellipsoid.semi_major_metre!r} "
+            f"+rf={ellipsoid.inverse_flattening!r} +units=m +no_defs")
+    return lon, lat, proj
+
+
+def _search_box(proj: str, crs: pyproj.CRS, radius: float) -> tuple[float, float, float, float]:
+    """The circle's bounding box in the catalog CRS (sampled around the circle, with a margin)."""
+    back = pyproj.Transformer.from_crs(pyproj.CRS.from_proj4(proj), crs, always_xy=True)
+    r = radius * 1.02 + 1
+    ring = [(r * math.cos(a), r * math.sin(a)) for a in (i * math.pi / 32 for i in range(64))]
+    xs, ys = back.transform([p[0] for p in ring], [p[1] for p in ring])
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _features(con, source: str, proj: str, box: tuple[float, float, float, float], radius_m: float,
+              entry: audit.AuditEntry) -> list[Feature]:
+    features: list[Feature] = []
+    owners = con.execute(f"SELECT dataset, department FROM {META_SCHEMA}.datasets ORDER BY 1").fetchall()
+    layers = [(dataset, owner, c["name"]) for dataset, owner in owners
+              for c in column_facts(con, dataset) if c["is_geometry"]]
+    for dataset, owner, column in layers:
+        g = q(column)
+        cursor = con.execute(
+            f"""SELECT * EXCLUDE ({g}, _metres), ST_AsText({g}) AS _wkt, _metres FROM (
+                    SELECT *, ST_Distance(ST_Transform({g}, ?, ?, always_xy := true), ST_Point(0, 0)) AS _metres
+                    FROM {dataset} WHERE ST_Intersects_Extent({g}, ST_MakeEnvelope(?, ?, ?, ?)))
+                WHERE _metres <= ? ORDER BY _metres LIMIT {MAX_PER_DATASET}""",
+            [source, proj, *box, radius_m],
+        )
+        names = [d[0] for d in cursor.description]
+        for row in cursor.fetchall():
+            record = dict(zip(names, row))
+            features.append(Feature(dataset, owner, round(record.pop("_metres"), 2), record, record.pop("_wkt")))
+        entry.tables.append(dataset)
+    entry.rows_returned = len(features)
+    return features
+
+
+def near(lake: Lake, x: float, y: float, radius_m: float, target_crs: str,
+         department: str | None = None) -> list[Feature]:
+    """Features of every dataset within ``radius_m`` metres of (x, y) in the catalog's CRS, nearest first."""
+    if not (0 < radius_m <= 100_000):
+        raise ValueError(f"--radius must be between 0 and 100000 metres, got {radius_m:g}")
+    crs = pyproj.CRS.from_user_input(target_crs)
+    _, _, proj = _centre(x, y, crs)
+    minx, miny, maxx, maxy = _search_box(proj, crs, radius_m)
+    source = crs.to_string() if crs.to_epsg() is None else f"EPSG:{crs.to_epsg()}"
+    entry = audit.AuditEntry(action="near", statement=f"near {x} {y} radius {radius_m:g} m", department=department)
+    with audit.audited(lake, entry):
+        con = locked_connection(lake)
+        try:
+            features = _features(con, source, proj, (minx, miny, maxx, maxy), radius_m, entry)
+        finally:
+            con.close()
+    return sorted(features, key=lambda f: (f.distance_m, f.dataset))

@@ -1,0 +1,173 @@
+"""Versions: reading the catalog as of a version or a time, and serving an earlier version again.
+
+Every publish is a DuckLake snapshot, and a dataset's versions are the
+snapshots its publishing runs committed. History is never rewritten: a
+rollback publishes the rows (and the quarantine) of an earlier version as a
+*new* version, recorded in ``catalog.runs`` with status ``rollback``.
+
+    >>> parse_as_of("12")
+    12
+    >>> parse_as_of("2026-05-01T08:00:00+08:00").isoformat()
+    '2026-05-01T08:00:00+08:00'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass
+
+import duckdb
+
+from catalog import notes
+from catalog.lake import ALIAS, META_SCHEMA, Lake, UnknownVersion, commit, with_retry
+from catalog.preview import render_preview
+
+AS_OF_HINT = "give a version number (see `twinhub catalog show DATASET`) or a time such as 2026-05-01 08:00"
+
+
+@dataclass
+class RollbackResult:
+    dataset: str
+    run_id: str
+    version: int | None  # the new version
+    restored: int  # the version whose rows are served again
+    rows_published: int
+    rows_quarantined: int
+    summary: str
+
+
+def parse_as_of(text: str | int, tz: dt.tzinfo | None = None) -> int | dt.datetime:
+    """A version number, or a time (naive times are in ``tz``, default UTC)."""
+    value = str(text).strip()
+    if re.fullmatch(r"\d{1,18}", value):
+        return int(value)
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise UnknownVersion(f"--as-of {value!r} is neither a version nor a time: {AS_OF_HINT}") from None
+    return when if when.tzinfo else when.replace(tzinfo=tz or dt.timezone.utc)
+
+
+def dataset_versions(con: duckdb.DuckDBPyConnection, dataset: str) -> list[dict]:
+    """Versions of ``dataset`` (newest first): version, run_id, status, published_at."""
+    rows = con.execute(
+        f"""SELECT s.snapshot_id, r.run_id, r.status, s.snapshot_time
+            FROM {META_SCHEMA}.runs r JOIN {ALIAS}.snapshots() s
+              ON json_extract_string(s.commit_extra_info, '$.run_id') = r.run_id
+             AND json_extract_string(s.commit_extra_info, '$.dataset') = r.dataset
+            WHERE r.dataset = ? AND r.status IN ('published', 'rollback') ORDER BY 1 DESC""",
+        [dataset],
+    ).fetchall()
+    return [dict(zip(("version", "run_id", "status", "published_at"), r)) for r in rows]
+
+
+def rollback(lake: Lake, dataset: str, version: int, run_id: str, reason: str = "") -> RollbackResult:
+    """Serve ``dataset`` as it was at ``version`` again, as a new version (one transaction)."""
+    con = lake.connect()
+    try:
+        known = dataset_versions(con, dataset)
+        target = next((v for v in known if v["version"] == version), None)
+        if target is None:
+            listed = ", ".join(str(v["version"]) for v in known) or "none"
+            raise UnknownVersion(f"{dataset} has no version {version}; its versions: {listed}")
+        if known[0]["version"] == version:
+            raise UnknownVersion(f"version {version} is the one {dataset} serves now: nothing to roll back")
+        result = with_retry(lambda: _commit(con, dataset, target, run_id, reason), what=f"rolling back {dataset}")
+    finally:
+        con.close()
+    render_preview(lake, dataset, result.version)
+    return result
+
+
+def _q(name: str) -> str:
+    return notes.q(name)
+
+
+def _commit(con: duckdb.DuckDBPyConnection, dataset: str, target: dict, run_id: str, reason: str) -> RollbackResult:
+    info = json.dumps({"run_id": run_id, "dataset": dataset})
+    figures = commit(con, lambda: _restore(con, dataset, target, run_id, reason),
+                     f"rollback {dataset} to version {target['version']}", info)
+    snapshot = con.execute(
+        f"SELECT max(snapshot_id) FROM {ALIAS}.snapshots() WHERE commit_extra_info = ?", [info]
+    ).fetchone()[0]
+    return RollbackResult(dataset, run_id, snapshot, target["version"], *figures)
+
+
+def _restore(con: duckdb.DuckDBPyConnection, dataset: str, target: dict, run_id: str,
+             reason: str) -> tuple[int, int, str]:
+    """Inside the transaction: the rows, quarantine, entry and columns of ``target`` become current."""
+    department, name = dataset.split(".", 1)
+    table, version = f"{_q(department)}.{_q(name)}", target["version"]
+    at = f"AT (VERSION => {int(version)})"
+    old_run = _one(con, f"SELECT * FROM {META_SCHEMA}.runs {at} WHERE run_id = ? AND dataset = ?",
+                   [target["run_id"], dataset], "run record")
+    geometry = _geometry(con, department, name)
+    before = notes.facts(con, dataset, table, None, geometry)
+    previous_run = notes.previous_run(con, dataset)
+    _replace_rows(con, dataset, at, run_id)
+    entry = _one(con, f"SELECT * FROM {META_SCHEMA}.datasets {at} WHERE dataset = ?", [dataset], "catalog entry")
+    now = dt.datetime.now(dt.timezone.utc)
+    con.execute(f"DELETE FROM {META_SCHEMA}.datasets WHERE dataset = ?", [dataset])
+    con.execute(f"INSERT INTO {META_SCHEMA}.datasets BY NAME SELECT * REPLACE (?::TIMESTAMPTZ AS updated_at) "
+                f"FROM {META_SCHEMA}.datasets {at} WHERE dataset = ?", [now, dataset])
+    key = tuple(r[0] for r in con.execute(
+        f"SELECT name FROM {META_SCHEMA}.columns {at} WHERE dataset = ? AND is_key", [dataset]).fetchall())
+    after = notes.facts(con, dataset, table, None, geometry)
+    published = after["rows"]
+    quarantined = con.execute(f"SELECT count(*) FROM {META_SCHEMA}.quarantine WHERE dataset = ?",
+                              [dataset]).fetchone()[0]
+    release = notes.compare(before, after)
+    release["summary"] = f"rollback to version {version}: {release['summary']}"
+    release["rollback_to"] = version
+    notes.record(con, dataset, run_id, previous_run, release)
+    notes.record_columns(con, dataset, after["schema"], key, list(after["labels"]), geometry)
+    details = {"rollback_to_version": version, "rollback_of_run": target["run_id"], "reason": reason}
+    values = {
+        "run_id": run_id, "dataset": dataset, "status": "rollback", "started_at": now, "finished_at": now,
+        "rows_read": published + quarantined, "rows_published": published, "rows_quarantined": quarantined,
+        "source_fingerprint": old_run["source_fingerprint"], "config_fingerprint": old_run["config_fingerprint"],
+        "standard": old_run["standard"], "standard_version": old_run["standard_version"],
+        "source_crs": old_run["source_crs"], "target_crs": entry["target_crs"],
+        "extent": json.dumps(after["extent"]), "details": json.dumps(details, ensure_ascii=False),
+    }
+    con.execute(f"INSERT INTO {META_SCHEMA}.runs ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+                list(values.values()))
+    return published, quarantined, release["summary"]
+
+
+def _replace_rows(con: duckdb.DuckDBPyConnection, dataset: str, at: str, run_id: str) -> None:
+    """The dataset's rows and quarantine become those of the version ``at``."""
+    department, name = dataset.split(".", 1)
+    table = f"{_q(department)}.{_q(name)}"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE restored AS SELECT * FROM {table} {at}")
+    if [c for c, _ in notes.columns_of(con, department, name)] == _temp_columns(con):
+        con.execute(f"DELETE FROM {table}")
+        con.execute(f"INSERT INTO {table} SELECT * FROM restored")
+    else:  # the schema changed since that version
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM restored")
+    con.execute(f"DELETE FROM {META_SCHEMA}.quarantine WHERE dataset = ?", [dataset])
+    con.execute(
+        f"INSERT INTO {META_SCHEMA}.quarantine SELECT dataset, ?, source_row, checks, reasons, record "
+        f"FROM {META_SCHEMA}.quarantine {at} WHERE dataset = ?",
+        [run_id, dataset],
+    )
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list, what: str) -> dict:
+    cursor = con.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    row = cursor.fetchone()
+    if row is None:
+        raise UnknownVersion(f"the catalog has no {what} for this version: it cannot be rolled back to")
+    return dict(zip(names, row))
+
+
+def _temp_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = 'restored' "
+                                      "AND database_name = 'temp' ORDER BY column_index").fetchall()]
+
+
+def _geometry(con: duckdb.DuckDBPyConnection, department: str, name: str) -> str | None:
+    return next((c for c, t in notes.columns_of(con, department, name) if t.startswith("GEOMETRY")), None)

@@ -1,0 +1,7 @@
+"""The error every connector raises for a source it cannot read."""
+
+from __future__ import annotations
+
+
+class SourceError(Exception):
+    """The source cannot be read; the message names the source, the part, and what to do."""

@@ -1,0 +1,1 @@
+"""Sources fetched over HTTP(S): files, OGC API - Features, ArcGIS FeatureServer layers."""

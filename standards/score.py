@@ -1,0 +1,84 @@
+"""The interoperability score of a dataset run: one number and the parts it is made of.
+
+Each part is a share between 0 and 1 (None when it does not apply):
+
+``schema``        rows passing every check of the standard other than labels and the
+                  city gate (types, required, ranges, patterns, keys, geometry type
+                  and validity), over rows read;
+``labels``        label values mapped to a vocabulary code, over non-blank label values;
+``crs``           points inside the city, over points; halved when the reprojection
+                  was only accepted by the manifest (``accept_accuracy_m``);
+``completeness``  required cells filled, over rows x required fields;
+``freshness``     1 while the source's content is younger than the declared cadence
+                  (the manifest's ``schedule``), falling linearly to 0 at ten cadences.
+
+The score is 100 x the weighted mean of the parts that apply (weights from
+city.yaml ``score_weights``, all 1 by default).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+
+FRESHNESS_ZERO_AT = 10  # cadences after which freshness is 0
+
+
+@functools.lru_cache(maxsize=256)
+def cadence_seconds(schedule: str | None, timezone: str = "UTC") -> float | None:
+    """The shortest interval between two runs of a cron ``schedule``, in seconds."""
+    if not schedule:
+        return None
+    from dagster._utils.schedules import get_smallest_cron_interval  # a cron reader the hub already has
+
+    try:
+        return get_smallest_cron_interval(schedule, timezone).total_seconds()
+    except Exception:  # noqa: BLE001 - an invalid cron is reported by the manifest check, not here
+        return None
+
+
+def source_since(previous_run: dict | None, source_fingerprint: str, now: dt.datetime) -> str:
+    """When the hub first saw the source's current content (carried from run to run)."""
+    if previous_run and previous_run.get("source_fingerprint") == source_fingerprint:
+        details = previous_run.get("details")
+        details = json.loads(details) if isinstance(details, str) else details or {}
+        since = (details.get("freshness") or {}).get("source_since")
+        if since:
+            return since
+        finished = previous_run.get("finished_at") or previous_run.get("started_at")
+        if finished is not None:
+            return finished.isoformat() if hasattr(finished, "isoformat") else str(finished)
+    return now.isoformat()
+
+
+def freshness(since: str, cadence_s: float | None, now: dt.datetime) -> dict:
+    """The ``freshness`` record: the source's age against the cadence, and the part's value."""
+    age = (now - dt.datetime.fromisoformat(since)).total_seconds()
+    record = {"source_since": since, "cadence_s": cadence_s, "age_s": round(max(age, 0.0), 1), "value": None}
+    if cadence_s:
+        overdue = max(age - cadence_s, 0.0) / ((FRESHNESS_ZERO_AT - 1) * cadence_s)
+        record["value"] = round(max(0.0, 1.0 - overdue), 4)
+    return record
+
+
+def combine(parts: dict[str, float | None], weights: dict[str, float]) -> dict:
+    """The ``score`` record: 0..100 from the parts that apply."""
+    used = {k: v for k, v in parts.items() if v is not None and weights.get(k, 0) > 0}
+    total = sum(weights[k] for k in used)
+    value = 100.0 * sum(weights[k] * v for k, v in used.items()) / total if total else None
+    return {
+        "score": None if value is None else round(value, 1),
+        "parts": {k: None if v is None else round(v, 4) for k, v in parts.items()},
+        "weights": {k: weights.get(k, 0) for k in parts},
+    }
+
+
+def rescore(details: dict, weights: dict[str, float], now: dt.datetime) -> dict:
+    """A stored run's score with freshness as of ``now`` (what the CLI shows)."""
+    stored = details.get("score") or {}
+    parts = dict(stored.get("parts") or {})
+    fresh = details.get("freshness") or {}
+    if fresh.get("source_since"):
+        parts["freshness"] = freshness(fresh["source_since"], fresh.get("cadence_s"), now)["value"]
+    return combine(parts, weights) if parts else stored

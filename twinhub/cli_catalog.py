@@ -1,0 +1,220 @@
+"""The catalog's commands: browse versions, search, look up a spot, roll back, export, report."""
+
+from __future__ import annotations
+
+import functools
+import json
+import pathlib
+import uuid
+
+import click
+
+from catalog.export import FORMATS as EXPORT_FORMATS, ExportError, export_dataset
+from catalog.info import dataset_info
+from catalog.near import near as near_features
+from catalog.opendata import FORMATS as CATALOG_FORMATS, CatalogExportError, export_catalog
+from catalog.report import build_report
+from catalog.search import search as search_catalog
+from catalog.versions import rollback as rollback_dataset
+from twinhub import output
+from twinhub.home import Hub
+
+CATALOG_ERRORS = (ExportError, CatalogExportError, ValueError)
+format_option = click.option("--format", "fmt", type=click.Choice(output.FORMATS), default="table", show_default=True)
+department_option = click.option(
+    "--department", envvar="TWINHUB_DEPARTMENT",
+    help="Your department (default: $TWINHUB_DEPARTMENT), for the audit log and `twinhub report`.")
+
+
+def user_errors(command):
+    """Show the catalog's user-facing errors as one line and exit 2, like the rest of the CLI."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except CATALOG_ERRORS as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            raise click.exceptions.Exit(2) from exc
+    return wrapper
+
+
+def _hub(ctx: click.Context) -> Hub:
+    return Hub.open(ctx.obj["home"])
+
+
+def _schedules(hub: Hub) -> dict[str, str | None]:
+    from twinhub.registry import registered
+
+    return {r.id: r.manifest.schedule for r in registered(hub)}
+
+
+def _synonyms(hub: Hub) -> dict[str, list[str]]:
+    """Vocabulary code -> its labels in every language and its synonyms (for search)."""
+    return {c.code: [*c.labels.values(), *c.synonyms] for v in hub.pack.vocabularies.values() for c in v.concepts}
+
+
+def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
+    if not text:
+        return None
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4 or values[0] > values[2] or values[1] > values[3]:
+        raise click.BadParameter(f"{text!r}: write minx,miny,maxx,maxy in the catalog's CRS, e.g. 121.3,31.1,121.6,31.3",
+                                 param_hint="--bbox")
+    return values
+
+
+@click.group()
+def catalog() -> None:
+    """Browse the catalog: versions, search, what is at a spot."""
+
+
+@catalog.command("show")
+@click.argument("dataset")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_context
+def catalog_show(ctx: click.Context, dataset: str, fmt: str) -> None:
+    """Show DATASET's entry, columns, and versions with their release notes and map previews."""
+    info = dataset_info(_hub(ctx).lake, dataset)
+    if fmt == "json":
+        click.echo(json.dumps(info, ensure_ascii=False, indent=2, default=str))
+        return
+    for key in ("dataset", "title", "description", "standard", "standard_version", "classification", "target_crs"):
+        click.echo(f"{key + ':':<18}{(info.get(key) or '').strip()}")
+    click.echo("\ncolumns:\n" + output.table(["name", "type"], [[c["name"], c["type"]] for c in info["columns"]]))
+    cols = ["version", "published_at", "status", "run_id", "rows_read", "rows_published", "rows_quarantined",
+            "standard_version", "source_crs", "extent"]
+    click.echo("\nversions:\n" + output.table(cols, [[v.get(c) for c in cols] for v in info["versions"]]))
+    click.echo("\nrelease notes:")
+    for v in info["versions"]:
+        if v["version"] is None:
+            continue
+        notes = (v.get("release_notes") or {}).get("summary") or "(none recorded)"
+        click.echo(f"  version {v['version']} ({v['status']}, run {v['run_id']}, source {str(v['source_fingerprint'])[:19]}):")
+        click.echo(f"    {notes}")
+        if v.get("preview"):
+            click.echo(f"    map preview: {v['preview']}")
+
+
+@catalog.command("search")
+@click.argument("text", required=False)
+@click.option("--department", help="Only datasets of this department.")
+@click.option("--standard", help="Only datasets following this standard.")
+@click.option("--bbox", help="Only datasets whose extent meets minx,miny,maxx,maxy (catalog CRS).")
+@format_option
+@click.pass_context
+def catalog_search(ctx: click.Context, text: str | None, department: str | None, standard: str | None,
+                   bbox: str | None, fmt: str) -> None:
+    """Find datasets by title, description, columns and labels (Chinese or English), best first."""
+    hub = _hub(ctx)
+    hits = search_catalog(hub.lake, text, department=department, standard=standard, bbox=_bbox(bbox),
+                          synonyms=_synonyms(hub))
+    cols = ["dataset", "title", "department", "standard", "classification", "score", "matched"]
+    rows = [[h.dataset, h.title, h.department, h.standard, h.classification, h.score, " ".join(h.matched[:6])]
+            for h in hits]
+    click.echo(output.render(cols, rows, fmt))
+    if not hits and fmt == "table":
+        click.echo("\nno dataset matched: try fewer words, or `twinhub catalog search` to list them all", err=True)
+
+
+@catalog.command("near")
+@click.argument("x", type=float)
+@click.argument("y", type=float)
+@click.option("--radius", type=float, required=True, help="Metres (true distance on the ellipsoid).")
+@department_option
+@format_option
+@click.pass_context
+@user_errors
+def catalog_near(ctx: click.Context, x: float, y: float, radius: float, department: str | None, fmt: str) -> None:
+    """Features of every department within --radius metres of X Y (X=lon/easting, Y=lat/northing, catalog CRS)."""
+    hub = _hub(ctx)
+    features = near_features(hub.lake, x, y, radius, hub.target_crs, department=department)
+    if fmt == "json":
+        click.echo(json.dumps([{"dataset": f.dataset, "department": f.department, "distance_m": f.distance_m,
+                                **f.attributes, "geometry": f.wkt} for f in features],
+                              ensure_ascii=False, indent=2, default=str))
+        return
+    rows = [[f.dataset, f.distance_m, f.attributes.get("facility_id") or next(iter(f.attributes.values()), None),
+             f.attributes.get("name"), f.attributes.get("category"), f.wkt] for f in features]
+    click.echo(output.render(["dataset", "distance_m", "id", "name", "category", "geometry"], rows, fmt))
+
+
+@click.command("rollback")
+@click.argument("dataset")
+@click.option("--to", "version", type=int, required=True, help="The version to serve again (see `catalog show`).")
+@click.option("--reason", default="", help="Why, for the record.")
+@click.pass_context
+def rollback(ctx: click.Context, dataset: str, version: int, reason: str) -> None:
+    """Serve DATASET as it was at an earlier version again, as a new version (history is kept)."""
+    result = rollback_dataset(_hub(ctx).lake, dataset, version, f"rollback-{uuid.uuid4()}", reason)
+    click.echo(f"{dataset}: version {result.version} serves the rows of version {result.restored} "
+               f"({result.rows_published} published, {result.rows_quarantined} quarantined)\n  {result.summary}")
+
+
+@click.command("export")
+@click.argument("dataset")
+@click.option("--format", "fmt", type=click.Choice(list(EXPORT_FORMATS)), default="geoparquet", show_default=True)
+@click.option("--out", type=click.Path(path_type=pathlib.Path), help="File or folder (default: DATASET.<ext> here).")
+@click.option("--force", is_flag=True, help="Replace the file if it exists.")
+@department_option
+@click.pass_context
+@user_errors
+def export(ctx: click.Context, dataset: str, fmt: str, out: pathlib.Path | None, force: bool,
+           department: str | None) -> None:
+    """Export DATASET's served version as GeoParquet 1.1, GeoPackage, GeoJSON or CSV."""
+    result = export_dataset(_hub(ctx).lake, dataset, fmt, out, force=force, department=department)
+    click.echo(f"wrote {result.rows} rows of {dataset} ({result.crs}) to {result.path}")
+
+
+@click.command("export-catalog")
+@click.option("--format", "fmt", type=click.Choice(list(CATALOG_FORMATS)), required=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=pathlib.Path), default=pathlib.Path("open-catalog"),
+              show_default=True, help="Folder for the metadata and data files.")
+@click.option("--base-url", help="Where the folder will be served (default: its file:// URL).")
+@click.option("--force", is_flag=True, help="Replace an existing export in --out.")
+@department_option
+@click.pass_context
+@user_errors
+def export_catalog_command(ctx: click.Context, fmt: str, out: pathlib.Path, base_url: str | None, force: bool,
+                           department: str | None) -> None:
+    """Export the catalog's open datasets as DCAT-AP 3 JSON-LD, a Frictionless Data Package or STAC."""
+    hub = _hub(ctx)
+    path = export_catalog(hub.lake, fmt, out, force=force, schedules=_schedules(hub), base_url=base_url,
+                          title=f"{hub.city.name}: twinhub catalog", department=department)
+    click.echo(f"wrote {path} (restricted datasets are never exported)")
+
+
+@click.command("report")
+@click.option("--no-save", is_flag=True, help="Do not store the figures as catalog.report_* tables.")
+@format_option
+@click.pass_context
+def report(ctx: click.Context, no_save: bool, fmt: str) -> None:
+    """Is the data used? Reuse across departments, latency, freshness and quarantine, per dataset and department."""
+    hub = _hub(ctx)
+    figures = build_report(hub.lake, _schedules(hub), save=not no_save)
+    datasets = figures.datasets[["dataset", "department", "versions", "queries_other_departments",
+                                 "exports_other_departments", "consuming_departments", "change_to_publish_hours",
+                                 "hours_since_confirmed", "expected_interval_hours", "freshness", "quarantined_share"]]
+    if fmt == "json":
+        click.echo(json.dumps({"generated_at": figures.generated_at.isoformat(),
+                               "datasets": json.loads(figures.datasets.to_json(orient="records", date_format="iso")),
+                               "departments": json.loads(figures.departments.to_json(orient="records"))},
+                              ensure_ascii=False, indent=2))
+        return
+    rows = [[None if v != v else v for v in r] for r in datasets.itertuples(index=False)]  # NaN -> empty
+    click.echo("per dataset:\n" + output.render(list(datasets.columns), rows, fmt))
+    deps = figures.departments
+    rows = [[None if v != v else v for v in r] for r in deps.itertuples(index=False)]
+    click.echo("\nper department:\n" + output.render(list(deps.columns), rows, fmt))
+    if not no_save and fmt == "table":
+        click.echo("\nsaved as catalog.report_datasets and catalog.report_departments", err=True)
+
+
+COMMANDS = (catalog, rollback, export, export_catalog_command, report)
+
+
+def register(main: click.Group) -> None:
+    for command in COMMANDS:
+        main.add_command(command)
