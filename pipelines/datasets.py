@@ -12,6 +12,7 @@ at definition time, so the UI shows it before any run.
 from __future__ import annotations
 
 import base64
+import json
 import re
 import warnings
 
@@ -205,10 +206,25 @@ def _map_preview(hub: Hub, dataset: str, version: int | None) -> dg.MetadataValu
     return dg.MetadataValue.md(f"![{dataset} version {version}](data:image/png;base64,{png})")
 
 
+def _quality(hub: Hub, dataset: str) -> dict[str, float]:
+    """The served version's quality figures (from its run's details) as numbers the UI plots over runs."""
+    served = last_published(hub.lake, dataset)
+    details = json.loads(served["details"]) if served and served.get("details") else {}
+    figures = {"interoperability_score": (details.get("score") or {}).get("score")}
+    labels = [v for v in (details.get("labels") or {}).values() if isinstance(v, dict) and v.get("values")]
+    if labels:
+        figures["labels_mapped_share"] = sum(v["mapped"] for v in labels) / sum(v["values"] for v in labels)
+    completeness = details.get("completeness") or {}
+    if completeness.get("required_cells"):
+        figures["required_fields_complete_share"] = completeness["filled"] / completeness["required_cells"]
+    return {k: float(v) for k, v in figures.items() if v is not None}
+
+
 def _publish(context, hub: Hub, current: Registered, published: dg.AssetKey) -> dg.MaterializeResult:
     result = _permanent_errors(lambda: publish_stage(hub, current, run_id=context.run_id))
     share = result.rows_quarantined / result.rows_read if result.rows_read else 0.0
     return dg.MaterializeResult(asset_key=published, metadata={
+        **_quality(hub, current.id),
         "map_preview": _map_preview(hub, current.id, result.snapshot_id),
         "dagster/row_count": result.rows_published,
         "rows_read": result.rows_read,

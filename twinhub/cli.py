@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import logging
 import pathlib
 import sys
@@ -39,7 +40,10 @@ format_option = click.option("--format", "fmt", type=click.Choice(output.FORMATS
 
 
 class Group(click.Group):
-    """Turns the hub's user-facing errors into a one-line message and exit code 2."""
+    """Turns errors into a one-line message: exit 2 for the user's to fix, 1 for anything else.
+
+    ``TWINHUB_DEBUG=1`` shows the traceback of an unexpected error.
+    """
 
     def invoke(self, ctx: click.Context):
         try:
@@ -47,6 +51,13 @@ class Group(click.Group):
         except USER_ERRORS as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             ctx.exit(2)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            if os.environ.get("TWINHUB_DEBUG"):
+                raise
+            click.secho(f"error: {type(exc).__name__}: {exc}\n(set TWINHUB_DEBUG=1 to see where)", fg="red", err=True)
+            ctx.exit(1)
 
 
 def _hub(ctx: click.Context) -> Hub:

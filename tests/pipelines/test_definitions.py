@@ -95,6 +95,8 @@ def test_materialization_reports_counts_and_check_results(demo_hub):
         assert meta["dagster/row_count"].value == 18
         assert meta["map_preview"].value.startswith("![civil_affairs.elderly_care version ")
         assert "data:image/png;base64,iVBOR" in meta["map_preview"].value  # a PNG, embedded
+        assert meta["labels_mapped_share"].value == pytest.approx(23 / 24)  # only 老年活动室 has no code
+        assert 0 < meta["interoperability_score"].value <= 100
         assert meta["rows_read"].value == meta["rows_published"].value + meta["rows_quarantined"].value
         names = ["rows_accounted_for", "schema", "crs_and_geometry", "label_coverage", "row_count_drop"]
         record = instance.event_log_storage.get_latest_asset_check_execution_by_key(
