@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -28,18 +29,32 @@ def _post(url: str, body: str) -> dict:
         return json.load(response)
 
 
-@pytest.mark.slow
-def test_twinhub_ui_serves_every_dataset_in_its_department_group(demo_hub):
+@contextlib.contextmanager
+def running_ui(home):
+    """`twinhub ui` on a free loopback port; yields its GraphQL URL; stopped like a service manager would."""
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "twinhub", "--home", str(demo_hub.home), "ui", "--port", str(port)],
+        [sys.executable, "-m", "twinhub", "--home", str(home), "ui", "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
     try:
+        yield f"http://127.0.0.1:{port}/graphql", process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.mark.slow
+def test_twinhub_ui_serves_every_dataset_in_its_department_group(demo_hub):
+    with running_ui(demo_hub.home) as (url, process):
         deadline, nodes = time.monotonic() + 120, None
         while time.monotonic() < deadline and process.poll() is None:
             try:
-                nodes = _post(f"http://127.0.0.1:{port}/graphql", ASSETS)["data"]["assetNodes"]
+                nodes = _post(url, ASSETS)["data"]["assetNodes"]
                 if nodes:
                     break
             except (OSError, KeyError, TypeError):
@@ -56,13 +71,6 @@ def test_twinhub_ui_serves_every_dataset_in_its_department_group(demo_hub):
             "water/pumping_stations": "water",
         }
         assert len(groups) == 10  # each dataset with its staging asset
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 @pytest.mark.slow
@@ -71,20 +79,13 @@ def test_a_new_registration_appears_in_the_running_ui_without_a_restart(hub):
 
     subprocess.run([sys.executable, "-m", "twinhub", "--home", str(hub.home), "register",
                     str(sample.CITY / "water" / "pumping_stations.yaml")], check=True)
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "twinhub", "--home", str(hub.home), "ui", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}/graphql"
-
     def keys() -> set[str]:
         try:
             return {"/".join(n["assetKey"]["path"]) for n in _post(url, ASSETS)["data"]["assetNodes"]}
         except (OSError, KeyError, TypeError):
             return set()
 
-    try:
+    with running_ui(hub.home) as (url, _):
         deadline = time.monotonic() + 120
         while "water/pumping_stations" not in keys() and time.monotonic() < deadline:
             time.sleep(1)
@@ -92,13 +93,6 @@ def test_a_new_registration_appears_in_the_running_ui_without_a_restart(hub):
         registered = subprocess.run(
             [sys.executable, "-m", "twinhub", "--home", str(hub.home), "register",
              str(sample.CITY / "emergency" / "shelters.yaml")], capture_output=True, text=True, check=True)
-        assert f"the Dagster UI at http://127.0.0.1:{port} reloaded the registry" in registered.stderr
+        assert f"the Dagster UI at {url.removesuffix('/graphql')} reloaded the registry" in registered.stderr
         assert "emergency/shelters" in keys()  # no restart, no wait: reloaded before register returned
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
     assert not (hub.home / "ui.json").exists()  # `twinhub ui` cleans up after itself
