@@ -6,8 +6,10 @@ Registers one real dataset, then copies its registry entry under N names (the
 registry is what definition loading reads; sources are not opened), and
 measures, each as the median of --repeat runs in a fresh process:
 
-- loading the Dagster definitions (`import pipelines.definitions`), and
-- `twinhub datasets`,
+- loading the Dagster definitions (`import pipelines.definitions`),
+- `twinhub datasets`, and with --ui
+- the web UI: dagster-webserver until its code location answers, and the asset
+  catalog page until it shows its rows in headless Chromium,
 
 for N datasets and for the same hub with 1 dataset (the baseline in the same
 run), so the figures come with their ratio. Targets: definitions < 5 s and
@@ -20,11 +22,14 @@ import argparse
 import json
 import os
 import pathlib
+import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 import yaml
 
@@ -58,7 +63,48 @@ def timed(cmd: list[str], home: pathlib.Path, repeat: int) -> float:
     return statistics.median(times)
 
 
-def measure(datasets: int, repeat: int) -> dict:
+def ui_seconds(home: pathlib.Path, datasets: int) -> dict:
+    """Start dagster-webserver on ``home``; seconds until its code location answers, and until the
+    asset catalog page shows its first rows in headless Chromium (Debian's /usr/bin/chromium)."""
+    from playwright.sync_api import sync_playwright
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, TWINHUB_HOME=str(home), DAGSTER_HOME=str(home / "dagster"))
+    start = time.perf_counter()
+    server = subprocess.Popen([sys.executable, "-m", "dagster_webserver", "-m", "pipelines.definitions",
+                               "-h", "127.0.0.1", "-p", str(port)], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    query = json.dumps({"query": "{ assetNodes { id } }"}).encode()
+    try:
+        loaded = None
+        while loaded is None and time.perf_counter() - start < 600:
+            try:
+                request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=query,
+                                                 headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    if len(json.load(response)["data"]["assetNodes"]) >= datasets:
+                        loaded = time.perf_counter() - start
+            except (OSError, KeyError, TypeError, ValueError):
+                time.sleep(0.5)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+                "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync"])
+            page = browser.new_page()
+            opened = time.perf_counter()
+            page.goto(f"http://127.0.0.1:{port}/assets")
+            page.wait_for_selector("[class*='VirtualizedTable_row']", timeout=120_000)
+            catalog_page = time.perf_counter() - opened
+            browser.close()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+    return {"code_location_loaded_s": round(loaded, 2) if loaded else None, "catalog_page_s": round(catalog_page, 2)}
+
+
+def measure(datasets: int, repeat: int, ui: bool = False) -> dict:
     definitions = [sys.executable, "-c", "import pipelines.definitions as d; d.defs.resolve_asset_graph()"]
     listing = [sys.executable, "-m", "twinhub", "datasets"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -68,6 +114,8 @@ def measure(datasets: int, repeat: int) -> dict:
             one, many = timed(cmd, base.home, repeat), timed(cmd, big.home, repeat)
             result[name] = {"baseline_1": round(one, 3), f"n_{datasets}": round(many, 3),
                             "ratio": round(many / one, 2), "target": TARGETS[name], "met": many < TARGETS[name]}
+        if ui:
+            result["ui"] = {"baseline_1": ui_seconds(base.home, 1), f"n_{datasets}": ui_seconds(big.home, datasets)}
     return result
 
 
@@ -76,8 +124,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--datasets", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("bench-results"))
+    parser.add_argument("--ui", action="store_true", help="also time the web UI (needs Debian's chromium)")
     args = parser.parse_args(argv)
-    result = measure(args.datasets, args.repeat)
+    result = measure(args.datasets, args.repeat, args.ui)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "definitions.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     for name in TARGETS:
@@ -85,6 +134,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{name}: {r[f'n_{args.datasets}']} s for {args.datasets} datasets "
               f"(baseline {r['baseline_1']} s with 1, x{r['ratio']}; target < {r['target']} s: "
               f"{'met' if r['met'] else 'MISSED'})")
+    if "ui" in result:
+        print(f"ui: {json.dumps(result['ui'])}")
     return result
 
 
