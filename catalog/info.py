@@ -13,6 +13,15 @@ class UnknownDataset(LookupError):
     pass
 
 
+def _query(lake: Lake, sql: str, params: list) -> list[dict]:
+    """One read-only query on the catalog, as records."""
+    con = lake.connect(read_only=True)
+    try:
+        return _records(con.execute(sql, params))
+    finally:
+        con.close()
+
+
 def _records(cursor) -> list[dict]:
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row)) for row in cursor.fetchall()]
@@ -64,17 +73,12 @@ def dataset_info(lake: Lake, dataset: str) -> dict:
 def quarantine_rows(lake: Lake, dataset: str) -> list[dict]:
     """The dataset's quarantined rows from its latest publish, with their reasons."""
     dataset_info(lake, dataset)  # raises UnknownDataset with the list of datasets
-    con = lake.connect(read_only=True)
-    try:
-        rows = _records(
-            con.execute(
-                f"SELECT source_row, run_id, reasons, record FROM {META_SCHEMA}.quarantine "
-                "WHERE dataset = ? ORDER BY source_row",
-                [dataset],
-            )
-        )
-    finally:
-        con.close()
+    rows = _query(
+        lake,
+        f"SELECT source_row, run_id, reasons, record FROM {META_SCHEMA}.quarantine "
+        "WHERE dataset = ? ORDER BY source_row",
+        [dataset],
+    )
     for r in rows:
         r["reasons"] = json.loads(r["reasons"])
         r["record"] = json.loads(r["record"])
@@ -85,15 +89,10 @@ def last_published(lake: Lake, dataset: str) -> dict | None:
     """The run that published the version now served, or None."""
     if not lake.exists():
         return None
-    con = lake.connect(read_only=True)
-    try:
-        rows = _records(
-            con.execute(
-                f"SELECT * FROM {META_SCHEMA}.runs WHERE dataset = ? AND status = 'published' "
-                "ORDER BY finished_at DESC LIMIT 1",
-                [dataset],
-            )
-        )
-    finally:
-        con.close()
+    rows = _query(
+        lake,
+        f"SELECT * FROM {META_SCHEMA}.runs WHERE dataset = ? AND status = 'published' "
+        "ORDER BY finished_at DESC LIMIT 1",
+        [dataset],
+    )
     return rows[0] if rows else None

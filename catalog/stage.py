@@ -106,18 +106,6 @@ class Stage:
         (self.root / SUMMARY).write_text(json.dumps(summary, default=str), encoding="utf-8")
         return len(duplicates)
 
-    def reasons(self) -> dict[str, int]:
-        """How many staged rows each check holds back."""
-        con = duckdb.connect()
-        try:
-            rows = con.execute(
-                f"SELECT c, count(*) FROM (SELECT unnest(string_split(checks, ',')) AS c "
-                f"FROM read_parquet('{self.quarantine_glob}')) GROUP BY c ORDER BY 2 DESC, 1"
-            ).fetchall()
-        finally:
-            con.close()
-        return dict(rows)
-
     def _reasons_sql(self) -> str:
         """One row per quarantine reason: source row, check, column."""
         return (

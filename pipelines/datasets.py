@@ -166,7 +166,6 @@ def build_dataset_assets(hub: Hub, entry: Registered, standard: Standard, schema
 def _stage_and_audit(context, hub: Hub, current: Registered, staged: dg.AssetKey):
     """Stage the dataset and audit it; returns whether it may be published (None: nothing new)."""
     force = context.run.tags.get(FORCE_TAG) == "true"
-    served = last_published(hub.lake, current.id)
     run = _permanent_errors(lambda: stage_dataset(hub, current, run_id=context.run_id, force=force))
     if run.unchanged:
         yield dg.MaterializeResult(asset_key=staged, metadata={"unchanged": True, "rows_read": run.served.rows_read},
@@ -174,7 +173,8 @@ def _stage_and_audit(context, hub: Hub, current: Registered, staged: dg.AssetKey
                                                                       metadata={"unchanged": True})
                                                   for name in AUDITS])
         return True
-    audits = audit_stage(run.stage, current.manifest.quality, served["rows_published"] if served else None)
+    audits = audit_stage(run.stage, current.manifest.quality,
+                         run.previous["rows_published"] if run.previous else None)
     ran = {a.name for a in audits}
     results = [_check_result(a) for a in audits] + [
         dg.AssetCheckResult(check_name=name, passed=True, metadata={"skipped": "no served version yet"})

@@ -74,6 +74,7 @@ class StagedRun:
     stage: Stage | None  # None when nothing changed since the served version
     run: RunInfo
     served: PublishResult | None = None  # the served version's figures, when unchanged
+    previous: dict | None = None  # the catalog.runs row of the version served before this run
 
     @property
     def unchanged(self) -> bool:
@@ -125,7 +126,7 @@ def stage_dataset(hub: Hub, registered: Registered, run_id: str, force: bool = F
         root = stage_root(hub, manifest, run_id)
         root.mkdir(parents=True, exist_ok=True)
         (root / UNCHANGED).write_text(json.dumps(dataclasses.asdict(result)), encoding="utf-8")
-        return StagedRun(stage=None, run=run, served=result)
+        return StagedRun(stage=None, run=run, served=result, previous=served)
 
     stage = Stage(stage_root(hub, manifest, run_id))
     try:
@@ -143,7 +144,7 @@ def stage_dataset(hub: Hub, registered: Registered, run_id: str, force: bool = F
         stage.cleanup()
         record_unpublished(hub.lake, manifest.id, run, f"{type(exc).__name__}: {exc}")
         raise
-    return StagedRun(stage=stage, run=run)
+    return StagedRun(stage=stage, run=run, previous=served)
 
 
 def publish_stage(hub: Hub, registered: Registered, run_id: str) -> PublishResult:
