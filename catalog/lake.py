@@ -264,6 +264,7 @@ def _create_meta(con: duckdb.DuckDBPyConnection, audit_table: str) -> None:
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {META_SCHEMA}")
     for name, columns in META_TABLES.items():
         con.execute(f"CREATE TABLE IF NOT EXISTS {META_SCHEMA}.{name} ({columns})")
+        _add_missing_columns(con, name, columns)
     views = dict(con.execute(
         "SELECT view_name, comment FROM duckdb_views() WHERE database_name = ? AND schema_name = ?",
         [ALIAS, META_SCHEMA],
@@ -273,6 +274,18 @@ def _create_meta(con: duckdb.DuckDBPyConnection, audit_table: str) -> None:
         if views.get(name) != VIEWS_REVISION:  # missing, or written by an older twinhub
             con.execute(f"CREATE OR REPLACE VIEW {META_SCHEMA}.{name} AS {sql}")
             con.execute(f"COMMENT ON VIEW {META_SCHEMA}.{name} IS {_literal(VIEWS_REVISION)}")
+
+
+def _add_missing_columns(con: duckdb.DuckDBPyConnection, table: str, columns: str) -> None:
+    """Migrate a catalog made by an older twinhub: columns added since are added (NULL in old rows)."""
+    have = {r[0] for r in con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND schema_name = ? AND table_name = ?",
+        [ALIAS, META_SCHEMA, table],
+    ).fetchall()}
+    for column in (c.strip() for c in columns.split(",")):
+        name, kind = column.split(None, 1)
+        if name not in have:
+            con.execute(f"ALTER TABLE {META_SCHEMA}.{table} ADD COLUMN {name} {kind}")
 
 
 def _literal(text: str) -> str:
