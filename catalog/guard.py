@@ -149,7 +149,7 @@ _STRINGS = {
     "strlen", "substring", "substr", "trim", "ltrim", "rtrim", "replace", "concat", "concat_ws",
     "split_part", "starts_with", "ends_with", "contains", "prefix", "suffix",
     "regexp_matches", "regexp_like", "regexp_replace", "regexp_extract", "regexp_extract_all",
-    "regexp_full_match", "left", "right", "lpad", "rpad", "pad", "reverse",
+    "regexp_full_match", "left", "right", "lpad", "rpad", "pad", "reverse", "repeat",
     "strpos", "position", "instr", "str_position", "split", "string_split", "str_split",
     "string_to_array", "initcap", "ascii", "chr", "translate", "levenshtein",
     "jaro_winkler_similarity", "jarowinkler_similarity", "strip_accents", "format", "printf",

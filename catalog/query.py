@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import duckdb
 
 from catalog import audit
+from catalog.enforce import AsConsumer, restrict_query
 from catalog.guard import PreparedQuery, QueryRefused, prepare_query
 from catalog.lake import Lake, UnknownVersion
 
@@ -70,28 +71,37 @@ def run_query(
     max_rows: int = DEFAULT_MAX_ROWS,
     department: str | None = None,
     action: str = "query",
+    consumer: AsConsumer | None = None,
 ) -> QueryResult:
     """Guard, translate and run ``sql``; raise QueryRefused, QueryTimeout or UnknownVersion.
 
-    Every call is audited, whatever its outcome.
+    With ``consumer``, only what the consumer's grants allow is read (catalog/enforce.py).
+    Every call is audited, whatever its outcome, with the consumer's name.
     """
     if max_rows < 1:
         raise QueryRefused(f"--max-rows must be at least 1, got {max_rows}")
     entry = audit.AuditEntry(action=action, statement=sql, dialect=dialect, department=department,
                              as_of=_shown(as_of))
+    if consumer is not None:  # a department in the department column, a named user as the actor
+        entry.department = consumer.consumer.department or department
+        entry.actor = consumer.consumer.name if consumer.consumer.user else None
     outcomes = {QueryRefused: "refused", UnknownVersion: "refused", QueryTimeout: "timeout"}
     with audit.audited(lake, entry, outcomes):
-        result = _run(lake, sql, dialect, timeout_s, geographic, as_of, max_rows, entry)
+        result = _run(lake, sql, dialect, timeout_s, geographic, as_of, max_rows, entry, consumer)
     return result
 
 
 def _run(lake: Lake, sql: str, dialect: str, timeout_s: float, geographic: bool,
-         as_of: int | dt.datetime | None, max_rows: int, entry: audit.AuditEntry) -> QueryResult:
+         as_of: int | dt.datetime | None, max_rows: int, entry: audit.AuditEntry,
+         consumer: AsConsumer | None = None) -> QueryResult:
     con = locked_connection(lake, as_of)
     try:
         prepared = prepare_query(sql, dialect=dialect, tables=Lake.tables(con), geographic=geographic)
         entry.tables = list(prepared.tables)
-        entry.columns = audit.touched_columns(prepared.sql, audit.table_schemas(con, prepared.tables))
+        schemas = audit.table_schemas(con, prepared.tables)
+        entry.columns = audit.touched_columns(prepared.sql, schemas)
+        if consumer is not None:
+            prepared = restrict_query(con, lake, prepared, consumer, schemas)
         timer = threading.Timer(timeout_s, con.interrupt)
         timer.start()
         try:

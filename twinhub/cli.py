@@ -107,6 +107,10 @@ def register(ctx: click.Context, manifests: tuple[pathlib.Path, ...]) -> None:
             click.secho(str(exc), fg="red", err=True)
             failed += 1
             continue
+        if entry.review:  # sensitive or restricted: a steward decides before it runs (twinhub/review.py)
+            click.secho(f"{entry.id} waits for a steward's review ({'; '.join(entry.review)}); it does not run until "
+                        f"approved: twinhub review show {entry.id}", fg="yellow")
+            continue
         click.echo(f"{'updated' if replaced else 'registered'} {entry.id} ({entry.manifest.title}) from {path}")
     if len(manifests) > failed:
         _reload_ui(hub)
@@ -213,16 +217,24 @@ def _run(hub: Hub, datasets: list[str] | None, force: bool = False):
 @click.option("--as-of", "as_of", help="Read the catalog as of a version number or a time (city time if no offset).")
 @click.option("--max-rows", type=int, default=DEFAULT_MAX_ROWS, show_default=True, help="Return at most this many rows.")
 @click.option("--department", envvar="TWINHUB_DEPARTMENT", help="Your department, for the audit log and `twinhub report`.")
+@click.option("--as", "as_consumer", metavar="CONSUMER",
+              help="Read only what CONSUMER (a department, or user:NAME) is granted (default: the local steward).")
 @format_option
 @click.pass_context
 def query(ctx: click.Context, sql: str, dialect: str, timeout: float, as_of: str | None, max_rows: int,
-          department: str | None, fmt: str) -> None:
+          department: str | None, as_consumer: str | None, fmt: str) -> None:
     """Run one read-only SELECT over catalog tables (SQL '-' reads standard input)."""
     hub = _hub(ctx)
     text = sys.stdin.read() if sql == "-" else sql
+    consumer = None
+    if as_consumer:
+        from twinhub.cli_governance import as_consumer as consumer_for
+
+        consumer = consumer_for(hub, as_consumer, text)
     result = run_query(hub.lake, text, dialect=dialect, timeout_s=timeout,
                        geographic=resolve_crs(hub.target_crs).is_geographic, max_rows=max_rows,
-                       as_of=parse_as_of(as_of, ZoneInfo(hub.city.timezone)) if as_of else None, department=department)
+                       as_of=parse_as_of(as_of, ZoneInfo(hub.city.timezone)) if as_of else None, department=department,
+                       consumer=consumer)
     click.echo(output.render(result.columns, result.rows, fmt))
     if result.truncated:
         click.secho(f"warning: only the first {result.max_rows} rows are shown; more matched "
@@ -297,3 +309,4 @@ def demo(ctx: click.Context, fresh: bool) -> None:
 # Command groups kept in their own modules register below, one line each.
 from twinhub.cli_catalog import register as _catalog_commands; _catalog_commands(main)  # noqa: E402,E702
 from twinhub.cli_standards import register as _standards_commands; _standards_commands(main)  # noqa: E402,E702
+from twinhub.cli_governance import register as _governance_commands; _governance_commands(main)  # noqa: E402,E702

@@ -25,6 +25,7 @@ class Registered:
     path: pathlib.Path  # the registry file
     manifest_path: str  # where the department's manifest was registered from
     registered_at: str
+    review: list[str] | None = None  # why it waits for a steward (twinhub/review.py); None: active
 
     @property
     def id(self) -> str:
@@ -32,7 +33,12 @@ class Registered:
 
 
 def register(hub: Hub, manifest_path: pathlib.Path) -> tuple[Registered, bool]:
-    """Check and register a manifest; returns the entry and whether it replaced one."""
+    """Check and register a manifest; returns the entry and whether it replaced one.
+
+    A sensitive or restricted registration (or a reviewed change to an approved one) is
+    stored for review instead (twinhub/review.py): the entry's ``review`` says why.
+    """
+    from twinhub import review
     manifest_path = manifest_path.resolve()
     manifest = load_manifest(manifest_path)
     connector = check_manifest(manifest, hub.pack, manifest_path.parent, str(manifest_path), hub.network_policy, hub.home)
@@ -44,6 +50,11 @@ def register(hub: Hub, manifest_path: pathlib.Path) -> tuple[Registered, bool]:
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     data = stored.model_dump(exclude_none=True)
     data[META_KEY] = {"from": str(manifest_path), "at": now}
+    reasons = review.review_reasons(hub, stored, _load(target).manifest if replaced else None)
+    if reasons:
+        item = review.submit(hub, data, stored, reasons, replaces=replaced)
+        return Registered(stored, item.path, str(manifest_path), now, review=reasons), replaced
+    review.withdraw(hub, stored.id, "registered again without needing review")
     tmp = target.with_suffix(".yaml.tmp")
     tmp.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     tmp.replace(target)  # atomic: a reader never sees half a file
@@ -69,6 +80,11 @@ def lookup(hub: Hub, dataset_id: str) -> Registered:
     department, _, name = dataset_id.partition(".")
     path = hub.registry_dir / department / f"{name}.yaml"
     if not name or not path.is_file():
+        from twinhub.review import pending_path
+
+        if pending_path(hub, dataset_id).is_file():
+            raise ManifestError(dataset_id, {"dataset": f"{dataset_id} waits for a steward's review and does not run "
+                                                        f"yet: twinhub review show {dataset_id}"})
         known = ", ".join(r.id for r in registered(hub)) or "none yet"
         raise ManifestError(dataset_id, {"dataset": f"no registered dataset {dataset_id!r}; registered: {known}"})
     return _load(path)

@@ -18,6 +18,7 @@ from catalog.export import ExportError, export_dataset
 from catalog.extensions import connect
 from catalog.opendata import CatalogExportError, export_catalog
 from catalog.query import run_query
+from twinhub import review
 from twinhub.home import Hub
 from twinhub.ingest import ingest
 from twinhub.registry import lookup, register
@@ -40,6 +41,7 @@ def hub(tmp_path_factory) -> Hub:
     secret = copy_sample(root / "secret", "emergency/shelters.yaml", dataset="private_shelters",
                          classification="restricted")
     register(hub, secret)
+    review.approve(hub, SECRET, "a restricted copy for the export tests")  # restricted registrations wait for review
     ingest(hub, lookup(hub, SECRET), run_id="s1")
     return hub
 

@@ -1,0 +1,193 @@
+"""Column-level enforcement of a consumer's access on guarded DuckDB SQL.
+
+Two steps, both on sqlglot's qualified tree (every column resolved to the
+table it comes from, through aliases, subqueries, CTEs, joins, set operations
+and ``SELECT *``):
+
+1. **Check**: every catalog column the query uses, anywhere (select list,
+   WHERE, JOIN ON, GROUP BY, ORDER BY, inside subqueries and CTEs), is looked
+   up in the consumer's :class:`~catalog.access.Access`; a blocked one is a
+   refusal naming the column and the grant that would allow it.
+2. **Rewrite**: each catalog table the consumer may not read in full is
+   replaced by a subquery of the same alias that projects only what the
+   consumer may see: clear columns as they are, protected ones through
+   catalog/masking.py's ``protect_sql``, blocked ones not at all. Whatever
+   the check might not see (a row referenced as a struct, ``COLUMNS(...)``)
+   can then only reach what the subquery exposes.
+
+    >>> from catalog.access import Decision
+    >>> decide = lambda t, c: Decision("blocked", reason=f"no {c}") if c == "phone" else Decision("clear")
+    >>> enforce("SELECT name FROM h.p", {"h.p": {"name": "VARCHAR", "phone": "VARCHAR"}}, decide)
+    'SELECT name FROM (SELECT "name" FROM h.p) AS "p"'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.qualify import qualify
+from sqlglot.optimizer.scope import traverse_scope
+
+from catalog.access import BLOCKED, CLEAR, PROTECTED, Access, Decision, load_tiers
+from catalog.grants import Consumer, read_grants
+from catalog.guard import PreparedQuery, QueryRefused, prepare_query
+from catalog.lake import ALIAS, Lake
+
+Decide = Callable[[str, str], Decision]
+Protect = Callable[[str, str], str]  # (column SQL, protection) -> SQL of the protected value
+TABLE = "*"  # decide(table, TABLE): the table as a whole
+KEPT_TABLE_ARGS = frozenset({"this", "db", "catalog", "alias", "sample"})
+
+
+def enforce(sql: str, schemas: dict[str, dict[str, str]], decide: Decide, protect: Protect | None = None) -> str:
+    """``sql`` (guarded DuckDB SQL) as the consumer may run it; raise QueryRefused if it uses a blocked column.
+
+    ``schemas`` is {"schema.table": {column: type}} of the tables ``sql`` reads.
+    Returns ``sql`` unchanged when the consumer reads every column of them in clear.
+    """
+    decisions = {t: {c: decide(t, c) for c in columns} for t, columns in schemas.items()}
+    limited = {t for t, d in decisions.items() if any(x.kind != CLEAR for x in d.values())}
+    if not limited:
+        return sql
+    tree = _parse(sql)
+    _check(_qualified(tree.copy(), schemas), decisions, _star_hint(tree))
+    for table in sorted(limited):  # nothing of it readable, e.g. count(*) without a grant
+        if all(d.kind == BLOCKED for d in decisions[table].values()):
+            raise QueryRefused(decide(table, TABLE).reason)
+    for table in list(tree.find_all(exp.Table)):
+        name = _table_name(table)
+        if name in limited:
+            table.replace(_restricted_view(table, decisions[name], protect))
+    for column in tree.find_all(exp.Column):  # water.p.name -> p.name: the subquery keeps the table's name
+        if f"{column.db}.{column.table}" in limited:
+            column.set("db", None)
+            column.set("catalog", None)
+    return tree.sql(dialect="duckdb")
+
+
+def _parse(sql: str) -> exp.Expr:
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    for table in tree.find_all(exp.Table):
+        if table.catalog.lower() == ALIAS:  # lake.<department>.<dataset> is <department>.<dataset>
+            table.set("catalog", None)
+    return tree
+
+
+def _qualified(tree: exp.Expr, schemas: dict[str, dict[str, str]]) -> exp.Expr:
+    """``tree`` with every column resolved to its source (the user's output names may change: check only)."""
+    nested: dict[str, dict[str, dict[str, str]]] = {}
+    for name, columns in schemas.items():
+        schema, table = name.split(".", 1)
+        nested.setdefault(schema, {})[table] = columns
+    try:
+        return qualify(tree, schema=nested, dialect="duckdb", validate_qualify_columns=False)
+    except (SqlglotError, RecursionError) as exc:
+        raise QueryRefused(f"this query could not be checked column by column ({str(exc)[:120]}); "
+                           "name each column with its table and try again") from exc
+
+
+def _star_hint(tree: exp.Expr) -> str:
+    stars = [s for s in tree.find_all(exp.Star) if isinstance(s.parent, (exp.Select, exp.Column))]
+    return " (SELECT * uses every column: name the columns you need instead)" if stars else ""
+
+
+def _table_name(table: exp.Table) -> str | None:
+    return f"{table.db}.{table.name}" if table.db and table.name else None
+
+
+def _check(tree: exp.Expr, decisions: dict[str, dict[str, Decision]], hint: str = "") -> None:
+    """Refuse the first blocked column used anywhere in ``tree``."""
+    for scope in traverse_scope(tree):
+        for column in scope.columns:
+            source = scope.sources.get(column.table)
+            if not isinstance(source, exp.Table):
+                continue  # a CTE's or subquery's column: checked in that scope, on its own tables
+            decision = decisions.get(_table_name(source) or "", {}).get(column.name)
+            if decision is not None and decision.kind == BLOCKED:
+                raise QueryRefused(decision.reason + hint)
+
+
+def _restricted_view(table: exp.Table, decisions: dict[str, Decision], protect: Protect | None) -> exp.Subquery:
+    """``(SELECT <what the consumer may see> FROM table) AS alias``."""
+    extra = [k for k, v in table.args.items() if v and k not in KEPT_TABLE_ARGS]
+    if extra:
+        raise QueryRefused(f"{_table_name(table)}: {', '.join(extra)} cannot be combined with column-level access; "
+                           "select from the table plainly")
+    projections = []
+    for column, decision in decisions.items():
+        ident = exp.to_identifier(column, quoted=True)
+        if decision.kind == CLEAR:
+            projections.append(exp.column(ident))
+        elif decision.kind == PROTECTED:
+            projections.append(exp.alias_(_protected(ident.sql("duckdb"), decision, protect), ident))
+    inner = exp.Table(this=table.this.copy(), db=table.args["db"].copy(), sample=table.args.get("sample"))
+    alias = table.args.get("alias") or exp.TableAlias(this=exp.to_identifier(table.name, quoted=True))
+    return exp.Subquery(this=exp.select(*projections).from_(inner), alias=alias.copy())
+
+
+def _protected(column_sql: str, decision: Decision, protect: Protect | None) -> exp.Expr:
+    if protect is None:
+        raise QueryRefused(f"column protection ({decision.protection}) is not available in this hub")
+    return sqlglot.parse_one(protect(column_sql, decision.protection or ""), read="duckdb")
+
+
+@dataclass(frozen=True)
+class AsConsumer:
+    """A query made on behalf of ``consumer`` on ``today`` (the city's date; fixed in tests).
+
+    ``derived_inputs`` maps each ``derived.<name>`` to the tables its SQL reads.
+    """
+
+    consumer: Consumer
+    today: dt.date
+    derived_inputs: dict[str, list[str]] = field(default_factory=dict)
+
+    def access(self, con: duckdb.DuckDBPyConnection, lake: Lake) -> Access:
+        grants = read_grants(con, lake, consumer=self.consumer.name)
+        return Access(self.consumer, load_tiers(con, self.derived_inputs), grants, self.today)
+
+
+def restrict_query(con: duckdb.DuckDBPyConnection, lake: Lake, prepared: PreparedQuery, who: AsConsumer,
+                   schemas: dict[str, dict[str, str]]) -> PreparedQuery:
+    """``prepared`` as ``who`` may run it (checked, rewritten, guarded again); raise QueryRefused."""
+    protect = _masking()
+    sql = enforce(prepared.sql, schemas, who.access(con, lake).decide, protect and protect.protect_sql)
+    if sql == prepared.sql:
+        return prepared
+    if protect is not None:
+        protect.register_functions(con)
+    again = prepare_query(_guard_view(sql, protect), dialect="duckdb", tables=prepared.tables)
+    if again.tables != prepared.tables:
+        raise QueryRefused("this query cannot be checked column by column: its tables changed when rewritten")
+    return PreparedQuery(sql=sql, tables=prepared.tables)
+
+
+def _guard_view(sql: str, protect) -> str:
+    """``sql`` with the pseudonym function replaced by its argument, for the guard's second look.
+
+    Users may not call the function themselves (the guard refuses it in their SQL):
+    with it, anyone could pseudonymize guessed values and match them.
+    """
+    name = getattr(protect, "PSEUDONYM_FUNCTION", None)
+    if not name:
+        return sql
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    for call in list(tree.find_all(exp.Anonymous)):
+        if call.name.lower() == name:
+            call.replace(call.expressions[0].copy())
+    return tree.sql(dialect="duckdb")
+
+
+def _masking():
+    """catalog/masking.py (protect_sql, register_functions), or None in a hub without column protection."""
+    try:
+        from catalog import masking
+    except ImportError:
+        return None
+    return masking

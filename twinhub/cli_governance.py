@@ -1,0 +1,264 @@
+"""Governance commands: steward review of registrations, consumers' grants, queries as a consumer.
+
+    twinhub review list | show ID | approve ID --reason ... | reject ID --reason ...
+    twinhub grants list [--consumer C] [--dataset D]
+    twinhub grants add CONSUMER DATASET --until 2027-06-30 [--level internal|sensitive|restricted]
+    twinhub grants renew CONSUMER DATASET --until 2028-06-30
+    twinhub grants revoke CONSUMER DATASET
+
+Every decision and every refusal is written to the audit log (``catalog.audit``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import click
+import yaml
+
+from catalog import audit
+from catalog.enforce import AsConsumer
+from catalog.grants import (LEVELS, AccessError, Consumer, Grant, catalog_tables, check_level, delete_grant,
+                            did_you_mean, list_grants, parse_consumer, parse_until, save_grant)
+from twinhub import output, review
+from twinhub.home import Hub
+
+format_option = click.option("--format", "fmt", type=click.Choice(output.FORMATS), default="table", show_default=True)
+reason_option = click.option("--reason", required=True, help="Why: recorded with your decision and audited.")
+
+
+def _hub(ctx: click.Context) -> Hub:
+    return Hub.open(ctx.find_root().obj["home"])
+
+
+def city_today(hub: Hub) -> dt.date:
+    """Today in the city's time zone: the day grant expiry is checked against."""
+    return dt.datetime.now(ZoneInfo(hub.city.timezone)).date()
+
+
+def departments(hub: Hub) -> set[str]:
+    """Registered departments (and those with datasets in the catalog): the department consumers."""
+    from twinhub.registry import registered
+
+    names = {r.manifest.department for r in registered(hub)}
+    return names | {t.split(".", 1)[0] for t in _tables(hub) if t.split(".", 1)[0] not in ("city", "derived")}
+
+
+def _tables(hub: Hub) -> list[str]:
+    return catalog_tables(hub.lake) if hub.lake.exists() else []
+
+
+def derived_inputs(hub: Hub, tables: list[str]) -> dict[str, list[str]]:
+    """``derived.<name>`` -> the tables its SQL reads (a file that no longer parses reads 'unknown')."""
+    from twinhub.layers import DERIVED_SCHEMA, derived_dir
+    from catalog.guard import QueryRefused, prepare_query
+
+    out = {}
+    for path in sorted(derived_dir(hub).glob("*.sql")):
+        try:
+            reads = list(prepare_query(path.read_text(encoding="utf-8"), tables=tables).tables)
+        except QueryRefused:
+            reads = ["unknown.unknown"]  # the rule treats an unknown input as restricted
+        out[f"{DERIVED_SCHEMA}.{path.stem}"] = reads
+    return out
+
+
+def as_consumer(hub: Hub, name: str, statement: str, today: dt.date | None = None) -> AsConsumer:
+    """What ``twinhub query --as NAME`` runs as; an unknown consumer is refused and audited."""
+    try:
+        consumer = parse_consumer(name, departments(hub))
+    except AccessError as exc:
+        _refused(hub, "query", statement, str(exc))
+        raise
+    return AsConsumer(consumer, today or city_today(hub), derived_inputs(hub, _tables(hub)))
+
+
+def _refused(hub: Hub, action: str, statement: str, message: str, dataset: str | None = None) -> None:
+    audit.record(hub.lake, audit.AuditEntry(action=action, statement=statement, status="refused", message=message,
+                                            tables=[dataset] if dataset else []))
+
+
+def _governed(action: str):
+    """Run a grants command; a refusal is audited and shown as one line (exit 2)."""
+    def decorate(command):
+        def wrapper(ctx: click.Context, *args, **kwargs):
+            try:
+                return command(ctx, *args, **kwargs)
+            except (AccessError, review.ReviewError) as exc:
+                _refused(_hub(ctx), action, " ".join(_argv(ctx)), str(exc))
+                click.secho(f"error: {exc}", fg="red", err=True)
+                raise click.exceptions.Exit(2) from exc
+        wrapper.__name__, wrapper.__doc__ = command.__name__, command.__doc__
+        return wrapper
+    return decorate
+
+
+def _argv(ctx: click.Context) -> list[str]:
+    return [ctx.command_path, *[str(v) for v in ctx.params.values() if v not in (None, "table")]]
+
+
+# --------------------------------------------------------------------------- review
+
+
+@click.group("review")
+def review_group() -> None:
+    """Steward review of sensitive and restricted registrations."""
+
+
+@review_group.command("list")
+@format_option
+@click.pass_context
+def review_list(ctx: click.Context, fmt: str) -> None:
+    """Registrations waiting for a steward."""
+    items = review.pending(_hub(ctx))
+    rows = [[p.id, p.manifest.title, p.tier, "; ".join(p.reasons), "change" if p.replaces else "new",
+             p.submitted_by, p.submitted_at] for p in items]
+    click.echo(output.render(["dataset", "title", "tier", "why", "kind", "submitted_by", "submitted_at"], rows, fmt))
+
+
+@review_group.command("show")
+@click.argument("dataset")
+@click.pass_context
+@_governed("review")
+def review_show(ctx: click.Context, dataset: str) -> None:
+    """A pending registration: why it waits, and its manifest."""
+    item, manifest = review.show(_hub(ctx), dataset)
+    click.echo(f"{item.id}: {item.tier}, submitted by {item.submitted_by} at {item.submitted_at}")
+    for reason in item.reasons:
+        click.echo(f"  needs review: {reason}")
+    if item.replaces:
+        click.echo("  the approved version keeps running until you decide")
+    click.echo("\n" + yaml.safe_dump(manifest, allow_unicode=True, sort_keys=False).rstrip())
+
+
+@review_group.command("approve")
+@click.argument("dataset")
+@reason_option
+@click.pass_context
+@_governed("review")
+def review_approve(ctx: click.Context, dataset: str, reason: str) -> None:
+    """Approve DATASET's registration: it joins the registry and runs."""
+    hub = _hub(ctx)
+    item = review.approve(hub, dataset, reason)
+    click.echo(f"approved {item.id} ({item.tier}); it runs from now on: twinhub run {item.id}")
+    from twinhub.cli import _reload_ui
+
+    _reload_ui(hub)
+
+
+@review_group.command("reject")
+@click.argument("dataset")
+@reason_option
+@click.pass_context
+@_governed("review")
+def review_reject(ctx: click.Context, dataset: str, reason: str) -> None:
+    """Reject DATASET's registration: it is discarded (an approved version keeps running)."""
+    item = review.reject(_hub(ctx), dataset, reason)
+    kept = "; the approved version keeps running" if item.replaces else ""
+    click.echo(f"rejected {item.id}{kept}")
+
+
+# --------------------------------------------------------------------------- grants
+
+
+@click.group("grants")
+def grants_group() -> None:
+    """Consumers' grants: which department or user may read which dataset, up to which tier, until when."""
+
+
+def _dataset(hub: Hub, dataset: str) -> str:
+    from twinhub.registry import registered
+
+    known = {r.id for r in registered(hub)} | set(_tables(hub)) | set(derived_inputs(hub, []))
+    if dataset not in known:
+        raise AccessError(f"unknown dataset {dataset!r}{did_you_mean(dataset, known)}: grants are given on "
+                          "registered datasets, city.<standard> layers and derived.<name> datasets")
+    return dataset
+
+
+def _future(until: str, hub: Hub) -> dt.date:
+    day = parse_until(until)
+    if day < city_today(hub):
+        raise AccessError(f"--until {day} is already past: a grant runs until a day from today on")
+    return day
+
+
+@grants_group.command("list")
+@click.option("--consumer", help="Only this consumer's grants.")
+@click.option("--dataset", help="Only grants on this dataset.")
+@format_option
+@click.pass_context
+def grants_list(ctx: click.Context, consumer: str | None, dataset: str | None, fmt: str) -> None:
+    """Grants, with whether each is active or expired today."""
+    hub = _hub(ctx)
+    today = city_today(hub)
+    rows = [[g.consumer, g.dataset, g.level, g.until.isoformat(), "active" if g.active(today) else "EXPIRED",
+             g.granted_by, g.granted_at, g.reason] for g in list_grants(hub.lake, consumer, dataset)]
+    click.echo(output.render(["consumer", "dataset", "level", "until", "state", "granted_by", "granted_at",
+                              "reason"], rows, fmt))
+
+
+@grants_group.command("add")
+@click.argument("consumer")
+@click.argument("dataset")
+@click.option("--until", required=True, help="The last day the grant is valid (YYYY-MM-DD).")
+@click.option("--level", default="internal", show_default=True, type=click.Choice(LEVELS),
+              help="The highest column tier read in clear; above it, protected columns are read protected.")
+@click.option("--reason", help="Why (recorded with the grant).")
+@click.pass_context
+@_governed("grant-add")
+def grants_add(ctx: click.Context, consumer: str, dataset: str, until: str, level: str, reason: str | None) -> None:
+    """Let CONSUMER (a department, or user:NAME) read DATASET until a day."""
+    hub = _hub(ctx)
+    who = parse_consumer(consumer, departments(hub))
+    grant = Grant(who.name, _dataset(hub, dataset), check_level(level), _future(until, hub), audit.current_actor(),
+                  dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), reason)
+    replaced = save_grant(hub.lake, grant)
+    _audit_grant(hub, "grant-add", grant, f"{grant.level} until {grant.until}")
+    click.echo(f"{'replaced' if replaced else 'granted'}: {who.name} reads {grant.dataset} up to {grant.level} "
+               f"until {grant.until}")
+
+
+@grants_group.command("renew")
+@click.argument("consumer")
+@click.argument("dataset")
+@click.option("--until", required=True, help="The new last day (YYYY-MM-DD).")
+@click.pass_context
+@_governed("grant-renew")
+def grants_renew(ctx: click.Context, consumer: str, dataset: str, until: str) -> None:
+    """Extend CONSUMER's grant on DATASET (an expired one becomes active again)."""
+    hub = _hub(ctx)
+    existing = list_grants(hub.lake, consumer, dataset)
+    if not existing:
+        raise AccessError(f"{consumer} has no grant on {dataset} to renew: give one with "
+                          f"twinhub grants add {consumer} {dataset} --until YYYY-MM-DD")
+    grant = Grant(**{**existing[0].__dict__, "until": _future(until, hub), "granted_by": audit.current_actor(),
+                     "granted_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
+    save_grant(hub.lake, grant)
+    _audit_grant(hub, "grant-renew", grant, f"until {grant.until} (was {existing[0].until})")
+    click.echo(f"renewed: {grant.consumer} reads {grant.dataset} up to {grant.level} until {grant.until}")
+
+
+@grants_group.command("revoke")
+@click.argument("consumer")
+@click.argument("dataset")
+@click.pass_context
+@_governed("grant-revoke")
+def grants_revoke(ctx: click.Context, consumer: str, dataset: str) -> None:
+    """Withdraw CONSUMER's grant on DATASET."""
+    hub = _hub(ctx)
+    grant = delete_grant(hub.lake, consumer, dataset)
+    _audit_grant(hub, "grant-revoke", grant, "revoked")
+    click.echo(f"revoked: {grant.consumer} no longer reads {grant.dataset} beyond its public columns")
+
+
+def _audit_grant(hub: Hub, action: str, grant: Grant, what: str) -> None:
+    consumer = Consumer(grant.consumer)
+    audit.record(hub.lake, audit.AuditEntry(action=action, statement=f"{grant.consumer} {grant.dataset}: {what}",
+                                            tables=[grant.dataset], department=consumer.department))
+
+
+def register(main: click.Group) -> None:
+    main.add_command(review_group)
+    main.add_command(grants_group)

@@ -1,0 +1,218 @@
+"""Steward review of sensitive and restricted registrations.
+
+Public and internal registrations are approved at once. A registration whose
+tier (declared, or raised by its columns) is sensitive or restricted waits in
+``<home>/review/pending/<department>.<dataset>.yaml`` until a steward approves
+it (it then becomes the registry entry) or rejects it (it is discarded), each
+with a reason. A pending registration is not in the registry: it is not run,
+scheduled or shown in Dagster. Re-registering an approved dataset with another
+tier, other fields or other column policies goes back to review, and the
+approved version keeps running until the steward decides; lowering the tier
+of an approved sensitive or restricted dataset is reviewed too.
+
+Decisions are appended to ``<home>/review/decisions.jsonl`` (who: ``TWINHUB_USER``
+or the OS user; when; the reason) and written to the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import pathlib
+from dataclasses import dataclass
+
+import yaml
+
+from catalog import audit
+from twinhub.home import Hub, HubError
+from twinhub.manifest import Manifest, parse_manifest
+
+REVIEWED_TIERS = ("sensitive", "restricted")
+META_KEY = "registered"  # as in twinhub.registry
+REVIEW_KEY = "review"  # pending files carry this beside the manifest: who submitted it, when, why
+
+
+class ReviewError(HubError):
+    """An unknown review id, a missing reason: refused with what to do."""
+
+    def __init__(self, where: str, message: str):
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class Pending:
+    manifest: Manifest
+    path: pathlib.Path
+    tier: str
+    reasons: list[str]
+    submitted_by: str
+    submitted_at: str
+    replaces: bool  # an approved version of the dataset is registered and keeps running meanwhile
+
+    @property
+    def id(self) -> str:
+        return self.manifest.id
+
+
+def review_dir(hub: Hub) -> pathlib.Path:
+    return hub.home / "review"
+
+
+def pending_path(hub: Hub, dataset_id: str) -> pathlib.Path:
+    return review_dir(hub) / "pending" / f"{dataset_id}.yaml"
+
+
+def effective_tier(hub: Hub, manifest: Manifest) -> str:
+    """The manifest's tier: its classification, raised by its columns' (twinhub/protection.py)."""
+    try:
+        from twinhub.protection import declared_tier
+    except ImportError:  # a twinhub without column tiers
+        return manifest.classification
+    return declared_tier(manifest, hub.pack.standard(manifest.standard))
+
+
+def review_reasons(hub: Hub, manifest: Manifest, approved: Manifest | None) -> list[str]:
+    """Why ``manifest`` needs a steward's review before it runs ([]: approve at once)."""
+    tier = effective_tier(hub, manifest)
+    if approved is None:
+        return [f"classified {tier}" + _raised(manifest, tier)] if tier in REVIEWED_TIERS else []
+    before = effective_tier(hub, approved)
+    if tier not in REVIEWED_TIERS and before not in REVIEWED_TIERS:
+        return []
+    reasons = []
+    if tier != before:
+        reasons.append(f"tier changes from {before} to {tier}" + _raised(manifest, tier))
+    if manifest.fields != approved.fields:
+        reasons.append("its fields change: " + _changed(approved.fields, manifest.fields))
+    if _columns(manifest) != _columns(approved):
+        reasons.append("its column policies (columns:) change")
+    return reasons
+
+
+def _raised(manifest: Manifest, tier: str) -> str:
+    raised = [n for n, c in _columns(manifest).items() if c.get("classification") == tier]
+    return f" (columns {', '.join(raised)})" if raised and manifest.classification != tier else ""
+
+
+def _columns(manifest: Manifest) -> dict:
+    columns = getattr(manifest, "columns", None) or {}
+    return {k: (v.model_dump(exclude_none=True) if hasattr(v, "model_dump") else v) for k, v in columns.items()}
+
+
+def _changed(before: dict, after: dict) -> str:
+    keys = sorted(set(before) | set(after))
+    return ", ".join(f"{k} {before.get(k)!r} -> {after.get(k)!r}" for k in keys if before.get(k) != after.get(k))
+
+
+def submit(hub: Hub, data: dict, manifest: Manifest, reasons: list[str], replaces: bool) -> Pending:
+    """Store a registration for review (replacing an earlier pending one of the same dataset)."""
+    path = pending_path(hub, manifest.id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    who, when = audit.current_actor(), _now()
+    tier = effective_tier(hub, manifest)
+    stored = dict(data, **{REVIEW_KEY: {"tier": tier, "reasons": reasons, "by": who, "at": when, "replaces": replaces}})
+    _write(path, stored)
+    _decided(hub, manifest.id, "submitted", "; ".join(reasons), who, when)
+    return Pending(manifest, path, tier, reasons, who, when, replaces)
+
+
+def withdraw(hub: Hub, dataset_id: str, why: str) -> bool:
+    """Discard a pending registration superseded by one approved at once; True if there was one."""
+    path = pending_path(hub, dataset_id)
+    if not path.exists():
+        return False
+    path.unlink()
+    _decided(hub, dataset_id, "superseded", why, audit.current_actor(), _now())
+    return True
+
+
+def pending(hub: Hub) -> list[Pending]:
+    return [_load(p) for p in sorted((review_dir(hub) / "pending").glob("*.yaml"))]
+
+
+def show(hub: Hub, dataset_id: str) -> tuple[Pending, dict]:
+    """A pending registration and its manifest as submitted."""
+    path = _existing(hub, dataset_id)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return _load(path), {k: v for k, v in data.items() if k not in (META_KEY, REVIEW_KEY)}
+
+
+def approve(hub: Hub, dataset_id: str, reason: str) -> Pending:
+    """Make the pending registration the registry entry of its dataset."""
+    item = _load(_existing(hub, dataset_id))
+    _reason(reason, "approve", dataset_id)
+    data = yaml.safe_load(item.path.read_text(encoding="utf-8"))
+    decision = data.pop(REVIEW_KEY)
+    who, when = audit.current_actor(), _now()
+    data[META_KEY] = dict(data.get(META_KEY, {}), approved_by=who, approved_at=when, reason=reason,
+                          tier=decision.get("tier"))
+    target = hub.registry_dir / item.manifest.department / f"{item.manifest.dataset}.yaml"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _write(target, data)
+    item.path.unlink()
+    _decided(hub, dataset_id, "approved", reason, who, when)
+    return item
+
+
+def reject(hub: Hub, dataset_id: str, reason: str) -> Pending:
+    """Discard the pending registration (an approved version, if any, keeps running)."""
+    item = _load(_existing(hub, dataset_id))
+    _reason(reason, "reject", dataset_id)
+    item.path.unlink()
+    _decided(hub, dataset_id, "rejected", reason, audit.current_actor(), _now())
+    return item
+
+
+def decisions(hub: Hub, dataset_id: str | None = None) -> list[dict]:
+    path = review_dir(hub) / "decisions.jsonl"
+    if not path.exists():
+        return []
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r for r in rows if dataset_id in (None, r["dataset"])]
+
+
+def _existing(hub: Hub, dataset_id: str) -> pathlib.Path:
+    path = pending_path(hub, dataset_id)
+    if not path.is_file():
+        import difflib
+
+        known = [p.id for p in pending(hub)]
+        close = difflib.get_close_matches(dataset_id, known, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ReviewError(dataset_id, f"no pending registration {dataset_id!r}; {hint}pending: "
+                                      f"{', '.join(known) or 'none'} (twinhub review list)")
+    return path
+
+
+def _reason(reason: str | None, action: str, dataset_id: str) -> None:
+    if not (reason or "").strip():
+        raise ReviewError(dataset_id, f"give the reason for your decision: twinhub review {action} "
+                                      f"{dataset_id} --reason \"...\"")
+
+
+def _load(path: pathlib.Path) -> Pending:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    review = data.get(REVIEW_KEY, {})
+    manifest = parse_manifest({k: v for k, v in data.items() if k not in (META_KEY, REVIEW_KEY)}, str(path))
+    return Pending(manifest, path, review.get("tier", manifest.classification), list(review.get("reasons", [])),
+                   review.get("by", ""), review.get("at", ""), bool(review.get("replaces")))
+
+
+def _write(path: pathlib.Path, data: dict) -> None:
+    tmp = path.with_suffix(".yaml.tmp")
+    tmp.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    tmp.replace(path)  # atomic: a reader never sees half a file
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _decided(hub: Hub, dataset_id: str, decision: str, reason: str, who: str, when: str) -> None:
+    path = review_dir(hub) / "decisions.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = {"dataset": dataset_id, "decision": decision, "reason": reason, "by": who, "at": when}
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+    audit.record(hub.lake, audit.AuditEntry(action=f"review-{decision}", statement=f"{decision} {dataset_id}: {reason}",
+                                            tables=[dataset_id], actor=who))
