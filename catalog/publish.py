@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import duckdb
 
 from catalog import notes
-from catalog.lake import ALIAS, META_SCHEMA, Lake, with_retry
+from catalog.lake import ALIAS, META_SCHEMA, META_TABLES, Lake, with_retry
 from catalog.preview import render_preview
 from catalog.stage import Stage
 from standards.conform import SOURCE_ROW
@@ -137,22 +138,25 @@ def _write_table(con: duckdb.DuckDBPyConnection, entry: DatasetEntry, table: str
         con.execute(f"CREATE OR REPLACE TABLE {table} AS {query}")
 
 
-def publish(lake: Lake, entry: DatasetEntry, stage: Stage, run: RunInfo) -> PublishResult:
-    """Publish the staged dataset as a new catalog version, atomically."""
+def publish(lake: Lake, entry: DatasetEntry, stage: Stage, run: RunInfo,
+            before_commit: Callable[[], None] = lambda: None) -> PublishResult:
+    """Publish the staged dataset as a new catalog version, atomically.
+
+    ``before_commit`` runs inside the transaction just before COMMIT (a fault point for tests)."""
     con = lake.connect()
     try:
         con.execute(f"CREATE TEMP VIEW staged AS SELECT * FROM read_parquet('{stage.rows_glob}')")
         con.execute(f"CREATE TEMP VIEW staged_q AS SELECT * FROM read_parquet('{stage.quarantine_glob}')")
         con.execute(f"CREATE TEMP VIEW dup_rows AS SELECT {SOURCE_ROW} AS src FROM read_parquet('{stage.excluded_path}')")
         with_retry(lambda: con.execute(f"CREATE SCHEMA IF NOT EXISTS {_q(entry.department)}"))
-        result = with_retry(lambda: _commit(con, entry, stage, run), what=f"publishing {entry.id}")
+        result = with_retry(lambda: _commit(con, entry, stage, run, before_commit), what=f"publishing {entry.id}")
     finally:
         con.close()
     render_preview(lake, entry.id, result.snapshot_id)
     return result
 
 
-def _commit(con, entry: DatasetEntry, stage: Stage, run: RunInfo) -> PublishResult:
+def _commit(con, entry: DatasetEntry, stage: Stage, run: RunInfo, before_commit: Callable[[], None]) -> PublishResult:
     table = f"{_q(entry.department)}.{_q(entry.name)}"
     con.execute("BEGIN")
     try:
@@ -169,6 +173,7 @@ def _commit(con, entry: DatasetEntry, stage: Stage, run: RunInfo) -> PublishResu
                 SELECT ?, ?, {SOURCE_ROW}, checks, reasons, record FROM staged_q""",
             [entry.id, run.run_id],
         )
+        _record_row_sources(con, entry, run)
         quarantined = stage.rows_quarantined
         if published + quarantined != stage.rows_read:
             raise AssertionError(
@@ -204,6 +209,7 @@ def _commit(con, entry: DatasetEntry, stage: Stage, run: RunInfo) -> PublishResu
         )
         info = json.dumps({"run_id": run.run_id, "dataset": entry.id})
         con.execute(f"CALL {ALIAS}.set_commit_message('twinhub', ?, extra_info => ?)", [f"publish {entry.id}", info])
+        before_commit()
         con.execute("COMMIT")
     except BaseException:
         try:
@@ -225,6 +231,16 @@ def _commit(con, entry: DatasetEntry, stage: Stage, run: RunInfo) -> PublishResu
         reasons=reasons,
         changes=changes,
     )
+
+
+def _record_row_sources(con: duckdb.DuckDBPyConnection, entry: DatasetEntry, run: RunInfo) -> None:
+    """Each published row's source row number and key (JSON), for ``twinhub trace`` (twinhub/ledger.py)."""
+    con.execute(f"CREATE TABLE IF NOT EXISTS {META_SCHEMA}.row_sources ({META_TABLES['row_sources']})")
+    con.execute(f"DELETE FROM {META_SCHEMA}.row_sources WHERE dataset = ?", [entry.id])
+    pairs = ", ".join(f"'{k.replace(chr(39), chr(39) * 2)}', CAST({_q(k)} AS VARCHAR)" for k in entry.key)
+    con.execute(
+        f"""INSERT INTO {META_SCHEMA}.row_sources SELECT ?, ?, {SOURCE_ROW}, {f"json_object({pairs})" if pairs else "NULL"}
+            FROM staged WHERE {SOURCE_ROW} NOT IN (SELECT src FROM dup_rows)""", [entry.id, run.run_id])
 
 
 def _insert_run(con: duckdb.DuckDBPyConnection, values: dict) -> None:

@@ -27,12 +27,14 @@ from standards.pack import Standard, StandardsError, StandardsPack
 from twinhub.audit import audit_stage, blocked
 from twinhub.home import Hub
 from twinhub.ingest import discard_stage, publish_stage, stage_dataset
+from twinhub.locks import PublishInProgress, hold_dataset
 from twinhub.manifest import ManifestError
 from twinhub.registry import Registered, lookup
 
 FORCE_TAG = "twinhub/force"  # run tag: publish even when source and configuration are unchanged
+WAIT_TAG = "twinhub/wait"  # run tag: wait for another run publishing the same dataset instead of failing
 DEPARTMENT_TAG = "twinhub/department"  # run tag the production run coordinator limits per value
-PERMANENT = (SourceError, ConfigProblem, ManifestError, UnknownCRS, StandardsError, StageMissing)
+PERMANENT = (SourceError, ConfigProblem, ManifestError, UnknownCRS, StandardsError, StageMissing, PublishInProgress)
 TRANSIENT_RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
 TAG_VALUE = re.compile(r"[^A-Za-z0-9_.\-]")
 
@@ -149,16 +151,18 @@ def build_dataset_assets(hub: Hub, entry: Registered, standard: Standard, schema
     def _dataset(context):
         current = _current(hub, m.id)
         selected = context.selected_asset_keys
-        if staged in selected:
-            passed = yield from _stage_and_audit(context, hub, current, staged)
-            if published not in selected:  # an audit-only run: the stage is not kept
-                if passed is not None:
-                    discard_stage(hub, current, context.run_id, "audit only: publishing was not selected")
-                return
-            if not passed:
-                return
-        if published in selected:
-            yield _publish(context, hub, current, published)
+        wait = context.run.tags.get(WAIT_TAG) == "true"
+        with _permanent_errors(lambda: hold_dataset(hub, m, context.run_id, wait=wait)):  # one publisher at a time
+            if staged in selected:
+                passed = yield from _stage_and_audit(context, hub, current, staged)
+                if published not in selected:  # an audit-only run: the stage is not kept
+                    if passed is not None:
+                        discard_stage(hub, current, context.run_id, "audit only: publishing was not selected")
+                    return
+                if not passed:
+                    return
+            if published in selected:
+                yield _publish(context, hub, current, published)
 
     return _dataset
 

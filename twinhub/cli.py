@@ -168,8 +168,10 @@ def _latest_runs(hub: Hub) -> dict[str, dict]:
 @click.option("--all", "run_all", is_flag=True, help="Run every registered dataset.")
 @click.option("--failed", "only_failed", is_flag=True, help="Run the datasets whose last run failed or was blocked.")
 @click.option("--force", is_flag=True, help="Publish a new version even if source and configuration are unchanged.")
+@click.option("--wait", is_flag=True, help="Wait for another run publishing the same dataset instead of failing.")
 @click.pass_context
-def run(ctx: click.Context, datasets: tuple[str, ...], run_all: bool, only_failed: bool, force: bool) -> None:
+def run(ctx: click.Context, datasets: tuple[str, ...], run_all: bool, only_failed: bool, force: bool,
+        wait: bool) -> None:
     """Pull, conform and publish DATASETS (department.dataset) through Dagster."""
     if (bool(datasets) + run_all + only_failed) != 1:
         raise click.UsageError("name DATASETS to run, or use --all or --failed")
@@ -182,7 +184,7 @@ def run(ctx: click.Context, datasets: tuple[str, ...], run_all: bool, only_faile
         if not datasets:
             click.echo("no dataset's last run failed")
             return
-    summary = _run(hub, list(datasets) or None, force=force)
+    summary = _run(hub, list(datasets) or None, force=force, wait=wait)
     if not summary.ok:
         ctx.exit(1)
 
@@ -193,12 +195,12 @@ def _status(outcome) -> str:
     return "published" if outcome.new_version else "unchanged"
 
 
-def _run(hub: Hub, datasets: list[str] | None, force: bool = False):
+def _run(hub: Hub, datasets: list[str] | None, force: bool = False, wait: bool = False):
     from twinhub.runner import run_datasets
 
     _progress()
     click.echo("running through Dagster (in-process)…", err=True)
-    summary = run_datasets(hub, datasets, force=force)
+    summary = run_datasets(hub, datasets, force=force, wait=wait)
     rows = [[o.dataset, _status(o), o.rows_read, o.rows_published, o.rows_quarantined, o.version, o.changes]
             for o in summary.outcomes]
     click.echo(output.table(["dataset", "status", "read", "published", "quarantined", "version", "changes"], rows))
@@ -309,4 +311,5 @@ def demo(ctx: click.Context, fresh: bool) -> None:
 # Command groups kept in their own modules register below, one line each.
 from twinhub.cli_catalog import register as _catalog_commands; _catalog_commands(main)  # noqa: E402,E702
 from twinhub.cli_standards import register as _standards_commands; _standards_commands(main)  # noqa: E402,E702
+from twinhub.cli_ops import register as _ops_commands; _ops_commands(main)  # noqa: E402,E702
 from twinhub.cli_governance import register as _governance_commands; _governance_commands(main)  # noqa: E402,E702

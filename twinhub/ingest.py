@@ -26,7 +26,11 @@ from standards.crs import resolve_crs
 from standards.crs_detect import crs_hint
 from standards.pack import Standard
 from standards.score import cadence_seconds
+from twinhub import faults
+from twinhub.diskspace import explain_disk_full
 from twinhub.home import Hub
+from twinhub.ledger import published_run
+from twinhub.locks import hold_dataset
 from twinhub.manifest import Manifest, conformance
 from twinhub.registry import Registered
 
@@ -95,6 +99,9 @@ def stage_dataset(hub: Hub, registered: Registered, run_id: str, force: bool = F
     manifest = registered.manifest
     standard = hub.pack.standard(manifest.standard)
     started = dt.datetime.now(dt.timezone.utc)
+    done = published_run(hub.lake, manifest.id, run_id)
+    if done is not None:  # a retry of a run that already published: nothing to do again
+        return _already_published(hub, manifest, done)
     try:
         connector = open_source(manifest.source, policy=hub.network_policy)
         connector.check()
@@ -133,6 +140,8 @@ def stage_dataset(hub: Hub, registered: Registered, run_id: str, force: bool = F
         for chunk in connector.chunks(hub.chunk_rows):
             conformed = conformer.conform(chunk.frame, chunk.geometry, chunk.source_rows)
             stage.write(conformed.rows, conformed.quarantine)
+            if stage.parts == 1:
+                faults.point("stage.mid_read")
             log.info("%s: %d rows read, %d conforming so far", manifest.id, stage.rows_read, stage.rows_conforming)
         run.details.update(conformer.details(cadence_s=cadence_seconds(manifest.schedule, hub.pack.city.timezone),
                                              previous_run=served, source_fingerprint=run.source_fingerprint,
@@ -142,8 +151,9 @@ def stage_dataset(hub: Hub, registered: Registered, run_id: str, force: bool = F
         stage.finalize(tuple(standard.primary_key), info=_run_info(run))
     except Exception as exc:
         stage.cleanup()
-        record_unpublished(hub.lake, manifest.id, run, f"{type(exc).__name__}: {exc}")
-        raise
+        _record_failure(hub, manifest.id, run, exc)
+        raise explain_disk_full(exc, hub, f"staging {manifest.id}") from exc
+    faults.point("stage.after_finalize")
     return StagedRun(stage=stage, run=run, previous=served)
 
 
@@ -152,6 +162,10 @@ def publish_stage(hub: Hub, registered: Registered, run_id: str) -> PublishResul
     manifest = registered.manifest
     standard = hub.pack.standard(manifest.standard)
     root = stage_root(hub, manifest, run_id)
+    done = published_run(hub.lake, manifest.id, run_id)
+    if done is not None:  # a retry after this run's publish committed: it must not publish twice
+        shutil.rmtree(root, ignore_errors=True)
+        return done
     if (root / UNCHANGED).is_file():  # the staging step found nothing new: the served version stays
         result = PublishResult(**json.loads((root / UNCHANGED).read_text(encoding="utf-8")))
         shutil.rmtree(root, ignore_errors=True)
@@ -160,10 +174,13 @@ def publish_stage(hub: Hub, registered: Registered, run_id: str) -> PublishResul
     run = _run_from_info(stage.info)
     clock = time.monotonic()
     try:
-        result = publish(hub.lake, dataset_entry(manifest, standard, hub.target_crs), stage, run)
+        result = publish(hub.lake, dataset_entry(manifest, standard, hub.target_crs), stage, run,
+                         before_commit=lambda: faults.point("publish.before_commit"))
+        faults.point("publish.after_commit")
     except Exception as exc:
-        record_unpublished(hub.lake, manifest.id, run, f"{type(exc).__name__}: {exc}")
-        raise
+        if published_run(hub.lake, manifest.id, run_id) is None:  # else it failed after committing
+            _record_failure(hub, manifest.id, run, exc)
+        raise explain_disk_full(exc, hub, f"publishing {manifest.id}") from exc
     finally:
         stage.cleanup()
     log.info(
@@ -183,10 +200,30 @@ def discard_stage(hub: Hub, registered: Registered, run_id: str, reason: str) ->
     stage.cleanup()
 
 
-def ingest(hub: Hub, registered: Registered, run_id: str, force: bool = False) -> PublishResult:
-    """Stage and publish one dataset (no audit step: the Dagster assets add it)."""
-    stage_dataset(hub, registered, run_id, force=force)
-    return publish_stage(hub, registered, run_id)
+def ingest(hub: Hub, registered: Registered, run_id: str, force: bool = False, wait: bool = False) -> PublishResult:
+    """Stage and publish one dataset (no audit step: the Dagster assets add it), holding its lock."""
+    with hold_dataset(hub, registered.manifest, run_id, wait=wait):
+        stage_dataset(hub, registered, run_id, force=force)
+        return publish_stage(hub, registered, run_id)
+
+
+def _record_failure(hub: Hub, dataset: str, run: RunInfo, exc: Exception) -> None:
+    """Note the failed run; if even that fails (e.g. the disk is full), the original error still wins."""
+    try:
+        record_unpublished(hub.lake, dataset, run, f"{type(exc).__name__}: {exc}")
+    except Exception as again:  # noqa: BLE001 - the run's own error is the one to report
+        log.warning("%s: could not record the failed run %s: %s", dataset, run.run_id, again)
+
+
+def _already_published(hub: Hub, manifest: Manifest, done: PublishResult) -> StagedRun:
+    """The staging step of a retried run that already published: the publish step returns ``done``."""
+    root = stage_root(hub, manifest, done.run_id)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / UNCHANGED).write_text(json.dumps(dataclasses.asdict(done)), encoding="utf-8")
+    served = last_published(hub.lake, manifest.id) or {}
+    run = RunInfo(done.run_id, dt.datetime.now(dt.timezone.utc), served.get("source_fingerprint") or "",
+                  served.get("source_crs") or "", served.get("config_fingerprint") or "")
+    return StagedRun(stage=None, run=run, served=done, previous=served)
 
 
 def _run_info(run: RunInfo) -> dict:

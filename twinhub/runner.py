@@ -13,6 +13,7 @@ import dagster as dg
 
 from pipelines.datasets import published_key, staged_key
 from twinhub.layers import CITY_SCHEMA, DERIVED_SCHEMA
+from pipelines.datasets import WAIT_TAG
 from pipelines.factory import ALL_JOB, FORCE_TAG, build_definitions
 from twinhub.home import Hub
 from twinhub.registry import lookup, registered
@@ -66,10 +67,11 @@ def instance_for(hub: Hub) -> dg.DagsterInstance:
     return dg.DagsterInstance.from_config(str(hub.dagster_home))
 
 
-def run_datasets(hub: Hub, datasets: list[str] | None = None, force: bool = False) -> RunSummary:
+def run_datasets(hub: Hub, datasets: list[str] | None = None, force: bool = False, wait: bool = False) -> RunSummary:
     """Materialize ``datasets`` (ids such as ``water.pumping_stations``), or all when None.
 
-    With ``force``, datasets are republished even when nothing changed.
+    With ``force``, datasets are republished even when nothing changed; with ``wait``, a dataset
+    another run is publishing is waited for rather than failed ("publish in progress").
     """
     entries = [lookup(hub, d) for d in datasets] if datasets else registered(hub)
     if not entries:
@@ -82,7 +84,7 @@ def run_datasets(hub: Hub, datasets: list[str] | None = None, force: bool = Fals
     with instance_for(hub) as instance:
         result = defs.resolve_job_def(ALL_JOB).execute_in_process(
             instance=instance, asset_selection=keys, raise_on_error=False, run_config=QUIET,
-            tags={"twinhub/trigger": "cli", FORCE_TAG: str(force).lower()},
+            tags={"twinhub/trigger": "cli", FORCE_TAG: str(force).lower(), WAIT_TAG: str(wait).lower()},
         )
     materialized = {".".join(e.asset_key.path): e.materialization.metadata for e in result.get_asset_materialization_events()}
     failures = {e.step_key: _root_message(e.step_failure_data.error) for e in result.get_step_failure_events()}
