@@ -96,9 +96,12 @@ def _refusal(source: HubCRS, target: HubCRS, summary: dict, tolerance_m: float, 
                "or Xian 1980)")
         fix = "set accept_accuracy_m: <metres> in the manifest to publish with an error you have estimated"
     else:
+        stated = summary["accuracy_m"]  # None: PROJ states no accuracy for the operation
         why = (f"{what} uses {summary['steps'][-1].split(' [', 1)[0].removeprefix('PROJ: ')}, stated accurate to "
-               f"{summary['accuracy_m']:g} m, worse than the hub's {tolerance_m:g} m (city.yaml transform_accuracy_m)")
-        fix = f"set accept_accuracy_m: {summary['accuracy_m']:g} (or more) in the manifest to publish with it"
+               f"{f'{stated:g} m' if stated is not None else 'no stated accuracy'}, not within the hub's "
+               f"{tolerance_m:g} m (city.yaml transform_accuracy_m)")
+        fix = (f"set accept_accuracy_m: {stated:g} (or more) in the manifest to publish with it" if stated is not None
+               else "set accept_accuracy_m: <metres> in the manifest to publish with an error you have estimated")
         if accepted is not None:
             fix = f"accept_accuracy_m {accepted:g} is below that; " + fix
     return (f"{why}. Ask the data's owner for coordinates in {target.name} or for the official transformation "

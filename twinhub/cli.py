@@ -92,10 +92,29 @@ def init(ctx: click.Context) -> None:
 
 
 @main.command()
-@click.argument("manifests", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=pathlib.Path))
+@click.argument("manifests", metavar="MANIFEST... | SOURCE", nargs=-1, required=True)
+@click.option("--department", help="Guided: propose a manifest for SOURCE (file, URL, database table) in this department.")
+@click.option("--dataset", help="Guided: the dataset's name (default: from the file or table name).")
+@click.option("--standard", help="Guided: use this standard instead of the best-fitting one.")
+@click.option("--crs", help="Guided: the source's CRS (e.g. EPSG:4549), when the coordinates cannot tell.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=pathlib.Path),
+              help="Guided: write the proposed manifest (and its crosswalk drafts beside it) here.")
+@click.option("--yes", is_flag=True, help="Guided: register the proposal (or the edited manifest with its drafts).")
+@click.option("--dry-run", is_flag=True, help="Dry-run MANIFEST over its whole source (nothing is registered).")
+@format_option
 @click.pass_context
-def register(ctx: click.Context, manifests: tuple[pathlib.Path, ...]) -> None:
-    """Check MANIFEST files against their source and standard, then add them to the registry."""
+def register(ctx: click.Context, manifests: tuple[str, ...], fmt: str, **guided: object) -> None:
+    """Check MANIFEST files against their source and standard, then add them to the registry.
+
+    Or guided: `twinhub register SOURCE --department D` inspects SOURCE, proposes a
+    manifest with a dry run, and writes it (--out) or registers it (--yes); see docs/registering.md.
+    """
+    from twinhub.guided.command import Options, run_guided, wants_guided
+
+    opts = Options(**guided, fmt=fmt)
+    if wants_guided(manifests, opts):
+        ctx.exit(run_guided(_hub(ctx), manifests, opts))
+    manifests = tuple(pathlib.Path(m) for m in manifests)
     from twinhub.registry import register as register_manifest
 
     hub = _hub(ctx)

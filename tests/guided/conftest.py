@@ -1,0 +1,46 @@
+"""Hubs whose city is where the real-world datasets are (the shipped pack's city is Shanghai)."""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+
+import pytest
+import yaml
+
+from standards.pack import DEFAULT_PACK
+from twinhub.home import Hub
+
+CITIES = {  # name -> extent in lon/lat (target CRS EPSG:4326)
+    "adur": ("Adur", "Europe/London", [-0.42, 50.80, -0.17, 50.90]),
+    "toronto": ("Toronto (East York)", "America/Toronto", [-79.64, 43.58, -79.11, 43.86]),
+    "boston": ("Boston", "America/New_York", [-71.20, 42.22, -70.98, 42.40]),
+    "banqiao": ("New Taipei", "Asia/Taipei", [121.28, 24.67, 122.01, 25.30]),
+}
+
+
+def city_hub(root: pathlib.Path, city: str) -> Hub:
+    """A hub in ``root/home`` whose standards pack is the shipped one with ``city``'s city.yaml."""
+    pack = root / "pack"
+    if not pack.exists():
+        for part in ("schemas", "vocabularies", "crosswalks"):
+            shutil.copytree(DEFAULT_PACK / part, pack / part)
+    name, timezone, extent = CITIES[city]
+    (pack / "city.yaml").write_text(yaml.safe_dump({
+        "name": name, "target_crs": "EPSG:4326", "timezone": timezone, "extent": extent, "buffer_m": 2000,
+        "transform_accuracy_m": 5, "day_first": city != "boston",
+    }), encoding="utf-8")
+    home = root / "home"
+    Hub.open(home)
+    (home / "twinhub.yaml").write_text(f"standards: {pack}\n", encoding="utf-8")
+    return Hub.open(home)
+
+
+@pytest.fixture
+def adur_hub(tmp_path: pathlib.Path) -> Hub:
+    return city_hub(tmp_path, "adur")
+
+
+@pytest.fixture
+def toronto_hub(tmp_path: pathlib.Path) -> Hub:
+    return city_hub(tmp_path, "toronto")

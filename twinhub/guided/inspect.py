@@ -1,0 +1,210 @@
+"""Inspect a source nobody has described yet: columns, encoding, geometry, CRS candidates.
+
+Only the first chunk is read (``SAMPLE_ROWS``); the dry run reads the rest.
+The CRS is never guessed silently: a declared one is taken (from ``--crs`` or the
+source itself), otherwise the candidates ranked from the coordinates against the
+city (standards/crs_detect.py) are listed with how sure the ranking is, and the
+best one is proposed for the department to confirm.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from connectors import ConfigProblem, Connector, SourceError, open_source
+from standards.crs import UnknownCRS, resolve_crs
+from standards.crs_detect import CRSCandidate, positions, rank_crs
+from twinhub.guided.locate import Located, geometry_columns, xy_pairs
+from twinhub.guided.profile import ColumnProfile, profile_frame
+from twinhub.guided.source import GuidedError
+from twinhub.home import Hub
+
+SAMPLE_ROWS = 10_000
+SURE = 0.5  # a detected CRS with a lower confidence is proposed with a TODO
+_CRS_WORDS = ("crs", "srs", "epsg", "coordinate reference", "spatial reference", "projection", "坐标系")
+
+
+@dataclass
+class CRSChoice:
+    crs: str | None  # what the proposal writes in source.crs (None: the source declares it)
+    how: str  # declared | given | detected | none
+    confidence: float
+    candidates: list[CRSCandidate] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)
+
+    @property
+    def sure(self) -> bool:
+        return self.how in ("declared", "given") or self.confidence >= SURE
+
+    def as_dict(self) -> dict:
+        return {"crs": self.crs, "how": self.how, "confidence": round(self.confidence, 4), "sure": self.sure,
+                "candidates": [c.as_dict() for c in self.candidates], "evidence": self.evidence}
+
+
+@dataclass
+class Profile:
+    """What the hub found in the source's first chunk."""
+
+    source: dict  # manifest source keys, with the geometry keys and crs filled in
+    describe: str
+    encoding: str | None
+    rows_sampled: int
+    columns: list[ColumnProfile]
+    located: Located | None  # how tabular rows are located; None when the source has its own geometry
+    geometry_type: str | None
+    crs: CRSChoice
+    frame: pd.DataFrame = field(repr=False)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def geometry_columns(self) -> tuple[str, ...]:
+        return self.located.columns if self.located else ()
+
+    @property
+    def attribute_columns(self) -> list[ColumnProfile]:
+        return [c for c in self.columns if c.name not in self.geometry_columns]
+
+    def as_dict(self) -> dict:
+        return {
+            "source": self.source, "describe": self.describe, "encoding": self.encoding,
+            "rows_sampled": self.rows_sampled, "columns": [c.as_dict() for c in self.columns],
+            "geometry": {"columns": list(self.geometry_columns), "kind": self.located.kind if self.located else
+                         ("source" if self.geometry_type else None), "type": self.geometry_type},
+            "crs": self.crs.as_dict(), "notes": self.notes,
+        }
+
+
+def _open(spec: dict, hub: Hub, base_dir: pathlib.Path | None) -> Connector:
+    try:
+        connector = open_source(spec, base_dir, policy=hub.network_policy)
+        connector.check()
+    except ConfigProblem as exc:
+        raise GuidedError(f"cannot read the source: {exc}") from None
+    except SourceError as exc:
+        raise GuidedError(str(exc)) from None
+    return connector
+
+
+def _first_chunk(connector: Connector):
+    try:
+        chunk = next(iter(connector.chunks(SAMPLE_ROWS)), None)
+    except SourceError as exc:
+        raise GuidedError(str(exc)) from None
+    if chunk is None or chunk.frame.empty:
+        raise GuidedError(f"{connector.describe()}: the source has no rows to inspect")
+    return chunk
+
+
+def _geometry_type(geometry: np.ndarray | None) -> str | None:
+    if geometry is None:
+        return None
+    kinds = pd.Series([g.geom_type for g in geometry if g is not None])
+    return str(kinds.mode().iloc[0]) if not kinds.empty else None
+
+
+def _ranges(x: np.ndarray, y: np.ndarray, located: Located | None) -> str:
+    names = (located.keys.get("x", "x"), located.keys.get("y", "y")) if located and located.kind == "xy" else ("x", "y")
+    if x.size == 0:
+        return "no positions to rank"
+    return (f"{names[0]} {np.nanmin(x):,.6g} … {np.nanmax(x):,.6g}, {names[1]} {np.nanmin(y):,.6g} … {np.nanmax(y):,.6g} "
+            f"({x.size} positions sampled)")
+
+
+def _said_in_columns(frame: pd.DataFrame) -> list[str]:
+    """What columns named like a CRS say (the Adur toilets' CoordinateReferenceSystem: 'OSGB36')."""
+    said = []
+    for column in frame.columns:
+        words = str(column).casefold().replace("_", " ")
+        spaced = "".join(" " + ch.lower() if ch.isupper() else ch for ch in str(column)).strip().casefold()
+        if any(w in words or w in spaced for w in _CRS_WORDS):
+            counts = frame[column].astype("string").str.strip().value_counts().head(3)
+            if not counts.empty:
+                listed = ", ".join(f"{v!r} ({n} rows)" for v, n in counts.items())
+                said.append(f"column {column} says {listed}: check that it agrees with the proposed CRS")
+    return said
+
+
+def _rank(geometry: np.ndarray, hub: Hub) -> list[CRSCandidate]:
+    x, y = positions(geometry)
+    return rank_crs(x, y, hub.pack.city, hub.target_crs)
+
+
+def _detect(geometry: np.ndarray, hub: Hub, located: Located | None, frame: pd.DataFrame) -> CRSChoice:
+    x, y = positions(geometry)
+    candidates = rank_crs(x, y, hub.pack.city, hub.target_crs)
+    evidence = [_ranges(x, y, located)] + _said_in_columns(frame)
+    if located is not None and located.kind == "text" and frame[located.keys["geometry"]].astype("string").str.lstrip().str.startswith("{").mean() > 0.5:
+        evidence.append("GeoJSON is WGS 84 longitude/latitude by definition (RFC 7946) unless its producer says otherwise")
+    if not candidates:
+        return CRSChoice(None, "none", 0.0, [], evidence)
+    best = candidates[0]
+    evidence.append(f"{best.crs}{' with x and y swapped' if best.swapped else ''} puts {best.inside_share:.0%} "
+                    f"of the sampled positions inside {hub.pack.city.name}")
+    return CRSChoice(best.crs, "detected", best.confidence, candidates, evidence)
+
+
+def _choose_location(options: list[Located], connector: Connector, hub: Hub) -> tuple[Located | None, object]:
+    """The location option whose positions fit the city best, and its first chunk."""
+    best, best_share, best_chunk = None, -1.0, None
+    for option in options[:6]:
+        try:
+            trial = open_source({**connector.config.model_dump(exclude_none=True), **option.keys}, policy=hub.network_policy)
+            chunk = next(iter(trial.chunks(2_000)))
+        except (SourceError, ConfigProblem, StopIteration):
+            continue
+        ranked = _rank(chunk.geometry, hub) if chunk.geometry is not None else []
+        share = ranked[0].inside_share if ranked else 0.0
+        if share > best_share:
+            best, best_share, best_chunk = option, share, chunk
+    return best, best_chunk
+
+
+def _swap(source: dict) -> dict:
+    return {**source, "x": source["y"], "y": source["x"]}
+
+
+def inspect_source(spec: dict, hub: Hub, base_dir: pathlib.Path | None = None, crs: str | None = None) -> Profile:
+    """Profile ``spec``'s first chunk, find its geometry and rank its CRS candidates."""
+    connector = _open(spec, hub, base_dir)
+    chunk = _first_chunk(connector)
+    columns = profile_frame(chunk.frame)
+    source = connector.config.model_dump(exclude_none=True, exclude_defaults=True) | {"format": connector.name}
+    source = {k: v for k, v in {**spec, **source}.items() if v is not None}
+    notes: list[str] = []
+    located, geometry = None, chunk.geometry
+    if geometry is None:
+        options = geometry_columns(columns) + xy_pairs(columns)
+        located, trial = _choose_location(options, connector, hub)
+        if located is not None:
+            source.update(located.keys)
+            geometry = trial.geometry
+            notes.append(located.note)
+        else:
+            notes.append("no geometry found: no geometry column, no WKT/GeoJSON text and no x/y columns")
+    encoding = connector.encoding() if hasattr(connector, "encoding") and callable(connector.encoding) else None
+    declared = connector.crs() if not spec.get("crs") else spec["crs"]
+    if crs:
+        try:
+            choice = CRSChoice(resolve_crs(crs).name if not crs.upper().startswith("EPSG:") else crs, "given", 1.0,
+                               evidence=[f"given with --crs {crs}"])
+        except UnknownCRS as exc:
+            raise GuidedError(f"--crs: {exc}") from None
+        source["crs"] = choice.crs
+    elif declared:
+        choice = CRSChoice(None, "declared", 1.0, evidence=[f"the source declares {declared}"])
+    elif geometry is not None:
+        choice = _detect(geometry, hub, located, chunk.frame)
+        if choice.crs:
+            source["crs"] = choice.crs
+            if choice.candidates[0].swapped and "x" in source:
+                source = _swap(source)
+                notes.append("the best CRS reads the columns the other way round: x and y are swapped in the proposal")
+    else:
+        choice = CRSChoice(None, "none", 0.0)
+    return Profile(source=source, describe=connector.describe(), encoding=encoding, rows_sampled=len(chunk.frame),
+                   columns=columns, located=located, geometry_type=_geometry_type(geometry), crs=choice,
+                   frame=chunk.frame, notes=notes)

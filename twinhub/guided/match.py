@@ -1,0 +1,150 @@
+"""How well a source column fits a standard's field: by name, by type, by values.
+
+Names are compared after folding (``GeoX`` -> ``geo x``, ``case_enquiry_id`` ->
+``case enquiry id``) against the field's name, its Table Schema title and the other
+names departments use (names.yaml, English and Chinese).
+
+>>> name_score("case_enquiry_id", ["request id", "case enquiry id"])
+(1.0, 'case enquiry id')
+>>> name_score("机构名称", ["名称"])[0] > 0.6
+True
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import pathlib
+import re
+from dataclasses import dataclass
+
+import frictionless
+import yaml
+
+from standards.labels import Matcher, suggest
+from standards.pack import Standard, StandardsPack, Vocabulary
+from twinhub.guided.profile import ColumnProfile
+
+NAMES_FILE = pathlib.Path(__file__).with_name("names.yaml")
+SIMILAR_MAX_CONCEPTS = 300  # vocabularies longer than this are not searched by similarity when scoring
+CONFIDENT_LABEL = 0.8  # a suggested code this similar goes into the crosswalk draft; below it, "?"
+TYPE_FIT = {  # field type -> column types that read as it
+    "integer": {"integer"}, "number": {"integer", "number"}, "boolean": {"boolean"},
+    "date": {"date", "datetime"}, "datetime": {"datetime", "date"},
+}
+
+
+@functools.lru_cache(maxsize=1)
+def _names() -> dict[str, list[str]]:
+    return yaml.safe_load(NAMES_FILE.read_text(encoding="utf-8"))["fields"]
+
+
+def fold(name: str) -> str:
+    """A column or field name as lower-case words."""
+    spaced = re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", " ", str(name))
+    return re.sub(r"[\s_\-.:/()\[\]]+", " ", spaced).strip().casefold()
+
+
+def field_names(standard: Standard, field: frictionless.Field) -> list[str]:
+    """Every name the field goes by: its own, its title, names.yaml's (and a schema's ``synonyms``)."""
+    names = _names()
+    found = [field.name, field.title or "", *(field.custom.get("synonyms") or ())]
+    found += names.get(f"{standard.name}.{field.name}") or names.get(field.name) or []
+    return [n for n in dict.fromkeys(fold(n) for n in found) if n]
+
+
+def _one(column: str, name: str) -> float:
+    if column == name:
+        return 1.0
+    words, wanted = column.split(), name.split()
+    if len(wanted) < len(words) and (words[-len(wanted):] == wanted or words[:len(wanted)] == wanted):
+        return 0.85
+    if len(wanted) == 1 and wanted[0] in words:
+        return 0.6
+    if len(name) >= 2 and name in column:  # 机构名称 contains 名称; structid contains id (weakly)
+        return 0.5 + 0.4 * len(name) / len(column)
+    ratio = difflib.SequenceMatcher(None, column, name).ratio()
+    return 0.8 * ratio if ratio >= 0.8 else 0.0
+
+
+def name_score(column: str, names: list[str]) -> tuple[float, str]:
+    """The best match of ``column`` among ``names``, and the name it matched."""
+    folded = fold(column)
+    return max(((_one(folded, fold(n)), fold(n)) for n in names), default=(0.0, ""))
+
+
+def type_fit(field: frictionless.Field, column: ColumnProfile) -> float:
+    if column.type == "empty":
+        return 0.0
+    accepted = TYPE_FIT.get(field.type)
+    return 1.0 if accepted is None or column.type in accepted else 0.2
+
+
+@dataclass(frozen=True)
+class ValueFit:
+    share: float  # share of the sample's rows whose value the vocabulary (or a close suggestion) maps
+    exact: float  # the share mapped by the vocabulary itself
+
+
+_VALUE_FITS: dict[tuple[int, str], ValueFit] = {}
+
+
+def value_fit(column: ColumnProfile, vocabulary: Vocabulary) -> ValueFit:
+    """How much of the column's sample the vocabulary maps (its 50 commonest values; remembered)."""
+    if column.values is None or column.type not in ("string", "integer") or column.distinct > 500:
+        return ValueFit(0.0, 0.0)
+    key = (id(column.values), vocabulary.name)
+    if key not in _VALUE_FITS:
+        _VALUE_FITS[key] = _value_fit(column, vocabulary)
+    return _VALUE_FITS[key]
+
+
+def _value_fit(column: ColumnProfile, vocabulary: Vocabulary) -> ValueFit:
+    matcher = Matcher(vocabulary)
+    counts = column.values.value_counts().head(50)
+    similar = len(vocabulary.concepts) <= SIMILAR_MAX_CONCEPTS  # a long code list is matched exactly only
+    exact = close = 0
+    for i, (value, rows) in enumerate(counts.items()):
+        if matcher.lookup(value) is not None:
+            exact += rows
+        elif similar and i < 10 and (found := suggest(value, vocabulary, limit=1)) and found[0].score >= CONFIDENT_LABEL:
+            close += rows
+    total = int(counts.sum())
+    return ValueFit((exact + close) / total, exact / total)
+
+
+def label_like(column: ColumnProfile, rows: int) -> bool:
+    """Short text with few distinct values: the shape of a label column."""
+    if column.type != "string" or column.values is None or column.distinct < 2:
+        return False
+    return column.distinct <= max(50, 0.1 * rows) and float(column.values.str.len().mean()) <= 40
+
+
+@dataclass(frozen=True)
+class Fit:
+    field: str
+    column: str
+    confidence: float
+    why: str
+
+
+def fit(standard: Standard, field: frictionless.Field, column: ColumnProfile, pack: StandardsPack) -> Fit:
+    """How well ``column`` fits ``field``, with the reason in words."""
+    score, via = name_score(column.name, field_names(standard, field))
+    why = [f"name matches {via!r} ({score:.2f})"] if score else []
+    score *= type_fit(field, column)
+    if column.type == "empty":
+        why.append("the column is empty in the sample")
+    elif score and type_fit(field, column) < 1:
+        why.append(f"but {column.type} values for a {field.type} field")
+    unique = bool(field.constraints.get("unique")) or field.name in standard.primary_key
+    if unique and not column.unique and score:
+        score *= 0.3
+        why.append("but its values repeat (the field is a key)")
+    vocabulary = field.custom.get("vocabulary")
+    if vocabulary and column.type != "empty":
+        values = value_fit(column, pack.vocabulary(vocabulary))
+        if values.share:
+            why.append(f"{values.share:.0%} of its values map to {vocabulary}")
+        score = max(score, 0.4 + 0.6 * values.share if values.share >= 0.3 else 0.0, score * (0.5 + values.share))
+    return Fit(field.name, column.name, min(score, 1.0), "; ".join(why))

@@ -1,0 +1,205 @@
+"""Propose a manifest for a profiled source: the standard, the field mapping, label drafts.
+
+Each standard is scored by how well the source's columns fill its fields (required
+fields weigh most; see :func:`score_standard`), the best is chosen and the runners-up
+are reported. Every field mapping carries a confidence and the reason for it, and every
+label field a crosswalk draft: each distinct value with the code the vocabulary gives
+it, the closest code when one is close enough, or ``?`` for the department to fill.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from standards.labels import Matcher, is_null, suggest
+from standards.pack import Standard, StandardsPack
+from twinhub.guided.inspect import Profile
+from twinhub.guided.match import CONFIDENT_LABEL, Fit, fit, label_like
+from twinhub.guided.source import GuidedError
+
+MAPPED = 0.45  # a field is mapped to a column fitting at least this well
+SURE_FIELD = 0.75  # below: the proposal marks the mapping TODO
+FALLBACK = 0.2  # a required label field with no named column takes a label-like column at this confidence
+REQUIRED_WEIGHT = 0.7  # the score: this much for the required fields, the rest for the optional ones
+NO_STANDARD = 0.3  # below: no standard fits
+
+
+@dataclass
+class FieldMapping:
+    field: str
+    column: str | None
+    confidence: float
+    why: str
+    required: bool
+
+    @property
+    def sure(self) -> bool:
+        return self.column is not None and self.confidence >= SURE_FIELD
+
+    def as_dict(self) -> dict:
+        return {"field": self.field, "column": self.column, "confidence": round(self.confidence, 3), "why": self.why,
+                "required": self.required, "sure": self.sure}
+
+
+@dataclass
+class StandardScore:
+    standard: Standard
+    score: float
+    mappings: list[FieldMapping]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def fields(self) -> dict[str, str]:
+        return {m.field: m.column for m in self.mappings if m.column}
+
+    def as_dict(self) -> dict:
+        return {"standard": self.standard.ref, "score": round(self.score, 3), "notes": self.notes,
+                "fields": [m.as_dict() for m in self.mappings]}
+
+
+@dataclass
+class LabelEntry:
+    value: str
+    rows: int  # in the sample (the dry run adds the values it meets later)
+    code: str | None  # None: the department fills it in ("?")
+    how: str  # vocabulary | suggested | ?
+    note: str = ""
+
+    def as_dict(self) -> dict:
+        return {"value": self.value, "rows": self.rows, "code": self.code or "?", "how": self.how, "note": self.note}
+
+
+@dataclass
+class LabelDraft:
+    field: str
+    column: str
+    vocabulary: str
+    entries: list[LabelEntry]
+
+    @property
+    def unfilled(self) -> list[LabelEntry]:
+        return [e for e in self.entries if e.code is None]
+
+    def as_dict(self) -> dict:
+        return {"field": self.field, "column": self.column, "vocabulary": self.vocabulary,
+                "entries": [e.as_dict() for e in self.entries]}
+
+
+def _geometry_factor(standard: Standard, profile: Profile) -> tuple[float, str]:
+    wanted = standard.geometry_field.custom.get("geometryType") if standard.geometry_field else None
+    found = (profile.geometry_type or "").removeprefix("Multi")
+    if wanted is None:
+        return 1.0, ""
+    if not found:
+        return 0.6, f"the source has no geometry; {standard.name} needs a {wanted}"
+    if found != wanted.removeprefix("Multi"):
+        return 0.5, f"the source has {profile.geometry_type} geometries; {standard.name} holds {wanted}s"
+    return 1.0, ""
+
+
+def _assign(fits: list[Fit]) -> dict[str, Fit]:
+    """Field -> column, best fits first, each column used once."""
+    chosen: dict[str, Fit] = {}
+    used: set[str] = set()
+    for f in sorted(fits, key=lambda f: -f.confidence):
+        if f.confidence >= MAPPED and f.field not in chosen and f.column not in used:
+            chosen[f.field] = f
+            used.add(f.column)
+    return chosen
+
+
+def _fallback(standard: Standard, profile: Profile, chosen: dict[str, Fit]) -> None:
+    """A required label field no column is named for takes the most label-like column left, unsure."""
+    used = {f.column for f in chosen.values()}
+    for name in standard.vocabulary_fields:
+        f = next(f for f in standard.fields if f.name == name)
+        if name in chosen or not standard.required(f):
+            continue
+        left = [c for c in profile.attribute_columns if c.name not in used and label_like(c, profile.rows_sampled)]
+        if left:
+            pick = min(left, key=lambda c: c.distinct)
+            chosen[name] = Fit(name, pick.name, FALLBACK, f"no column is named for it; {pick.name} holds short labels "
+                                                          f"({pick.distinct} distinct values): check it")
+            used.add(pick.name)
+
+
+def _drop_unmatched_labels(standard: Standard, chosen: dict[str, Fit], notes: list[str]) -> None:
+    """An optional label field none of whose values the vocabulary maps would quarantine every row: leave it out."""
+    for name in list(chosen):
+        f = next(f for f in standard.fields if f.name == name)
+        if name in standard.vocabulary_fields and not standard.required(f) and "map to" not in chosen[name].why:
+            notes.append(f"{name}: {chosen[name].column} looks like it ({chosen[name].why}) but none of its values are "
+                         f"codes of {standard.vocabulary_fields[name]}; left unmapped (map it with a crosswalk to publish it)")
+            del chosen[name]
+
+
+def score_standard(standard: Standard, profile: Profile, pack: StandardsPack) -> StandardScore:
+    """Map the profile's columns onto ``standard``: the mapping, and a score 0..1.
+
+    The score is REQUIRED_WEIGHT x the mean confidence of the required fields plus the
+    rest x that of the optional ones, times a penalty when the geometry does not fit.
+    """
+    fits = [fit(standard, f, c, pack) for f in standard.attribute_fields for c in profile.attribute_columns]
+    chosen = _assign(fits)
+    notes: list[str] = []
+    _drop_unmatched_labels(standard, chosen, notes)
+    _fallback(standard, profile, chosen)
+    mappings = [
+        FieldMapping(f.name, chosen[f.name].column if f.name in chosen else None,
+                     chosen[f.name].confidence if f.name in chosen else 0.0,
+                     chosen[f.name].why if f.name in chosen else "no column fits", standard.required(f))
+        for f in standard.attribute_fields
+    ]
+    required = [m.confidence for m in mappings if m.required]
+    optional = [m.confidence for m in mappings if not m.required]
+    mean = lambda xs: sum(xs) / len(xs) if xs else 1.0  # noqa: E731
+    factor, why = _geometry_factor(standard, profile)
+    if why:
+        notes.append(why)
+    score = (REQUIRED_WEIGHT * mean(required) + (1 - REQUIRED_WEIGHT) * mean(optional)) * factor
+    return StandardScore(standard, score, mappings, notes)
+
+
+def choose_standard(profile: Profile, pack: StandardsPack, forced: str | None = None) -> list[StandardScore]:
+    """Every standard scored, best first (``forced``, from --standard, always first)."""
+    scores = sorted((score_standard(s, profile, pack) for s in pack.standards.values()), key=lambda s: -s.score)
+    if forced:
+        chosen = score_standard(pack.standard(forced), profile, pack)
+        return [chosen] + [s for s in scores if s.standard.name != chosen.standard.name]
+    if not scores or scores[0].score < NO_STANDARD:
+        best = f" (best: {scores[0].standard.name}, {scores[0].score:.0%})" if scores else ""
+        raise GuidedError(f"{profile.describe}: no standard of the hub fits its columns{best}; name one with "
+                          f"--standard ({', '.join(sorted(pack.standards))}) or ask the standards team for a new one")
+    return scores
+
+
+def label_draft(name: str, column: str, vocabulary_name: str, profile: Profile, pack: StandardsPack) -> LabelDraft:
+    """Each distinct sample value of ``column``: the vocabulary's code, a close suggestion, or ``?``."""
+    vocabulary = pack.vocabulary(vocabulary_name)
+    matcher = Matcher(vocabulary)
+    values = profile.frame[column].astype("string").str.strip()
+    entries = []
+    for value, rows in values.value_counts().items():
+        if is_null(value):
+            continue
+        found = matcher.lookup(value)
+        if found is not None:
+            entries.append(LabelEntry(str(value), int(rows), found.code, "vocabulary", f"the vocabulary's {found.how}"))
+            continue
+        entries.append(suggested_entry(str(value), int(rows), vocabulary))
+    return LabelDraft(name, column, vocabulary.name, entries)
+
+
+def suggested_entry(value: str, rows: int, vocabulary) -> LabelEntry:
+    """The closest code if it is close enough, else ``?`` with the best guess as a note."""
+    found = suggest(value, vocabulary, limit=2)
+    if found and found[0].score >= CONFIDENT_LABEL:
+        return LabelEntry(value, rows, found[0].code, "suggested", f"resembles {found[0].via!r} ({found[0].score:.2f})")
+    note = "; ".join(f"maybe {s.code} ({s.score:.2f})" for s in found) or "no code resembles it"
+    return LabelEntry(value, rows, None, "?", note)
+
+
+def label_drafts(chosen: StandardScore, profile: Profile, pack: StandardsPack) -> list[LabelDraft]:
+    vocabularies = chosen.standard.vocabulary_fields
+    return [label_draft(m.field, m.column, vocabularies[m.field], profile, pack)
+            for m in chosen.mappings if m.column and m.field in vocabularies]

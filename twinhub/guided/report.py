@@ -1,0 +1,84 @@
+"""The guided registration's report for a person: profile, CRS, standard, fields, labels, dry run."""
+
+from __future__ import annotations
+
+from twinhub import output
+from twinhub.guided.dryrun import DryRun
+from twinhub.guided.guide import Proposal
+
+LABEL_ROWS = 8  # draft values shown per field (the draft file has them all)
+
+
+def _profile(proposal: Proposal) -> list[str]:
+    p = proposal.profile
+    geometry = ", ".join(p.geometry_columns) or ("the source's own" if p.geometry_type else "none")
+    head = [f"source: {p.describe}", f"sampled {p.rows_sampled} rows; encoding {p.encoding or 'n/a'}; "
+            f"geometry: {geometry} ({p.geometry_type or 'no geometry'})"]
+    rows = [[c.name, c.type, f"{c.null_share:.0%}", c.distinct, "yes" if c.unique else "", ", ".join(c.examples)]
+            for c in p.columns]
+    return head + ["", output.table(["column", "type", "blank", "distinct", "unique", "examples"], rows)]
+
+
+def _crs(proposal: Proposal) -> list[str]:
+    choice = proposal.profile.crs
+    lines = [f"CRS: {choice.crs or '(declared by the source)' if choice.how != 'none' else 'none'} "
+             f"({choice.how}{f', confidence {choice.confidence:.0%}' if choice.how == 'detected' else ''})"]
+    lines += [f"  evidence: {e}" for e in choice.evidence]
+    if choice.candidates:
+        rows = [[i, c.crs, c.title, "yes" if c.swapped else "", f"{c.inside_share:.0%}", f"{c.confidence:.0%}",
+                 ", ".join(c.alike[:3])] for i, c in enumerate(choice.candidates, 1)]
+        lines += ["", output.table(["rank", "crs", "title", "x/y swapped", "inside city", "confidence", "alike"], rows)]
+    if choice.how == "detected" and not choice.sure:
+        lines.append("  TODO: several CRSs fit equally well; confirm with the data's owner (or give --crs)")
+    return lines
+
+
+def _standards(proposal: Proposal) -> list[str]:
+    chosen = proposal.scores[0]
+    rows = [[s.standard.ref, f"{s.score:.0%}", "chosen" if s is chosen else ""] for s in proposal.scores]
+    lines = [f"standard: {chosen.standard.ref} ({chosen.standard.title})", "",
+             output.table(["standard", "fit", ""], rows)]
+    lines += [f"  note: {n}" for n in chosen.notes]
+    rows = [[m.field, "yes" if m.required else "", m.column or "-", f"{m.confidence:.2f}",
+             ("" if m.sure or not m.column else "TODO ") + m.why] for m in chosen.mappings]
+    return lines + ["", output.table(["field", "required", "column", "confidence", "why"], rows)]
+
+
+def _labels(proposal: Proposal) -> list[str]:
+    lines = []
+    for d in proposal.drafts:
+        todo = len(d.unfilled)
+        lines.append(f"labels {d.field} ({d.column} -> {d.vocabulary}): {len(d.entries)} values, "
+                     f"{len(d.entries) - todo} mapped, {todo} to fill")
+        rows = [[e.value, e.rows, e.code or "?", e.how, e.note] for e in sorted(d.entries, key=lambda e: -e.rows)]
+        lines += [output.table(["value", "rows", "code", "how", "note"], rows[:LABEL_ROWS])]
+        if len(rows) > LABEL_ROWS:
+            lines.append(f"  … {len(rows) - LABEL_ROWS} more in the crosswalk draft")
+        lines.append("")
+    return lines
+
+
+def dry_run_lines(result: DryRun, unfilled: dict[str, int] | None = None) -> list[str]:
+    lines = [f"dry run: {result.rows_read} rows read: {result.would_publish} would publish, "
+             f"{result.would_quarantine} would be quarantined ({result.seconds:.1f} s; nothing was published)"]
+    for r in result.reasons:
+        first = r["examples"][0] if r["examples"] else {}
+        examples = ", ".join(f"row {x['source_row']} {x['value']!r}" for x in r["examples"])
+        lines.append(f"  {r['check']} {r['column'] or ''}: {r['rows']} rows: {first.get('message') or ''}")
+        lines.append(f"      e.g. {examples}")
+    for name, n in (unfilled or {}).items():
+        if n:
+            lines.append(f"  {name}: {n} values in the crosswalk draft are still \"?\"")
+    return lines
+
+
+def render(proposal: Proposal) -> str:
+    """The whole report as text."""
+    parts: list[str] = []
+    if proposal.profile is not None:
+        parts += _profile(proposal) + [""] + _crs(proposal) + [""] + _standards(proposal) + [""] + _labels(proposal)
+    if proposal.dry_run is not None:
+        parts += dry_run_lines(proposal.dry_run, proposal.unfilled)
+    if proposal.problems:
+        parts += ["", "before it can be registered:"] + [f"  - {k}: {v}" for k, v in proposal.problems.items()]
+    return "\n".join(parts)
