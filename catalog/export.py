@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyproj
 
-from catalog import audit
+from catalog import audit, column_tiers
 from catalog.lake import META_SCHEMA, Lake
 from catalog.notes import q
 
@@ -48,6 +48,7 @@ class Table:
     geometry: str | None
     wkb: list | None
     crs: pyproj.CRS
+    withheld: tuple[str, ...] = ()  # columns above the open audience, left out (catalog/column_tiers.py)
 
     @property
     def rows(self) -> int:
@@ -77,9 +78,13 @@ def read_table(con, dataset: str, text_geometry: bool = False) -> Table:
     entry = entry_of(con, dataset)
     department, name = dataset.split(".", 1)
     table = f"{q(department)}.{q(name)}"
-    types = con.execute(
+    withheld = column_tiers.withheld_from_open(con, dataset)
+    types = [(c, t) for c, t in con.execute(
         "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = 'lake' AND schema_name = ? "
-        "AND table_name = ? ORDER BY column_index", [department, name]).fetchall()
+        "AND table_name = ? ORDER BY column_index", [department, name]).fetchall() if c not in withheld]
+    if not types:
+        raise ExportError(f"{dataset}: every column is classified sensitive or restricted: nothing can be exported "
+                          "to open formats (its public variant may be: docs/governance.md)")
     geometry = next((c for c, t in types if t.startswith("GEOMETRY")), None)
     select = [_export_column(c, t) for c, t in types if c != geometry]
     order = "1"
@@ -97,7 +102,7 @@ def read_table(con, dataset: str, text_geometry: bool = False) -> Table:
     if geometry and not text_geometry:
         wkb = [bytes(v) if v is not None else None for v in arrow.column(geometry).to_pylist()]
         arrow = arrow.drop_columns([geometry])
-    return Table(entry, arrow, geometry, wkb, pyproj.CRS.from_user_input(entry["target_crs"]))
+    return Table(entry, arrow, geometry, wkb, pyproj.CRS.from_user_input(entry["target_crs"]), tuple(sorted(withheld)))
 
 
 def _export_column(column: str, kind: str) -> str:
@@ -148,12 +153,13 @@ def export_dataset(lake: Lake, dataset: str, fmt: str, out: pathlib.Path | None 
     with audit.audited(lake, entry, {ExportError: "refused"}):
         con = lake.connect(read_only=True)
         try:
+            tier = entry_of(con, dataset)["classification"]
+            if tier in NEVER_OPEN:  # refused before reading any row
+                raise ExportError(f"{dataset} is classified {tier}: it is never exported "
+                                  "to open formats; query it through `twinhub query` instead")
             table = read_table(con, dataset)
         finally:
             con.close()
-        if table.entry["classification"] in NEVER_OPEN:
-            raise ExportError(f"{dataset} is classified {table.entry['classification']}: it is never exported "
-                              "to open formats; query it through `twinhub query` instead")
         write(table, fmt, path)
         entry.rows_returned = table.rows
     return ExportResult(dataset, path, fmt, table.rows, table.entry["target_crs"])

@@ -40,10 +40,13 @@ META_TABLES = {
         extent VARCHAR, error VARCHAR, details VARCHAR""",
     "quarantine": """
         dataset VARCHAR, run_id VARCHAR, source_row BIGINT, checks VARCHAR, reasons VARCHAR, record VARCHAR""",
-    # the served version's columns, in order; is_label marks columns holding vocabulary codes
+    # the served version's columns, in order; is_label marks columns holding vocabulary codes;
+    # classification (the column's effective tier), protection (mask | pseudonymize | none: how a
+    # consumer below that tier reads it) and personal_data (kinds, comma-separated): docs/governance.md
     "columns": """
         dataset VARCHAR, position INTEGER, name VARCHAR, type VARCHAR,
-        is_key BOOLEAN, is_label BOOLEAN, is_geometry BOOLEAN""",
+        is_key BOOLEAN, is_label BOOLEAN, is_geometry BOOLEAN,
+        classification VARCHAR, protection VARCHAR, personal_data VARCHAR""",
     # each published row's source row number and key as JSON, replaced at each publish (twinhub/ledger.py)
     "row_sources": "dataset VARCHAR, run_id VARCHAR, source_row BIGINT, key VARCHAR",
     # one row per version: what changed against the version served before it (catalog/notes.py)

@@ -180,7 +180,8 @@ def record_columns(con: duckdb.DuckDBPyConnection, dataset: str, schema: list, k
     con.execute(f"DELETE FROM {META_SCHEMA}.columns WHERE dataset = ?", [dataset])
     for position, (name, kind) in enumerate(schema):
         con.execute(
-            f"INSERT INTO {META_SCHEMA}.columns VALUES (?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO {META_SCHEMA}.columns (dataset, position, name, type, is_key, is_label, is_geometry) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             [dataset, position, name, kind, name in key, name in labels, name == geometry],
         )
 

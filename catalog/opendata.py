@@ -2,7 +2,8 @@
 
 Each export writes the open datasets' data files beside the metadata (under
 ``data/``) so every distribution, resource and asset points at a real file.
-Datasets classified ``restricted`` are never written, in data or metadata.
+Datasets classified ``restricted`` are never written, in data or metadata; nor are
+columns classified ``sensitive`` or ``restricted`` (catalog/column_tiers.py).
 
 * **DCAT-AP 3**: a ``dcat:Catalog`` of ``dcat:Dataset``s, each published by its
   department (``foaf:Agent``), with a GeoParquet distribution, its spatial
@@ -95,8 +96,10 @@ def export_catalog(lake: Lake, fmt: str, out: pathlib.Path, force: bool = False,
         try:
             datasets = []
             for e in _open_datasets(con):
-                datasets.append({"entry": e, "table": read_table(con, e["dataset"], text_geometry=fmt == "datapackage"),
-                                 "columns": column_facts(con, e["dataset"]), "versions": dataset_versions(con, e["dataset"]),
+                table = read_table(con, e["dataset"], text_geometry=fmt == "datapackage")  # sensitive columns left out
+                datasets.append({"entry": e, "table": table, "columns": [c for c in column_facts(con, e["dataset"])
+                                                                         if c["name"] not in table.withheld],
+                                 "versions": dataset_versions(con, e["dataset"]),
                                  "notes": release_notes(con, e["dataset"])})
         finally:
             con.close()

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from catalog import notes
+from catalog import column_tiers, notes, variants
 from catalog.lake import ALIAS, META_SCHEMA, META_TABLES, Lake, with_retry
 from catalog.preview import render_preview
 from catalog.stage import Stage
@@ -41,6 +41,8 @@ class DatasetEntry:
     key: tuple[str, ...] = ()
     geometry: str | None = "geometry"
     labels: tuple[str, ...] | None = None  # columns holding vocabulary codes; None: found from the data
+    column_tiers: tuple = ()  # standards.tiers.ColumnTier per column, recorded in catalog.columns
+    public_variant: dict | None = None  # catalog/variants.py: a coarsened public copy published with it
 
     @property
     def id(self) -> str:
@@ -183,6 +185,8 @@ def _commit(con, entry: DatasetEntry, stage: Stage, run: RunInfo, before_commit:
         after = notes.facts(con, entry.id, table, labels, entry.geometry)
         notes.record(con, entry.id, run.run_id, previous_run, notes.compare(before, after, changes))
         notes.record_columns(con, entry.id, after["schema"], entry.key, list(after["labels"]), entry.geometry)
+        column_tiers.record(con, entry.id, entry.column_tiers)
+        variants.publish_variant(con, entry, run, entry.public_variant, extent)
         now = dt.datetime.now(dt.timezone.utc)
         _insert_run(con, {
             "run_id": run.run_id, "dataset": entry.id, "status": "published", "started_at": run.started_at,

@@ -29,6 +29,7 @@ from twinhub.home import Hub
 from twinhub.ingest import discard_stage, publish_stage, stage_dataset
 from twinhub.locks import PublishInProgress, hold_dataset
 from twinhub.manifest import ManifestError
+from twinhub.protection import steward_lines
 from twinhub.registry import Registered, lookup
 
 FORCE_TAG = "twinhub/force"  # run tag: publish even when source and configuration are unchanged
@@ -118,7 +119,7 @@ def build_dataset_assets(hub: Hub, entry: Registered, standard: Standard, schema
     staged, published = staged_key(entry), published_key(entry)
     owners = [f"team:{m.department}"] + ([m.steward] if m.steward else [])
     tags = {"standard": _tag(standard.name), "standard_version": _tag(standard.version),
-            "classification": m.classification, "crs": _tag(hub.target_crs)}
+            "classification": m.tier, "crs": _tag(hub.target_crs)}
     reference = _manifest_reference(entry.manifest_path)
     source = str(m.source.get("path") or m.source.get("url") or m.source.get("table") or "")
     specs = [
@@ -185,11 +186,13 @@ def _stage_and_audit(context, hub: Hub, current: Registered, staged: dg.AssetKey
         for name in AUDITS if name not in ran
     ]
     refused = blocked(audits)
+    for line in steward_lines(run.run.details.get("privacy")):
+        context.log.warning(f"{current.id}: {line}")
     yield dg.MaterializeResult(
         asset_key=staged,
         metadata={"rows_read": run.stage.rows_read, "rows_conforming": run.stage.rows_conforming,
                   "rows_quarantined": run.stage.rows_quarantined, "blocked": bool(refused),
-                  "source_fingerprint": run.run.source_fingerprint},
+                  "source_fingerprint": run.run.source_fingerprint, **_privacy(run.run.details.get("privacy"))},
         check_results=results,
     )
     if refused:
@@ -197,6 +200,15 @@ def _stage_and_audit(context, hub: Hub, current: Registered, staged: dg.AssetKey
         context.log.error(f"{current.id}: not published, blocked by {[a.name for a in refused]}")
         return False
     return True
+
+
+def _privacy(privacy: dict | None) -> dict:
+    """The personal data the scan found (counts, redacted examples) and the tier this version publishes with."""
+    if not privacy:
+        return {}
+    raised = {c: v["raised_by"] for c, v in privacy["columns"].items() if v["raised_by"]}
+    return {"classification": privacy["classification"], "personal_data": dg.MetadataValue.json(privacy["scan"]),
+            "undeclared_personal_data": dg.MetadataValue.json(raised)}
 
 
 def _map_preview(hub: Hub, dataset: str, version: int | None) -> dg.MetadataValue | None:

@@ -38,7 +38,7 @@ def city_layer_asset(hub: Hub, standard_name: str, entries: list[Registered],
         description=f"**{standard.title}, city-wide**: every department's {standard_name} datasets in one "
                     f"table ({', '.join(e.id for e in entries)}).",
         tags={"standard": standard_name, "classification": highest_classification(
-            [e.manifest.classification for e in entries])},
+            [e.manifest.tier for e in entries])},
         metadata={"dagster/column_schema": dg.TableSchema(columns=columns),
                   "dagster/column_lineage": lineage,
                   "dagster/table_name": f"lake.{CITY_SCHEMA}.{standard_name}"},
@@ -71,8 +71,8 @@ def cross_department_assets(hub: Hub, entries: list[Registered],
     for e in entries:
         by_standard.setdefault(e.manifest.standard, []).append(e)
     assets = [city_layer_asset(hub, s, members, schemas[s]) for s, members in sorted(by_standard.items())]
-    tiers = {e.id: e.manifest.classification for e in entries}
-    tiers.update({f"{CITY_SCHEMA}.{s}": highest_classification([m.manifest.classification for m in members])
+    tiers = {e.id: e.manifest.tier for e in entries}  # declared tiers, columns included
+    tiers.update({f"{CITY_SCHEMA}.{s}": highest_classification([m.manifest.tier for m in members])
                   for s, members in by_standard.items()})
     known = set(tiers) | {f"{DERIVED_SCHEMA}.{p.stem}" for p in (hub.home / "derived").glob("*.sql")}
     for derived in derived_datasets(hub, known):

@@ -161,7 +161,7 @@ def datasets(ctx: click.Context, fmt: str) -> None:
     rows = []
     for r in registered(hub):
         m, run = r.manifest, latest.get(r.id, {})
-        rows.append([r.id, m.title, m.standard, m.source["format"], m.classification, m.schedule,
+        rows.append([r.id, m.title, m.standard, m.source["format"], m.tier, m.schedule,
                      run.get("status"), run.get("rows_published"), run.get("rows_quarantined")])
     cols = ["dataset", "title", "standard", "format", "classification", "schedule", "last_run", "published", "quarantined"]
     click.echo(output.render(cols, rows, fmt))

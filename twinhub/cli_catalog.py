@@ -9,6 +9,7 @@ import uuid
 
 import click
 
+from catalog import column_tiers
 from catalog.export import FORMATS as EXPORT_FORMATS, ExportError, export_dataset
 from catalog.info import dataset_info
 from catalog.near import near as near_features
@@ -78,12 +79,19 @@ def catalog() -> None:
 def catalog_show(ctx: click.Context, dataset: str, fmt: str) -> None:
     """Show DATASET's entry, columns, and versions with their release notes and map previews."""
     info = dataset_info(_hub(ctx).lake, dataset)
+    info["column_tiers"] = column_tiers.read_lake(_hub(ctx).lake, dataset)
     if fmt == "json":
         click.echo(json.dumps(info, ensure_ascii=False, indent=2, default=str))
         return
     for key in ("dataset", "title", "description", "standard", "standard_version", "classification", "target_crs"):
         click.echo(f"{key + ':':<18}{(info.get(key) or '').strip()}")
-    click.echo("\ncolumns:\n" + output.table(["name", "type"], [[c["name"], c["type"]] for c in info["columns"]]))
+    tiers = info.get("column_tiers") or {}
+    click.echo("\ncolumns:\n" + output.table(
+        ["name", "type", "classification", "protection", "personal_data"],
+        [[c["name"], c["type"], *(tiers.get(c["name"], {}).get(k) for k in ("classification", "protection", "personal_data"))]
+         for c in info["columns"]]))
+    for line in _privacy_lines(info):
+        click.echo(line)
     cols = ["version", "published_at", "status", "run_id", "rows_read", "rows_published", "rows_quarantined",
             "standard_version", "source_crs", "extent"]
     click.echo("\nversions:\n" + output.table(cols, [[v.get(c) for c in cols] for v in info["versions"]]))
@@ -96,6 +104,22 @@ def catalog_show(ctx: click.Context, dataset: str, fmt: str) -> None:
         click.echo(f"    {notes}")
         if v.get("preview"):
             click.echo(f"    map preview: {v['preview']}")
+
+
+def _privacy_lines(info: dict) -> list[str]:
+    """The served version's personal-data findings (counts and redacted examples), for the steward."""
+    served = next((v for v in info["versions"] if v["status"] == "published"), None)
+    privacy = (served or {}).get("details", {}).get("privacy") or {}
+    found = (privacy.get("scan") or {}).get("found") or {}
+    if not found:
+        return []
+    lines = ["\npersonal data found in the served version (values per column; * = not declared in the manifest):"]
+    undeclared = privacy["scan"].get("undeclared") or {}
+    for column, kinds in found.items():
+        for kind, f in kinds.items():
+            mark = "*" if kind in undeclared.get(column, ()) else " "
+            lines.append(f"  {mark} {column}: {kind} in {f['values']} values, e.g. {', '.join(f['examples'])}")
+    return lines
 
 
 @catalog.command("search")

@@ -28,6 +28,7 @@ from standards.pack import Standard
 from standards.score import cadence_seconds
 from twinhub import faults
 from twinhub.diskspace import explain_disk_full
+from twinhub import protection
 from twinhub.home import Hub
 from twinhub.ledger import published_run
 from twinhub.locks import hold_dataset
@@ -38,8 +39,10 @@ log = logging.getLogger("twinhub")
 UNCHANGED = "unchanged.json"  # left by the staging step when there is nothing new to publish
 
 
-def dataset_entry(manifest: Manifest, standard: Standard, target_crs: str) -> DatasetEntry:
+def dataset_entry(manifest: Manifest, standard: Standard, target_crs: str, privacy: dict | None = None) -> DatasetEntry:
+    """``privacy``: the run's privacy details (tiers raised by the scan); None: the tiers as declared."""
     geometry = standard.geometry_field
+    classification, column_tiers = protection.published_tiers(manifest, standard, privacy)
     return DatasetEntry(
         department=manifest.department,
         name=manifest.dataset,
@@ -47,11 +50,13 @@ def dataset_entry(manifest: Manifest, standard: Standard, target_crs: str) -> Da
         description=manifest.description,
         standard=standard.name,
         standard_version=standard.version,
-        classification=manifest.classification,
+        classification=classification,
         target_crs=target_crs,
         columns=tuple(standard.field_names),
         key=tuple(standard.primary_key),
         geometry=geometry.name if geometry else None,
+        column_tiers=tuple(column_tiers),
+        public_variant=manifest.public_variant.model_dump(exclude_none=True) if manifest.public_variant else None,
     )
 
 
@@ -136,17 +141,20 @@ def stage_dataset(hub: Hub, registered: Registered, run_id: str, force: bool = F
         return StagedRun(stage=None, run=run, served=result, previous=served)
 
     stage = Stage(stage_root(hub, manifest, run_id))
+    scan = protection.scan_for(manifest, standard)  # personal data in the published columns
     try:
         for chunk in connector.chunks(hub.chunk_rows):
             conformed = conformer.conform(chunk.frame, chunk.geometry, chunk.source_rows)
             stage.write(conformed.rows, conformed.quarantine)
+            scan.feed(conformed.rows)
             if stage.parts == 1:
                 faults.point("stage.mid_read")
             log.info("%s: %d rows read, %d conforming so far", manifest.id, stage.rows_read, stage.rows_conforming)
         run.details.update(conformer.details(cadence_s=cadence_seconds(manifest.schedule, hub.pack.city.timezone),
                                              previous_run=served, source_fingerprint=run.source_fingerprint,
                                              snapshots=hub.home / compat.FOLDER))
-        for warning in run_warnings(run.details):
+        run.details["privacy"] = protection.privacy_details(manifest, standard, scan)
+        for warning in run_warnings(run.details) + protection.steward_lines(run.details["privacy"]):
             log.warning("%s: %s", manifest.id, warning)
         stage.finalize(tuple(standard.primary_key), info=_run_info(run))
     except Exception as exc:
@@ -174,7 +182,7 @@ def publish_stage(hub: Hub, registered: Registered, run_id: str) -> PublishResul
     run = _run_from_info(stage.info)
     clock = time.monotonic()
     try:
-        result = publish(hub.lake, dataset_entry(manifest, standard, hub.target_crs), stage, run,
+        result = publish(hub.lake, dataset_entry(manifest, standard, hub.target_crs, run.details.get("privacy")), stage, run,
                          before_commit=lambda: faults.point("publish.before_commit"))
         faults.point("publish.after_commit")
     except Exception as exc:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from catalog.guard import prepare_query
 from catalog.lake import Lake, with_retry
+from standards.tiers import highest
 from twinhub.home import Hub
-from twinhub.manifest import CLASSIFICATIONS
 from twinhub.registry import Registered
 
 CITY_SCHEMA = "city"
@@ -111,4 +111,4 @@ def build_derived(hub: Hub, derived: DerivedDataset) -> int:
 
 def highest_classification(levels: list[str]) -> str:
     """When in doubt, grade higher: a table built from several inherits the highest tier."""
-    return max(levels, key=CLASSIFICATIONS.index, default="internal")
+    return highest(levels)

@@ -22,6 +22,7 @@ from standards.crs import UnknownCRS, resolve_crs
 from standards.crs_detect import crs_hint, lonlat_extent
 from standards.crs_policy import CRSRefused, reprojection_record
 from standards.pack import StandardsError, StandardsPack, split_ref
+from twinhub import protection
 
 IDENTIFIER = r"^[a-z][a-z0-9_]{0,62}$"
 # schemas the hub itself writes: its records, the unified city layers, derived datasets
@@ -57,6 +58,8 @@ class Manifest(BaseModel):
     accept_accuracy_m: float | None = Field(None, gt=0)  # publish through a reprojection this inaccurate
     repair_geometry: bool = False  # repair invalid geometries with make_valid (recorded in the run's details)
     classification: Literal["public", "internal", "sensitive", "restricted"] = "internal"
+    columns: dict[str, protection.ColumnPolicy] = Field(default_factory=dict)  # per field: tier, personal data
+    public_variant: protection.PublicVariant | None = None  # a coarsened public copy (docs/governance.md)
     schedule: str | None = None
     steward: str | None = None
     quality: Quality = Field(default_factory=Quality)
@@ -64,6 +67,11 @@ class Manifest(BaseModel):
     @property
     def id(self) -> str:
         return f"{self.department}.{self.dataset}"
+
+    @property
+    def tier(self) -> str:
+        """The declared tier: ``classification`` raised to the highest declared column's (docs/governance.md)."""
+        return protection.declared_tier(self)
 
 
 class ManifestError(ValueError):
@@ -167,6 +175,7 @@ def check_manifest(
         if standard.required(f) and f.name not in manifest.fields:
             problems[f"fields.{f.name}"] = f"required by standard {standard.name}; map it to a source column"
 
+    problems.update(protection.problems(manifest.columns, manifest.public_variant, standard))
     vocabularies = standard.vocabulary_fields
     try:
         problems.update(crosswalk_files.resolve(manifest.labels, vocabularies, pack, home)[1])

@@ -1,0 +1,169 @@
+"""Tiers: column tiers, personal data found at ingest, the public variant, exports, and propagation
+through a join — through the real pipeline (register, stage, publish into DuckLake)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import pathlib
+import shutil
+
+import pyproj
+import pytest
+import yaml
+
+from catalog.export import ExportError, export_dataset
+from pipelines.factory import build_definitions
+from standards.tiers import at_least, column_tier, highest
+from twinhub import sample
+from twinhub.home import Hub
+from twinhub.ingest import ingest
+from twinhub.manifest import ManifestError
+from twinhub.registry import lookup, register
+
+from .test_privacy import resident_id
+
+
+@pytest.mark.parametrize("name, base, declared, found, tier, protection", [
+    ("status", "internal", None, [], "internal", "none"),
+    ("status", "public", {"classification": "sensitive"}, [], "sensitive", "none"),
+    ("note", "internal", None, ["mobile"], "sensitive", "mask"),
+    ("note", "public", None, ["resident_id", "email"], "restricted", "mask"),
+    ("phone", "internal", {"personal_data": "phone", "protect": "pseudonymize"}, ["mobile"], "sensitive", "pseudonymize"),
+    ("code", "internal", {"personal_data": "none"}, ["mobile"], "internal", "none"),  # steward: not personal
+    ("holder", "internal", {"personal_data": "person_name"}, [], "sensitive", "mask"),
+    ("id_no", "restricted", {"classification": "public"}, [], "public", "none"),  # a column may be lower
+])
+def test_column_tiers(name, base, declared, found, tier, protection):
+    t = column_tier(name, base, declared, found)
+    assert (t.classification, t.protection) == (tier, protection)
+
+
+def test_tier_arithmetic():
+    assert highest(["public", "restricted", "internal"]) == "restricted"
+    assert highest([]) == "internal"
+    assert at_least("sensitive", "internal") == "sensitive"
+
+
+def _write(folder: pathlib.Path, name: str, rows: list[dict], manifest: dict) -> pathlib.Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / f"{name}.csv").open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    manifest = {"department": "hotline", "dataset": name, "title": f"Hotline {name}", "standard": "service_request",
+                "source": {"format": "csv", "path": f"{name}.csv", "crs": "EPSG:4490", "x": "lon", "y": "lat"},
+                "fields": {"request_id": "编号", "opened_at": "时间", "status": "状态", "category": "类别",
+                           "description": "描述", "address": "地址", "district": "区"}, **manifest}
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(manifest, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def _rows(n: int, description, district=lambda i: "310104") -> list[dict]:
+    return [{"编号": f"R{i:04d}", "时间": "2024-05-01 10:00", "状态": "open", "类别": "street_cleaning",
+             "描述": description(i), "地址": f"漕溪北路{i}号", "区": district(i),
+             "lon": f"{121.40 + i * 0.0013:.6f}", "lat": f"{31.20 + i * 0.0007:.6f}"} for i in range(n)]
+
+
+def _activate(hub: Hub, path: pathlib.Path):
+    entry, _ = register(hub, path)
+    if getattr(entry, "review", None):  # sensitive registrations wait for a steward (twinhub/review.py)
+        from twinhub.review import approve
+
+        approve(hub, entry.id, "test: reviewed")
+    return lookup(hub, entry.id)
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory) -> Hub:
+    """Hotline requests (phones in free text, undeclared), requests with resident IDs, and public shelters."""
+    root = tmp_path_factory.mktemp("tiers")
+    hub = Hub.open(root / "home")
+    requests = _write(root / "src", "requests", _rows(40, lambda i: f"市民来电1381234{i:04d}反映路灯不亮" if i % 4 == 0
+                                                     else "路灯不亮"),
+                      {"classification": "internal", "columns": {"address": {"classification": "sensitive"}},
+                       "public_variant": {"grid_m": 500}})
+    ids = _write(root / "src", "ids", _rows(12, lambda i: f"申请人身份证{resident_id(seq=f'{i:03d}')}",
+                                            district=lambda i: "310104" if i < 9 else "310101"),
+                 {"classification": "internal", "public_variant": {"aggregate": "district", "min_count": 5}})
+    for path in (requests, ids):
+        ingest(hub, _activate(hub, path), run_id=f"first-{path.stem}")
+    shutil.copytree(sample.CITY / "emergency", root / "emergency")
+    ingest(hub, _activate(hub, root / "emergency" / "shelters.yaml"), run_id="first-shelters")
+    return hub
+
+
+def _query(hub: Hub, sql: str, params: list | None = None) -> list[tuple]:
+    con = hub.lake.connect(read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def test_undeclared_phones_raise_the_column_and_dataset_tier(city):
+    columns = dict((c, (t, p, d)) for c, t, p, d in _query(
+        city, "SELECT name, classification, protection, personal_data FROM catalog.columns "
+              "WHERE dataset = 'hotline.requests'"))
+    assert columns["description"] == ("sensitive", "mask", "mobile")
+    assert columns["address"] == ("sensitive", "none", None)  # declared
+    assert columns["status"] == ("internal", "none", None)
+    assert _query(city, "SELECT classification FROM catalog.datasets WHERE dataset = 'hotline.requests'") == [("sensitive",)]
+    details = json.loads(_query(city, "SELECT details FROM catalog.runs WHERE dataset = 'hotline.requests'")[0][0])
+    assert details["privacy"]["scan"]["found"]["description"]["mobile"]["values"] == 10
+    assert details["privacy"]["columns"]["description"]["raised_by"] == ["mobile"]
+    assert "13812340000" not in json.dumps(details)  # only redacted examples
+
+
+def test_resident_ids_make_a_dataset_restricted_and_never_exported(city, tmp_path):
+    assert _query(city, "SELECT classification FROM catalog.datasets WHERE dataset = 'hotline.ids'") == [("restricted",)]
+    with pytest.raises(ExportError, match="restricted"):
+        export_dataset(city.lake, "hotline.ids", "geojson", tmp_path / "ids.geojson")
+
+
+def test_open_exports_leave_sensitive_columns_out(city, tmp_path):
+    path = tmp_path / "requests.geojson"
+    export_dataset(city.lake, "hotline.requests", "geojson", path)
+    properties = json.loads(path.read_text(encoding="utf-8"))["features"][0]["properties"]
+    assert "status" in properties and "description" not in properties and "address" not in properties
+
+
+def test_the_grid_variant_is_public_coarse_and_without_personal_columns(city):
+    assert _query(city, "SELECT classification FROM catalog.datasets WHERE dataset = 'hotline.requests_public'") == [
+        ("public",)]
+    names = [r[0] for r in _query(city, "SELECT name FROM catalog.columns WHERE dataset = 'hotline.requests_public' "
+                                        "ORDER BY position")]
+    assert "description" not in names and "address" not in names and "request_id" in names and "geometry" in names
+    points = _query(city, "SELECT ST_X(geometry), ST_Y(geometry) FROM hotline.requests_public")
+    assert len(points) == 40
+    to_metric = pyproj.Transformer.from_crs("EPSG:4490", "EPSG:4549", always_xy=True)
+    for lon, lat in points:  # every location is the centre of a 500 m cell
+        x, y = to_metric.transform(lon, lat)
+        assert abs(x / 500 - 0.5 - round(x / 500 - 0.5)) < 1e-3 and abs(y / 500 - 0.5 - round(y / 500 - 0.5)) < 1e-3
+    assert len(set(points)) < 40  # nearby requests share a cell
+
+
+def test_the_aggregate_variant_suppresses_small_districts(city):
+    assert _query(city, 'SELECT district, "count" FROM hotline.ids_public') == [("310104", 9)]  # 310101 has 3 < 5
+    assert _query(city, "SELECT classification FROM catalog.datasets WHERE dataset = 'hotline.ids_public'") == [
+        ("public",)]
+
+
+def test_tiers_propagate_through_a_join(city):
+    (city.home / "derived").mkdir(exist_ok=True)
+    (city.home / "derived" / "requests_near_shelters.sql").write_text(
+        "SELECT r.request_id, s.facility_id FROM hotline.requests r JOIN emergency.shelters s "
+        "ON ST_DWithin(r.geometry, s.geometry, 0.01)", encoding="utf-8")
+    specs = {s.key.to_user_string(): s for s in build_definitions(city).resolve_all_asset_specs()}
+    assert specs["emergency/shelters"].tags["classification"] == "public"
+    assert specs["hotline/requests"].tags["classification"] == "sensitive"  # its address column
+    assert specs["derived/requests_near_shelters"].tags["classification"] == "sensitive"
+    assert specs["city/service_request"].tags["classification"] == "sensitive"
+
+
+def test_an_unknown_column_is_a_manifest_error(tmp_path, hub):
+    path = _write(tmp_path, "typo", _rows(3, lambda i: "x"), {"columns": {"adress": {"classification": "sensitive"}}})
+    with pytest.raises(ManifestError) as err:
+        register(hub, path)
+    assert err.value.problems == {"columns.adress": "not a field of standard service_request (did you mean 'address'?)"}
