@@ -51,7 +51,7 @@ def enforce(sql: str, schemas: dict[str, dict[str, str]], decide: Decide, protec
     ``schemas`` is {"schema.table": {column: type}} of the tables ``sql`` reads.
     Returns ``sql`` unchanged when the consumer reads every column of them in clear.
     """
-    decisions = {t: {c: decide(t, c) for c in columns} for t, columns in schemas.items()}
+    decisions = {t: {c: _protectable(t, c, decide(t, c), protect) for c in columns} for t, columns in schemas.items()}
     limited = {t for t, d in decisions.items() if any(x.kind != CLEAR for x in d.values())}
     if not limited:
         return sql
@@ -131,9 +131,24 @@ def _restricted_view(table: exp.Table, decisions: dict[str, Decision], protect: 
     return exp.Subquery(this=exp.select(*projections).from_(inner), alias=alias.copy())
 
 
+def _protectable(table: str, column: str, decision: Decision, protect: Protect | None) -> Decision:
+    """A protected column whose protected form cannot be made here (no masking module, no pseudonym key)
+    is blocked: a query using it is refused saying why; one that does not use it still runs."""
+    if decision.kind != PROTECTED:
+        return decision
+    try:
+        if protect is None:
+            raise RuntimeError("column protection is not available in this twinhub")
+        protect(exp.to_identifier(column, quoted=True).sql("duckdb"), decision.protection or "")
+    except Exception as exc:  # e.g. masking.PseudonymKeyMissing: its message says what to set
+        how = {"mask": "masked", "pseudonymize": "pseudonymized"}.get(decision.protection or "", "protected")
+        return Decision(BLOCKED, reason=f"{table}.{column} can only be read {how} here, "
+                                        f"and that is not possible: {exc}")
+    return decision
+
+
 def _protected(column_sql: str, decision: Decision, protect: Protect | None) -> exp.Expr:
-    if protect is None:
-        raise QueryRefused(f"column protection ({decision.protection}) is not available in this hub")
+    assert protect is not None  # _protectable blocked the column otherwise
     return sqlglot.parse_one(protect(column_sql, decision.protection or ""), read="duckdb")
 
 

@@ -176,3 +176,10 @@ def test_the_pseudonym_key_never_reaches_the_audit_log(hub):
     query(hub, "civil_affairs", f"SELECT facility_id FROM {CONTACTS}")
     statements = run_query(hub.lake, "SELECT statement || coalesce(message, '') FROM catalog.audit").rows
     assert statements and not any(KEY in s for (s,) in statements)
+
+
+def test_without_the_pseudonym_key_only_queries_using_pseudonymized_columns_are_refused(hub, monkeypatch):
+    monkeypatch.delenv("TWINHUB_PSEUDONYM_KEY")
+    assert query(hub, "civil_affairs", f"SELECT name, address FROM {CONTACTS} LIMIT 1").rows
+    message = refused(hub, "civil_affairs", f"SELECT count(DISTINCT facility_id) FROM {CONTACTS}")
+    assert f"{CONTACTS}.facility_id can only be read pseudonymized" in message and "TWINHUB_PSEUDONYM_KEY" in message

@@ -1,0 +1,114 @@
+"""Consumers and grants: add, list, renew, revoke; expiry on a fixed clock; refusals of unknown datasets and
+consumers, past dates, renewals of nothing; every change and refusal audited; `twinhub query --as` end to end."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from catalog.grants import AccessError, Grant, list_grants, parse_consumer, save_grant
+from catalog.query import run_query
+from twinhub.cli import main
+
+from .access_hub import CONTACTS, build_hub
+
+CARE = "civil_affairs.elderly_care"
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    return build_hub(tmp_path_factory.mktemp("grants"))
+
+
+def cli(hub, *args: str, user: str = "stella"):
+    return CliRunner().invoke(main, ["--home", str(hub.home), *args], env={"TWINHUB_USER": user})
+
+
+def audit_rows(hub, marker: str) -> list[tuple]:
+    return run_query(hub.lake, "SELECT action, status, actor, department, statement, message FROM catalog.audit "
+                               f"WHERE statement LIKE '%{marker}%' OR message LIKE '%{marker}%' "
+                               "ORDER BY happened_at").rows
+
+
+@pytest.mark.parametrize(("today", "active"), [
+    (dt.date(2027, 6, 29), True), (dt.date(2027, 6, 30), True), (dt.date(2027, 7, 1), False),
+])
+def test_a_grant_is_valid_through_its_last_day(today, active):
+    grant = Grant("water", CARE, "internal", dt.date(2027, 6, 30), "stella", "2027-01-01T00:00:00+00:00")
+    assert grant.active(today) is active
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("watr", "unknown consumer 'watr' (did you mean 'water'?)"),
+    ("finance", "a consumer is a registered department (health, water) or a named user written user:NAME"),
+    ("user:", "a user name is letters, digits"),
+    ("user:bad name", "a user name is letters, digits"),
+])
+def test_unknown_consumers_are_refused(text, problem):
+    with pytest.raises(AccessError) as info:
+        parse_consumer(text, {"water", "health"})
+    assert problem in str(info.value)
+
+
+def test_add_list_renew_revoke(hub):
+    added = cli(hub, "grants", "add", "water", CARE, "--until", "2099-06-30", "--reason", "flood planning")
+    assert added.exit_code == 0, added.output
+    assert f"granted: water reads {CARE} up to internal until 2099-06-30" in added.output
+    listed = json.loads(cli(hub, "grants", "list", "--consumer", "water", "--format", "json").output)
+    assert [(g["dataset"], g["level"], g["until"], g["state"], g["granted_by"], g["reason"]) for g in listed] == \
+        [(CARE, "internal", "2099-06-30", "active", "stella", "flood planning")]
+
+    renewed = cli(hub, "grants", "renew", "water", CARE, "--until", "2100-01-31")
+    assert renewed.exit_code == 0 and "until 2100-01-31" in renewed.output
+    assert list_grants(hub.lake, "water", CARE)[0].until == dt.date(2100, 1, 31)
+
+    revoked = cli(hub, "grants", "revoke", "water", CARE)
+    assert revoked.exit_code == 0 and list_grants(hub.lake, "water", CARE) == []
+    actions = [(a, s, who, dep) for a, s, who, dep, *_ in audit_rows(hub, f"water {CARE}")]
+    assert actions == [("grant-add", "ok", "stella", "water"), ("grant-renew", "ok", "stella", "water"),
+                       ("grant-revoke", "ok", "stella", "water")]
+
+
+def test_a_grant_to_a_named_user(hub):
+    result = cli(hub, "grants", "add", "user:alice", CONTACTS, "--until", "2099-01-01", "--level", "sensitive")
+    assert result.exit_code == 0, result.output
+    assert list_grants(hub.lake, "user:alice")[0].level == "sensitive"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["add", "water", "health.care_contact", "--until", "2099-01-01"],
+     "unknown dataset 'health.care_contact' (did you mean 'health.care_contacts'?)"),
+    (["add", "waterworks", CARE, "--until", "2099-01-01"], "unknown consumer 'waterworks' (did you mean 'water'?)"),
+    (["add", "water", CARE, "--until", "2001-01-01"], "--until 2001-01-01 is already past"),
+    (["add", "water", CARE, "--until", "30/06/2099"], "write the last valid day as YYYY-MM-DD"),
+    (["renew", "user:nobody", CARE, "--until", "2099-01-01"], f"user:nobody has no grant on {CARE} to renew"),
+    (["revoke", "user:nobody", CARE], f"user:nobody has no grant on {CARE}"),
+])
+def test_bad_grant_commands_are_refused_and_audited(hub, args, message):
+    result = cli(hub, "grants", *args)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert "Traceback" not in result.output
+    assert any(s == "refused" and message in (m or "") for _, s, _, _, _, m in audit_rows(hub, args[2]))
+
+
+def test_query_as_a_consumer_end_to_end(hub):
+    save_grant(hub.lake, Grant("user:bob", CONTACTS, "internal", dt.date(2099, 1, 1), "stella", "now"))
+    ok = cli(hub, "query", "--as", "user:bob", f"SELECT name FROM {CONTACTS} WHERE 'cli-ok' <> '' LIMIT 1")
+    assert ok.exit_code == 0 and len(ok.output.splitlines()) >= 3, ok.output
+    refused = cli(hub, "query", "--as", "user:bob", f"SELECT n FROM (SELECT capacity AS n FROM {CONTACTS}) s "
+                                                    "WHERE 'cli-refused' <> ''")
+    assert refused.exit_code == 2
+    assert f"user:bob may not read {CONTACTS}.capacity (restricted)" in refused.output
+    unknown = cli(hub, "query", "--as", "helth", "SELECT 1 AS x FROM water.pumping_stations WHERE 'cli-who' <> ''")
+    assert unknown.exit_code == 2 and "did you mean 'health'?" in unknown.output
+    rows = {stmt.split("'")[1]: (actor, status) for _, status, actor, _, stmt, _ in audit_rows(hub, "cli-")}
+    assert rows == {"cli-ok": ("user:bob", "ok"), "cli-refused": ("user:bob", "refused"),
+                    "cli-who": ("stella", "refused")}
+
+
+def test_without_as_the_cli_is_the_local_steward(hub):
+    result = cli(hub, "query", f"SELECT sum(capacity) FROM {CONTACTS}")
+    assert result.exit_code == 0 and "sum" in result.output
