@@ -24,7 +24,7 @@ from twinhub.guided.source import GuidedError
 from twinhub.home import Hub
 
 SAMPLE_ROWS = 10_000
-SURE = 0.5  # a detected CRS with a lower confidence is proposed with a TODO
+SURE = 0.5  # a detected CRS with no more confidence than this (a tie) is proposed with a TODO
 _CRS_WORDS = ("crs", "srs", "epsg", "coordinate reference", "spatial reference", "projection", "坐标系")
 
 
@@ -38,7 +38,7 @@ class CRSChoice:
 
     @property
     def sure(self) -> bool:
-        return self.how in ("declared", "given") or self.confidence >= SURE
+        return self.how in ("declared", "given") or self.confidence > SURE
 
     def as_dict(self) -> dict:
         return {"crs": self.crs, "how": self.how, "confidence": round(self.confidence, 4), "sure": self.sure,

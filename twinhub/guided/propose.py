@@ -108,6 +108,16 @@ def _assign(fits: list[Fit]) -> dict[str, Fit]:
     return chosen
 
 
+def _unsure_required(standard: Standard, fits: list[Fit], chosen: dict[str, Fit]) -> None:
+    """A required field no column fits well takes its best weak fit (marked TODO) rather than none."""
+    used = {f.column for f in chosen.values()}
+    for f in sorted(fits, key=lambda f: -f.confidence):
+        field_ = next(x for x in standard.fields if x.name == f.field)
+        if f.field not in chosen and standard.required(field_) and f.confidence >= FALLBACK and f.column not in used:
+            chosen[f.field] = f
+            used.add(f.column)
+
+
 def _fallback(standard: Standard, profile: Profile, chosen: dict[str, Fit]) -> None:
     """A required label field no column is named for takes the most label-like column left, unsure."""
     used = {f.column for f in chosen.values()}
@@ -143,6 +153,7 @@ def score_standard(standard: Standard, profile: Profile, pack: StandardsPack) ->
     chosen = _assign(fits)
     notes: list[str] = []
     _drop_unmatched_labels(standard, chosen, notes)
+    _unsure_required(standard, fits, chosen)
     _fallback(standard, profile, chosen)
     mappings = [
         FieldMapping(f.name, chosen[f.name].column if f.name in chosen else None,

@@ -1,0 +1,186 @@
+"""Guided registration on real departments' files (shared/data/realworld), through the CLI where it matters."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from twinhub.cli import main
+from twinhub.guided.drafts import read_draft
+from twinhub.guided.guide import propose
+from twinhub.guided.source import GuidedError, source_spec
+from twinhub.registry import registered
+
+from .conftest import city_hub
+
+ADUR = "uk_adur_public_toilets/adur-public-toilets.csv"
+TORONTO = "ca_toronto_street_trees/street-tree-data-EY.csv"
+BOSTON = "us_boston_311/boston311-100.csv"
+BANQIAO = "tw_newtaipei_banqiao_parking/BanqiaoPublicParkingSpaceInfo.csv"
+
+
+def _cli(hub, *args: str):
+    result = CliRunner().invoke(main, ["--home", str(hub.home), *args], catch_exceptions=False)
+    return result
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("x/toilets.csv", {"format": "csv"}),
+    ("https://gis.example.org/arcgis/rest/services/Bins/FeatureServer/0", {"format": "arcgis"}),
+    ("https://api.example.org/collections/trees/items", {"format": "ogcapi"}),
+    ("https://data.example.org/bins.geojson", {"format": "http", "data_format": "geojson"}),
+    ("mysql://root@127.0.0.1/test?table=bins", {"format": "mysql", "host": "127.0.0.1", "user": "root", "table": "bins"}),
+    ("postgresql://hub@db:5433/city?table=public.t&password_env=PW",
+     {"format": "postgres", "port": 5433, "database": "city", "password_env": "PW"}),
+])
+def test_what_a_source_argument_is(tmp_path, source, expected):
+    if source.startswith("x/"):
+        (tmp_path / "x").mkdir()
+        (tmp_path / source).write_text("a,b\n1,2\n")
+        source = str(tmp_path / source)
+    spec = source_spec(source)
+    assert {k: spec[k] for k in expected} == expected
+
+
+@pytest.mark.parametrize("source, says", [
+    ("postgresql://hub:secret@db/city?table=t", "password in the database URL is refused"),
+    ("ftp://example.org/x.csv", "unknown kind of source"),
+    ("/nowhere/x.csv", "no such file"),
+    ("https://example.org/page.html", "cannot tell what the URL serves"),
+])
+def test_sources_it_cannot_take_say_why(source, says):
+    with pytest.raises(GuidedError, match=says):
+        source_spec(source)
+
+
+def test_adur_toilets_facility_in_the_british_national_grid(realworld, adur_hub):
+    """GeoX/GeoY eastings/northings: EPSG:27700 from the ranges; the toilets are facilities."""
+    proposal = propose(adur_hub, str(realworld / ADUR), "facilities")
+    profile = proposal.profile
+    assert profile.source["x"] == "GeoX" and profile.source["y"] == "GeoY"
+    assert profile.source["crs"] == "EPSG:27700" and profile.crs.how == "detected"
+    assert profile.crs.candidates[0].crs == "EPSG:27700" and profile.crs.confidence == 1.0
+    assert any("OSGB36" in e for e in profile.crs.evidence)  # the file's own column, shown as evidence
+    assert profile.encoding == "utf-8-sig"
+    assert [s.standard.name for s in proposal.scores][0] == "facility"
+    assert proposal.scores[0].score > proposal.scores[1].score + 0.2
+    assert proposal.manifest["fields"] == {"facility_id": "UPRN", "name": "LocationText",
+                                           "category": "ServiceTypeLabel", "address": "StreetAddress"}
+    (draft,) = proposal.drafts
+    assert draft.field == "category" and [(e.value, e.code) for e in draft.entries] == [("Public toilets", None)]
+    run = proposal.dry_run
+    assert (run.rows_read, run.would_publish, run.would_quarantine) == (15, 0, 15)
+    assert run.reasons[0]["check"] == "label_unmapped" and run.reasons[0]["examples"][0]["value"] == "Public toilets"
+
+
+def test_toronto_trees_species_drafted_into_a_crosswalk(realworld, toronto_hub, tmp_path):
+    """GeoJSON points in a text cell; 119 botanical names, none a street asset type: all drafted as '?'."""
+    out = tmp_path / "dept" / "trees.yaml"
+    result = _cli(toronto_hub, "register", str(realworld / TORONTO), "--department", "parks",
+                  "--dataset", "street_trees", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    manifest = yaml.safe_load(out.read_text(encoding="utf-8"))
+    assert manifest["standard"] == "street_asset"
+    assert manifest["source"]["geometry"] == "geometry" and manifest["source"]["crs"] == "EPSG:4326"
+    assert manifest["fields"]["asset_type"] == "BOTANICAL_NAME" and manifest["fields"]["name"] == "COMMON_NAME"
+    assert "RFC 7946" in result.output  # why a GeoJSON cell reads as WGS 84
+    draft_file = out.parent / "parks.street_trees.asset_type.yaml"
+    entries = yaml.safe_load(draft_file.read_text(encoding="utf-8"))["mappings"]
+    species = {e["value"]: e for e in entries}
+    assert species["Acer platanoides"]["code"] == "?" and species["Acer platanoides"]["note"].startswith("1762 rows")
+    assert len(species) == 119  # every distinct name of the whole file ('None' is a null, not a species)
+    crosswalk, unfilled = read_draft(draft_file, toronto_hub.pack)
+    assert (len(crosswalk.entries), unfilled) == (0, 119)
+    assert "6115 rows read: 0 would publish, 6115 would be quarantined" in result.output
+
+
+def test_an_edited_draft_shows_its_new_dry_run_and_registers_with_yes(realworld, tmp_path):
+    """Boston 311: the department maps two subjects; the re-run publishes those rows; --yes installs the draft."""
+    hub = city_hub(tmp_path, "boston")
+    out = tmp_path / "dept" / "requests.yaml"
+    first = _cli(hub, "register", str(realworld / BOSTON), "--department", "city_services", "--out", str(out),
+                 "--format", "json")
+    assert first.exit_code == 0, first.output
+    before = json.loads(first.output)
+    assert before["manifest"]["standard"] == "service_request"
+    assert before["manifest"]["fields"]["request_id"] == "case_enquiry_id"
+    assert before["profile"]["source"]["x"] == "longitude" and before["profile"]["crs"]["crs"] == "EPSG:4326"
+    draft_file = out.parent / "city_services.boston311_100.category.yaml"
+    text = draft_file.read_text(encoding="utf-8")
+    text = (text.replace('value: "Public Works Department", code: "?"', 'value: "Public Works Department", code: "street_environment"')
+            .replace('value: "Transportation - Traffic Division", code: "?"',
+                     'value: "Transportation - Traffic Division", code: "traffic_and_parking"'))
+    draft_file.write_text(text, encoding="utf-8")
+
+    again = _cli(hub, "register", str(out), "--dry-run", "--format", "json")
+    assert again.exit_code == 0, again.output
+    after = json.loads(again.output)["dry_run"]
+    assert after["rows_read"] == 100
+    assert after["would_publish"] > before["dry_run"]["would_publish"] + 50  # 51 + 28 rows of the two subjects
+    assert registered(hub) == []  # a dry run registers nothing
+
+    done = _cli(hub, "register", str(out), "--yes")
+    assert done.exit_code == 0, done.output
+    assert [r.id for r in registered(hub)] == ["city_services.boston311_100"]
+    installed = hub.home / "crosswalks" / "city_services.boston311_100.category.yaml"
+    assert {m["code"] for m in yaml.safe_load(installed.read_text(encoding="utf-8"))["mappings"]} == {
+        "street_environment", "traffic_and_parking"}
+
+
+def test_a_restricted_dataset_registered_with_yes_still_waits_for_review(realworld, adur_hub, tmp_path):
+    out = tmp_path / "toilets.yaml"
+    assert _cli(adur_hub, "register", str(realworld / ADUR), "--department", "facilities", "--out", str(out)).exit_code == 0
+    out.write_text(out.read_text(encoding="utf-8").replace('classification: "internal"', 'classification: "restricted"'),
+                   encoding="utf-8")
+    result = _cli(adur_hub, "register", str(out), "--yes")
+    assert result.exit_code == 0, result.output
+    assert "waits for a steward's review" in result.output
+    assert registered(adur_hub) == []  # not active until a steward approves it
+
+
+def test_print_only_writes_nothing_and_yes_registers_the_proposal(realworld, adur_hub, tmp_path):
+    shown = _cli(adur_hub, "register", str(realworld / ADUR), "--department", "facilities")
+    assert shown.exit_code == 0 and "nothing was written" in shown.output
+    assert not (adur_hub.home / "proposals").exists() and registered(adur_hub) == []
+    done = _cli(adur_hub, "register", str(realworld / ADUR), "--department", "facilities", "--yes")
+    assert done.exit_code == 0, done.output
+    assert [r.id for r in registered(adur_hub)] == ["facilities.adur_public_toilets"]
+    assert (adur_hub.home / "proposals" / "facilities" / "adur_public_toilets.yaml").is_file()
+
+
+def test_banqiao_tm2_is_proposed_but_marked_unsure(realworld, tmp_path):
+    """TWD97 and TWD67 TM2 place the car parks within metres of each other: confidence 50%, a TODO."""
+    hub = city_hub(tmp_path, "banqiao")
+    proposal = propose(hub, str(realworld / BANQIAO), "transport")
+    crs = proposal.profile.crs
+    assert crs.crs == "EPSG:3826" and crs.confidence == 0.5 and not crs.sure
+    assert {c.crs for c in crs.candidates[:2]} == {"EPSG:3826", "EPSG:3828"}
+    assert proposal.manifest["standard"] == "facility"
+    assert proposal.manifest["fields"]["facility_id"] == "ID"  # repeats in the file: a weak, flagged fit
+    id_mapping = next(m for m in proposal.scores[0].mappings if m.field == "facility_id")
+    assert not id_mapping.sure and "repeat" in id_mapping.why
+    out = tmp_path / "parks.yaml"
+    from twinhub.guided.guide import write
+
+    write(proposal, out, hub.pack)
+    text = out.read_text(encoding="utf-8")
+    assert "TODO: confirm with the data's owner" in text and "EPSG:3828" in text
+    assert 'facility_id: "ID"  # TODO: check' in text
+
+
+def test_coordinates_outside_the_city_ask_for_crs(realworld, toronto_hub):
+    result = _cli(toronto_hub, "register", str(realworld / ADUR), "--department", "facilities")
+    assert result.exit_code == 2
+    assert "cannot tell the CRS of GeoX, GeoY" in result.output and "--crs" in result.output
+
+
+def test_a_plain_manifest_still_registers_the_old_way(realworld, adur_hub, tmp_path):
+    out = tmp_path / "toilets.yaml"
+    _cli(adur_hub, "register", str(realworld / ADUR), "--department", "facilities", "--out", str(out))
+    result = _cli(adur_hub, "register", str(out))
+    assert result.exit_code == 0, result.output
+    assert "registered facilities.adur_public_toilets" in result.output
