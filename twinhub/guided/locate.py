@@ -1,7 +1,7 @@
 """Where a table's rows are: x/y coordinate columns, or one column of WKT, GeoJSON or WKB.
 
->>> axis("GeoX"), axis("TW97Y"), axis("经度"), axis("latitude"), axis("box")
-('x', 'y', 'x', 'y', None)
+>>> axis("GeoX"), axis("TW97Y"), axis("point_x"), axis("经度"), axis("latitude"), axis("box"), axis("X")
+('x', 'y', 'x', 'x', 'y', None, 'x')
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from twinhub.guided.profile import ColumnProfile
 GEOMETRY_SHARE = 0.8  # a text column holds geometries when this share of its sample parses as one
 _X = re.compile(r"(longitude|^lon$|^lng$|^long$|^x$|easting|^east$|经度|横坐标|x坐标|^point x$|^coord x$)")
 _Y = re.compile(r"(latitude|^lat$|^y$|northing|^north$|纬度|纵坐标|y坐标|^point y$|^coord y$)")
-_SUFFIX = re.compile(r"(?:^|[_\s\d]|(?<=[a-z]))([XxYy])$")  # GeoX, TW97Y, point_x; not "box"
+_SUFFIX = re.compile(r"(?:(?<=[a-z\d_\s])([XY])|(?:^|(?<=[\d_\s]))([xy]))$")  # GeoX, TW97Y, point_x; not "box"
 _HEX = re.compile(r"^(?:[0-9a-fA-F]{2}){9,}$")
 
 
@@ -36,9 +36,7 @@ def axis(name: str) -> str | None:
     if _Y.search(words):
         return "y"
     end = _SUFFIX.search(name.strip())
-    if end and (len(name.strip()) <= 10 or end.group(1).isupper()):
-        return end.group(1).lower()
-    return None
+    return (end.group(1) or end.group(2)).lower() if end else None
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 SOURCE is a file or folder (the format from its suffix), an http(s) URL, or a
 database table written as a URL whose password comes from an environment variable::
 
-    >>> source_spec("toilets.csv")["format"]
+    >>> source_spec("https://data.example.org/toilets.csv")["data_format"]
     'csv'
     >>> source_spec("https://gis.example.org/arcgis/rest/services/Bins/FeatureServer/0")["format"]
     'arcgis'
