@@ -77,6 +77,7 @@ def test_adur_toilets_facility_in_the_british_national_grid(realworld, adur_hub)
     assert run.reasons[0]["check"] == "label_unmapped" and run.reasons[0]["examples"][0]["value"] == "Public toilets"
 
 
+@pytest.mark.slow
 def test_toronto_trees_species_drafted_into_a_crosswalk(realworld, toronto_hub, tmp_path):
     """GeoJSON points in a text cell; 119 botanical names, none a street asset type: all drafted as '?'."""
     out = tmp_path / "dept" / "trees.yaml"
@@ -98,6 +99,7 @@ def test_toronto_trees_species_drafted_into_a_crosswalk(realworld, toronto_hub, 
     assert "6115 rows read: 0 would publish, 6115 would be quarantined" in result.output
 
 
+@pytest.mark.slow
 def test_an_edited_draft_shows_its_new_dry_run_and_registers_with_yes(realworld, tmp_path):
     """Boston 311: the department maps two subjects; the re-run publishes those rows; --yes installs the draft."""
     hub = city_hub(tmp_path, "boston")
@@ -184,3 +186,27 @@ def test_a_plain_manifest_still_registers_the_old_way(realworld, adur_hub, tmp_p
     result = _cli(adur_hub, "register", str(out))
     assert result.exit_code == 0, result.output
     assert "registered facilities.adur_public_toilets" in result.output
+
+
+def test_a_postgis_table_is_located_and_its_srid_taken(adur_hub):
+    """A database table: the WKB column is found, its SRID is the declared CRS (no detection needed)."""
+    import uuid
+
+    import psycopg
+
+    table = f"guided_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=test", autocommit=True) as con:
+        con.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        con.execute(f"CREATE TABLE {table} (uprn bigint, location_text text, category text, geom geometry(Point, 27700))")
+        con.execute(f"INSERT INTO {table} VALUES (60001449, 'BEACH GREEN', 'Public toilets', "
+                    "ST_SetSRID(ST_MakePoint(518072, 103649), 27700)), (60002210, 'MONKS RECREATION GROUND', "
+                    "'Public toilets', ST_SetSRID(ST_MakePoint(518225, 104730), 27700))")
+        try:
+            proposal = propose(adur_hub, f"postgresql://postgres@127.0.0.1:5432/test?table=public.{table}", "facilities")
+        finally:
+            con.execute(f"DROP TABLE {table}")
+    assert proposal.manifest["source"]["geometry"] == "geom" and "crs" not in proposal.manifest["source"]
+    assert proposal.profile.crs.how == "declared" and proposal.profile.crs.evidence == ["the source declares EPSG:27700"]
+    assert proposal.manifest["dataset"] == table and proposal.manifest["standard"] == "facility"
+    assert proposal.manifest["fields"] == {"facility_id": "uprn", "name": "location_text", "category": "category"}
+    assert (proposal.dry_run.rows_read, proposal.dry_run.would_quarantine) == (2, 2)  # 'Public toilets' unmapped

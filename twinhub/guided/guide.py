@@ -67,7 +67,7 @@ def _stem(source: dict) -> str:
     for key in ("table", "path", "url"):
         if source.get(key):
             text = str(source[key]).rstrip("/")
-            return text if key == "table" else pathlib.PurePosixPath(text.split("?")[0]).stem
+            return text.rsplit(".", 1)[-1] if key == "table" else pathlib.PurePosixPath(text.split("?")[0]).stem
     return "dataset"
 
 

@@ -147,9 +147,9 @@ def _detect(geometry: np.ndarray, hub: Hub, located: Located | None, frame: pd.D
     return CRSChoice(best.crs, "detected", best.confidence, candidates, evidence)
 
 
-def _choose_location(options: list[Located], connector: Connector, hub: Hub) -> tuple[Located | None, object]:
-    """The location option whose positions fit the city best, and its first chunk."""
-    best, best_share, best_chunk = None, -1.0, None
+def _choose_location(options: list[Located], connector: Connector, hub: Hub) -> tuple[Located | None, object, Connector]:
+    """The location option whose positions fit the city best, its first chunk and its connector."""
+    best, best_share, best_chunk, best_connector = None, -1.0, None, connector
     for option in options[:6]:
         try:
             trial = open_source({**connector.config.model_dump(exclude_none=True), **option.keys}, policy=hub.network_policy)
@@ -159,8 +159,8 @@ def _choose_location(options: list[Located], connector: Connector, hub: Hub) -> 
         ranked = _rank(chunk.geometry, hub) if chunk.geometry is not None else []
         share = ranked[0].inside_share if ranked else 0.0
         if share > best_share:
-            best, best_share, best_chunk = option, share, chunk
-    return best, best_chunk
+            best, best_share, best_chunk, best_connector = option, share, chunk, trial
+    return best, best_chunk, best_connector
 
 
 def _swap(source: dict) -> dict:
@@ -178,7 +178,7 @@ def inspect_source(spec: dict, hub: Hub, base_dir: pathlib.Path | None = None, c
     located, geometry = None, chunk.geometry
     if geometry is None:
         options = geometry_columns(columns) + xy_pairs(columns)
-        located, trial = _choose_location(options, connector, hub)
+        located, trial, connector = _choose_location(options, connector, hub)
         if located is not None:
             source.update(located.keys)
             geometry = trial.geometry
@@ -186,7 +186,7 @@ def inspect_source(spec: dict, hub: Hub, base_dir: pathlib.Path | None = None, c
         else:
             notes.append("no geometry found: no geometry column, no WKT/GeoJSON text and no x/y columns")
     encoding = connector.encoding() if hasattr(connector, "encoding") and callable(connector.encoding) else None
-    declared = connector.crs() if not spec.get("crs") else spec["crs"]
+    declared = connector.crs() if not spec.get("crs") else spec["crs"]  # e.g. the SRID of a located PostGIS column
     if crs:
         try:
             choice = CRSChoice(resolve_crs(crs).name if not crs.upper().startswith("EPSG:") else crs, "given", 1.0,
