@@ -65,6 +65,16 @@ CAPACITY_SHAPES = {
     "star in a cte": "WITH c AS (SELECT * FROM health.care_contacts) SELECT name FROM c",
     "window": "SELECT name, rank() OVER (ORDER BY capacity) FROM health.care_contacts",
     "catalog prefix": "SELECT lake.health.care_contacts.capacity FROM lake.health.care_contacts",
+    "quoted upper case": 'SELECT "CAPACITY" FROM HEALTH.CARE_CONTACTS',
+    "join using": "SELECT e.name FROM civil_affairs.elderly_care e JOIN health.care_contacts h USING (capacity)",
+    "natural join": "SELECT e.name FROM civil_affairs.elderly_care e NATURAL JOIN health.care_contacts h",
+    "lateral": "SELECT x.c FROM health.care_contacts h, LATERAL (SELECT h.capacity AS c) x",
+    "scalar subquery": "SELECT (SELECT max(capacity) FROM health.care_contacts) AS m",
+    "correlated exists": "SELECT name FROM health.care_contacts h WHERE EXISTS "
+                         "(SELECT 1 FROM civil_affairs.elderly_care e WHERE e.capacity = h.capacity)",
+    "having": "SELECT district FROM health.care_contacts GROUP BY district HAVING max(capacity) > 0",
+    "qualify": "SELECT name FROM health.care_contacts QUALIFY row_number() OVER (PARTITION BY capacity) = 1",
+    "cast": "SELECT h.capacity::text FROM health.care_contacts AS h",
 }
 
 
