@@ -24,6 +24,8 @@ from catalog.preview import render_preview
 from catalog.stage import Stage
 from standards.conform import SOURCE_ROW
 
+PUBLISH_MEMORY = "192MB"  # DuckDB's memory while publishing one dataset; the rest spills to disk
+
 
 @dataclass(frozen=True)
 class DatasetEntry:
@@ -140,6 +142,15 @@ def _write_table(con: duckdb.DuckDBPyConnection, entry: DatasetEntry, table: str
         con.execute(f"CREATE OR REPLACE TABLE {table} AS {query}")
 
 
+def bound_memory(con: duckdb.DuckDBPyConnection, stage: Stage) -> None:
+    """Sorting, the change diff and the label counts of a large table spill to the stage's folder
+    instead of growing with the rows (streaming: peak memory stays flat)."""
+    spill = stage.root / "duckdb-spill"
+    spill.mkdir(exist_ok=True)
+    con.execute(f"SET memory_limit = '{PUBLISH_MEMORY}'")
+    con.execute(f"SET temp_directory = '{spill}'")
+
+
 def publish(lake: Lake, entry: DatasetEntry, stage: Stage, run: RunInfo,
             before_commit: Callable[[], None] = lambda: None) -> PublishResult:
     """Publish the staged dataset as a new catalog version, atomically.
@@ -147,6 +158,7 @@ def publish(lake: Lake, entry: DatasetEntry, stage: Stage, run: RunInfo,
     ``before_commit`` runs inside the transaction just before COMMIT (a fault point for tests)."""
     con = lake.connect()
     try:
+        bound_memory(con, stage)
         con.execute(f"CREATE TEMP VIEW staged AS SELECT * FROM read_parquet('{stage.rows_glob}')")
         con.execute(f"CREATE TEMP VIEW staged_q AS SELECT * FROM read_parquet('{stage.quarantine_glob}')")
         con.execute(f"CREATE TEMP VIEW dup_rows AS SELECT {SOURCE_ROW} AS src FROM read_parquet('{stage.excluded_path}')")

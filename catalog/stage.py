@@ -24,6 +24,7 @@ import shapely
 from standards.conform import SOURCE_ROW
 
 SUMMARY = "stage.json"
+DUCKDB_MEMORY = "384MB"  # per DuckDB instance over a stage; more spills to disk (streaming: flat memory)
 QUARANTINE_COLUMNS = [SOURCE_ROW, "checks", "reasons", "record"]
 
 
@@ -40,6 +41,7 @@ class Stage:
         self.rows_conforming = 0
         self.rows_quarantined = 0
         self.info: dict = {}
+        self._held: pd.DataFrame | None = None  # rows with a duplicated key, once found
         if fresh:
             if self.root.exists():
                 shutil.rmtree(self.root)
@@ -92,9 +94,19 @@ class Stage:
         self.rows_quarantined += len(quarantine)
         self.rows_read += len(rows) + len(quarantine)
 
+    def hold_duplicates(self, key: tuple[str, ...]) -> int:
+        """Find the rows whose key another staged row also has (held back by :meth:`finalize`); how many.
+
+        The run's figures need the count before the summary is written; found once.
+        """
+        if self._held is None:
+            self._held = self._duplicates(key) if key and self.parts else pd.DataFrame(columns=QUARANTINE_COLUMNS)
+        return len(self._held)
+
     def finalize(self, key: tuple[str, ...], info: dict | None = None) -> int:
         """Apply key uniqueness over the whole stage and write the summary; returns rows held back."""
-        duplicates = self._duplicates(key) if key and self.parts else pd.DataFrame(columns=QUARANTINE_COLUMNS)
+        self.hold_duplicates(key)
+        duplicates = self._held
         self._write_quarantine(duplicates, "quarantine-duplicates.parquet")
         pq.write_table(pa.table({SOURCE_ROW: pa.array(duplicates[SOURCE_ROW].astype("int64"), pa.int64())}),
                        self.excluded_path)
@@ -117,7 +129,7 @@ class Stage:
     def failing(self, condition: str, limit: int = 5) -> tuple[int, dict[str, int], list[dict]]:
         """Rows with a reason matching the SQL ``condition`` (over ``check_name`` and ``column_name``):
         how many, how many per check, and a sample with their reasons."""
-        con = duckdb.connect()
+        con = self.connect()
         try:
             con.execute(f"CREATE TEMP VIEW reasons AS {self._reasons_sql()}")
             rows = con.execute(f"SELECT count(DISTINCT source_row) FROM reasons WHERE {condition}").fetchone()[0]
@@ -132,14 +144,24 @@ class Stage:
             con.close()
         return rows, by_check, [{"source_row": r, "reasons": json.loads(reasons)} for r, reasons in sample]
 
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """DuckDB over the stage with bounded memory: what does not fit spills to the stage's folder."""
+        spill = self.root / "duckdb-spill"
+        spill.mkdir(exist_ok=True)
+        return duckdb.connect(config={"memory_limit": DUCKDB_MEMORY, "temp_directory": str(spill),
+                                      "preserve_insertion_order": False})
+
     def _duplicates(self, key: tuple[str, ...]) -> pd.DataFrame:
         keys = ", ".join(f'"{k}"' for k in key)
-        con = duckdb.connect()
-        try:
+        same = " AND ".join(f'r."{k}" IS NOT DISTINCT FROM d."{k}"' for k in key)
+        con = self.connect()
+        try:  # a grouped count of the keys alone, then only the rows of duplicated keys are read whole
             frame = con.execute(
-                f"""SELECT *, count(*) OVER (PARTITION BY {keys}) AS _n,
+                f"""WITH d AS (SELECT {keys} FROM read_parquet('{self.rows_glob}') GROUP BY ALL HAVING count(*) > 1),
+                    held AS (SELECT r.* FROM read_parquet('{self.rows_glob}') r SEMI JOIN d ON {same})
+                    SELECT *, count(*) OVER (PARTITION BY {keys}) AS _n,
                            list({SOURCE_ROW}) OVER (PARTITION BY {keys}) AS _rows_with_key
-                    FROM read_parquet('{self.rows_glob}') QUALIFY _n > 1 ORDER BY {SOURCE_ROW}"""
+                    FROM held ORDER BY {SOURCE_ROW}"""
             ).df()
         finally:
             con.close()

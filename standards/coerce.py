@@ -40,7 +40,8 @@ class TypeFailure:
 
 
 def _blank(raw: pd.Series) -> pd.Series:
-    text = raw.astype("string").str.strip().str.casefold()
+    # lower() runs in Arrow; for NULL_SPELLINGS' characters it agrees with casefold() (Python, per value)
+    text = raw.astype("string").str.strip().str.lower()
     return raw.isna() | text.isin(NULL_SPELLINGS).fillna(True)
 
 

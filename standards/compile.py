@@ -65,15 +65,31 @@ def _geometry_checks(field, extent: tuple[float, float, float, float] | None) ->
             _geometry_check(lambda g: np.isin(shapely.get_type_id(g), ids), "geometry_type", f"must be a {expected}")
         )
     if extent is not None:
-        box = shapely.box(*extent)
         checks.append(
             _geometry_check(
-                lambda g: shapely.within(g, box) | shapely.is_empty(g),
+                lambda g: _within_box(g, extent) | shapely.is_empty(g),
                 "outside_city",
                 f"outside the city's extent {[round(v, 4) for v in extent]}",
             )
         )
     return checks
+
+
+def _within_box(geoms: np.ndarray, extent: tuple[float, float, float, float]) -> np.ndarray:
+    """``shapely.within(geoms, box(*extent))``, from the bounds where they decide it.
+
+    Bounds strictly inside the box: within; any bound outside the closed box: not within.
+    Only geometries touching the box's edge (and None/empty, with NaN bounds) go to shapely.
+    """
+    x0, y0, x1, y1 = extent
+    b = shapely.bounds(geoms)
+    with np.errstate(invalid="ignore"):
+        inside = (b[:, 0] > x0) & (b[:, 1] > y0) & (b[:, 2] < x1) & (b[:, 3] < y1)
+        outside = (b[:, 0] < x0) | (b[:, 1] < y0) | (b[:, 2] > x1) | (b[:, 3] > y1)
+    undecided = ~inside & ~outside
+    if undecided.any():
+        inside[undecided] = shapely.within(geoms[undecided], shapely.box(*extent))
+    return inside
 
 
 def _geometry_check(test, name: str, message: str) -> pa.Check:

@@ -98,8 +98,11 @@ class Conformer:
     inaccurate for the city and the manifest does not accept it.
     """
 
-    def __init__(self, conformance: Conformance):
+    def __init__(self, conformance: Conformance, count_keys: bool = True):
+        """``count_keys=False``: the caller counts key duplicates itself (a run's stage does, over the
+        whole dataset in DuckDB) and passes them to :meth:`details`; no key is kept per row here."""
         self.c = conformance
+        self.count_keys = count_keys
         city = conformance.pack.city
         self.schema = compile_schema(conformance.standard, conformance.pack, conformance.gate, cross_row=False)
         self.source_crs = resolve_crs(conformance.source_crs)
@@ -221,7 +224,7 @@ class Conformer:
 
     def _count_keys(self, rows: pd.DataFrame) -> None:
         key = self.c.standard.primary_key
-        if key and len(rows):
+        if key and len(rows) and self.count_keys:
             self.tally.keys.append(pd.util.hash_pandas_object(rows[key], index=False).to_numpy())
 
     def _duplicates(self) -> int:
@@ -233,15 +236,16 @@ class Conformer:
 
     def details(self, now: dt.datetime | None = None, cadence_s: float | None = None,
                 previous_run: dict | None = None, source_fingerprint: str = "",
-                snapshots: pathlib.Path | None = None) -> dict:
+                snapshots: pathlib.Path | None = None, duplicates: int | None = None) -> dict:
         """The run's details (docs/standards.md): labels, checks, plausibility, repairs, score.
 
         ``previous_run`` (its catalog.runs record) carries the source's age forward;
-        ``snapshots`` is where a copy of the standard is kept for ``standards check``.
+        ``snapshots`` is where a copy of the standard is kept for ``standards check``;
+        ``duplicates``: conforming rows held back for a duplicated key, when the caller found them.
         """
         now = now or dt.datetime.now(dt.timezone.utc)
         t = self.tally
-        duplicates = self._duplicates()
+        duplicates = self._duplicates() if duplicates is None else duplicates
         checks = dict(t.checks + Counter({"duplicate_key": duplicates} if duplicates else {}))
         labels = {name: {**stats.as_dict(), "crosswalks": [c.ref for c in self.c.crosswalks.get(name, ())]}
                   for name, stats in t.labels.items()}

@@ -116,7 +116,7 @@ def stage_dataset(hub: Hub, registered: Registered, run_id: str, force: bool = F
             raise SourceError(f"{connector.describe()}: no CRS declared by the source or in source.crs. {hint}")
         conformer = Conformer(conformance(  # refuses a too inaccurate reprojection before anything is read
             manifest, hub.pack, resolve_crs(declared).name, hub.target_crs, home=hub.home, crs_declared=declared,
-            crs_how="manifest" if manifest.source.get("crs") else "source"))
+            crs_how="manifest" if manifest.source.get("crs") else "source"), count_keys=False)  # the stage counts them
         run = RunInfo(
             run_id=run_id,
             started_at=started,
@@ -152,7 +152,8 @@ def stage_dataset(hub: Hub, registered: Registered, run_id: str, force: bool = F
             log.info("%s: %d rows read, %d conforming so far", manifest.id, stage.rows_read, stage.rows_conforming)
         run.details.update(conformer.details(cadence_s=cadence_seconds(manifest.schedule, hub.pack.city.timezone),
                                              previous_run=served, source_fingerprint=run.source_fingerprint,
-                                             snapshots=hub.home / compat.FOLDER))
+                                             snapshots=hub.home / compat.FOLDER,
+                                             duplicates=stage.hold_duplicates(tuple(standard.primary_key))))
         run.details["privacy"] = protection.privacy_details(manifest, standard, scan)
         for warning in run_warnings(run.details) + protection.steward_lines(run.details["privacy"]):
             log.warning("%s: %s", manifest.id, warning)
