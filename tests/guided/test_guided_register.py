@@ -66,6 +66,8 @@ def test_adur_toilets_facility_in_the_british_national_grid(realworld, adur_hub)
     assert profile.crs.candidates[0].crs == "EPSG:27700" and profile.crs.confidence == 1.0
     assert any("OSGB36" in e for e in profile.crs.evidence)  # the file's own column, shown as evidence
     assert profile.encoding == "utf-8-sig"
+    assert list(profile.privacy) == ["ReportEmail"] and profile.privacy["ReportEmail"]["email"]["values"] == 15
+    assert all("surveyor" not in x for x in profile.privacy["ReportEmail"]["email"]["examples"])  # redacted
     assert [s.standard.name for s in proposal.scores][0] == "facility"
     assert proposal.scores[0].score > proposal.scores[1].score + 0.2
     assert proposal.manifest["fields"] == {"facility_id": "UPRN", "name": "LocationText",

@@ -18,6 +18,7 @@ import pandas as pd
 from connectors import ConfigProblem, Connector, SourceError, open_source
 from standards.crs import UnknownCRS, resolve_crs
 from standards.crs_detect import CRSCandidate, positions, rank_crs
+from standards.privacy import PrivacyScan
 from twinhub.guided.locate import Located, geometry_columns, xy_pairs
 from twinhub.guided.profile import ColumnProfile, profile_frame
 from twinhub.guided.source import GuidedError
@@ -59,6 +60,7 @@ class Profile:
     crs: CRSChoice
     frame: pd.DataFrame = field(repr=False)
     notes: list[str] = field(default_factory=list)
+    privacy: dict = field(default_factory=dict)  # standards/privacy.py's findings in the sample, per source column
 
     @property
     def geometry_columns(self) -> tuple[str, ...]:
@@ -74,7 +76,7 @@ class Profile:
             "rows_sampled": self.rows_sampled, "columns": [c.as_dict() for c in self.columns],
             "geometry": {"columns": list(self.geometry_columns), "kind": self.located.kind if self.located else
                          ("source" if self.geometry_type else None), "type": self.geometry_type},
-            "crs": self.crs.as_dict(), "notes": self.notes,
+            "crs": self.crs.as_dict(), "notes": self.notes, "privacy": self.privacy,
         }
 
 
@@ -207,4 +209,11 @@ def inspect_source(spec: dict, hub: Hub, base_dir: pathlib.Path | None = None, c
         choice = CRSChoice(None, "none", 0.0)
     return Profile(source=source, describe=connector.describe(), encoding=encoding, rows_sampled=len(chunk.frame),
                    columns=columns, located=located, geometry_type=_geometry_type(geometry), crs=choice,
-                   frame=chunk.frame, notes=notes)
+                   frame=chunk.frame, notes=notes, privacy=_personal_data(chunk.frame, located))
+
+
+def _personal_data(frame: pd.DataFrame, located: Located | None) -> dict:
+    """Personal data in the sample (phones, e-mails, resident IDs...), redacted examples only."""
+    scan = PrivacyScan(skip=located.columns if located else ())
+    scan.feed(frame.rename(columns=str))
+    return scan.report()["found"]

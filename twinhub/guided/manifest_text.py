@@ -72,6 +72,17 @@ def _field_lines(chosen: StandardScore) -> list[str]:
     return lines
 
 
+def _privacy_lines(profile: Profile, chosen: StandardScore) -> list[str]:
+    """Where the sample holds personal data: declare it under columns (docs/governance.md)."""
+    by_column = {m.column: m.field for m in chosen.mappings if m.column}
+    lines = []
+    for column, kinds in profile.privacy.items():
+        where = f"mapped to {by_column[column]}: declare it under columns.{by_column[column]}" if column in by_column \
+            else "not mapped, so not published"
+        lines.append(f"# {TODO}: personal data: column {column} holds {', '.join(kinds)} ({where})")
+    return lines
+
+
 def _label_lines(dataset_id: str, drafts: list[LabelDraft]) -> list[str]:
     if not drafts:
         return ["labels: {}"]
@@ -102,6 +113,7 @@ def manifest_text(manifest: dict, profile: Profile, scores: list[StandardScore],
         *(f"# note: {n}" for n in chosen.notes),
         *_source_lines(manifest["source"], profile),
         *_field_lines(chosen),
+        *_privacy_lines(profile, chosen),
         *_label_lines(dataset_id, drafts),
         f"classification: {_q(manifest.get('classification', 'internal'))}  # {TODO}: public | internal | sensitive | restricted",
         "# schedule: \"0 2 * * *\"   # cron in the city's timezone, to run it regularly",

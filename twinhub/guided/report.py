@@ -16,7 +16,15 @@ def _profile(proposal: Proposal) -> list[str]:
             f"geometry: {geometry} ({p.geometry_type or 'no geometry'})"]
     rows = [[c.name, c.type, f"{c.null_share:.0%}", c.distinct, "yes" if c.unique else "", ", ".join(c.examples)]
             for c in p.columns]
-    return head + ["", output.table(["column", "type", "blank", "distinct", "unique", "examples"], rows)]
+    lines = head + ["", output.table(["column", "type", "blank", "distinct", "unique", "examples"], rows)]
+    return lines + [f"personal data: {line}" for line in privacy_lines(p.privacy)]
+
+
+def privacy_lines(found: dict) -> list[str]:
+    """One line per source column holding personal data (redacted examples)."""
+    return [f"column {column} holds " + ", ".join(f"{kind} in {f['values']} values (e.g. {', '.join(f['examples'][:2])})"
+                                                  for kind, f in kinds.items())
+            for column, kinds in found.items()]
 
 
 def _crs(proposal: Proposal) -> list[str]:
