@@ -12,9 +12,10 @@ lookarounds on digits and Latin letters, so ``电话13812345678联系`` matches)
 - ``email``;
 - ``person_name``: only in columns a manifest declares to hold names.
 
-Everything runs vectorized over a chunk's column (pandas ``.str``): one pass with
-all patterns combined finds the values worth a closer look, and only those are
-tested detector by detector. Findings are counts of values per column and
+Everything runs vectorized over a chunk's column: one pass of RE2 (Arrow compute,
+no lookarounds) with a pattern every detector's matches also match finds the few
+values worth a closer look, and only those are tested detector by detector with
+the exact patterns (pandas ``.str``). Findings are counts of values per column and
 detector, with a few *redacted* examples (``138****5678``): the raw value never
 leaves the scan.
 
@@ -32,6 +33,8 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from standards.tiers import covered
 
@@ -50,12 +53,17 @@ PATTERNS = {
 }
 # a whole value that looks like a person's name: 2-4 Han characters (with · for names
 # such as 阿依古丽·买买提), or two or three capitalised Latin words
-PERSON_NAME = r"^(?:[\u4e00-\u9fff]{2,4}|[\u4e00-\u9fff]{1,8}·[\u4e00-\u9fff]{1,8}|[A-Z][a-z]+(?: [A-Z][a-z]+){1,2})$"
+# (literal characters, not \u escapes: Arrow's RE2 reads the same pattern)
+_HAN = "[\u4e00-\u9fff]"
+PERSON_NAME = f"^(?:{_HAN}{{2,4}}|{_HAN}{{1,8}}·{_HAN}{{1,8}}|[A-Z][a-z]+(?: [A-Z][a-z]+){{1,2}})$"
+# the same patterns for RE2 (Arrow compute), which has no lookarounds: an edge is the start, the end
+# or a character that is not a digit or Latin letter. A value matches one iff it matches the other.
+RE2_PATTERNS = {name: p.replace(_EDGE_L, "(?:^|[^0-9A-Za-z])").replace(_EDGE_R, "(?:$|[^0-9A-Za-z])")
+                for name, p in PATTERNS.items()}
+PREFILTER = "|".join(f"(?:{p})" for p in RE2_PATTERNS.values())
 DETECTORS = tuple(PATTERNS) + ("person_name",)
 MAX_EXAMPLES = 3
 
-_ANY = re.compile("|".join(f"(?:{p})" for p in PATTERNS.values()))
-_COMPILED = {name: re.compile(p) for name, p in PATTERNS.items()}
 _CAPTURE = {name: re.compile(f"({p})") for name, p in PATTERNS.items()}
 _ID_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2])
 _ID_CHECK = np.frombuffer(b"10X98765432", dtype=np.uint8)
@@ -101,12 +109,22 @@ def keep(n: int) -> tuple[int, int]:
     return MASK_KEEP_LONGER
 
 
-def _text(column: pd.Series) -> pd.Series | None:
-    """The column's non-empty values as strings, or None when it holds no text."""
+def _text(column: pd.Series) -> tuple[pd.Series, pa.Array] | None:
+    """The column's non-empty text values, as pandas and as Arrow; None when it holds no text."""
     if not (pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)):
         return None
     values = column.dropna()
-    return values[values.map(type) == str] if pd.api.types.is_object_dtype(values) else values.astype(str)
+    try:
+        return values, pa.array(values, type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # text mixed with other objects: scan the text
+        values = values[values.map(type) == str]
+        return values, pa.array(values, type=pa.string(), from_pandas=True)
+
+
+def _where(values: pd.Series, arrow: pa.Array, pattern: str) -> pd.Series:
+    """The values RE2 finds ``pattern`` in."""
+    hit = pc.match_substring_regex(arrow, pattern).fill_null(False)
+    return values[hit.to_numpy(zero_copy_only=False)]
 
 
 class PrivacyScan:
@@ -130,24 +148,27 @@ class PrivacyScan:
         for name in frame.columns:
             if name in self.skip or name.startswith("_"):
                 continue
-            values = _text(frame[name])
-            if values is None:
+            text = _text(frame[name])
+            if text is None:
                 continue
+            values, arrow = text
             self.columns_scanned.add(name)
             self.values_scanned += len(values)
             if "person_name" in self.declared.get(name, ()):
-                self._names(name, values)
-            candidates = values[values.str.contains(_ANY, na=False)]
+                self._names(name, _where(values, arrow, PERSON_NAME))
+            candidates = _where(values, arrow, PREFILTER)
             if len(candidates):
                 self._detect(name, candidates)
 
     def _detect(self, column: str, values: pd.Series) -> None:
-        for detector, pattern in _COMPILED.items():
-            if detector == "resident_id":
-                self._resident_ids(column, values)
+        arrow = pa.array(values, type=pa.string(), from_pandas=True)
+        for detector, pattern in RE2_PATTERNS.items():
+            hits = _where(values, arrow, pattern)
+            if not len(hits):
                 continue
-            hits = values[values.str.contains(pattern, na=False)]
-            if len(hits):
+            if detector == "resident_id":
+                self._resident_ids(column, hits)
+            else:
                 self._add(column, detector, len(hits), hits.head(MAX_EXAMPLES).str.extract(_CAPTURE[detector])[0])
 
     def _resident_ids(self, column: str, values: pd.Series) -> None:
@@ -159,8 +180,7 @@ class PrivacyScan:
         if len(rows):
             self._add(column, "resident_id", len(rows), valid.head(MAX_EXAMPLES))
 
-    def _names(self, column: str, values: pd.Series) -> None:
-        hits = values[values.str.fullmatch(PERSON_NAME, na=False)]
+    def _names(self, column: str, hits: pd.Series) -> None:
         if len(hits):
             self._add(column, "person_name", len(hits), hits.head(MAX_EXAMPLES))
 

@@ -102,11 +102,13 @@ def declared_tier(manifest, standard: Standard | None = None) -> str:
 
 
 def scan_for(manifest, standard: Standard) -> PrivacyScan:
-    """The run's scan of the published columns (the geometry is not text and is not scanned)."""
+    """The run's scan of the published columns: not the geometry, nor label columns (their values
+    are the vocabulary's codes: a value that is not one is quarantined, never published)."""
     from standards.privacy import PrivacyScan
 
     geometry = standard.geometry_field
-    return PrivacyScan(declared_kinds(manifest.columns), skip=[geometry.name] if geometry else [])
+    skip = [geometry.name] if geometry else []
+    return PrivacyScan(declared_kinds(manifest.columns), skip=skip + list(standard.vocabulary_fields))
 
 
 def privacy_details(manifest, standard: Standard, scan: PrivacyScan) -> dict:
