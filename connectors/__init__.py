@@ -1,47 +1,56 @@
 """Connectors read departments' sources in chunks; one registry names them all.
 
 Adding a format means one module with a ``Connector`` subclass and one line
-in ``CONNECTORS``.
+in ``CONNECTORS`` (format -> ``module:Class``). A connector's module (pandas,
+GDAL, database drivers...) is imported only when a source of its format is
+opened, so that listing the registry or loading the Dagster definitions of
+a thousand datasets needs none of them.
 """
 
 from __future__ import annotations
 
+import importlib
 import pathlib
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
-from connectors.base import Chunk, Connector, SourceConfig, SourceError
-from connectors.csv import CsvConnector
-from connectors.db.connector import MySQLConnector, PostgresConnector
-from connectors.excel import ExcelConnector
-from connectors.http.arcgis import ArcGisConnector
-from connectors.http.file import HttpFileConnector
-from connectors.http.ogcapi import OgcApiConnector
+from connectors.errors import SourceError
 from connectors.http.policy import NetworkPolicy
-from connectors.geoparquet import GeoParquetConnector
-from connectors.vector import FlatGeobufConnector, GeoJSONConnector, GeoPackageConnector, ShapefileConnector
 
-CONNECTORS: dict[str, type[Connector]] = {
-    c.name: c
-    for c in (
-        CsvConnector,
-        ExcelConnector,
-        ShapefileConnector,
-        GeoJSONConnector,
-        GeoPackageConnector,
-        FlatGeobufConnector,
-        GeoParquetConnector,
-        PostgresConnector,
-        MySQLConnector,
-        HttpFileConnector,
-        OgcApiConnector,
-        ArcGisConnector,
-    )
+if TYPE_CHECKING:
+    from connectors.base import Chunk, Connector, SourceConfig
+
+CONNECTORS: dict[str, str] = {
+    "csv": "connectors.csv:CsvConnector",
+    "xlsx": "connectors.excel:ExcelConnector",
+    "shapefile": "connectors.vector:ShapefileConnector",
+    "geojson": "connectors.vector:GeoJSONConnector",
+    "gpkg": "connectors.vector:GeoPackageConnector",
+    "fgb": "connectors.vector:FlatGeobufConnector",
+    "geoparquet": "connectors.geoparquet:GeoParquetConnector",
+    "postgres": "connectors.db.connector:PostgresConnector",
+    "mysql": "connectors.db.connector:MySQLConnector",
+    "http": "connectors.http.file:HttpFileConnector",
+    "ogcapi": "connectors.http.ogcapi:OgcApiConnector",
+    "arcgis": "connectors.http.arcgis:ArcGisConnector",
 }
+_BASE = ("Chunk", "Connector", "SourceConfig")  # from connectors.base, imported on first use
 
 __all__ = [
-    "CONNECTORS", "Chunk", "Connector", "ConfigProblem", "NetworkPolicy", "SourceConfig", "SourceError", "open_source",
+    "CONNECTORS", "Chunk", "Connector", "ConfigProblem", "NetworkPolicy", "SourceConfig", "SourceError",
+    "connector_class", "open_source",
 ]
+
+
+def __getattr__(name: str):
+    if name in _BASE:
+        return getattr(importlib.import_module("connectors.base"), name)
+    raise AttributeError(f"module 'connectors' has no attribute {name!r}")
+
+
+def connector_class(fmt: str) -> type[Connector]:
+    """The ``Connector`` subclass reading sources of format ``fmt`` (its module imported now)."""
+    module, _, name = CONNECTORS[fmt].partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 class ConfigProblem(ValueError):
@@ -73,10 +82,12 @@ def open_source(spec: dict, base_dir: pathlib.Path | None = None, policy: Networ
     ``policy`` says which network hosts HTTP sources may reach (the hub's ``http`` configuration);
     without it, only public addresses.
     """
+    from pydantic import ValidationError
+
     fmt = spec.get("format")
     if fmt not in CONNECTORS:
         raise ConfigProblem({"source.format": f"unknown format {fmt!r}; use one of {', '.join(sorted(CONNECTORS))}"})
-    cls = CONNECTORS[fmt]
+    cls = connector_class(fmt)
     try:
         config = cls.Config.model_validate(spec)
     except ValidationError as exc:

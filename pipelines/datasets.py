@@ -12,32 +12,41 @@ at definition time, so the UI shows it before any run.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 import warnings
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from catalog.info import last_published
-from catalog.preview import preview_path
-from catalog.stage import StageMissing
-from connectors import ConfigProblem, SourceError
-from standards.crs import UnknownCRS
-from standards.pack import Standard, StandardsError, StandardsPack
-from twinhub.audit import audit_stage, blocked
 from twinhub.home import Hub
-from twinhub.ingest import discard_stage, publish_stage, stage_dataset
-from twinhub.locks import PublishInProgress, hold_dataset
-from twinhub.manifest import ManifestError
-from twinhub.protection import steward_lines
 from twinhub.registry import Registered, lookup
+
+if TYPE_CHECKING:
+    from standards.pack import Standard, StandardsPack
+
+# What running a dataset needs (pandas, GDAL, DuckDB, PIL...) is imported inside the op's
+# functions: the webserver and daemon load these definitions without ever running an op.
 
 FORCE_TAG = "twinhub/force"  # run tag: publish even when source and configuration are unchanged
 WAIT_TAG = "twinhub/wait"  # run tag: wait for another run publishing the same dataset instead of failing
 DEPARTMENT_TAG = "twinhub/department"  # run tag the production run coordinator limits per value
-PERMANENT = (SourceError, ConfigProblem, ManifestError, UnknownCRS, StandardsError, StageMissing, PublishInProgress)
 TRANSIENT_RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
 TAG_VALUE = re.compile(r"[^A-Za-z0-9_.\-]")
+
+
+@functools.lru_cache(maxsize=None)
+def permanent_errors() -> tuple[type[Exception], ...]:
+    """Errors retrying cannot fix: a bad source or manifest, another run publishing the dataset."""
+    from catalog.stage import StageMissing
+    from connectors import ConfigProblem, SourceError
+    from standards.crs import UnknownCRS
+    from standards.pack import StandardsError
+    from twinhub.locks import PublishInProgress
+    from twinhub.manifest import ManifestError
+
+    return (SourceError, ConfigProblem, ManifestError, UnknownCRS, StandardsError, StageMissing, PublishInProgress)
 
 
 def _tag(value: str) -> str:
@@ -150,6 +159,9 @@ def build_dataset_assets(hub: Hub, entry: Registered, standard: Standard, schema
     @dg.multi_asset(name=f"{m.department}__{m.dataset}", specs=specs, check_specs=checks, can_subset=True,
                     retry_policy=TRANSIENT_RETRY)
     def _dataset(context):
+        from twinhub.ingest import discard_stage
+        from twinhub.locks import hold_dataset
+
         current = _current(hub, m.id)
         selected = context.selected_asset_keys
         wait = context.run.tags.get(WAIT_TAG) == "true"
@@ -170,6 +182,10 @@ def build_dataset_assets(hub: Hub, entry: Registered, standard: Standard, schema
 
 def _stage_and_audit(context, hub: Hub, current: Registered, staged: dg.AssetKey):
     """Stage the dataset and audit it; returns whether it may be published (None: nothing new)."""
+    from twinhub.audit import audit_stage, blocked
+    from twinhub.ingest import discard_stage, stage_dataset
+    from twinhub.protection import steward_lines
+
     force = context.run.tags.get(FORCE_TAG) == "true"
     run = _permanent_errors(lambda: stage_dataset(hub, current, run_id=context.run_id, force=force))
     if run.unchanged:
@@ -213,6 +229,8 @@ def _privacy(privacy: dict | None) -> dict:
 
 def _map_preview(hub: Hub, dataset: str, version: int | None) -> dg.MetadataValue | None:
     """The version's map preview as markdown with the PNG embedded (the UI shows it inline)."""
+    from catalog.preview import preview_path
+
     if version is None:
         return None
     path = preview_path(hub.lake, dataset, version)
@@ -224,6 +242,8 @@ def _map_preview(hub: Hub, dataset: str, version: int | None) -> dg.MetadataValu
 
 def _quality(hub: Hub, dataset: str) -> dict[str, float]:
     """The served version's quality figures (from its run's details) as numbers the UI plots over runs."""
+    from catalog.info import last_published
+
     served = last_published(hub.lake, dataset)
     details = json.loads(served["details"]) if served and served.get("details") else {}
     figures = {"interoperability_score": (details.get("score") or {}).get("score")}
@@ -237,6 +257,8 @@ def _quality(hub: Hub, dataset: str) -> dict[str, float]:
 
 
 def _publish(context, hub: Hub, current: Registered, published: dg.AssetKey) -> dg.MaterializeResult:
+    from twinhub.ingest import publish_stage
+
     result = _permanent_errors(lambda: publish_stage(hub, current, run_id=context.run_id))
     share = result.rows_quarantined / result.rows_read if result.rows_read else 0.0
     return dg.MaterializeResult(asset_key=published, metadata={
@@ -263,5 +285,5 @@ def _permanent_errors(action):
     """Retrying cannot fix a bad source or manifest: fail at once with the hub's message."""
     try:
         return action()
-    except PERMANENT as exc:
+    except permanent_errors() as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from exc

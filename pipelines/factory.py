@@ -31,7 +31,9 @@ def build_definitions(hub: Hub) -> dg.Definitions:
     assets, keys, by_department = [], {}, defaultdict(list)
     for e in entries:
         standard = hub.pack.standard(e.manifest.standard)
-        schema = schemas.setdefault(standard.name, column_schema(standard, hub.pack))
+        if standard.name not in schemas:
+            schemas[standard.name] = column_schema(standard, hub.pack)
+        schema = schemas[standard.name]
         assets.append(build_dataset_assets(hub, e, standard, schema, freshness_policy(e, timezone)))
         keys[e.id] = [staged_key(e), published_key(e)]
         by_department[e.manifest.department].append(e)

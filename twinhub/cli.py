@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import importlib
 import json
 import os
 import logging
@@ -12,21 +14,34 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from catalog.info import UnknownDataset, quarantine_rows
-from catalog.lake import CatalogBusy
-from catalog.query import DEFAULT_MAX_ROWS, QueryRefused, QueryTimeout, run_query
-from catalog.versions import UnknownVersion, parse_as_of
-from connectors import ConfigProblem, SourceError
-from standards.crs import UnknownCRS, resolve_crs
-from standards.pack import StandardsError
 from twinhub import output
-from twinhub.home import ENV_HOME, Hub, HubError
+from twinhub.home import ENV_HOME, Hub
 from twinhub.manifest import ManifestError
 
-USER_ERRORS = (
-    ManifestError, SourceError, ConfigProblem, QueryRefused, QueryTimeout, HubError, UnknownDataset,
-    StandardsError, UnknownCRS, CatalogBusy, FileNotFoundError, UnknownVersion,
+# Heavy modules (pandas, GDAL, pyproj, DuckDB's SQL tooling) are imported inside the commands that
+# use them, and the command groups kept in their own modules only when asked for: `twinhub datasets`
+# over a thousand datasets answers in well under a second (docs/production.md, Scale).
+COMMAND_MODULES = ("twinhub.cli_catalog", "twinhub.cli_standards", "twinhub.cli_ops", "twinhub.cli_governance")
+USER_ERRORS = (  # "module:Name": imported once an error is raised
+    "twinhub.manifest:ManifestError", "connectors:SourceError", "connectors:ConfigProblem",
+    "catalog.query:QueryRefused", "catalog.query:QueryTimeout", "twinhub.home:HubError",
+    "catalog.info:UnknownDataset", "standards.pack:StandardsError", "standards.crs:UnknownCRS",
+    "catalog.lake:CatalogBusy", "builtins:FileNotFoundError", "catalog.versions:UnknownVersion",
 )
+
+
+@functools.lru_cache(maxsize=None)
+def user_errors() -> tuple[type[Exception], ...]:
+    """The errors that are the user's to fix: one line and exit 2."""
+    return tuple(getattr(importlib.import_module(m), name) for m, _, name in (e.partition(":") for e in USER_ERRORS))
+
+
+def _default_max_rows() -> int:
+    from catalog.query import DEFAULT_MAX_ROWS
+
+    return DEFAULT_MAX_ROWS
+
+
 DIALECTS = ("duckdb", "postgres", "mysql", "sqlite", "tsql", "oracle", "hive", "spark", "bigquery", "snowflake", "trino")
 DEMO_QUERY = """\
 SELECT s.name AS shelter, e.name AS care_home,
@@ -48,16 +63,40 @@ class Group(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except USER_ERRORS as exc:
-            click.secho(f"error: {exc}", fg="red", err=True)
-            ctx.exit(2)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as exc:
+            if isinstance(exc, user_errors()):
+                click.secho(f"error: {exc}", fg="red", err=True)
+                ctx.exit(2)
             if os.environ.get("TWINHUB_DEBUG"):
                 raise
             click.secho(f"error: {type(exc).__name__}: {exc}\n(set TWINHUB_DEBUG=1 to see where)", fg="red", err=True)
             ctx.exit(1)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is None and self is main and _add_command_modules():
+            command = super().get_command(ctx, name)
+        return command
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        if self is main:
+            _add_command_modules()
+        return super().list_commands(ctx)
+
+
+_added: list[str] = []
+
+
+def _add_command_modules() -> bool:
+    """Register the commands of COMMAND_MODULES (in order: one may extend an earlier one's group) once."""
+    if _added:
+        return False
+    for name in COMMAND_MODULES:
+        _added.append(name)
+        importlib.import_module(name).register(main)
+    return True
 
 
 def _hub(ctx: click.Context) -> Hub:
@@ -236,7 +275,8 @@ def _run(hub: Hub, datasets: list[str] | None, force: bool = False, wait: bool =
               help="The SQL dialect SQL is written in; it is translated to DuckDB.")
 @click.option("--timeout", type=float, default=60.0, show_default=True, help="Cancel the query after this many seconds.")
 @click.option("--as-of", "as_of", help="Read the catalog as of a version number or a time (city time if no offset).")
-@click.option("--max-rows", type=int, default=DEFAULT_MAX_ROWS, show_default=True, help="Return at most this many rows.")
+@click.option("--max-rows", type=int, default=_default_max_rows,
+              help="Return at most this many rows (default: 100,000, catalog.query's DEFAULT_MAX_ROWS).")
 @click.option("--department", envvar="TWINHUB_DEPARTMENT", help="Your department, for the audit log and `twinhub report`.")
 @click.option("--as", "as_consumer", metavar="CONSUMER",
               help="Read only what CONSUMER (a department, or user:NAME) is granted (default: the local steward).")
@@ -245,6 +285,10 @@ def _run(hub: Hub, datasets: list[str] | None, force: bool = False, wait: bool =
 def query(ctx: click.Context, sql: str, dialect: str, timeout: float, as_of: str | None, max_rows: int,
           department: str | None, as_consumer: str | None, fmt: str) -> None:
     """Run one read-only SELECT over catalog tables (SQL '-' reads standard input)."""
+    from catalog.query import run_query
+    from catalog.versions import parse_as_of
+    from standards.crs import resolve_crs
+
     hub = _hub(ctx)
     text = sys.stdin.read() if sql == "-" else sql
     consumer = None
@@ -268,6 +312,8 @@ def query(ctx: click.Context, sql: str, dialect: str, timeout: float, as_of: str
 @click.pass_context
 def quarantine(ctx: click.Context, dataset: str, fmt: str) -> None:
     """Show DATASET's quarantined rows with every reason (latest publish)."""
+    from catalog.info import quarantine_rows
+
     rows = quarantine_rows(_hub(ctx).lake, dataset)
     if fmt == "json":
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
@@ -303,6 +349,8 @@ def ui(ctx: click.Context, host: str, port: int) -> None:
 @click.pass_context
 def demo(ctx: click.Context, fresh: bool) -> None:
     """Register the bundled sample city (4 departments) and publish it, then show what happened."""
+    from catalog.info import quarantine_rows
+    from catalog.query import run_query
     from twinhub.demo import prepare_demo
 
     hub = _hub(ctx)
@@ -327,8 +375,4 @@ def demo(ctx: click.Context, fresh: bool) -> None:
         ctx.exit(1)
 
 
-# Command groups kept in their own modules register below, one line each.
-from twinhub.cli_catalog import register as _catalog_commands; _catalog_commands(main)  # noqa: E402,E702
-from twinhub.cli_standards import register as _standards_commands; _standards_commands(main)  # noqa: E402,E702
-from twinhub.cli_ops import register as _ops_commands; _ops_commands(main)  # noqa: E402,E702
-from twinhub.cli_governance import register as _governance_commands; _governance_commands(main)  # noqa: E402,E702
+# Command groups kept in their own modules: one line each in COMMAND_MODULES (top of this file).

@@ -15,13 +15,15 @@ import os
 import pathlib
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import yaml
 
-from catalog.lake import CatalogConfigError, Lake
 from connectors import NetworkPolicy
-from standards.crs import resolve_crs
-from standards.pack import City, StandardsPack, load_pack
+
+if TYPE_CHECKING:  # imported where used: listing the registry needs none of them
+    from catalog.lake import Lake
+    from standards.pack import City, StandardsPack
 
 ENV_HOME = "TWINHUB_HOME"
 CONFIG_FILE = "twinhub.yaml"
@@ -116,6 +118,8 @@ class Hub:
 
     @cached_property
     def lake(self) -> Lake:
+        from catalog.lake import CatalogConfigError, Lake
+
         try:
             return Lake.from_config(self.catalog_dir, self.config.get("catalog"), extent=lambda: self.city.extent)
         except CatalogConfigError as exc:
@@ -123,6 +127,8 @@ class Hub:
 
     @cached_property
     def pack(self) -> StandardsPack:
+        from standards.pack import load_pack
+
         root = self.config.get("standards")
         return load_pack(str((self.home / root).resolve()) if root else None)
 
@@ -132,6 +138,8 @@ class Hub:
 
     @property
     def target_crs(self) -> str:
+        from standards.crs import resolve_crs
+
         return resolve_crs(self.config.get("target_crs") or self.city.target_crs).name
 
     @property

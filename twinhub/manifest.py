@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import difflib
 import pathlib
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from connectors import ConfigProblem, Connector, NetworkPolicy, SourceError, open_source
-from standards import crosswalk_files
-from standards.conform import Conformance
-from standards.crs import UnknownCRS, resolve_crs
-from standards.crs_detect import crs_hint, lonlat_extent
-from standards.crs_policy import CRSRefused, reprojection_record
-from standards.pack import StandardsError, StandardsPack, split_ref
 from twinhub import protection
+
+if TYPE_CHECKING:  # checking a manifest against its source needs these; reading the registry does not
+    from connectors import Connector, NetworkPolicy
+    from standards.conform import Conformance
+    from standards.pack import StandardsPack
 
 IDENTIFIER = r"^[a-z][a-z0-9_]{0,62}$"
 # schemas the hub itself writes: its records, the unified city layers, derived datasets
@@ -131,6 +129,13 @@ def check_manifest(
 
     ``home`` (the hub home) adds its crosswalks to the pack's.
     """
+    from connectors import ConfigProblem, SourceError, open_source
+    from standards import crosswalk_files
+    from standards.crs import UnknownCRS, resolve_crs
+    from standards.crs_detect import crs_hint, lonlat_extent
+    from standards.crs_policy import CRSRefused, reprojection_record
+    from standards.pack import StandardsError, split_ref
+
     problems: dict[str, str] = {}
     try:
         standard = pack.standard(manifest.standard)
@@ -195,6 +200,11 @@ def conformance(
     manifest: Manifest, pack: StandardsPack, source_crs: str, target_crs: str,
     home: pathlib.Path | None = None, crs_declared: str | None = None, crs_how: str = "manifest",
 ) -> Conformance:
+    from standards import crosswalk_files
+    from standards.conform import Conformance
+    from standards.crs import resolve_crs
+    from standards.pack import StandardsError
+
     standard = pack.standard(manifest.standard)
     vocabularies = standard.vocabulary_fields
     labels, problems = crosswalk_files.resolve(manifest.labels, vocabularies, pack, home, dataset_id=manifest.id)

@@ -8,6 +8,8 @@ Dagster UI can link each dataset back to its manifest file.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
 import pathlib
 from dataclasses import dataclass
 
@@ -65,15 +67,65 @@ def register(hub: Hub, manifest_path: pathlib.Path) -> tuple[Registered, bool]:
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _load(path: pathlib.Path) -> Registered:
-    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)  # noqa: S506 - a safe loader
-    meta = data.pop(META_KEY, {}) if isinstance(data, dict) else {}
+def _read(path: pathlib.Path) -> object:
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)  # noqa: S506 - a safe loader
+
+
+def _entry(path: pathlib.Path, data: object) -> Registered:
+    meta = {}
+    if isinstance(data, dict):
+        meta = data.get(META_KEY) or {}
+        data = {k: v for k, v in data.items() if k != META_KEY}
     return Registered(parse_manifest(data, str(path)), path, meta.get("from", str(path)), meta.get("at", ""))
+
+
+def _load(path: pathlib.Path) -> Registered:
+    return _entry(path, _read(path))
+
+
+# Parsing a thousand YAML files is most of reading the registry, so their parsed content is kept
+# in this JSON file keyed by each file's inode, size and mtime: a cache (the YAML files stay the
+# truth), checked file by file on every read; registering replaces a file, which changes its inode.
+INDEX = ".index.json"
+
+
+def _stamp(path: pathlib.Path) -> list[int]:
+    st = path.stat()
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def _read_index(path: pathlib.Path) -> dict:
+    try:
+        index = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return index if isinstance(index, dict) else {}
+
+
+def _write_index(path: pathlib.Path, index: dict) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(index, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(path)  # atomic; concurrent readers each write a complete index
+    except (OSError, TypeError, ValueError):  # read-only, or a value JSON cannot hold: no cache
+        tmp.unlink(missing_ok=True)
 
 
 def registered(hub: Hub) -> list[Registered]:
     """Every registered dataset, ordered by department and dataset."""
-    return [_load(p) for p in sorted(hub.registry_dir.glob("*/*.yaml"))]
+    index_path = hub.registry_dir / INDEX
+    index = _read_index(index_path)
+    fresh, entries = {}, []
+    for path in sorted(hub.registry_dir.glob("*/*.yaml")):
+        name = path.relative_to(hub.registry_dir).as_posix()
+        stamp = _stamp(path)
+        cached = index.get(name)
+        data = cached["data"] if isinstance(cached, dict) and cached.get("stamp") == stamp else _read(path)
+        fresh[name] = {"stamp": stamp, "data": data}
+        entries.append(_entry(path, data))
+    if fresh != index:
+        _write_index(index_path, fresh)
+    return entries
 
 
 def lookup(hub: Hub, dataset_id: str) -> Registered:

@@ -67,9 +67,11 @@ def test_the_audit_is_shown_as_asset_checks_on_the_stage(defs):
 
 
 def test_freshness_follows_the_manifest_cadence(defs):
-    policy = _spec(defs, CARE).freshness_policy
-    assert policy.deadline_cron == "0 2 * * *" and policy.timezone == "Asia/Shanghai"
-    assert policy.lower_bound_delta.total_seconds() == 24 * 3600
+    policy = _spec(defs, CARE).freshness_policy  # daily: late after a day, failing after a day and a half
+    assert policy.warn_window.to_timedelta().total_seconds() == 24 * 3600
+    assert policy.fail_window.to_timedelta().total_seconds() == 36 * 3600
+    weekly = _spec(defs, dg.AssetKey(["water", "pumping_stations"])).freshness_policy
+    assert weekly.warn_window.to_timedelta().days == 7
 
 
 def test_a_schedule_per_manifest_cron_in_the_city_timezone(defs):
