@@ -66,7 +66,8 @@ def config_fingerprint(manifest: Manifest, standard: Standard, target_crs: str, 
         (v.name, v.version, repr(v.concepts)) for v in pack.vocabularies.values()
     )
     facts = {
-        "manifest": manifest.model_dump(exclude={"schedule", "steward", "title", "description", "quality"}),
+        "manifest": manifest.model_dump(exclude={"schedule", "steward", "title", "description", "quality"}
+                                        | _unset_privacy_keys(manifest)),
         "standard": [standard.name, standard.version, standard.schema.to_descriptor()],
         "vocabularies": vocabularies,
         "city": repr(pack.city),
@@ -74,6 +75,12 @@ def config_fingerprint(manifest: Manifest, standard: Standard, target_crs: str, 
         "crosswalks": sorted((k, c.ref, repr(c.entries)) for k, cs in (crosswalks or {}).items() for c in cs),
     }
     return "sha256:" + hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _unset_privacy_keys(manifest: Manifest) -> set[str]:
+    """Privacy keys left at their defaults stay out of the fingerprint: a hub upgraded to column
+    tiers does not republish every dataset."""
+    return ({"columns"} if not manifest.columns else set()) | ({"public_variant"} if not manifest.public_variant else set())
 
 
 @dataclass
