@@ -1,8 +1,8 @@
 """The manifest's privacy keys: per-column tiers and protection, and the public variant.
 
     columns:
-      phone: {classification: sensitive, personal_data: phone, protect: pseudonymize}
-      operator_name: {classification: restricted, personal_data: person_name, protect: mask}
+      address: {classification: sensitive}
+      description: {personal_data: phone, protect: mask}
     public_variant: {grid_m: 500}          # or {aggregate: district, min_count: 5}
 
 Keys under ``columns`` are the standard's field names (what is published).
