@@ -7,6 +7,7 @@ import json
 import pytest
 
 from bench import definitions, streaming
+from bench.__main__ import main as bench_main
 
 
 @pytest.mark.slow
@@ -32,3 +33,32 @@ def test_definitions_benchmark_compares_n_datasets_with_one(tmp_path):
         assert figures["ratio"] == round(figures["n_12"] / figures["baseline_1"], 2)
     for size in ("baseline_1", "n_12"):  # the UI served the hub and the catalog page rendered
         assert saved["ui"][size]["code_location_loaded_s"] > 0 and saved["ui"][size]["catalog_page_s"] > 0
+
+
+@pytest.mark.slow
+def test_the_benchmark_command_measures_every_path_on_the_same_rows_and_reports(tmp_path):
+    """``python -m bench --quick``: 1e4 rows through twinhub, the DuckDB floor and ogr2ogr; counts, not timings."""
+    bench_main(["--quick", "--out", str(tmp_path)])
+    saved = json.loads((tmp_path / "bench.json").read_text())
+    (size,) = saved["sizes"]
+    assert size["rows"] == 10_000
+    csv, gpkg = size["twinhub_csv"], size["twinhub_gpkg"]
+    assert csv["read"] == 10_000 and csv["quarantined"] == size["expected_quarantined"] > 0  # the unmapped label
+    assert csv["published"] == 10_000 - csv["quarantined"]
+    assert gpkg["read"] == gpkg["published"] == size["ogr2ogr"]["rows"] == size["floor_csv"]["rows"] == 10_000
+    for path in ("twinhub_csv", "floor_csv", "twinhub_gpkg", "ogr2ogr"):
+        assert size[path]["seconds"] > 0 and size[path]["rows_per_s"] > 0 and size[path]["peak_rss_mb"] > 0
+    assert size["ogr2ogr"]["peak_rss_mb"] < csv["peak_rss_mb"]  # each process's own peak, not its parent's
+    assert size["ratios"]["twinhub_vs_floor"] == round(csv["seconds"] / size["floor_csv"]["seconds"], 2)
+    # the queries ran on the published tables: a count per label adds up to the published rows
+    counts = saved["queries"]["count_by_label"]["result"]
+    assert sum(int(n) for _, n in counts) == csv["published"]
+    assert {label for label, _ in counts} == {"elderly_care_home", "day_care_centre", "clinic"}
+    assert saved["validation"]["pandera"]["failures"] > 0 and saved["validation"]["frictionless"]["failures"] > 0
+    overhead = saved["run_overhead"]
+    assert overhead["published_cli"] == overhead["published_direct"] > 0
+    wanted = {t["target"] for t in saved["targets"]}
+    assert {"end to end vs the I/O floor", "GeoPackage: twinhub vs ogr2ogr -t_srs", "count by label"} <= wanted
+    table = (tmp_path / "bench.md").read_text()
+    assert "| 10,000 | twinhub, GBK CSV (GCJ-02 points) |" in table and "twinhub / floor" in table
+    assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
