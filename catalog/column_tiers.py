@@ -28,6 +28,15 @@ def record(con: duckdb.DuckDBPyConnection, dataset: str, tiers: Iterable[ColumnT
         )
 
 
+def without_protected_labels(facts: dict | None, tiers: Iterable[ColumnTier]) -> dict | None:
+    """Release-note facts without the value counts of personal or sensitive columns: a free-text
+    column with few distinct values would otherwise put its raw values in ``catalog.release_notes``."""
+    protected = {t.name for t in tiers if t.personal_data or rank(t.classification) > rank(OPEN_UP_TO)}
+    if facts is None or not protected:
+        return facts
+    return {**facts, "labels": {k: v for k, v in facts["labels"].items() if k not in protected}}
+
+
 def read(con: duckdb.DuckDBPyConnection, dataset: str) -> dict[str, dict]:
     """name -> {classification, protection, personal_data} of the dataset's columns that carry a tier
     (none for a catalog made before column tiers existed)."""

@@ -195,6 +195,7 @@ def _commit(con, entry: DatasetEntry, stage: Stage, run: RunInfo, before_commit:
             )
         extent = _extent(con, table, entry.geometry)
         after = notes.facts(con, entry.id, table, labels, entry.geometry)
+        before, after = (column_tiers.without_protected_labels(f, entry.column_tiers) for f in (before, after))
         notes.record(con, entry.id, run.run_id, previous_run, notes.compare(before, after, changes))
         notes.record_columns(con, entry.id, after["schema"], entry.key, list(after["labels"]), entry.geometry)
         column_tiers.record(con, entry.id, entry.column_tiers)

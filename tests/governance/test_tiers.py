@@ -114,6 +114,8 @@ def test_undeclared_phones_raise_the_column_and_dataset_tier(city):
     assert details["privacy"]["scan"]["found"]["description"]["mobile"]["values"] == 10
     assert details["privacy"]["columns"]["description"]["raised_by"] == ["mobile"]
     assert "13812340000" not in json.dumps(details)  # only redacted examples
+    notes = _query(city, "SELECT notes FROM catalog.release_notes WHERE dataset = 'hotline.requests'")[0][0]
+    assert "1381234" not in notes and "description" not in json.loads(notes)["labels"]  # no raw values there either
 
 
 def test_resident_ids_make_a_dataset_restricted_and_never_exported(city, tmp_path):
