@@ -31,6 +31,7 @@ from catalog.lake import ALIAS, META_SCHEMA
 CLEAR, PROTECTED, BLOCKED = "clear", "protected", "blocked"
 PROTECTIONS = ("mask", "pseudonymize")
 CITY, DERIVED = "city", "derived"
+PROVENANCE = ("department", "dataset")  # the columns a city layer adds to its inputs' (twinhub/layers.py)
 OPEN_META = frozenset({"datasets", "columns", "versions", "quality", "release_notes", "report_datasets",
                        "report_departments"})
 
@@ -102,6 +103,9 @@ def _inherit(tiers: Tiers, table: str, inputs: list[str], by_column: bool) -> No
         parts = [tiers.column(i, name) for i in inputs]
         protections = {p.protection for p in parts}
         merged[name] = ColumnTier(highest([p.tier for p in parts]), protections.pop() if len(protections) == 1 else None)
+    if merged:  # which department and dataset a row comes from: no more than any of its readable columns tell
+        least = TIERS[min(rank(c.tier) for c in merged.values())]
+        merged.update({c: ColumnTier(least) for c in PROVENANCE})
     tiers.columns[table] = merged
 
 

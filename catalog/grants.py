@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import duckdb
 
 from catalog.guard import QueryRefused
-from catalog.lake import ALIAS, Lake, with_retry
+from catalog.lake import Lake, with_retry
 
 TIERS = ("public", "internal", "sensitive", "restricted")  # lowest to highest, as in twinhub.manifest
 LEVELS = TIERS[1:]  # what a grant may allow; public needs no grant
@@ -182,5 +182,5 @@ def catalog_tables(lake: Lake) -> list[str]:
         con.close()
 
 
-__all__ = ["ALIAS", "AccessError", "Consumer", "Grant", "LEVELS", "TIERS", "check_level", "delete_grant",
+__all__ = ["AccessError", "Consumer", "Grant", "LEVELS", "TIERS", "check_level", "delete_grant",
            "did_you_mean", "list_grants", "parse_consumer", "parse_until", "read_grants", "save_grant"]

@@ -38,10 +38,10 @@ def city_today(hub: Hub) -> dt.date:
 
 
 def departments(hub: Hub) -> set[str]:
-    """Registered departments (and those with datasets in the catalog): the department consumers."""
+    """Registered departments (also with registrations pending review, or datasets in the catalog)."""
     from twinhub.registry import registered
 
-    names = {r.manifest.department for r in registered(hub)}
+    names = {r.manifest.department for r in registered(hub)} | {p.manifest.department for p in review.pending(hub)}
     return names | {t.split(".", 1)[0] for t in _tables(hub) if t.split(".", 1)[0] not in ("city", "derived")}
 
 
@@ -171,9 +171,11 @@ def _dataset(hub: Hub, dataset: str) -> str:
     from twinhub.registry import registered
 
     known = {r.id for r in registered(hub)} | set(_tables(hub)) | set(derived_inputs(hub, []))
+    known |= {p.id for p in review.pending(hub)}  # a grant may be ready when the steward approves it
     if dataset not in known:
         raise AccessError(f"unknown dataset {dataset!r}{did_you_mean(dataset, known)}: grants are given on "
-                          "registered datasets, city.<standard> layers and derived.<name> datasets")
+                          "registered datasets (pending review too), city.<standard> layers and derived.<name> "
+                          "datasets")
     return dataset
 
 

@@ -152,6 +152,8 @@ def test_city_layers_carry_their_inputs_highest_tier_and_have_their_own_grants(h
     # health owns care_contacts but not the city layer built from it
     assert "health has no grant on city.facility" in refused(hub, "health", "SELECT name FROM city.facility")
     assert query(hub, "water", "SELECT count(name) FROM city.facility").rows[0][0] > 0
+    by_department = dict(query(hub, "water", "SELECT department, count(*) FROM city.facility GROUP BY 1").rows)
+    assert set(by_department) == {"water", "civil_affairs", "health"}
     assert "city.facility.capacity (restricted)" in refused(hub, "water", "SELECT max(capacity) FROM city.facility")
 
 

@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
-from catalog.grants import AccessError, Grant, list_grants, parse_consumer, save_grant
+from catalog.enforce import AsConsumer
+from catalog.extensions import connect
+from catalog.grants import AccessError, Consumer, Grant, delete_grant, list_grants, parse_consumer, save_grant
 from catalog.query import run_query
+from twinhub import sample
 from twinhub.cli import main
+from twinhub.home import Hub
+from twinhub.ingest import ingest
+from twinhub.registry import lookup, register
 
 from .access_hub import CONTACTS, build_hub
 
@@ -112,3 +120,29 @@ def test_query_as_a_consumer_end_to_end(hub):
 def test_without_as_the_cli_is_the_local_steward(hub):
     result = cli(hub, "query", f"SELECT sum(capacity) FROM {CONTACTS}")
     assert result.exit_code == 0 and "sum" in result.output
+
+
+def test_grants_live_beside_the_audit_log_in_a_postgresql_catalog(tmp_path):
+    """A hub serving several machines keeps its metadata in PostgreSQL: its grants are there too."""
+    pg, schema = "dbname=test host=127.0.0.1 port=5432 user=postgres", f"twinhub_grants_{uuid.uuid4().hex[:10]}"
+    home = tmp_path / "home"
+    home.mkdir()
+    config = {"catalog": {"metadata": f"postgres:{pg}", "schema": schema, "data": str(tmp_path / "data")}}
+    (home / "twinhub.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    hub = Hub.open(home)
+    hub.init()  # the configuration exists already: create the catalog in PostgreSQL
+    try:
+        entry, _ = register(hub, sample.CITY / "civil_affairs/elderly_care.yaml")
+        ingest(hub, lookup(hub, entry.id), run_id="pg-1")
+        first = Grant("water", CARE, "internal", dt.date(2027, 6, 30), "stella", "2027-01-01")
+        assert save_grant(hub.lake, first) is None
+        assert save_grant(hub.lake, Grant(**{**first.__dict__, "until": dt.date(2028, 6, 30)})) == first
+        who = AsConsumer(Consumer("water"), dt.date(2028, 1, 1))
+        assert run_query(hub.lake, f"SELECT count(name) FROM {CARE}", consumer=who).rows[0][0] > 0
+        delete_grant(hub.lake, "water", CARE)
+        assert list_grants(hub.lake) == []
+    finally:
+        con = connect(extensions=("postgres_scanner",))
+        con.execute(f"ATTACH '{pg}' AS pg (TYPE postgres)")
+        con.execute(f"CALL postgres_execute('pg', 'DROP SCHEMA IF EXISTS {schema} CASCADE')")
+        con.close()
