@@ -16,6 +16,8 @@ CITIES = {  # name -> extent in lon/lat (target CRS EPSG:4326)
     "toronto": ("Toronto (East York)", "America/Toronto", [-79.64, 43.58, -79.11, 43.86]),
     "boston": ("Boston", "America/New_York", [-71.20, 42.22, -70.98, 42.40]),
     "banqiao": ("New Taipei", "Asia/Taipei", [121.28, 24.67, 122.01, 25.30]),
+    "bath": ("Bath and North East Somerset", "Europe/London", [-2.71, 51.27, -2.27, 51.44]),
+    "nyc": ("New York City", "America/New_York", [-74.26, 40.49, -73.70, 40.92]),
 }
 
 

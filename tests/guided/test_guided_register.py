@@ -212,3 +212,20 @@ def test_a_postgis_table_is_located_and_its_srid_taken(adur_hub):
     assert proposal.manifest["dataset"] == table and proposal.manifest["standard"] == "facility"
     assert proposal.manifest["fields"] == {"facility_id": "uprn", "name": "location_text", "category": "category"}
     assert (proposal.dry_run.rows_read, proposal.dry_run.would_quarantine) == (2, 2)  # 'Public toilets' unmapped
+
+
+def test_bath_seats_and_grit_bins_codes_suggested_only_when_clear(realworld, tmp_path):
+    """Bath & NE Somerset GeoJSON (CRS84 declared): SEATS/BENCHES clearly benches; GBIN could be two codes."""
+    hub = city_hub(tmp_path, "bath")
+    seats = propose(hub, str(realworld / "uk_bath_banes_street_assets/banes_park_seats_and_benches.geojson"), "parks")
+    assert seats.manifest["standard"] == "street_asset" and seats.profile.crs.how == "declared"
+    assert seats.manifest["fields"] == {"asset_id": "uniqueid", "asset_type": "type", "name": "site_name"}
+    assert {(e.value, e.code, e.how) for e in seats.drafts[0].entries} == {
+        ("SEATS", "bench", "suggested"), ("BENCHES", "bench", "suggested")}
+    assert (seats.dry_run.would_publish, seats.dry_run.would_quarantine) == (558, 2)  # one uniqueid used twice
+    assert seats.dry_run.reasons[0]["check"] == "duplicate_key"
+
+    grit = propose(hub, str(realworld / "uk_bath_banes_street_assets/banes_grit_bins.geojson"), "highways")
+    assert grit.manifest["fields"]["asset_type"] == "feature_ty"  # 'feature type' cut to 10 characters
+    (entry,) = grit.drafts[0].entries
+    assert (entry.value, entry.code) == ("GBIN", None) and "litter_bin" in entry.note and "grit_bin" in entry.note

@@ -8,6 +8,8 @@ names departments use (names.yaml, English and Chinese).
 (1.0, 'case enquiry id')
 >>> name_score("机构名称", ["名称"])[0] > 0.6
 True
+>>> name_score("feature_ty", ["feature type"])
+(0.9, 'feature type')
 """
 
 from __future__ import annotations
@@ -27,7 +29,10 @@ from twinhub.guided.profile import ColumnProfile
 
 NAMES_FILE = pathlib.Path(__file__).with_name("names.yaml")
 SIMILAR_MAX_CONCEPTS = 300  # vocabularies longer than this are not searched by similarity when scoring
-CONFIDENT_LABEL = 0.8  # a suggested code this similar goes into the crosswalk draft; below it, "?"
+CONFIDENT_LABEL = 0.85  # a suggested code this similar goes into the crosswalk draft; below it, "?"
+LABEL_MARGIN = 0.1  # ... and only if the runner-up code is this much less similar (GBIN: litter_bin 0.90, grit_bin 0.83)
+SHAPEFILE_NAME_LENGTH = 10
+NEARLY_UNIQUE = 0.95  # a key column with this share of distinct values fits, less surely (repeats are quarantined)
 TYPE_FIT = {  # field type -> column types that read as it
     "integer": {"integer"}, "number": {"integer", "number"}, "boolean": {"boolean"},
     "date": {"date", "datetime"}, "datetime": {"datetime", "date"},
@@ -67,10 +72,17 @@ def _one(column: str, name: str) -> float:
     return 0.8 * ratio if ratio >= 0.8 else 0.0
 
 
+def _truncated(column: str, name: str) -> bool:
+    """Shapefile (dBASE) columns keep 10 characters: ``feature_ty`` is ``feature type`` cut short."""
+    raw = column.casefold()
+    return len(raw) == SHAPEFILE_NAME_LENGTH and name.replace(" ", "_")[:SHAPEFILE_NAME_LENGTH] == raw
+
+
 def name_score(column: str, names: list[str]) -> tuple[float, str]:
     """The best match of ``column`` among ``names``, and the name it matched."""
     folded = fold(column)
-    return max(((_one(folded, fold(n)), fold(n)) for n in names), default=(0.0, ""))
+    return max(((0.9 if _truncated(column, fold(n)) else _one(folded, fold(n)), fold(n)) for n in names),
+               default=(0.0, ""))
 
 
 def type_fit(field: frictionless.Field, column: ColumnProfile) -> float:
@@ -107,10 +119,26 @@ def _value_fit(column: ColumnProfile, vocabulary: Vocabulary) -> ValueFit:
     for i, (value, rows) in enumerate(counts.items()):
         if matcher.lookup(value) is not None:
             exact += rows
-        elif similar and i < 10 and (found := suggest(value, vocabulary, limit=1)) and found[0].score >= CONFIDENT_LABEL:
+        elif similar and i < 10 and confident_code(value, vocabulary)[0] is not None:
             close += rows
     total = int(counts.sum())
     return ValueFit((exact + close) / total, exact / total)
+
+
+def confident_code(value: str, vocabulary: Vocabulary) -> tuple[str | None, list]:
+    """The code ``value`` clearly resembles (else None), and the suggestions behind the answer.
+
+    >>> from standards.pack import load_pack
+    >>> v = load_pack().vocabulary("street_asset_type")
+    >>> confident_code("BENCHES", v)[0], confident_code("GBIN", v)[0]
+    ('bench', None)
+    """
+    found = suggest(value, vocabulary, limit=2)
+    if not found or found[0].score < CONFIDENT_LABEL:
+        return None, found
+    if len(found) > 1 and found[0].score - found[1].score < LABEL_MARGIN:
+        return None, found
+    return found[0].code, found
 
 
 def label_like(column: ColumnProfile, rows: int) -> bool:
@@ -126,6 +154,7 @@ class Fit:
     column: str
     confidence: float
     why: str
+    values: float = 0.0  # for a label field: the share of the sample's values its vocabulary maps
 
 
 def fit(standard: Standard, field: frictionless.Field, column: ColumnProfile, pack: StandardsPack) -> Fit:
@@ -139,12 +168,15 @@ def fit(standard: Standard, field: frictionless.Field, column: ColumnProfile, pa
         why.append(f"but {column.type} values for a {field.type} field")
     unique = bool(field.constraints.get("unique")) or field.name in standard.primary_key
     if unique and not column.unique and score:
-        score *= 0.3
-        why.append("but its values repeat (the field is a key)")
+        values = len(column.values) if column.values is not None else 0
+        nearly = values and column.distinct / values >= NEARLY_UNIQUE
+        score *= 0.7 if nearly else 0.3  # 0.7: mapped, but marked TODO (below SURE_FIELD)
+        why.append(f"but {values - column.distinct} of its {values} values repeat (the field is a key)")
     vocabulary = field.custom.get("vocabulary")
+    share = 0.0
     if vocabulary and column.type != "empty":
-        values = value_fit(column, pack.vocabulary(vocabulary))
-        if values.share:
-            why.append(f"{values.share:.0%} of its values map to {vocabulary}")
-        score = max(score, 0.4 + 0.6 * values.share if values.share >= 0.3 else 0.0, score * (0.5 + values.share))
-    return Fit(field.name, column.name, min(score, 1.0), "; ".join(why))
+        share = value_fit(column, pack.vocabulary(vocabulary)).share
+        if share:
+            why.append(f"{share:.0%} of its values map to {vocabulary}")
+        score = max(score, 0.4 + 0.6 * share if share >= 0.3 else 0.0, score * (0.5 + share))
+    return Fit(field.name, column.name, min(score, 1.0), "; ".join(why), share)

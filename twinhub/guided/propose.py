@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from standards.labels import Matcher, is_null, suggest
+from standards.labels import Matcher, is_null
 from standards.pack import Standard, StandardsPack
 from twinhub.guided.inspect import Profile
-from twinhub.guided.match import CONFIDENT_LABEL, Fit, fit, label_like
+from twinhub.guided.match import Fit, confident_code, fit, label_like
 from twinhub.guided.source import GuidedError
 
 MAPPED = 0.45  # a field is mapped to a column fitting at least this well
@@ -22,6 +22,7 @@ SURE_FIELD = 0.75  # below: the proposal marks the mapping TODO
 FALLBACK = 0.2  # a required label field with no named column takes a label-like column at this confidence
 REQUIRED_WEIGHT = 0.7  # the score: this much for the required fields, the rest for the optional ones
 NO_STANDARD = 0.3  # below: no standard fits
+LABEL_BONUS = 0.1  # added to the score times the share of label values the standard's vocabularies know
 
 
 @dataclass
@@ -147,7 +148,8 @@ def score_standard(standard: Standard, profile: Profile, pack: StandardsPack) ->
     """Map the profile's columns onto ``standard``: the mapping, and a score 0..1.
 
     The score is REQUIRED_WEIGHT x the mean confidence of the required fields plus the
-    rest x that of the optional ones, times a penalty when the geometry does not fit.
+    rest x that of the optional ones, plus LABEL_BONUS x the share of the label fields'
+    values its vocabularies know, times a penalty when the geometry does not fit.
     """
     fits = [fit(standard, f, c, pack) for f in standard.attribute_fields for c in profile.attribute_columns]
     chosen = _assign(fits)
@@ -167,7 +169,9 @@ def score_standard(standard: Standard, profile: Profile, pack: StandardsPack) ->
     factor, why = _geometry_factor(standard, profile)
     if why:
         notes.append(why)
-    score = (REQUIRED_WEIGHT * mean(required) + (1 - REQUIRED_WEIGHT) * mean(optional)) * factor
+    labelled = [f.values for name, f in chosen.items() if name in standard.vocabulary_fields]
+    bonus = LABEL_BONUS * mean(labelled) if labelled else 0.0  # its vocabularies know the values: strong evidence
+    score = min(1.0, REQUIRED_WEIGHT * mean(required) + (1 - REQUIRED_WEIGHT) * mean(optional) + bonus) * factor
     return StandardScore(standard, score, mappings, notes)
 
 
@@ -202,10 +206,10 @@ def label_draft(name: str, column: str, vocabulary_name: str, profile: Profile, 
 
 
 def suggested_entry(value: str, rows: int, vocabulary) -> LabelEntry:
-    """The closest code if it is close enough, else ``?`` with the best guess as a note."""
-    found = suggest(value, vocabulary, limit=2)
-    if found and found[0].score >= CONFIDENT_LABEL:
-        return LabelEntry(value, rows, found[0].code, "suggested", f"resembles {found[0].via!r} ({found[0].score:.2f})")
+    """The closest code if it is clearly close enough, else ``?`` with the best guesses as a note."""
+    code, found = confident_code(value, vocabulary)
+    if code is not None:
+        return LabelEntry(value, rows, code, "suggested", f"resembles {found[0].via!r} ({found[0].score:.2f})")
     note = "; ".join(f"maybe {s.code} ({s.score:.2f})" for s in found) or "no code resembles it"
     return LabelEntry(value, rows, None, "?", note)
 

@@ -29,8 +29,13 @@ def privacy_lines(found: dict) -> list[str]:
 
 def _crs(proposal: Proposal) -> list[str]:
     choice = proposal.profile.crs
-    lines = [f"CRS: {choice.crs or '(declared by the source)' if choice.how != 'none' else 'none'} "
-             f"({choice.how}{f', confidence {choice.confidence:.0%}' if choice.how == 'detected' else ''})"]
+    if choice.how == "declared":
+        lines = ["CRS: declared by the source"]
+    elif choice.how == "none":
+        lines = ["CRS: none (no geometry)"]
+    else:
+        lines = [f"CRS: {choice.crs} ({choice.how}"
+                 f"{f', confidence {choice.confidence:.0%}' if choice.how == 'detected' else ''})"]
     lines += [f"  evidence: {e}" for e in choice.evidence]
     if choice.candidates:
         rows = [[i, c.crs, c.title, "yes" if c.swapped else "", f"{c.inside_share:.0%}", f"{c.confidence:.0%}",
