@@ -37,15 +37,14 @@ def without_protected_labels(facts: dict | None, tiers: Iterable[ColumnTier]) ->
     return {**facts, "labels": {k: v for k, v in facts["labels"].items() if k not in protected}}
 
 
-def read(con: duckdb.DuckDBPyConnection, dataset: str) -> dict[str, dict]:
+def read(con: duckdb.DuckDBPyConnection, dataset: str, at: str = "") -> dict[str, dict]:
     """name -> {classification, protection, personal_data} of the dataset's columns that carry a tier
-    (none for a catalog made before column tiers existed)."""
-    if not con.execute(
-        "SELECT count(*) FROM duckdb_columns() WHERE database_name = 'lake' AND schema_name = ? "
-        "AND table_name = 'columns' AND column_name = 'personal_data'", [META_SCHEMA]).fetchone()[0]:
+    (none for a catalog, or a version ``at``, from before column tiers existed)."""
+    have = con.execute(f"SELECT * FROM {META_SCHEMA}.columns {at} LIMIT 0").description
+    if "personal_data" not in [d[0] for d in have]:
         return {}
     rows = con.execute(
-        f"SELECT name, classification, protection, personal_data FROM {META_SCHEMA}.columns "
+        f"SELECT name, classification, protection, personal_data FROM {META_SCHEMA}.columns {at} "
         "WHERE dataset = ? AND classification IS NOT NULL ORDER BY position", [dataset]).fetchall()
     return {name: {"classification": tier, "protection": protection, "personal_data": personal}
             for name, tier, protection, personal in rows}
@@ -60,6 +59,23 @@ def read_lake(lake: Lake, dataset: str) -> dict[str, dict]:
         con.close()
 
 
+def write(con: duckdb.DuckDBPyConnection, dataset: str, tiers: dict[str, dict]) -> None:
+    """Set tiers as :func:`read` returns them (a rollback carries its version's tiers over)."""
+    for name, t in tiers.items():
+        con.execute(f"UPDATE {META_SCHEMA}.columns SET classification = ?, protection = ?, personal_data = ? "
+                    "WHERE dataset = ? AND name = ?", [t["classification"], t["protection"], t["personal_data"],
+                                                       dataset, name])
+
+
 def withheld_from_open(con: duckdb.DuckDBPyConnection, dataset: str) -> set[str]:
-    """The dataset's columns that open exports leave out (classified above ``OPEN_UP_TO``)."""
-    return {name for name, t in read(con, dataset).items() if rank(t["classification"]) > rank(OPEN_UP_TO)}
+    """The dataset's columns that open exports leave out: classified above ``OPEN_UP_TO``; a column
+    without a recorded tier (a catalog from before column tiers) counts at the dataset's tier."""
+    tiers = read(con, dataset)
+    row = con.execute(f"SELECT classification FROM {META_SCHEMA}.datasets WHERE dataset = ?", [dataset]).fetchone()
+    fallback = row[0] if row and row[0] else "restricted"
+    department, name = dataset.split(".", 1)
+    columns = [c for c, in con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE database_name = 'lake' AND schema_name = ? AND table_name = ?",
+        [department, name]).fetchall()]
+    return {c for c in columns
+            if rank(tiers.get(c, {}).get("classification") or fallback) > rank(OPEN_UP_TO)}

@@ -31,7 +31,7 @@ import shapely
 
 from catalog import audit
 from catalog.cadence import FREQUENCY_BASE, cadence
-from catalog.export import NEVER_OPEN, Table, read_table, write
+from catalog.export import NEVER_OPEN, ExportError, Table, read_table, write
 from catalog.lake import META_SCHEMA, Lake
 from catalog.notes import column_facts, release_notes
 from catalog.versions import dataset_versions
@@ -96,7 +96,10 @@ def export_catalog(lake: Lake, fmt: str, out: pathlib.Path, force: bool = False,
         try:
             datasets = []
             for e in _open_datasets(con):
-                table = read_table(con, e["dataset"], text_geometry=fmt == "datapackage")  # sensitive columns left out
+                try:
+                    table = read_table(con, e["dataset"], text_geometry=fmt == "datapackage")  # sensitive columns left out
+                except ExportError:  # every column is above the open audience: nothing to publish openly
+                    continue
                 datasets.append({"entry": e, "table": table, "columns": [c for c in column_facts(con, e["dataset"])
                                                                          if c["name"] not in table.withheld],
                                  "versions": dataset_versions(con, e["dataset"]),

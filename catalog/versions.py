@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from catalog import notes
+from catalog import column_tiers, notes
 from catalog.lake import ALIAS, META_SCHEMA, Lake, UnknownVersion, commit, with_retry
 from catalog.preview import render_preview
 
@@ -103,6 +103,7 @@ def _restore(con: duckdb.DuckDBPyConnection, dataset: str, target: dict, run_id:
     at = f"AT (VERSION => {int(version)})"
     old_run = _one(con, f"SELECT * FROM {META_SCHEMA}.runs {at} WHERE run_id = ? AND dataset = ?",
                    [target["run_id"], dataset], "run record")
+    tiers = column_tiers.read(con, dataset, at)  # read before this transaction rewrites catalog.columns
     geometry = _geometry(con, department, name)
     before = notes.facts(con, dataset, table, None, geometry)
     previous_run = notes.previous_run(con, dataset)
@@ -123,6 +124,7 @@ def _restore(con: duckdb.DuckDBPyConnection, dataset: str, target: dict, run_id:
     release["rollback_to"] = version
     notes.record(con, dataset, run_id, previous_run, release)
     notes.record_columns(con, dataset, after["schema"], key, list(after["labels"]), geometry)
+    column_tiers.write(con, dataset, tiers)
     details = {"rollback_to_version": version, "rollback_of_run": target["run_id"], "reason": reason}
     values = {
         "run_id": run_id, "dataset": dataset, "status": "rollback", "started_at": now, "finished_at": now,

@@ -169,3 +169,22 @@ def test_an_unknown_column_is_a_manifest_error(tmp_path, hub):
     with pytest.raises(ManifestError) as err:
         register(hub, path)
     assert err.value.problems == {"columns.adress": "not a field of standard service_request (did you mean 'address'?)"}
+
+
+def test_a_rollback_serves_the_column_tiers_of_its_version(hub, tmp_path):
+    from catalog.versions import dataset_versions, rollback
+
+    path = _write(tmp_path, "requests", _rows(6, lambda i: f"来电1391234{i:04d}"), {})
+    entry = _activate(hub, path)
+    ingest(hub, entry, run_id="one")
+    ingest(hub, entry, run_id="two", force=True)
+    con = hub.lake.connect(read_only=True)
+    try:
+        first = dataset_versions(con, "hotline.requests")[-1]["version"]
+    finally:
+        con.close()
+    rollback(hub.lake, "hotline.requests", first, run_id="back")
+    assert _query(hub, "SELECT classification, personal_data FROM catalog.columns WHERE dataset = 'hotline.requests' "
+                       "AND name = 'description'") == [("sensitive", "mobile")]
+    export_dataset(hub.lake, "hotline.requests", "geojson", tmp_path / "r.geojson")
+    assert "description" not in (tmp_path / "r.geojson").read_text(encoding="utf-8")
