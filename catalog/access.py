@@ -102,7 +102,8 @@ def _inherit(tiers: Tiers, table: str, inputs: list[str], by_column: bool) -> No
     for name in names:
         parts = [tiers.column(i, name) for i in inputs]
         protections = {p.protection for p in parts}
-        merged[name] = ColumnTier(highest([p.tier for p in parts]), protections.pop() if len(protections) == 1 else None)
+        common = protections.pop() if len(protections) == 1 else None  # protected alike in every input, or not
+        merged[name] = ColumnTier(highest([p.tier for p in parts]), common)
     if merged:  # which department and dataset a row comes from: no more than any of its readable columns tell
         least = TIERS[min(rank(c.tier) for c in merged.values())]
         merged.update({c: ColumnTier(least) for c in PROVENANCE})

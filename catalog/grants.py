@@ -26,8 +26,9 @@ import duckdb
 
 from catalog.guard import QueryRefused
 from catalog.lake import Lake, with_retry
+from standards.tiers import CLASSIFICATIONS
 
-TIERS = ("public", "internal", "sensitive", "restricted")  # lowest to highest, as in twinhub.manifest
+TIERS = CLASSIFICATIONS  # lowest to highest
 LEVELS = TIERS[1:]  # what a grant may allow; public needs no grant
 GRANTS_TABLE = "twinhub_grants"
 GRANT_COLUMNS = "consumer VARCHAR, dataset VARCHAR, level VARCHAR, until VARCHAR, granted_by VARCHAR, " \

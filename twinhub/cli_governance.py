@@ -12,18 +12,35 @@ Every decision and every refusal is written to the audit log (``catalog.audit``)
 from __future__ import annotations
 
 import datetime as dt
+import importlib
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import click
-import yaml
 
-from catalog import audit
-from catalog.enforce import AsConsumer
-from catalog.grants import (LEVELS, AccessError, Consumer, Grant, catalog_tables, check_level, delete_grant,
-                            did_you_mean, list_grants, parse_consumer, parse_until, save_grant)
-from twinhub import output, review
+from standards.tiers import CLASSIFICATIONS
+from twinhub import output
 from twinhub.home import Hub
 
+if TYPE_CHECKING:  # the catalog's modules load duckdb and sqlglot: imported when a command runs
+    from catalog.enforce import AsConsumer
+    from catalog.grants import Grant
+
+LEVELS = CLASSIFICATIONS[1:]  # what a grant may allow; public data needs no grant
+
+
+class _Lazy:
+    """A module imported when first used, so listing the CLI's commands stays fast."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        return getattr(importlib.import_module(self._name), attr)
+
+
+audit, enforce, grants, review = (_Lazy(m) for m in ("catalog.audit", "catalog.enforce", "catalog.grants",
+                                                      "twinhub.review"))
 format_option = click.option("--format", "fmt", type=click.Choice(output.FORMATS), default="table", show_default=True)
 reason_option = click.option("--reason", required=True, help="Why: recorded with your decision and audited.")
 
@@ -46,7 +63,7 @@ def departments(hub: Hub) -> set[str]:
 
 
 def _tables(hub: Hub) -> list[str]:
-    return catalog_tables(hub.lake) if hub.lake.exists() else []
+    return grants.catalog_tables(hub.lake) if hub.lake.exists() else []
 
 
 def derived_inputs(hub: Hub, tables: list[str]) -> dict[str, list[str]]:
@@ -67,11 +84,11 @@ def derived_inputs(hub: Hub, tables: list[str]) -> dict[str, list[str]]:
 def as_consumer(hub: Hub, name: str, statement: str, today: dt.date | None = None) -> AsConsumer:
     """What ``twinhub query --as NAME`` runs as; an unknown consumer is refused and audited."""
     try:
-        consumer = parse_consumer(name, departments(hub))
-    except AccessError as exc:
+        consumer = grants.parse_consumer(name, departments(hub))
+    except grants.AccessError as exc:
         _refused(hub, "query", statement, str(exc))
         raise
-    return AsConsumer(consumer, today or city_today(hub), derived_inputs(hub, _tables(hub)))
+    return enforce.AsConsumer(consumer, today or city_today(hub), derived_inputs(hub, _tables(hub)))
 
 
 def _refused(hub: Hub, action: str, statement: str, message: str, dataset: str | None = None) -> None:
@@ -85,7 +102,7 @@ def _governed(action: str):
         def wrapper(ctx: click.Context, *args, **kwargs):
             try:
                 return command(ctx, *args, **kwargs)
-            except (AccessError, review.ReviewError) as exc:
+            except (grants.AccessError, review.ReviewError) as exc:
                 _refused(_hub(ctx), action, " ".join(_argv(ctx)), str(exc))
                 click.secho(f"error: {exc}", fg="red", err=True)
                 raise click.exceptions.Exit(2) from exc
@@ -123,6 +140,8 @@ def review_list(ctx: click.Context, fmt: str) -> None:
 @_governed("review")
 def review_show(ctx: click.Context, dataset: str) -> None:
     """A pending registration: why it waits, and its manifest."""
+    import yaml
+
     item, manifest = review.show(_hub(ctx), dataset)
     click.echo(f"{item.id}: {item.tier}, submitted by {item.submitted_by} at {item.submitted_at}")
     for reason in item.reasons:
@@ -173,16 +192,16 @@ def _dataset(hub: Hub, dataset: str) -> str:
     known = {r.id for r in registered(hub)} | set(_tables(hub)) | set(derived_inputs(hub, []))
     known |= {p.id for p in review.pending(hub)}  # a grant may be ready when the steward approves it
     if dataset not in known:
-        raise AccessError(f"unknown dataset {dataset!r}{did_you_mean(dataset, known)}: grants are given on "
-                          "registered datasets (pending review too), city.<standard> layers and derived.<name> "
-                          "datasets")
+        hint = grants.did_you_mean(dataset, known)
+        raise grants.AccessError(f"unknown dataset {dataset!r}{hint}: grants are given on registered datasets "
+                                 "(pending review too), city.<standard> layers and derived.<name> datasets")
     return dataset
 
 
 def _future(until: str, hub: Hub) -> dt.date:
-    day = parse_until(until)
+    day = grants.parse_until(until)
     if day < city_today(hub):
-        raise AccessError(f"--until {day} is already past: a grant runs until a day from today on")
+        raise grants.AccessError(f"--until {day} is already past: a grant runs until a day from today on")
     return day
 
 
@@ -196,7 +215,7 @@ def grants_list(ctx: click.Context, consumer: str | None, dataset: str | None, f
     hub = _hub(ctx)
     today = city_today(hub)
     rows = [[g.consumer, g.dataset, g.level, g.until.isoformat(), "active" if g.active(today) else "EXPIRED",
-             g.granted_by, g.granted_at, g.reason] for g in list_grants(hub.lake, consumer, dataset)]
+             g.granted_by, g.granted_at, g.reason] for g in grants.list_grants(hub.lake, consumer, dataset)]
     click.echo(output.render(["consumer", "dataset", "level", "until", "state", "granted_by", "granted_at",
                               "reason"], rows, fmt))
 
@@ -213,10 +232,10 @@ def grants_list(ctx: click.Context, consumer: str | None, dataset: str | None, f
 def grants_add(ctx: click.Context, consumer: str, dataset: str, until: str, level: str, reason: str | None) -> None:
     """Let CONSUMER (a department, or user:NAME) read DATASET until a day."""
     hub = _hub(ctx)
-    who = parse_consumer(consumer, departments(hub))
-    grant = Grant(who.name, _dataset(hub, dataset), check_level(level), _future(until, hub), audit.current_actor(),
-                  dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), reason)
-    replaced = save_grant(hub.lake, grant)
+    who = grants.parse_consumer(consumer, departments(hub))
+    grant = grants.Grant(who.name, _dataset(hub, dataset), grants.check_level(level), _future(until, hub),
+                         audit.current_actor(), _now(), reason)
+    replaced = grants.save_grant(hub.lake, grant)
     _audit_grant(hub, "grant-add", grant, f"{grant.level} until {grant.until}")
     click.echo(f"{'replaced' if replaced else 'granted'}: {who.name} reads {grant.dataset} up to {grant.level} "
                f"until {grant.until}")
@@ -231,13 +250,13 @@ def grants_add(ctx: click.Context, consumer: str, dataset: str, until: str, leve
 def grants_renew(ctx: click.Context, consumer: str, dataset: str, until: str) -> None:
     """Extend CONSUMER's grant on DATASET (an expired one becomes active again)."""
     hub = _hub(ctx)
-    existing = list_grants(hub.lake, consumer, dataset)
+    existing = grants.list_grants(hub.lake, consumer, dataset)
     if not existing:
-        raise AccessError(f"{consumer} has no grant on {dataset} to renew: give one with "
+        raise grants.AccessError(f"{consumer} has no grant on {dataset} to renew: give one with "
                           f"twinhub grants add {consumer} {dataset} --until YYYY-MM-DD")
-    grant = Grant(**{**existing[0].__dict__, "until": _future(until, hub), "granted_by": audit.current_actor(),
-                     "granted_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
-    save_grant(hub.lake, grant)
+    grant = grants.Grant(**{**existing[0].__dict__, "until": _future(until, hub), "granted_by": audit.current_actor(),
+                            "granted_at": _now()})
+    grants.save_grant(hub.lake, grant)
     _audit_grant(hub, "grant-renew", grant, f"until {grant.until} (was {existing[0].until})")
     click.echo(f"renewed: {grant.consumer} reads {grant.dataset} up to {grant.level} until {grant.until}")
 
@@ -250,13 +269,17 @@ def grants_renew(ctx: click.Context, consumer: str, dataset: str, until: str) ->
 def grants_revoke(ctx: click.Context, consumer: str, dataset: str) -> None:
     """Withdraw CONSUMER's grant on DATASET."""
     hub = _hub(ctx)
-    grant = delete_grant(hub.lake, consumer, dataset)
+    grant = grants.delete_grant(hub.lake, consumer, dataset)
     _audit_grant(hub, "grant-revoke", grant, "revoked")
     click.echo(f"revoked: {grant.consumer} no longer reads {grant.dataset} beyond its public columns")
 
 
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
 def _audit_grant(hub: Hub, action: str, grant: Grant, what: str) -> None:
-    consumer = Consumer(grant.consumer)
+    consumer = grants.Consumer(grant.consumer)
     audit.record(hub.lake, audit.AuditEntry(action=action, statement=f"{grant.consumer} {grant.dataset}: {what}",
                                             tables=[grant.dataset], department=consumer.department))
 

@@ -60,7 +60,8 @@ CAPACITY_SHAPES = {
     "join on": "SELECT e.name FROM civil_affairs.elderly_care e JOIN health.care_contacts h ON h.capacity = e.capacity",
     "join, other side": "SELECT e.name, h.capacity FROM civil_affairs.elderly_care e, health.care_contacts h "
                         "WHERE e.facility_id = h.facility_id",
-    "union": "SELECT name FROM water.pumping_stations UNION ALL SELECT CAST(capacity AS VARCHAR) FROM health.care_contacts",
+    "union": "SELECT name FROM water.pumping_stations "
+             "UNION ALL SELECT CAST(capacity AS VARCHAR) FROM health.care_contacts",
     "select star": "SELECT * FROM health.care_contacts",
     "star in a cte": "WITH c AS (SELECT * FROM health.care_contacts) SELECT name FROM c",
     "window": "SELECT name, rank() OVER (ORDER BY capacity) FROM health.care_contacts",
