@@ -165,6 +165,7 @@ def register(ctx: click.Context, manifests: tuple[str, ...], fmt: str, **guided:
             click.secho(str(exc), fg="red", err=True)
             failed += 1
             continue
+        failed += not _install_drafts(hub, path, entry)
         if entry.review:  # sensitive or restricted: a steward decides before it runs (twinhub/review.py)
             click.secho(f"{entry.id} waits for a steward's review ({'; '.join(entry.review)}); it does not run until "
                         f"approved: twinhub review show {entry.id}", fg="yellow")
@@ -174,6 +175,21 @@ def register(ctx: click.Context, manifests: tuple[str, ...], fmt: str, **guided:
         _reload_ui(hub)
     if failed:
         ctx.exit(2)
+
+
+def _install_drafts(hub: Hub, path: pathlib.Path, entry) -> bool:
+    """Install the crosswalk drafts beside the manifest (docs/registering.md); False if one is broken."""
+    from twinhub.guided.guide import install_drafts
+    from twinhub.guided.source import GuidedError
+
+    try:
+        for installed in install_drafts(hub, path, entry.manifest):
+            click.echo(f"installed crosswalk {installed}")
+    except GuidedError as exc:
+        click.secho(f"{entry.id} is registered, but not its crosswalk draft: {exc}; fix it and register again",
+                    fg="red", err=True)
+        return False
+    return True
 
 
 def _reload_ui(hub: Hub) -> None:

@@ -229,3 +229,25 @@ def test_bath_seats_and_grit_bins_codes_suggested_only_when_clear(realworld, tmp
     assert grit.manifest["fields"]["asset_type"] == "feature_ty"  # 'feature type' cut to 10 characters
     (entry,) = grit.drafts[0].entries
     assert (entry.value, entry.code) == ("GBIN", None) and "litter_bin" in entry.note and "grit_bin" in entry.note
+
+
+def test_a_plain_register_installs_the_edited_draft_and_out_never_overwrites(realworld, tmp_path):
+    """Bath seats: the department edits the draft; `twinhub register FILE` installs it; --out keeps edits."""
+    hub = city_hub(tmp_path, "bath")
+    out = tmp_path / "seats.yaml"
+    source = str(realworld / "uk_bath_banes_street_assets/banes_park_seats_and_benches.geojson")
+    assert _cli(hub, "register", source, "--department", "parks", "--out", str(out)).exit_code == 0
+    draft = tmp_path / "parks.banes_park_seats_and_benches.asset_type.yaml"
+    draft.write_text(draft.read_text(encoding="utf-8").replace('code: "bench", match: close', 'code: "bench", match: exact', 1),
+                     encoding="utf-8")
+    again = _cli(hub, "register", source, "--department", "parks", "--out", str(out))
+    assert again.exit_code == 2 and "exists: edit it" in again.output
+    done = _cli(hub, "register", str(out))
+    assert done.exit_code == 0, done.output
+    installed = hub.home / "crosswalks" / "parks.banes_park_seats_and_benches.asset_type.yaml"
+    assert f"installed crosswalk {installed}" in done.output
+    mappings = yaml.safe_load(installed.read_text(encoding="utf-8"))["mappings"]
+    assert {(m["value"], m["code"], m["match"]) for m in mappings} == {("SEATS", "bench", "exact"), ("BENCHES", "bench", "close")}
+    draft.write_text(draft.read_text(encoding="utf-8").replace('code: "bench"', 'code: "sofa"', 1), encoding="utf-8")
+    broken = _cli(hub, "register", str(out))
+    assert broken.exit_code == 2 and "'sofa' is not a code of vocabulary street_asset_type" in broken.output

@@ -86,6 +86,9 @@ def run_guided(hub: Hub, sources: tuple[str, ...], opts: Options) -> int:
 
 
 def _source(hub: Hub, source: str, opts: Options) -> int:
+    if opts.out and opts.out.exists():  # it may hold the department's edits
+        raise GuidedError(f"{opts.out} exists: edit it and run `twinhub register {opts.out} --dry-run`, "
+                          "or remove it (and its crosswalk drafts) to propose afresh")
     proposal = propose(hub, source, opts.department, opts.dataset, opts.standard, opts.crs,
                        command=f"twinhub register {source} --department {opts.department}")
     if not (opts.out or opts.yes):
