@@ -87,6 +87,14 @@ def _hint(value: str, choices: list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else f" (choose from: {', '.join(choices)})"
 
 
+def _model_at(loc: tuple) -> type[BaseModel]:
+    """The model whose key ``loc`` names (nested: quality.*, columns.<field>.*, public_variant.*)."""
+    nested = {"quality": Quality, "public_variant": protection.PublicVariant}
+    if len(loc) == 3 and loc[0] == "columns":
+        return protection.ColumnPolicy
+    return nested.get(loc[0], Manifest) if len(loc) == 2 else Manifest
+
+
 def parse_manifest(data: object, where: str) -> Manifest:
     """Structural check: keys, types, identifiers."""
     if not isinstance(data, dict):
@@ -98,13 +106,13 @@ def parse_manifest(data: object, where: str) -> Manifest:
         for err in exc.errors():
             key = ".".join(str(p) for p in err["loc"]) or "(top level)"
             if err["type"] == "extra_forbidden":
-                problems[key] = "unknown key" + _hint(str(err["loc"][-1]), list(Manifest.model_fields))
+                problems[key] = "unknown key" + _hint(str(err["loc"][-1]), list(_model_at(err["loc"]).model_fields))
             elif err["type"] == "string_pattern_mismatch":
                 problems[key] = "use lower-case letters, digits and _ , starting with a letter (it becomes a SQL name)"
             elif err["type"] == "missing":
                 problems[key] = "required key is missing"
             else:
-                problems[key] = err["msg"]
+                problems[key] = err["msg"].removeprefix("Value error, ")
         raise ManifestError(where, problems) from None
     if manifest.department in RESERVED_SCHEMAS:
         raise ManifestError(where, {"department": f"{manifest.department!r} is reserved; choose another name"})

@@ -14,16 +14,15 @@ from __future__ import annotations
 import difflib
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from standards.tiers import ColumnTier, column_tiers, dataset_tier
+from standards.tiers import DECLARABLE, ColumnTier, column_tiers, dataset_tier
 
 if TYPE_CHECKING:  # the manifest imports this module: keep reading the registry free of pandas (docs/production.md, Scale)
     from standards.pack import Standard
     from standards.privacy import PrivacyScan
 
 Tier = Literal["public", "internal", "sensitive", "restricted"]
-PersonalKind = Literal["resident_id", "phone", "mobile", "landline", "licence_plate", "email", "person_name", "none"]
 
 
 class ColumnPolicy(BaseModel):
@@ -32,8 +31,16 @@ class ColumnPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     classification: Tier | None = None  # default: the dataset's classification
-    personal_data: PersonalKind | list[PersonalKind] | None = None
+    personal_data: str | list[str] | None = None  # kinds of standards.tiers.DECLARABLE
     protect: Literal["mask", "pseudonymize", "none"] | None = None  # default: mask when personal, else none
+
+    @field_validator("personal_data")
+    @classmethod
+    def _known_kinds(cls, value: str | list[str] | None) -> str | list[str] | None:
+        for kind in [value] if isinstance(value, str) else value or []:
+            if kind not in DECLARABLE:
+                raise ValueError(f"unknown kind of personal data {kind!r}" + _hint(kind, list(DECLARABLE)))
+        return value
 
 
 class PublicVariant(BaseModel):

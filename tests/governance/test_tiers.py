@@ -188,3 +188,27 @@ def test_a_rollback_serves_the_column_tiers_of_its_version(hub, tmp_path):
                        "AND name = 'description'") == [("sensitive", "mobile")]
     export_dataset(hub.lake, "hotline.requests", "geojson", tmp_path / "r.geojson")
     assert "description" not in (tmp_path / "r.geojson").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("keys, problems", [
+    ({"columns": {"address": {"protec": "mask"}}}, {"columns.address.protec": "unknown key (did you mean 'protect'?)"}),
+    ({"columns": {"address": {"personal_data": "phones"}}},
+     {"columns.address.personal_data": "unknown kind of personal data 'phones' (did you mean 'phone'?)"}),
+    ({"public_variant": {"grid": 500}}, {"public_variant.grid": "unknown key (did you mean 'grid_m'?)"}),
+    ({"public_variant": {}}, {"public_variant": "give either grid_m (metres) or aggregate (a field, e.g. district)"}),
+])
+def test_privacy_keys_are_checked_key_by_key(keys, problems):
+    from twinhub.manifest import parse_manifest
+
+    with pytest.raises(ManifestError) as err:
+        parse_manifest({"department": "a", "dataset": "b", "title": "t", "standard": "facility", "source": {},
+                        "fields": {}, **keys}, "m.yaml")
+    assert err.value.problems == problems
+
+
+def test_public_variant_is_checked_against_the_standard(tmp_path, hub):
+    path = _write(tmp_path, "variant", _rows(3, lambda i: "x"), {"public_variant": {"aggregate": "distrct"}})
+    with pytest.raises(ManifestError) as err:
+        register(hub, path)
+    assert err.value.problems == {
+        "public_variant.aggregate": "not a field of standard service_request (did you mean 'district'?)"}
