@@ -251,3 +251,37 @@ def test_a_plain_register_installs_the_edited_draft_and_out_never_overwrites(rea
     draft.write_text(draft.read_text(encoding="utf-8").replace('code: "bench"', 'code: "sofa"', 1), encoding="utf-8")
     broken = _cli(hub, "register", str(out))
     assert broken.exit_code == 2 and "'sofa' is not a code of vocabulary street_asset_type" in broken.output
+
+
+@pytest.fixture
+def served_realworld(realworld):
+    """The real-world folder over HTTP on 127.0.0.1 (a real server; the hub must allow the host)."""
+    import functools
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(realworld)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_a_csv_over_http_goes_through_the_network_policy(served_realworld, tmp_path):
+    hub = city_hub(tmp_path, "boston")
+    url = f"{served_realworld}/{BOSTON}"
+    refused = _cli(hub, "register", url, "--department", "city_services")
+    assert refused.exit_code == 2 and "127.0.0.1" in refused.output  # loopback is refused unless allowed
+    config = hub.home / "twinhub.yaml"
+    config.write_text(config.read_text(encoding="utf-8") + "http: {allow_hosts: [127.0.0.1]}\n", encoding="utf-8")
+    shown = _cli(hub, "register", url, "--department", "city_services", "--format", "json")
+    assert shown.exit_code == 0, shown.output
+    proposal = json.loads(shown.output)
+    assert proposal["manifest"]["source"]["format"] == "http" and proposal["manifest"]["source"]["data_format"] == "csv"
+    assert proposal["manifest"]["source"]["x"] == "longitude" and proposal["manifest"]["standard"] == "service_request"
+    assert proposal["dry_run"]["rows_read"] == 100
