@@ -14,7 +14,7 @@ import dagster as dg
 from pipelines.datasets import published_key, staged_key
 from twinhub.layers import CITY_SCHEMA, DERIVED_SCHEMA
 from pipelines.datasets import WAIT_TAG
-from pipelines.factory import ALL_JOB, FORCE_TAG, build_definitions
+from pipelines.factory import FORCE_TAG, build_definitions
 from twinhub.home import Hub
 from twinhub.registry import lookup, registered
 
@@ -82,7 +82,7 @@ def run_datasets(hub: Hub, datasets: list[str] | None = None, force: bool = Fals
     selection = dg.AssetSelection.assets(*[k for e in entries for k in (staged_key(e), published_key(e))])
     keys = list(selection.downstream().resolve(defs.resolve_asset_graph()))
     with instance_for(hub) as instance:
-        result = defs.resolve_job_def(ALL_JOB).execute_in_process(
+        result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
             instance=instance, asset_selection=keys, raise_on_error=False, run_config=QUIET,
             tags={"twinhub/trigger": "cli", FORCE_TAG: str(force).lower(), WAIT_TAG: str(wait).lower()},
         )

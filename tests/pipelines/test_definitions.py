@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 
 from catalog.info import dataset_info
-from pipelines.factory import ALL_JOB, build_definitions
+from pipelines.factory import build_definitions
 from twinhub import sample
 from twinhub.registry import register
 from twinhub.runner import run_datasets
@@ -84,9 +84,10 @@ def test_a_schedule_per_manifest_cron_in_the_city_timezone(defs):
     assert "civil_affairs.elderly_care" in care.description
 
 
-def test_jobs_for_everything_and_per_department(defs):
+def test_jobs_per_department_and_per_cron(defs):
     names = {j.name for j in defs.jobs}
-    assert {ALL_JOB, "department_civil_affairs", "department_water", "at_30_2_x_x_1_job"} <= names
+    assert {"department_civil_affairs", "department_water", "at_30_2_x_x_1_job"} <= names
+    assert len(defs.resolve_implicit_global_asset_job_def().asset_layer.selected_asset_keys) == 10  # everything
     assert defs.resolve_job_def("department_water").tags == {"twinhub/department": "water"}
 
 
