@@ -118,6 +118,21 @@ def test_undeclared_phones_raise_the_column_and_dataset_tier(city):
     assert "1381234" not in notes and "description" not in json.loads(notes)["labels"]  # no raw values there either
 
 
+def test_the_cli_shows_tiers_and_findings(city):
+    from click.testing import CliRunner
+
+    from twinhub.cli import main
+
+    show = CliRunner().invoke(main, ["--home", str(city.home), "catalog", "show", "hotline.requests"])
+    assert show.exit_code == 0, show.output
+    assert "classification:   sensitive" in show.output
+    assert any(line.split()[:5] == ["description", "VARCHAR", "sensitive", "mask", "mobile"]
+               for line in show.output.splitlines())
+    assert "* description: mobile in 10 values, e.g. 138****0000" in show.output
+    listed = CliRunner().invoke(main, ["--home", str(city.home), "datasets"])
+    assert any(line.split()[0] == "hotline.requests" and "sensitive" in line.split() for line in listed.output.splitlines())
+
+
 def test_resident_ids_make_a_dataset_restricted_and_never_exported(city, tmp_path):
     assert _query(city, "SELECT classification FROM catalog.datasets WHERE dataset = 'hotline.ids'") == [("restricted",)]
     with pytest.raises(ExportError, match="restricted"):
