@@ -6,7 +6,7 @@
 At each size it generates a GBK CSV of facilities (GCJ-02 lng/lat, ten attribute
 columns, a label column) and a GeoPackage of building polygons in EPSG:4549
 (bench/generate.py), then measures, in the same run and on the same files
-(bench/measure.py), each the median of --repeat runs:
+(bench/measure.py), each the median of --repeat runs (sizes above --once-above run once):
 
 - twinhub end to end on each file (pull -> map labels -> reproject -> validate -> stage
   -> publish to the catalog): seconds, rows/s, peak RSS;
@@ -97,10 +97,10 @@ def validation(rows: int) -> dict:
 
 
 def run(sizes: list[int], repeat: int, out: pathlib.Path, validate_rows: int, overhead: tuple[int, int],
-        definitions_n: int, work_dir: pathlib.Path | None = None) -> dict:
+        definitions_n: int, work_dir: pathlib.Path | None = None, once_above: int = 1_000_000) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     result: dict = {"machine": {"cpus": os.cpu_count(), "load_before": _load(), "python": platform.python_version()},
-                    "repeat": repeat, "sizes": []}
+                    "repeat": repeat, "once_above": once_above, "sizes": []}
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         work = pathlib.Path(tmp)
         keep = work / "largest_home"
@@ -108,7 +108,7 @@ def run(sizes: list[int], repeat: int, out: pathlib.Path, validate_rows: int, ov
             print(f"bench: {n:,} rows…", file=sys.stderr, flush=True)
             if keep.exists():
                 shutil.rmtree(keep)
-            result["sizes"].append(measure_size(n, repeat, work, keep))
+            result["sizes"].append(measure_size(n, repeat if n <= once_above else 1, work, keep))
             _save(result, out)
         largest = max(sizes)
         print("bench: queries, validation, run overhead…", file=sys.stderr, flush=True)
@@ -149,12 +149,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--overhead", type=int, nargs=2, default=(100, 1000), metavar=("DATASETS", "ROWS"),
                         help="twinhub run --all over DATASETS datasets of ROWS rows (0 0 skips it)")
     parser.add_argument("--definitions", type=int, default=1000, help="datasets for bench/definitions.py (0 skips it)")
+    parser.add_argument("--once-above", type=_sizes, default=[1_000_000], metavar="ROWS",
+                        help="sizes above ROWS run once, whatever --repeat says (1e7 rows take minutes per pass)")
     parser.add_argument("--work", type=pathlib.Path, help="folder for the generated files (default: the temp folder)")
     parser.add_argument("--quick", action="store_true", help="1e4 rows, one run, small side benchmarks")
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.repeat, args.validate_rows, args.overhead, args.definitions = [10_000], 1, 2_000, (4, 200), 0
-    result = run(args.sizes, args.repeat, args.out, args.validate_rows, tuple(args.overhead), args.definitions, args.work)
+    result = run(args.sizes, args.repeat, args.out, args.validate_rows, tuple(args.overhead), args.definitions, args.work,
+                 args.once_above[0])
     print(report.markdown(result))
     return result
 

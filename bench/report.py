@@ -73,7 +73,7 @@ def markdown(result: dict) -> str:
         "# twinhub benchmark",
         "",
         f"{m['cpus']} CPUs, load average {m['load_before']} before and {m['load_after']} after; "
-        f"median of {result['repeat']} run(s) per figure. Seconds are the pipeline's own (interpreter start "
+        f"median of {result['repeat']} run(s) per figure (one run above {result.get('once_above', 0):,} rows). Seconds are the pipeline's own (interpreter start "
         "and imports excluded; ogr2ogr and iconv as whole processes). Ratios compare figures of the same run.",
         "",
         "| rows | path | seconds | rows/s | peak RSS MB |",
@@ -123,8 +123,8 @@ def _panel(draw: ImageDraw.ImageDraw, sizes: list[dict], metric: str, title: str
     rows = [s["rows"] for s in sizes]
     values = [s[k][metric] for s in sizes for k in PATHS if k in s]
     lo_x, hi_x = math.log10(min(rows)), math.log10(max(rows))
-    if hi_x == lo_x:
-        lo_x, hi_x = lo_x - 0.5, hi_x + 0.5
+    margin = max(hi_x - lo_x, 1) * 0.08  # keep the end points off the frame
+    lo_x, hi_x = lo_x - margin, hi_x + margin
     hi_y = max(values) * 1.1 if values else 1
 
     def xy(n: float, v: float) -> tuple[float, float]:
