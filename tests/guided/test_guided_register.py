@@ -285,3 +285,17 @@ def test_a_csv_over_http_goes_through_the_network_policy(served_realworld, tmp_p
     assert proposal["manifest"]["source"]["format"] == "http" and proposal["manifest"]["source"]["data_format"] == "csv"
     assert proposal["manifest"]["source"]["x"] == "longitude" and proposal["manifest"]["standard"] == "service_request"
     assert proposal["dry_run"]["rows_read"] == 100
+
+
+@pytest.mark.parametrize("name, content, says", [
+    ("bad.gpkg", b"not a geopackage", "GDAL cannot open it"),
+    ("empty.csv", b"", "the file is empty"),
+    ("header.csv", b"a,b\n", "header but no data rows"),
+    ("codes.csv", "code,name\n110000,北京市\n".encode(), "no standard of the hub fits its columns"),
+])
+def test_sources_that_cannot_be_proposed_say_why_in_one_line(adur_hub, tmp_path, name, content, says):
+    (tmp_path / name).write_bytes(content)
+    result = _cli(adur_hub, "register", str(tmp_path / name), "--department", "facilities")
+    assert result.exit_code == 2
+    (line,) = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert line.startswith("error: ") and says in line and "Traceback" not in result.output

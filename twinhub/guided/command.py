@@ -45,7 +45,7 @@ def wants_guided(sources: tuple[str, ...], opts: Options) -> bool:
 def _emit(proposal: Proposal, fmt: str, extra: dict | None = None) -> None:
     if fmt == "json":
         click.echo(json.dumps({**proposal.as_dict(), **(extra or {})}, ensure_ascii=False, indent=2, default=str))
-    else:
+    else:  # table (csv has no shape for a report: the text is shown too)
         click.echo(render(proposal))
 
 
