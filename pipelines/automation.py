@@ -1,8 +1,8 @@
 """Schedules, freshness and landing-folder sensors, all from the registry.
 
 A manifest's cron is its schedule (in the city's timezone) and its cadence:
-a dataset not refreshed within one interval shows as late (a warning), and
-within one and a half as failing its freshness (the `twinhub report` rule).
+a dataset not refreshed for one interval shows as late (a warning), and for
+one and a half as failing its freshness (the `twinhub report` rule).
 Each department's landing folders (where its file sources live) are watched:
 a new or changed file starts a run of that dataset; the run key (file, size,
 mtime) means one run per file version.

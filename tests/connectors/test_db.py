@@ -17,8 +17,10 @@ import pymysql
 import pyproj
 import pytest
 import yaml
+from sqlglot import exp
 
 from connectors import ConfigProblem, SourceError, open_source
+from connectors.db.drivers import MySQL
 from standards.crs import transform_geometries
 
 REALWORLD = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "data" / "realworld"
@@ -245,6 +247,34 @@ def test_a_declared_crs_contradicting_the_srid_is_an_error(databases):
     _, tables = databases
     with pytest.raises(SourceError, match="source.crs says EPSG:4326 but the geometries carry SRID 3826"):
         open_source(spec("postgres", tables, "table-geometry") | {"crs": "EPSG:4326"}).check()
+
+
+def test_geographic_points_from_mariadb_arrive_longitude_first(databases):
+    """SRID 4326 in MariaDB (this machine's server): read as stored, x = longitude."""
+    opened, _ = databases
+    db = opened["mysql"]
+    name = db.new_table("lonlat")
+    db.execute(f"CREATE TABLE {name} (id INT, geom POINT REF_SYSTEM_ID=4326)")
+    db.execute(f"INSERT INTO {name} VALUES (1, ST_GeomFromText('POINT(121.4636 25.0142)', 4326))")
+    connector = open_source(BASE["mysql"] | {"table": name, "geometry": "geom"})
+    (chunk,) = list(connector.chunks())
+    assert (chunk.geometry[0].x, chunk.geometry[0].y) == (121.4636, 25.0142)
+    assert MySQL.wkb(db.conn, exp.column("geom")).sql(dialect="mysql") == "ST_ASBINARY(geom)"  # no axis-order
+
+
+@pytest.mark.parametrize(("server", "asks_long_lat"), [
+    ("5.5.5-10.11.6-MariaDB-0+deb12u1", False), ("10.11.6-MariaDB", False), ("5.7.44", False),
+    ("8.0.36", True), ("9.1.0", True),
+])
+def test_mysql_8_and_later_are_asked_for_longitude_first(server, asks_long_lat):
+    """MySQL 8 writes geographic SRIDs latitude first unless asked: only its SQL carries 'axis-order=long-lat'.
+    (No MySQL 8 runs here: the choice depends only on the server's version string.)"""
+    class Server:
+        def get_server_info(self) -> str:
+            return server
+
+    sql = MySQL.wkb(Server(), exp.column("geom")).sql(dialect="mysql")
+    assert sql == ("ST_ASBINARY(geom, 'axis-order=long-lat')" if asks_long_lat else "ST_ASBINARY(geom)")
 
 
 def test_the_server_session_is_read_only_too(databases):
