@@ -86,7 +86,8 @@ def _parent_of(con: duckdb.DuckDBPyConnection, dataset: str) -> str | None:
     return (row[0] if row else None) or ""
 
 
-def publish_variant(con: duckdb.DuckDBPyConnection, entry, run, variant: dict | None, extent: list | None) -> int | None:
+def publish_variant(con: duckdb.DuckDBPyConnection, entry, run, variant: dict | None,
+                    extent: list | None) -> int | None:
     """Inside the publishing transaction of ``entry`` (catalog.publish.DatasetEntry): build, replace or
     remove its public variant; returns the variant's row count (None when there is none)."""
     vid = variant_id(entry.id)
@@ -122,7 +123,8 @@ def publish_variant(con: duckdb.DuckDBPyConnection, entry, run, variant: dict | 
 def _record_entry(con: duckdb.DuckDBPyConnection, entry, run, vid: str, variant: dict, rows: int) -> None:
     now = dt.datetime.now(dt.timezone.utc)
     how = (f"locations snapped to the centres of a {variant['grid_m']:g} m grid" if variant.get("grid_m") else
-           f"row counts per {variant['aggregate']} (values with fewer than {variant.get('min_count', 5)} rows left out)")
+           f"row counts per {variant['aggregate']} "
+           f"(values with fewer than {variant.get('min_count', 5)} rows left out)")
     con.execute(f"DELETE FROM {META_SCHEMA}.datasets WHERE dataset = ?", [vid])
     con.execute(
         f"INSERT INTO {META_SCHEMA}.datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -43,10 +43,12 @@ _EDGE_R = r"(?![0-9A-Za-z])"
 _PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
 _PLATE_CHARS = "A-HJ-NP-Z0-9"  # plates never use I or O
 PATTERNS = {
-    "resident_id": _EDGE_L + r"[1-8]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx]"
-                   + _EDGE_R,
-    "mobile": _EDGE_L + r"(?:(?:\+|00)86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}" + _EDGE_R,
-    "landline": _EDGE_L + r"(?:\(0(?:10|2\d|[3-9]\d{2})\)|0(?:10|2\d|[3-9]\d{2})[- ]?)[2-9]\d{6,7}" + _EDGE_R,
+    "resident_id": _EDGE_L + r"[1-8][0-9]{5}"  # region
+                   + r"(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"  # birth date
+                   + r"[0-9]{3}[0-9Xx]" + _EDGE_R,  # sequence, check digit
+    "mobile": _EDGE_L + r"(?:(?:\+|00)86[- ]?)?1[3-9][0-9][- ]?[0-9]{4}[- ]?[0-9]{4}" + _EDGE_R,
+    "landline": _EDGE_L + r"(?:\(0(?:10|2[0-9]|[3-9][0-9]{2})\)|0(?:10|2[0-9]|[3-9][0-9]{2})[- ]?)"  # area code
+                + r"[2-9][0-9]{6,7}" + _EDGE_R,
     "licence_plate": f"[{_PROVINCES}][A-HJ-NP-Z][·• ]?[{_PLATE_CHARS}]{{4}}[{_PLATE_CHARS}挂学警港澳]"
                      f"(?:[{_PLATE_CHARS}])?" + _EDGE_R,
     "email": _EDGE_L + r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
@@ -121,10 +123,10 @@ def _text(column: pd.Series) -> tuple[pd.Series, pa.Array] | None:
         return values, pa.array(values, type=pa.string(), from_pandas=True)
 
 
-def _where(values: pd.Series, arrow: pa.Array, pattern: str) -> pd.Series:
-    """The values RE2 finds ``pattern`` in."""
+def _where(index: pd.Index, arrow: pa.Array, pattern: str) -> pd.Series:
+    """The values RE2 finds ``pattern`` in (as pandas, with their row labels)."""
     hit = pc.match_substring_regex(arrow, pattern).fill_null(False)
-    return values[hit.to_numpy(zero_copy_only=False)]
+    return pd.Series(arrow.filter(hit).to_pylist(), index=index[hit.to_numpy(zero_copy_only=False)], dtype=object)
 
 
 class PrivacyScan:
@@ -152,18 +154,19 @@ class PrivacyScan:
             if text is None:
                 continue
             values, arrow = text
+            arrow = pc.utf8_normalize(arrow, "NFKC")  # full-width digits and letters as ASCII: １３８… is 138…
             self.columns_scanned.add(name)
             self.values_scanned += len(values)
             if "person_name" in self.declared.get(name, ()):
-                self._names(name, _where(values, arrow, PERSON_NAME))
-            candidates = _where(values, arrow, PREFILTER)
+                self._names(name, _where(values.index, arrow, PERSON_NAME))
+            candidates = _where(values.index, arrow, PREFILTER)
             if len(candidates):
                 self._detect(name, candidates)
 
     def _detect(self, column: str, values: pd.Series) -> None:
         arrow = pa.array(values, type=pa.string(), from_pandas=True)
         for detector, pattern in RE2_PATTERNS.items():
-            hits = _where(values, arrow, pattern)
+            hits = _where(values.index, arrow, pattern)
             if not len(hits):
                 continue
             if detector == "resident_id":

@@ -76,8 +76,9 @@ def column_tier(name: str, base: str, declared: Mapping | None = None, found: It
     (classification, protect, personal_data); ``found`` the detectors that matched
     values of the column in this run.
 
-    >>> column_tier("phone", "internal", {}, ["mobile"])
-    ColumnTier(name='phone', classification='sensitive', protection='mask', personal_data=('mobile',), raised_by=('mobile',))
+    >>> t = column_tier("phone", "internal", {}, ["mobile"])
+    >>> t.classification, t.protection, t.personal_data, t.raised_by
+    ('sensitive', 'mask', ('mobile',), ('mobile',))
     """
     declared = declared or {}
     kinds = declared.get("personal_data") or ()

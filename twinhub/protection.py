@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from standards.tiers import DECLARABLE, ColumnTier, column_tiers, dataset_tier
 
-if TYPE_CHECKING:  # the manifest imports this module: keep reading the registry free of pandas (docs/production.md, Scale)
+# the manifest imports this module: keep reading the registry free of pandas (docs/production.md, Scale)
+if TYPE_CHECKING:
     from standards.pack import Standard
     from standards.privacy import PrivacyScan
 

@@ -15,8 +15,8 @@ VALUES = ["13812345678", "31010519491231002X", "张三", "欧阳娜娜", "沪A12
 
 
 def _protected(con: duckdb.DuckDBPyConnection, protection: str, values: list) -> list:
-    con.execute("CREATE OR REPLACE TEMP TABLE v AS SELECT unnest(?::VARCHAR[]) AS value, generate_subscripts(?::VARCHAR[], 1) AS i",
-                [values, values])
+    con.execute("CREATE OR REPLACE TEMP TABLE v AS "
+                "SELECT unnest(?::VARCHAR[]) AS value, generate_subscripts(?::VARCHAR[], 1) AS i", [values, values])
     return [r[0] for r in con.execute(f"SELECT {protect_sql('value', protection)} FROM v ORDER BY i").fetchall()]
 
 

@@ -40,6 +40,9 @@ CASES = [  # text, detector, found?
     ("市民来电13812345678反映路灯不亮", "mobile", True),
     ("电话：+86 138-1234-5678", "mobile", True),
     ("联系138 1234 5678", "mobile", True),
+    ("电话：１３８１２３４５６７８（手机）", "mobile", True),  # full-width digits
+    (f"证件号{VALID_ID.translate(str.maketrans('0123456789X', '０１２３４５６７８９Ｘ'))}", "resident_id", True),
+    ("编号٣٨١٢٣٤٥٦٧٨١", "mobile", False),  # other scripts' digits are not phone numbers here
     ("工单号213812345678", "mobile", False),  # 12 digits
     ("编号12812345678", "mobile", False),  # no such prefix
     ("座机021-64871234转", "landline", True),
@@ -63,7 +66,8 @@ def test_detectors_in_chinese_text(text: str, detector: str, expected: bool):
 
 def test_check_digit_on_generated_numbers():
     rng = random.Random(7)
-    numbers = [resident_id(f"{rng.randint(110000, 659000)}", f"{rng.randint(1940, 2010)}0{rng.randint(1, 9)}1{rng.randint(0, 9)}",
+    numbers = [resident_id(f"{rng.randint(110000, 659000)}",
+                           f"{rng.randint(1940, 2010)}0{rng.randint(1, 9)}1{rng.randint(0, 9)}",
                            f"{rng.randint(0, 999):03d}") for _ in range(300)]
     wrong = [resident_id(n[:6], n[6:14], n[14:17], wrong=True) for n in numbers]
     assert id_check_digit_ok(numbers).all()

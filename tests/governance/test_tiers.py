@@ -29,7 +29,8 @@ from .test_privacy import resident_id
     ("status", "public", {"classification": "sensitive"}, [], "sensitive", "none"),
     ("note", "internal", None, ["mobile"], "sensitive", "mask"),
     ("note", "public", None, ["resident_id", "email"], "restricted", "mask"),
-    ("phone", "internal", {"personal_data": "phone", "protect": "pseudonymize"}, ["mobile"], "sensitive", "pseudonymize"),
+    ("phone", "internal", {"personal_data": "phone", "protect": "pseudonymize"}, ["mobile"],
+     "sensitive", "pseudonymize"),
     ("code", "internal", {"personal_data": "none"}, ["mobile"], "internal", "none"),  # steward: not personal
     ("holder", "internal", {"personal_data": "person_name"}, [], "sensitive", "mask"),
     ("id_no", "restricted", {"classification": "public"}, [], "public", "none"),  # a column may be lower
@@ -94,6 +95,10 @@ def city(tmp_path_factory) -> Hub:
     return hub
 
 
+def _tier(hub: Hub, dataset: str) -> str:
+    return _query(hub, "SELECT classification FROM catalog.datasets WHERE dataset = ?", [dataset])[0][0]
+
+
 def _query(hub: Hub, sql: str, params: list | None = None) -> list[tuple]:
     con = hub.lake.connect(read_only=True)
     try:
@@ -109,7 +114,7 @@ def test_undeclared_phones_raise_the_column_and_dataset_tier(city):
     assert columns["description"] == ("sensitive", "mask", "mobile")
     assert columns["address"] == ("sensitive", "none", None)  # declared
     assert columns["status"] == ("internal", "none", None)
-    assert _query(city, "SELECT classification FROM catalog.datasets WHERE dataset = 'hotline.requests'") == [("sensitive",)]
+    assert _tier(city, "hotline.requests") == "sensitive"
     details = json.loads(_query(city, "SELECT details FROM catalog.runs WHERE dataset = 'hotline.requests'")[0][0])
     assert details["privacy"]["scan"]["found"]["description"]["mobile"]["values"] == 10
     assert details["privacy"]["columns"]["description"]["raised_by"] == ["mobile"]
@@ -130,11 +135,12 @@ def test_the_cli_shows_tiers_and_findings(city):
                for line in show.output.splitlines())
     assert "* description: mobile in 10 values, e.g. 138****0000" in show.output
     listed = CliRunner().invoke(main, ["--home", str(city.home), "datasets"])
-    assert any(line.split()[0] == "hotline.requests" and "sensitive" in line.split() for line in listed.output.splitlines())
+    assert any(line.split()[0] == "hotline.requests" and "sensitive" in line.split()
+               for line in listed.output.splitlines())
 
 
 def test_resident_ids_make_a_dataset_restricted_and_never_exported(city, tmp_path):
-    assert _query(city, "SELECT classification FROM catalog.datasets WHERE dataset = 'hotline.ids'") == [("restricted",)]
+    assert _tier(city, "hotline.ids") == "restricted"
     with pytest.raises(ExportError, match="restricted"):
         export_dataset(city.lake, "hotline.ids", "geojson", tmp_path / "ids.geojson")
 
