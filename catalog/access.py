@@ -92,6 +92,22 @@ def load_tiers(con: duckdb.DuckDBPyConnection, derived_inputs: dict[str, list[st
     return tiers
 
 
+def stricter(then: Tiers, now: Tiers) -> Tiers:
+    """Per table and column, the higher of two tiers (a tie: unprotected wins, it is the stricter)."""
+    out = Tiers(owners={**then.owners, **now.owners})
+    for table in set(then.datasets) | set(now.datasets):
+        out.datasets[table] = highest([t.datasets[table] for t in (then, now) if table in t.datasets])
+        names = set(then.columns.get(table, {})) | set(now.columns.get(table, {}))
+        out.columns[table] = {c: _stricter_column(then.column(table, c), now.column(table, c)) for c in names}
+    return out
+
+
+def _stricter_column(a: ColumnTier, b: ColumnTier) -> ColumnTier:
+    if rank(a.tier) != rank(b.tier):
+        return a if rank(a.tier) > rank(b.tier) else b
+    return a if a.protection is None else b
+
+
 def _inherit(tiers: Tiers, table: str, inputs: list[str], by_column: bool) -> None:
     """A table built from ``inputs`` carries their highest tier; a city layer, column by column."""
     tiers.datasets[table] = highest([tiers.datasets.get(i, TIERS[-1]) for i in inputs])

@@ -34,7 +34,7 @@ from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import traverse_scope
 
-from catalog.access import BLOCKED, CLEAR, PROTECTED, Access, Decision, load_tiers
+from catalog.access import BLOCKED, CLEAR, PROTECTED, Access, Decision, load_tiers, stricter
 from catalog.grants import Consumer, read_grants
 from catalog.guard import PreparedQuery, QueryRefused, prepare_query
 from catalog.lake import ALIAS, Lake
@@ -163,16 +163,26 @@ class AsConsumer:
     today: dt.date
     derived_inputs: dict[str, list[str]] = field(default_factory=dict)
 
-    def access(self, con: duckdb.DuckDBPyConnection, lake: Lake) -> Access:
+    def access(self, con: duckdb.DuckDBPyConnection, lake: Lake, time_travel: bool = False) -> Access:
+        """The consumer's access on ``con``; reading an earlier version (``time_travel``), each column
+        has the stricter of its tiers then and now: a dataset graded up is graded up in its past too."""
         grants = read_grants(con, lake, consumer=self.consumer.name)
-        return Access(self.consumer, load_tiers(con, self.derived_inputs), grants, self.today)
+        tiers = load_tiers(con, self.derived_inputs)
+        if time_travel:
+            now = lake.connect(read_only=True)
+            try:
+                tiers = stricter(tiers, load_tiers(now, self.derived_inputs))
+            finally:
+                now.close()
+        return Access(self.consumer, tiers, grants, self.today)
 
 
 def restrict_query(con: duckdb.DuckDBPyConnection, lake: Lake, prepared: PreparedQuery, who: AsConsumer,
-                   schemas: dict[str, dict[str, str]]) -> PreparedQuery:
+                   schemas: dict[str, dict[str, str]], time_travel: bool = False) -> PreparedQuery:
     """``prepared`` as ``who`` may run it (checked, rewritten, guarded again); raise QueryRefused."""
     protect = _masking()
-    sql = enforce(prepared.sql, schemas, who.access(con, lake).decide, protect and protect.protect_sql)
+    access = who.access(con, lake, time_travel)
+    sql = enforce(prepared.sql, schemas, access.decide, protect and protect.protect_sql)
     if sql == prepared.sql:
         return prepared
     if protect is not None:

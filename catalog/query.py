@@ -101,7 +101,7 @@ def _run(lake: Lake, sql: str, dialect: str, timeout_s: float, geographic: bool,
         schemas = audit.table_schemas(con, prepared.tables)
         entry.columns = audit.touched_columns(prepared.sql, schemas)
         if consumer is not None:
-            prepared = restrict_query(con, lake, prepared, consumer, schemas)
+            prepared = restrict_query(con, lake, prepared, consumer, schemas, time_travel=as_of is not None)
         timer = threading.Timer(timeout_s, con.interrupt)
         timer.start()
         try:

@@ -10,10 +10,12 @@ import pytest
 from catalog.enforce import AsConsumer
 from catalog.grants import Consumer, Grant, save_grant
 from catalog.query import QueryRefused, run_query
+from twinhub.home import Hub
+from twinhub.ingest import ingest
 from twinhub.layers import build_city_layer
-from twinhub.registry import registered
+from twinhub.registry import lookup, register, registered
 
-from .access_hub import CONTACTS, KEY, build_hub
+from .access_hub import CONTACTS, KEY, build_hub, sample_copy
 
 TODAY = dt.date(2027, 3, 1)
 CARE = "civil_affairs.elderly_care"
@@ -196,3 +198,20 @@ def test_without_the_pseudonym_key_only_queries_using_pseudonymized_columns_are_
     assert query(hub, "civil_affairs", f"SELECT name, address FROM {CONTACTS} LIMIT 1").rows
     message = refused(hub, "civil_affairs", f"SELECT count(DISTINCT facility_id) FROM {CONTACTS}")
     assert f"{CONTACTS}.facility_id can only be read pseudonymized" in message and "TWINHUB_PSEUDONYM_KEY" in message
+
+
+def test_reading_an_earlier_version_uses_the_stricter_of_its_tiers_then_and_now(tmp_path):
+    """Shelters published public, then graded internal: their public past is internal for consumers too."""
+    hub = Hub.open(tmp_path / "home")
+    public = sample_copy(tmp_path / "m", "emergency/shelters.yaml", classification="public")
+    ingest(hub, lookup(hub, register(hub, public)[0].id), run_id="v1")
+    versions = "SELECT max(version) FROM catalog.versions WHERE dataset = 'emergency.shelters'"
+    then = run_query(hub.lake, versions).rows[0][0]
+    who = AsConsumer(Consumer("user:dave"), TODAY)
+    assert run_query(hub.lake, "SELECT count(name) FROM emergency.shelters", consumer=who).rows[0][0] > 0
+
+    internal = sample_copy(tmp_path / "m", "emergency/shelters.yaml", classification="internal")
+    ingest(hub, lookup(hub, register(hub, internal)[0].id), run_id="v2", force=True)
+    with pytest.raises(QueryRefused, match=r"emergency.shelters.name \(internal\)"):
+        run_query(hub.lake, "SELECT count(name) FROM emergency.shelters", consumer=who, as_of=then)
+    assert run_query(hub.lake, "SELECT count(name) FROM emergency.shelters", as_of=then).rows[0][0] > 0  # steward
