@@ -10,9 +10,9 @@
 * ``city.<standard>`` layers and ``derived.*`` datasets carry the highest
   tier of their inputs (column by column for city layers) and have grants of
   their own. A table the rule cannot place is treated as restricted.
-* Of the hub's own ``catalog.*`` tables, consumers read the descriptive ones;
-  the audit log, runs and quarantined rows (which hold source values) are for
-  stewards.
+* Of the hub's own ``catalog.*`` tables, consumers read the descriptive ones
+  (:data:`OPEN_META`); the others (the audit log, runs, quarantined rows, ...:
+  they hold source values or others' queries) are for stewards.
 
 Column tiers come from ``catalog.columns`` (classification, protection) where
 the catalog has them; a column without one has its dataset's tier.
@@ -32,8 +32,9 @@ CLEAR, PROTECTED, BLOCKED = "clear", "protected", "blocked"
 PROTECTIONS = ("mask", "pseudonymize")
 CITY, DERIVED = "city", "derived"
 PROVENANCE = ("department", "dataset")  # the columns a city layer adds to its inputs' (twinhub/layers.py)
-OPEN_META = frozenset({"datasets", "columns", "versions", "quality", "release_notes", "report_datasets",
-                       "report_departments"})
+# the hub's own tables a consumer reads; any other (audit, runs, quarantine, release notes with label counts
+# and extents, row sources with keys, and whatever is added later) is for stewards
+OPEN_META = frozenset({"datasets", "columns", "versions", "quality", "report_datasets", "report_departments"})
 
 
 def rank(tier: str) -> int:

@@ -174,7 +174,7 @@ def test_derived_datasets_carry_their_inputs_highest_tier(hub):
 
 def test_the_hubs_own_records_are_for_stewards(hub):
     assert query(hub, "civil_affairs", "SELECT count(*) FROM catalog.datasets").rows[0][0] == 3
-    for table in ("catalog.audit", "catalog.quarantine"):
+    for table in ("catalog.audit", "catalog.quarantine", "catalog.runs", "catalog.release_notes"):
         assert "for the hub's stewards" in refused(hub, "civil_affairs", f"SELECT * FROM {table}")
 
 
