@@ -299,3 +299,28 @@ def test_sources_that_cannot_be_proposed_say_why_in_one_line(adur_hub, tmp_path,
     assert result.exit_code == 2
     (line,) = [ln for ln in result.output.splitlines() if ln.strip()]
     assert line.startswith("error: ") and says in line and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("department, source", [
+    ("civil_affairs", "elderly_care.csv"),  # GBK, Chinese headers, GCJ-02 from a web map
+    ("health", "health_centres.xlsx"),  # a title row above the header, BD-09
+    ("emergency", "shelters.geojson"),
+    ("water", "pumping_stations.zip"),  # a zipped Shapefile with a .prj
+])
+def test_the_sample_city_s_departments_get_the_fields_their_own_manifests_map(hub, department, source):
+    """The bundled sample city (Shanghai pack): each proposal maps the fields its department's manifest maps."""
+    from twinhub.sample import CITY
+
+    folder = CITY / department
+    (manifest,) = folder.glob("*.yaml")
+    truth = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+    proposal = propose(hub, str(folder / source), department)
+    assert proposal.manifest["standard"] == truth["standard"]
+    assert proposal.manifest["fields"] == truth["fields"]
+    for key in ("x", "y", "header_row"):
+        assert proposal.manifest["source"].get(key) == truth["source"].get(key)
+    crs = proposal.profile.crs
+    if truth["source"].get("crs") in ("GCJ-02", "BD-09"):  # web-map offsets: indistinguishable by position here
+        assert not crs.sure and truth["source"]["crs"] in {c.crs for c in crs.candidates}
+    else:
+        assert crs.how == "declared"

@@ -25,6 +25,7 @@ from twinhub.guided.source import GuidedError
 from twinhub.home import Hub
 
 SAMPLE_ROWS = 10_000
+MAX_HEADER_ROW = 5  # title rows above a workbook's header that the inspection looks past
 SURE = 0.5  # a detected CRS with no more confidence than this (a tie) is proposed with a TODO
 _CRS_WORDS = ("crs", "srs", "epsg", "coordinate reference", "spatial reference", "projection", "坐标系")
 
@@ -169,10 +170,26 @@ def _swap(source: dict) -> dict:
     return {**source, "x": source["y"], "y": source["x"]}
 
 
+def _read_first(spec: dict, hub: Hub, base_dir: pathlib.Path | None) -> tuple[Connector, object, dict]:
+    """The connector and first chunk; a workbook with title rows is retried with header_row 2..MAX_HEADER_ROW."""
+    try:
+        connector = _open(spec, hub, base_dir)
+        return connector, _first_chunk(connector), spec
+    except GuidedError as first:
+        if spec.get("format") != "xlsx" or "header row" not in str(first) or "header_row" in spec:
+            raise
+        for row in range(2, MAX_HEADER_ROW + 1):
+            try:
+                connector = _open({**spec, "header_row": row}, hub, base_dir)
+                return connector, _first_chunk(connector), {**spec, "header_row": row}
+            except GuidedError:
+                continue
+        raise first from None
+
+
 def inspect_source(spec: dict, hub: Hub, base_dir: pathlib.Path | None = None, crs: str | None = None) -> Profile:
     """Profile ``spec``'s first chunk, find its geometry and rank its CRS candidates."""
-    connector = _open(spec, hub, base_dir)
-    chunk = _first_chunk(connector)
+    connector, chunk, spec = _read_first(spec, hub, base_dir)
     columns = profile_frame(chunk.frame)
     source = connector.config.model_dump(exclude_none=True, exclude_defaults=True) | {"format": connector.name}
     source = {k: v for k, v in {**spec, **source}.items() if v is not None}
