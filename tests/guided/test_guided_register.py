@@ -291,7 +291,7 @@ def test_a_csv_over_http_goes_through_the_network_policy(served_realworld, tmp_p
     ("bad.gpkg", b"not a geopackage", "GDAL cannot open it"),
     ("empty.csv", b"", "the file is empty"),
     ("header.csv", b"a,b\n", "header but no data rows"),
-    ("codes.csv", "code,name\n110000,北京市\n".encode(), "no standard of the hub fits its columns"),
+    ("readings.csv", "传感器,读数\nA1,0.5\n".encode(), "no standard of the hub fits its columns"),
 ])
 def test_sources_that_cannot_be_proposed_say_why_in_one_line(adur_hub, tmp_path, name, content, says):
     (tmp_path / name).write_bytes(content)
