@@ -45,7 +45,7 @@ def _source_lines(source: dict, profile: Profile) -> list[str]:
     if profile.encoding and "encoding" not in source and source.get("format") == "csv":
         lines.append(f"  # encoding: {_q(profile.encoding)}  # detected; the hub detects it on every run")
     if "crs" not in source and profile.crs.how == "declared":
-        lines.append(f"  # crs: the source declares it ({'; '.join(profile.crs.evidence)})")
+        lines.append(f"  # crs: not needed: {'; '.join(profile.crs.evidence)}")
     return lines
 
 

@@ -90,6 +90,8 @@ def render(proposal: Proposal) -> str:
     parts: list[str] = []
     if proposal.profile is not None:
         parts += _profile(proposal) + [""] + _crs(proposal) + [""] + _standards(proposal) + [""] + _labels(proposal)
+    else:
+        parts.append(f"{proposal.id} ({proposal.manifest['standard']}, {proposal.manifest['source'].get('format')} source)")
     if proposal.dry_run is not None:
         parts += dry_run_lines(proposal.dry_run, proposal.unfilled)
     if proposal.problems:
