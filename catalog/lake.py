@@ -14,6 +14,7 @@ import datetime as dt
 import pathlib
 import random
 import re
+import sqlite3
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -225,6 +226,8 @@ class Lake:
         if read_only and self.metadata is not None and not self.metadata.exists():
             raise FileNotFoundError(f"no catalog at {self.root}: run `twinhub run` or `twinhub demo` first")
         self.data.mkdir(parents=True, exist_ok=True)
+        if not read_only and snapshot is None and self.metadata is not None:
+            use_wal(self.metadata)
         con = connect(extensions=self._extensions())
         options = ["READ_ONLY"] if read_only or snapshot is not None else [f"DATA_PATH {_literal(str(self.data) + '/')}"]
         if self.schema:
@@ -246,6 +249,8 @@ class Lake:
     def ensure(self) -> None:
         """Create the catalog and its ``catalog.*`` tables and views if they do not exist."""
         con = self.connect()
+        if self.metadata is not None:
+            use_wal(self.metadata)  # the file exists now
         try:
             columns = ", ".join(f"{name} {kind}" for name, kind in AUDIT_COLUMNS)
             with_retry(lambda: con.execute(f"CREATE TABLE IF NOT EXISTS {self.audit_table} ({columns})"))
@@ -291,6 +296,23 @@ def _add_missing_columns(con: duckdb.DuckDBPyConnection, table: str, columns: st
         name, kind = column.split(None, 1)
         if name not in have:
             con.execute(f"ALTER TABLE {META_SCHEMA}.{table} ADD COLUMN {name} {kind}")
+
+
+def use_wal(metadata: pathlib.Path) -> None:
+    """Put the SQLite metadata in WAL mode (kept in the file): a reader's open transaction then keeps
+    its snapshot without blocking a publish's COMMIT (in the default rollback-journal mode it blocks
+    it until the reader ends: docs/reliability.md)."""
+    if not metadata.exists():
+        return
+    try:
+        db = sqlite3.connect(metadata, timeout=5)
+        try:
+            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
+        finally:
+            db.close()
+    except sqlite3.Error:
+        pass  # busy now: a later writable connection tries again
 
 
 def _literal(text: str) -> str:

@@ -43,10 +43,13 @@ def permanent_errors() -> tuple[type[Exception], ...]:
     from connectors import ConfigProblem, SourceError
     from standards.crs import UnknownCRS
     from standards.pack import StandardsError
+    from twinhub.diskspace import DiskFull
     from twinhub.locks import PublishInProgress
     from twinhub.manifest import ManifestError
 
-    return (SourceError, ConfigProblem, ManifestError, UnknownCRS, StandardsError, StageMissing, PublishInProgress)
+    # a full disk stays full for the next seconds: failing at once spares it a retry storm
+    return (SourceError, ConfigProblem, ManifestError, UnknownCRS, StandardsError, StageMissing, PublishInProgress,
+            DiskFull)
 
 
 def _tag(value: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import pathlib
 import shutil
 
 DISK_FULL_TEXT = ("no space left on device", "disk is full", "database or disk is full", "disk full")
@@ -24,15 +25,15 @@ def is_disk_full(exc: BaseException | None) -> bool:
     return False
 
 
-def explain_disk_full(exc: BaseException, hub, doing: str) -> BaseException:
-    """A :class:`DiskFull` naming the hub's folders if ``exc`` is a full disk, else ``exc`` itself."""
+def explain_disk_full(exc: BaseException, folder: pathlib.Path, doing: str) -> BaseException:
+    """A :class:`DiskFull` naming ``folder`` and its free space if ``exc`` is a full disk, else ``exc`` itself."""
     if not is_disk_full(exc) or isinstance(exc, DiskFull):
         return exc
-    folder = hub.home
     try:
-        free = shutil.disk_usage(folder).free
+        room = f" ({shutil.disk_usage(folder).free / 1e6:.1f} MB free)"
     except OSError:
-        free = None
-    room = f" ({free / 1e6:.1f} MB free)" if free is not None else ""
-    return DiskFull(errno.ENOSPC, f"disk full while {doing}: free space on the filesystem of {folder}{room} "
-                                  f"or move the hub home; the previous version is still served")
+        room = ""
+    error = DiskFull(f"disk full while {doing}: free space on the filesystem of {folder}{room} "
+                     "or move the hub home; the previous version is still served")
+    error.errno = errno.ENOSPC
+    return error

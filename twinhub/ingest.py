@@ -168,7 +168,7 @@ def stage_dataset(hub: Hub, registered: Registered, run_id: str, force: bool = F
     except Exception as exc:
         stage.cleanup()
         _record_failure(hub, manifest.id, run, exc)
-        raise explain_disk_full(exc, hub, f"staging {manifest.id}") from exc
+        raise explain_disk_full(exc, hub.staging_dir, f"staging {manifest.id}") from exc
     faults.point("stage.after_finalize")
     return StagedRun(stage=stage, run=run, previous=served)
 
@@ -196,7 +196,7 @@ def publish_stage(hub: Hub, registered: Registered, run_id: str) -> PublishResul
     except Exception as exc:
         if published_run(hub.lake, manifest.id, run_id) is None:  # else it failed after committing
             _record_failure(hub, manifest.id, run, exc)
-        raise explain_disk_full(exc, hub, f"publishing {manifest.id}") from exc
+        raise explain_disk_full(exc, hub.lake.data, f"publishing {manifest.id}") from exc
     finally:
         stage.cleanup()
     log.info(

@@ -104,7 +104,8 @@ PUBLISH = textwrap.dedent(
     from twinhub.registry import lookup
     hub = Hub.open(sys.argv[1])
     for i in range(int(sys.argv[3])):
-        ingest(hub, lookup(hub, sys.argv[2]), run_id=f"{sys.argv[2]}-{sys.argv[4]}-{i}", force=True)
+        # wait: two runs on one dataset take turns (its lock, twinhub/locks.py) instead of failing
+        ingest(hub, lookup(hub, sys.argv[2]), run_id=f"{sys.argv[2]}-{sys.argv[4]}-{i}", force=True, wait=True)
     """
 )
 
