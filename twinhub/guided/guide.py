@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from standards.pack import Crosswalk, CrosswalkEntry, StandardsPack
+from standards.pack import Crosswalk, CrosswalkEntry, StandardsError, StandardsPack
 from twinhub.guided import drafts as draft_files
 from twinhub.guided.dryrun import DryRun, dry_run
 from twinhub.guided.inspect import Profile, inspect_source
@@ -150,7 +150,7 @@ def rerun(hub: Hub, path: pathlib.Path) -> Proposal:
     manifest = load_manifest(path)
     try:
         standard = hub.pack.standard(manifest.standard)
-    except Exception as exc:  # noqa: BLE001 - reported like register does
+    except StandardsError as exc:
         raise GuidedError(f"{path}: standard: {exc}") from None
     found = draft_files.drafts_beside(path.parent, manifest.id, standard.vocabulary_fields, hub.pack)
     result = dry_run(hub, manifest, path.parent, {f: cw for f, (cw, _) in found.items()})
