@@ -101,34 +101,40 @@ def run(sizes: list[int], repeat: int, out: pathlib.Path, validate_rows: int, ov
     out.mkdir(parents=True, exist_ok=True)
     result: dict = {"machine": {"cpus": os.cpu_count(), "load_before": _load(), "python": platform.python_version()},
                     "repeat": repeat, "once_above": once_above, "sizes": []}
+    small, big = [n for n in sorted(sizes) if n <= once_above], [n for n in sorted(sizes) if n > once_above]
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         work = pathlib.Path(tmp)
-        keep = work / "largest_home"
-        for n in sorted(sizes):
-            print(f"bench: {n:,} rows…", file=sys.stderr, flush=True)
-            if keep.exists():
-                shutil.rmtree(keep)
-            result["sizes"].append(measure_size(n, repeat if n <= once_above else 1, work, keep))
-            _save(result, out)
-        largest = max(sizes)
-        print("bench: queries, validation, run overhead…", file=sys.stderr, flush=True)
-        result["queries"] = {"rows": largest, **measure.queries(
-            keep, f"bench.facilities_{largest}", f"bench.buildings_{largest}", max(repeat, 3))}
-        shutil.rmtree(keep)
+        for n in small:
+            _size(result, n, repeat, work, out)
+        print("bench: validation, run overhead, definitions…", file=sys.stderr, flush=True)
         result["validation"] = validation(validate_rows)
         if overhead[0]:
             result["run_overhead"] = measure.run_overhead(work, *overhead)
-    if definitions_n:
-        print(f"bench: definitions at {definitions_n:,} datasets…", file=sys.stderr, flush=True)
-        result["definitions"] = definitions.measure(definitions_n, repeat)
+        if definitions_n:
+            result["definitions"] = definitions.measure(definitions_n, repeat)
+        _save(result, out)
+        for n in big:  # last: the side figures are saved even if the largest size is stopped
+            _size(result, n, 1, work, out)
     result["machine"]["load_after"] = _load()
     result["targets"] = report.targets(result)
     _save(result, out)
     return result
 
 
+def _size(result: dict, rows: int, repeat: int, work: pathlib.Path, out: pathlib.Path) -> None:
+    """One size's paths, then the queries on its published tables (kept as the largest so far)."""
+    print(f"bench: {rows:,} rows…", file=sys.stderr, flush=True)
+    home = work / "largest_home"
+    result["sizes"].append(measure_size(rows, repeat, work, home))
+    result["queries"] = {"rows": rows, **measure.queries(
+        home, f"bench.facilities_{rows}", f"bench.buildings_{rows}", max(repeat, 3))}
+    shutil.rmtree(home)
+    _save(result, out)
+
+
 def _save(result: dict, out: pathlib.Path) -> None:
     result.setdefault("machine", {}).setdefault("load_after", _load())
+    result["targets"] = report.targets(result)
     (out / "bench.json").write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
     (out / "bench.md").write_text(report.markdown(result), encoding="utf-8")
     if result["sizes"]:
