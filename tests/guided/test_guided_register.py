@@ -323,3 +323,12 @@ def test_the_sample_city_s_departments_get_the_fields_their_own_manifests_map(hu
         assert not crs.sure and truth["source"]["crs"] in {c.crs for c in crs.candidates}
     else:
         assert crs.how == "declared"
+
+
+def test_crs_given_with_the_option_is_taken_as_declared(realworld, adur_hub):
+    proposal = propose(adur_hub, str(realworld / "uk_adur_public_toilets/adur-public-toilets-valid.csv"), "facilities",
+                       crs="EPSG:27700")
+    assert proposal.profile.crs.how == "given" and proposal.manifest["source"]["crs"] == "EPSG:27700"
+    assert proposal.profile.crs.candidates == []  # nothing ranked: the department said so
+    with pytest.raises(GuidedError, match="--crs: unknown CRS"):
+        propose(adur_hub, str(realworld / ADUR), "facilities", crs="EPSG:99999")

@@ -208,7 +208,8 @@ def inspect_source(spec: dict, hub: Hub, base_dir: pathlib.Path | None = None, c
     declared = connector.crs() if not spec.get("crs") else spec["crs"]  # e.g. the SRID of a located PostGIS column
     if crs:
         try:
-            choice = CRSChoice(resolve_crs(crs).name if not crs.upper().startswith("EPSG:") else crs, "given", 1.0,
+            resolved = resolve_crs(crs).name
+            choice = CRSChoice(crs if crs.upper().startswith("EPSG:") else resolved, "given", 1.0,
                                evidence=[f"given with --crs {crs}"])
         except UnknownCRS as exc:
             raise GuidedError(f"--crs: {exc}") from None
