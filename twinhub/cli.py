@@ -209,6 +209,7 @@ def _reload_ui(hub: Hub) -> None:
 @click.pass_context
 def datasets(ctx: click.Context, fmt: str) -> None:
     """List registered datasets and their last published version."""
+    from standards.tiers import highest
     from twinhub.registry import registered
 
     hub = _hub(ctx)
@@ -216,7 +217,8 @@ def datasets(ctx: click.Context, fmt: str) -> None:
     rows = []
     for r in registered(hub):
         m, run = r.manifest, latest.get(r.id, {})
-        rows.append([r.id, m.title, m.standard, m.source["format"], m.tier, m.schedule,
+        tier = highest([m.tier, run.get("served_tier") or m.tier])  # the scan may have raised the served version's
+        rows.append([r.id, m.title, m.standard, m.source["format"], tier, m.schedule,
                      run.get("status"), run.get("rows_published"), run.get("rows_quarantined")])
     cols = ["dataset", "title", "standard", "format", "classification", "schedule", "last_run", "published", "quarantined"]
     click.echo(output.render(cols, rows, fmt))
@@ -228,8 +230,9 @@ def _latest_runs(hub: Hub) -> dict[str, dict]:
     con = hub.lake.connect(read_only=True)
     try:
         cur = con.execute(
-            "SELECT dataset, status, rows_published, rows_quarantined FROM catalog.runs "
-            "QUALIFY row_number() OVER (PARTITION BY dataset ORDER BY finished_at DESC) = 1"
+            "SELECT r.dataset, r.status, r.rows_published, r.rows_quarantined, d.classification AS served_tier "
+            "FROM catalog.runs r LEFT JOIN catalog.datasets d ON d.dataset = r.dataset "
+            "QUALIFY row_number() OVER (PARTITION BY r.dataset ORDER BY r.finished_at DESC) = 1"
         )
         names = [d[0] for d in cur.description]
         return {row[0]: dict(zip(names, row)) for row in cur.fetchall()}
