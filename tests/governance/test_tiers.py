@@ -233,3 +233,21 @@ def test_public_variant_is_checked_against_the_standard(tmp_path, hub):
         register(hub, path)
     assert err.value.problems == {
         "public_variant.aggregate": "not a field of standard service_request (did you mean 'district'?)"}
+
+
+def test_a_variant_goes_when_the_manifest_drops_it_and_never_replaces_a_dataset(hub, tmp_path):
+    from catalog.variants import VariantConflict
+
+    variant = {"public_variant": {"aggregate": "district", "min_count": 1}}
+    ingest(hub, _activate(hub, _write(tmp_path / "a", "requests", _rows(4, lambda i: "x"), variant)), run_id="one")
+    assert _query(hub, 'SELECT "count" FROM hotline.requests_public') == [(4,)]
+    ingest(hub, _activate(hub, _write(tmp_path / "b", "requests", _rows(4, lambda i: "x"), {})), run_id="two")
+    assert _query(hub, "SELECT count(*) FROM catalog.datasets WHERE dataset = 'hotline.requests_public'") == [(0,)]
+    assert "hotline.requests_public" not in [f"{s}.{t}" for s, t in _query(
+        hub, "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'lake'")]
+
+    ingest(hub, _activate(hub, _write(tmp_path / "c", "requests_public", _rows(2, lambda i: "y"), {})), run_id="own")
+    with pytest.raises(VariantConflict, match="hotline.requests_public, which is registered on its own"):
+        ingest(hub, _activate(hub, _write(tmp_path / "d", "requests", _rows(4, lambda i: "x"), variant)),
+               run_id="three")
+    assert _query(hub, "SELECT count(*) FROM hotline.requests_public") == [(2,)]  # untouched
