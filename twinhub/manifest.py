@@ -27,7 +27,6 @@ IDENTIFIER = r"^[a-z][a-z0-9_]{0,62}$"
 RESERVED_SCHEMAS = frozenset(
     {"catalog", "city", "derived", "main", "information_schema", "pg_catalog", "lake", "temp", "system"}
 )
-CLASSIFICATIONS = ("public", "internal", "sensitive", "restricted")
 
 
 class Quality(BaseModel):
