@@ -24,6 +24,7 @@ and ``SELECT *``):
 from __future__ import annotations
 
 import datetime as dt
+import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -42,6 +43,7 @@ from catalog.lake import ALIAS, Lake
 Decide = Callable[[str, str], Decision]
 Protect = Callable[[str, str], str]  # (column SQL, protection) -> SQL of the protected value
 TABLE = "*"  # decide(table, TABLE): the table as a whole
+_ASCII_FOLD = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 KEPT_TABLE_ARGS = frozenset({"this", "db", "catalog", "alias", "sample"})
 
 
@@ -61,11 +63,11 @@ def enforce(sql: str, schemas: dict[str, dict[str, str]], decide: Decide, protec
         if all(d.kind == BLOCKED for d in decisions[table].values()):
             raise QueryRefused(decide(table, TABLE).reason)
     for table in list(tree.find_all(exp.Table)):
-        name = _table_name(table)
+        name = _fold(_table_name(table) or "")  # HEALTH.Care_Contacts is health.care_contacts
         if name in limited:
             table.replace(_restricted_view(table, decisions[name], protect))
     for column in tree.find_all(exp.Column):  # water.p.name -> p.name: the subquery keeps the table's name
-        if f"{column.db}.{column.table}" in limited:
+        if _fold(f"{column.db}.{column.table}") in limited:
             column.set("db", None)
             column.set("catalog", None)
     return tree.sql(dialect="duckdb")
@@ -95,6 +97,11 @@ def _qualified(tree: exp.Expr, schemas: dict[str, dict[str, str]]) -> exp.Expr:
 def _star_hint(tree: exp.Expr) -> str:
     stars = [s for s in tree.find_all(exp.Star) if isinstance(s.parent, (exp.Select, exp.Column))]
     return " (SELECT * uses every column: name the columns you need instead)" if stars else ""
+
+
+def _fold(name: str) -> str:
+    """Lower-case ASCII letters only: DuckDB matches names case-insensitively, quoted or not (as the guard)."""
+    return name.translate(_ASCII_FOLD)
 
 
 def _table_name(table: exp.Table) -> str | None:

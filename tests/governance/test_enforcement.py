@@ -117,6 +117,13 @@ def test_protected_columns_read_masked_or_pseudonymized_below_their_tier(hub):
     assert query(hub, "civil_affairs", f"SELECT name FROM {CONTACTS} WHERE facility_id = '{some_id}'").rows == []
 
 
+@pytest.mark.parametrize("table", ["HEALTH.CARE_CONTACTS", '"Health"."Care_Contacts"', "LAKE.health.care_contacts"])
+def test_protection_holds_whatever_the_case_of_the_table_name(hub, table):
+    clear = {a for (a,) in run_query(hub.lake, f"SELECT address FROM {CONTACTS}").rows if a}
+    seen = {a for (a,) in query(hub, "civil_affairs", f"SELECT Address FROM {table}").rows if a}
+    assert seen and not seen & clear
+
+
 def test_a_higher_grant_reads_more_in_clear(hub):
     clear = run_query(hub.lake, f"SELECT address FROM {CONTACTS} ORDER BY name").rows
     assert query(hub, "water", f"SELECT address FROM {CONTACTS} ORDER BY name").rows == clear  # sensitive grant
