@@ -332,3 +332,22 @@ def test_crs_given_with_the_option_is_taken_as_declared(realworld, adur_hub):
     assert proposal.profile.crs.candidates == []  # nothing ranked: the department said so
     with pytest.raises(GuidedError, match="--crs: unknown CRS"):
         propose(adur_hub, str(realworld / ADUR), "facilities", crs="EPSG:99999")
+
+
+def test_personal_data_in_a_mapped_column_is_declared_in_the_proposal(hub, tmp_path):
+    """A phone number written into the address column: the proposal declares columns.address (Shanghai pack)."""
+    source = tmp_path / "养老机构.csv"
+    source.write_text("机构编号,机构名称,机构类型,地址,经度,纬度\n"
+                      "A1,静安养老院,养老院,康定路1号 联系13812345678,121.4452,31.2291\n"
+                      "A2,长宁日照中心,日间照料中心,延安西路2号,121.4241,31.2203\n", encoding="gbk")
+    proposal = propose(hub, str(source), "civil_affairs", dataset="elderly_care", crs="GCJ-02")
+    assert proposal.manifest["columns"] == {"address": {"personal_data": ["mobile"]}}
+    assert proposal.profile.encoding in ("gb18030", "gbk")
+    from twinhub.guided.guide import write
+
+    out = tmp_path / "elderly_care.yaml"
+    write(proposal, out, hub.pack)
+    written = yaml.safe_load(out.read_text(encoding="utf-8"))
+    assert written["columns"] == {"address": {"personal_data": ["mobile"]}}
+    assert written["source"]["path"] == "养老机构.csv"  # beside the manifest: relative
+    assert proposal.dry_run.would_publish == 2

@@ -71,6 +71,13 @@ def _stem(source: dict) -> str:
     return "dataset"
 
 
+def personal_columns(profile: Profile, chosen: StandardScore) -> dict[str, dict]:
+    """``columns:`` declarations for mapped fields whose sample holds personal data (docs/governance.md)."""
+    by_column = {m.column: m.field for m in chosen.mappings if m.column}
+    return {by_column[column]: {"personal_data": sorted(kinds)}
+            for column, kinds in profile.privacy.items() if column in by_column}
+
+
 def _draft_crosswalks(dataset_id: str, drafts: list[LabelDraft]) -> dict[str, Crosswalk]:
     """The drafts' filled (suggested) entries as crosswalks, for the dry run."""
     return {
@@ -120,6 +127,9 @@ def propose(hub: Hub, source: str, department: str, dataset: str | None = None, 
         "description": "", "standard": chosen.standard.name, "source": profile.source,
         "fields": chosen.fields, "labels": {}, "classification": "internal",
     }
+    columns = personal_columns(profile, chosen)
+    if columns:
+        manifest["columns"] = columns
     parsed = parse_manifest(manifest, f"the proposal for {source}")
     drafts = label_drafts(chosen, profile, hub.pack)
     result = dry_run(hub, parsed, drafts=_draft_crosswalks(parsed.id, drafts))

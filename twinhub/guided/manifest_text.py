@@ -72,14 +72,19 @@ def _field_lines(chosen: StandardScore) -> list[str]:
     return lines
 
 
-def _privacy_lines(profile: Profile, chosen: StandardScore) -> list[str]:
-    """Where the sample holds personal data: declare it under columns (docs/governance.md)."""
+def _privacy_lines(manifest: dict, profile: Profile, chosen: StandardScore) -> list[str]:
+    """Personal data in the sample: mapped columns are declared under ``columns`` (docs/governance.md)."""
     by_column = {m.column: m.field for m in chosen.mappings if m.column}
     lines = []
     for column, kinds in profile.privacy.items():
-        where = f"mapped to {by_column[column]}: declare it under columns.{by_column[column]}" if column in by_column \
-            else "not mapped, so not published"
-        lines.append(f"# {TODO}: personal data: column {column} holds {', '.join(kinds)} ({where})")
+        if column not in by_column:
+            lines.append(f"# note: column {column} holds {', '.join(kinds)}; it is not mapped, so not published")
+    declared = manifest.get("columns") or {}
+    if declared:
+        lines.append(f"columns:  # {TODO}: personal data found in the sample; protected (masked) unless you say otherwise")
+        for field_name, policy in declared.items():
+            lines.append(f"  {field_name}: {{personal_data: {_q(policy['personal_data'])}}}"
+                         f"  # column {chosen.fields[field_name]}; protect: mask | pseudonymize | none")
     return lines
 
 
@@ -113,7 +118,7 @@ def manifest_text(manifest: dict, profile: Profile, scores: list[StandardScore],
         *(f"# note: {n}" for n in chosen.notes),
         *_source_lines(manifest["source"], profile),
         *_field_lines(chosen),
-        *_privacy_lines(profile, chosen),
+        *_privacy_lines(manifest, profile, chosen),
         *_label_lines(dataset_id, drafts),
         f"classification: {_q(manifest.get('classification', 'internal'))}  # {TODO}: public | internal | sensitive | restricted",
         "# schedule: \"0 2 * * *\"   # cron in the city's timezone, to run it regularly",
