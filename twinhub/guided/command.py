@@ -16,11 +16,14 @@ from dataclasses import dataclass
 
 import click
 
-from twinhub.guided.guide import Proposal, install_drafts, propose, rerun, write
-from twinhub.guided.report import render
+from typing import TYPE_CHECKING
+
 from twinhub.guided.source import GuidedError, is_manifest
 from twinhub.home import Hub
 from twinhub.manifest import ManifestError
+
+if TYPE_CHECKING:  # the proposal's modules load pandas and the connectors: only when guided
+    from twinhub.guided.guide import Proposal
 
 PROPOSALS = "proposals"  # under the hub home: where --yes without --out keeps the manifest it registers
 
@@ -43,6 +46,8 @@ def wants_guided(sources: tuple[str, ...], opts: Options) -> bool:
 
 
 def _emit(proposal: Proposal, fmt: str, extra: dict | None = None) -> None:
+    from twinhub.guided.report import render
+
     if fmt == "json":
         click.echo(json.dumps({**proposal.as_dict(), **(extra or {})}, ensure_ascii=False, indent=2, default=str))
     else:  # table (csv has no shape for a report: the text is shown too)
@@ -51,6 +56,7 @@ def _emit(proposal: Proposal, fmt: str, extra: dict | None = None) -> None:
 
 def _register(hub: Hub, path: pathlib.Path) -> dict:
     """Register the manifest at ``path`` (the hub's one registration function) and install its drafts."""
+    from twinhub.guided.guide import install_drafts
     from twinhub.registry import register
 
     entry, replaced = register(hub, path)
@@ -86,6 +92,8 @@ def run_guided(hub: Hub, sources: tuple[str, ...], opts: Options) -> int:
 
 
 def _source(hub: Hub, source: str, opts: Options) -> int:
+    from twinhub.guided.guide import propose, write
+
     if opts.out and opts.out.exists():  # it may hold the department's edits
         raise GuidedError(f"{opts.out} exists: edit it and run `twinhub register {opts.out} --dry-run`, "
                           "or remove it (and its crosswalk drafts) to propose afresh")
@@ -119,6 +127,8 @@ def _source(hub: Hub, source: str, opts: Options) -> int:
 
 
 def _manifest(hub: Hub, path: pathlib.Path, opts: Options) -> int:
+    from twinhub.guided.guide import rerun
+
     if not path.is_file():
         raise GuidedError(f"{path}: no such manifest file")
     proposal = rerun(hub, path)
