@@ -48,7 +48,8 @@ META_TABLES = {
         dataset VARCHAR, position INTEGER, name VARCHAR, type VARCHAR,
         is_key BOOLEAN, is_label BOOLEAN, is_geometry BOOLEAN,
         classification VARCHAR, protection VARCHAR, personal_data VARCHAR""",
-    # each published row's source row number and key as JSON, replaced at each publish (twinhub/ledger.py)
+    # each published row's source row number and key (its value; JSON for several columns), replaced at each
+    # publish (twinhub/ledger.py)
     "row_sources": "dataset VARCHAR, run_id VARCHAR, source_row BIGINT, key VARCHAR",
     # one row per version: what changed against the version served before it (catalog/notes.py)
     "release_notes": """

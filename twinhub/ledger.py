@@ -3,7 +3,7 @@
 ``catalog.runs`` holds, per run, rows read, published and quarantined and the
 changes against the version before (added, updated, unchanged, deleted);
 ``ledger`` lists them and checks that read = published + quarantined.
-``catalog.row_sources`` maps each published row's source row number to its key (a JSON object)
+``catalog.row_sources`` maps each published row's source row number to its key (JSON for several columns)
 (replaced at each publish like the quarantine, so DuckLake's snapshots keep the
 map of every version still held): ``trace`` follows one source row of a run to
 its published key or its quarantine reasons.
@@ -150,7 +150,9 @@ def trace(lake: Lake, dataset: str, source_row: int, run_id: str | None = None) 
 
 def _published(con, base: Trace, key_text: str | None, at: str) -> Trace:
     base.outcome = "published"
-    base.key = json.loads(key_text) if key_text else {}
+    names = [r[0] for r in con.execute(
+        f"SELECT name FROM {META_SCHEMA}.columns WHERE dataset = ? AND is_key ORDER BY position", [base.dataset]).fetchall()]
+    base.key = ({names[0]: key_text} if len(names) == 1 else json.loads(key_text)) if key_text is not None else {}
     if base.key:
         department, name = base.dataset.split(".", 1)
         geometry = [r[0] for r in con.execute(
