@@ -7,9 +7,12 @@ since when, so a second run can say who is publishing. A clean release empties
 the file; a file still naming a run when the lock is free means that run died
 before finishing: the next holder records it and removes its stage.
 
-The lock lives on the hub home's filesystem, also when the catalog's metadata
-is in PostgreSQL: hubs whose runs start on several machines share one hub home
-(they must share the DuckLake data path anyway; docs/reliability.md).
+When the catalog's metadata is in PostgreSQL, runs may start on several
+machines, each with its own hub home: the run then also takes a PostgreSQL
+advisory lock keyed by metadata schema and dataset, on a connection it keeps
+open (the server releases it when that connection ends, e.g. the run is
+killed). Its ``application_name`` names the run, so a second run on another
+machine can say who is publishing too.
 """
 
 from __future__ import annotations
@@ -48,8 +51,12 @@ class DatasetLock:
 
     def __init__(self, path: pathlib.Path, fd: int, previous: Holder | None):
         self.path, self._fd, self.previous = path, fd, previous
+        self.shared = None  # the PostgreSQL connection holding the advisory lock, if any
 
     def release(self) -> None:
+        if self.shared is not None:
+            self.shared.close()  # ends the session: the server drops its advisory lock
+            self.shared = None
         if self._fd is None:
             return
         os.ftruncate(self._fd, 0)  # a clean end: nothing for the next holder to recover
@@ -131,6 +138,8 @@ def hold_dataset(hub, manifest, run_id: str, wait: bool = False) -> DatasetLock:
     """
     lock = acquire(hub.home, manifest.id, run_id, wait=wait)
     try:
+        if hub.lake.postgres:
+            lock.shared = acquire_shared(hub.lake.postgres, hub.lake.schema or "public", manifest.id, run_id, wait)
         remove_dead_stages(hub.staging_dir, manifest.department, manifest.dataset, keep=run_id)
         if lock.previous is not None and lock.previous.run_id != run_id:
             _record_dead_run(hub, manifest.id, lock.previous)
@@ -173,3 +182,36 @@ def dead_stages(home: pathlib.Path, staging: pathlib.Path) -> list[pathlib.Path]
     """Stage folders (``<staging>/<run>/<department>/<dataset>``) whose dataset no live run holds."""
     return [root for root in sorted(pathlib.Path(staging).glob("*/*/*"))
             if root.is_dir() and holder(home, f"{root.parent.name}.{root.name}") is None]
+
+
+def acquire_shared(dsn: str, schema: str, dataset: str, run_id: str, wait: bool = False):
+    """A PostgreSQL session holding the advisory lock of ``dataset`` in the metadata ``schema``."""
+    import psycopg
+
+    name = f"twinhub run {run_id} pid {os.getpid()}"[:63]
+    conn = psycopg.connect(dsn, autocommit=True, application_name=name, connect_timeout=10)
+    key = f"twinhub:{schema}:{dataset}"
+    deadline = time.monotonic() + GRACE_S
+    try:
+        while not conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [key]).fetchone()[0]:
+            if not wait and time.monotonic() > deadline:
+                raise PublishInProgress(f"{dataset}: publish in progress ({_shared_holder(conn, key)}); try again "
+                                        "when it ends, or run with --wait to wait for it")
+            time.sleep(0.2)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _shared_holder(conn, key: str) -> str:
+    row = conn.execute(
+        "SELECT a.application_name, a.client_addr, a.backend_start FROM pg_locks l JOIN pg_stat_activity a "
+        "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+        "AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended(%s, 0)", [key]).fetchone()
+    if row is None:
+        return "another run"
+    name, address, since = row
+    who = name.removeprefix("twinhub ").replace("run ", "run ", 1).replace(" pid ", ", pid ")
+    where = f" from {address}" if address else ""
+    return f"{who}{where}, since {since.isoformat(timespec='seconds')}"

@@ -88,3 +88,45 @@ def test_a_reader_keeps_its_snapshot_while_a_publish_commits(drill):
         reader.close()
     assert before == during == (expected(60)[0], 0)
     assert after == (expected(80)[0], expected(80)[0])
+
+
+PG = "dbname=test host=127.0.0.1 port=5432 user=postgres"
+
+
+def test_with_postgres_metadata_runs_from_two_hub_homes_take_turns(tmp_path):
+    """Two machines (two hub homes) sharing one PostgreSQL catalog: the advisory lock says who publishes."""
+    import uuid
+
+    import yaml
+
+    from catalog.extensions import connect
+    from twinhub.home import Hub
+    from twinhub.locks import hold_dataset
+
+    schema = f"twinhub_rel_{uuid.uuid4().hex[:10]}"
+    hubs = []
+    for machine in ("a", "b"):
+        home = tmp_path / machine
+        home.mkdir()
+        config = {"catalog": {"metadata": f"postgres:{PG}", "schema": schema, "data": str(tmp_path / "shared")}}
+        (home / "twinhub.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+        hubs.append(Hub.open(home))
+        hubs[-1].init()
+    source = write_source(tmp_path / "drill.csv", 30)
+    try:
+        for hub in hubs:
+            register(hub, write_manifest(tmp_path, source))
+        manifest = lookup(hubs[0], DATASET).manifest
+        with hold_dataset(hubs[0], manifest, "run-a"):
+            with pytest.raises(PublishInProgress, match=rf"{DATASET}: publish in progress \(run run-a, pid \d+.*since "):
+                hold_dataset(hubs[1], manifest, "run-b")
+            with hold_dataset(hubs[1], lookup(hubs[1], DATASET).manifest.model_copy(update={"dataset": "other"}),
+                              "run-c"):
+                pass  # another dataset is free on the other machine
+        result = ingest(hubs[1], lookup(hubs[1], DATASET), run_id="run-b")  # free again once released
+        assert result.rows_published == expected(30)[0]
+    finally:
+        con = connect(extensions=("postgres_scanner",))
+        con.execute(f"ATTACH '{PG}' AS pg (TYPE postgres)")
+        con.execute(f"CALL postgres_execute('pg', 'DROP SCHEMA IF EXISTS {schema} CASCADE')")
+        con.close()
