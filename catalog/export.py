@@ -16,6 +16,7 @@ import geopandas
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 import pyproj
 
 from catalog import audit, column_tiers
@@ -119,7 +120,9 @@ def write(table: Table, fmt: str, path: pathlib.Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp{FORMATS[fmt]}")
     tmp.unlink(missing_ok=True)
     try:
-        if fmt == "geoparquet":
+        if fmt == "geoparquet" and not table.geometry:  # none, or withheld from open exports: plain Parquet
+            pq.write_table(table.attributes, tmp)
+        elif fmt == "geoparquet":
             table.geodataframe().to_parquet(tmp, schema_version="1.1.0", write_covering_bbox=True,
                                             geometry_encoding="WKB", index=False)
         elif fmt in ("gpkg", "geojson"):

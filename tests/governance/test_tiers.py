@@ -8,6 +8,7 @@ import json
 import pathlib
 import shutil
 
+import pyarrow.parquet
 import pyproj
 import pytest
 import yaml
@@ -251,3 +252,21 @@ def test_a_variant_goes_when_the_manifest_drops_it_and_never_replaces_a_dataset(
         ingest(hub, _activate(hub, _write(tmp_path / "d", "requests", _rows(4, lambda i: "x"), variant)),
                run_id="three")
     assert _query(hub, "SELECT count(*) FROM hotline.requests_public") == [(2,)]  # untouched
+
+
+def test_a_sensitive_geometry_is_left_out_of_every_open_format(hub, tmp_path):
+    from catalog.opendata import export_catalog
+
+    path = _write(tmp_path / "src", "located", _rows(3, lambda i: "x"),
+                  {"columns": {"geometry": {"classification": "sensitive"}}, "public_variant": {"grid_m": 1000}})
+    ingest(hub, _activate(hub, path), run_id="one")
+    out = tmp_path / "out"
+    out.mkdir()
+    for fmt in ("geoparquet", "geojson", "csv", "gpkg"):
+        assert export_dataset(hub.lake, "hotline.located", fmt, out / f"located.{fmt}").rows == 3
+    assert "POINT" not in (out / "located.csv").read_text(encoding="utf-8")
+    assert "geometry" not in pyarrow.parquet.read_schema(out / "located.geoparquet").names
+    stac = export_catalog(hub.lake, "stac", out / "stac")
+    assert (stac.parent / "data" / "hotline.located.parquet").is_file()
+    export_dataset(hub.lake, "hotline.located_public", "csv", out / "coarse.csv")
+    assert "POINT" in (out / "coarse.csv").read_text(encoding="utf-8")  # the coarsened variant keeps a location
