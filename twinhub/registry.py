@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import os
 import pathlib
+import threading
 from dataclasses import dataclass
 
 import yaml
@@ -103,7 +104,7 @@ def _read_index(path: pathlib.Path) -> dict:
 
 
 def _write_index(path: pathlib.Path, index: dict) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         tmp.write_text(json.dumps(index, ensure_ascii=False), encoding="utf-8")
         tmp.replace(path)  # atomic; concurrent readers each write a complete index
