@@ -53,6 +53,7 @@ class AuditEntry:
     duration_ms: float | None = None
     actor: str | None = None
     department: str | None = None
+    consumer: str | None = None  # `--as`: the consumer whose grants applied
 
 
 def current_actor() -> str:
@@ -76,7 +77,7 @@ def record(lake: Lake, entry: AuditEntry) -> None:
         dt.datetime.now(dt.timezone.utc), entry.actor or current_actor(), current_department(entry.department),
         entry.action, entry.dialect, entry.statement[:MAX_STATEMENT], entry.as_of,
         json.dumps(sorted(set(entry.tables))), json.dumps(sorted(set(entry.columns))), entry.rows_returned,
-        entry.truncated, entry.status, (entry.message or "")[:2000] or None, entry.duration_ms,
+        entry.truncated, entry.status, (entry.message or "")[:2000] or None, entry.duration_ms, entry.consumer,
     ]
     con = lake.connect()
     try:

@@ -66,11 +66,12 @@ AUDIT_COLUMNS = (
     ("dialect", "VARCHAR"), ("statement", "VARCHAR"), ("as_of", "VARCHAR"), ("tables", "VARCHAR"),
     ("columns", "VARCHAR"), ("rows_returned", "BIGINT"), ("truncated", "BOOLEAN"), ("status", "VARCHAR"),
     ("message", "VARCHAR"), ("duration_ms", "DOUBLE"),
+    ("consumer", "VARCHAR"),  # `twinhub query --as`: whose grants applied (actor is who asked)
 )
 
 # Views over the tables above, for stewards asking questions in SQL. Bump the
 # revision when a view changes: ensure() replaces views of an older revision.
-VIEWS_REVISION = "twinhub views 2"
+VIEWS_REVISION = "twinhub views 3"
 META_VIEWS = {
     # every version of every dataset: a run that published (or rolled back) and its snapshot
     "versions": f"""
@@ -255,6 +256,7 @@ class Lake:
         try:
             columns = ", ".join(f"{name} {kind}" for name, kind in AUDIT_COLUMNS)
             with_retry(lambda: con.execute(f"CREATE TABLE IF NOT EXISTS {self.audit_table} ({columns})"))
+            with_retry(lambda: _add_missing_audit_columns(con, self.audit_table))
             with_retry(lambda: commit(con, lambda: _create_meta(con, self.audit_table)))
         finally:
             con.close()
@@ -314,6 +316,14 @@ def use_wal(metadata: pathlib.Path) -> None:
             db.close()
     except sqlite3.Error:
         pass  # busy now: a later writable connection tries again
+
+
+def _add_missing_audit_columns(con: duckdb.DuckDBPyConnection, audit_table: str) -> None:
+    """Migrate the audit log of an older twinhub (records are appended positionally: new columns go last)."""
+    have = {d[0] for d in con.execute(f"SELECT * FROM {audit_table} LIMIT 0").description}
+    for name, kind in AUDIT_COLUMNS:
+        if name not in have:
+            con.execute(f"ALTER TABLE {audit_table} ADD COLUMN {name} {kind}")
 
 
 def _literal(text: str) -> str:

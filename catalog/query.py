@@ -82,9 +82,9 @@ def run_query(
         raise QueryRefused(f"--max-rows must be at least 1, got {max_rows}")
     entry = audit.AuditEntry(action=action, statement=sql, dialect=dialect, department=department,
                              as_of=_shown(as_of))
-    if consumer is not None:  # a department in the department column, a named user as the actor
+    if consumer is not None:  # who asked stays the actor; whose grants applied is the consumer
         entry.department = consumer.consumer.department or department
-        entry.actor = consumer.consumer.name if consumer.consumer.user else None
+        entry.consumer = consumer.consumer.name
     outcomes = {QueryRefused: "refused", UnknownVersion: "refused", QueryTimeout: "timeout"}
     with audit.audited(lake, entry, outcomes):
         result = _run(lake, sql, dialect, timeout_s, geographic, as_of, max_rows, entry, consumer)

@@ -28,3 +28,15 @@ def test_ensure_adds_columns_a_newer_twinhub_expects(tmp_path, monkeypatch):
         con.close()
     assert columns[-2:] == ["steward", "reviewed_at"]
     assert rows == [("water.wells", "Wells", None, None)]
+
+
+def test_ensure_adds_audit_columns_at_the_end(tmp_path, monkeypatch):
+    hub = Hub.open(tmp_path / "home")
+    monkeypatch.setattr(lake_module, "AUDIT_COLUMNS", (*lake_module.AUDIT_COLUMNS, ("reviewer", "VARCHAR")))
+    hub.lake.ensure()
+    con = hub.lake.connect(read_only=True)
+    try:
+        columns = [d[0] for d in con.execute(f"SELECT * FROM {hub.lake.audit_table} LIMIT 0").description]
+    finally:
+        con.close()
+    assert columns[-2:] == ["consumer", "reviewer"]  # records are appended positionally

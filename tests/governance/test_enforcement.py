@@ -188,9 +188,9 @@ def test_the_hubs_own_records_are_for_stewards(hub):
 def test_every_query_and_refusal_is_audited_with_the_consumer(hub):
     query(hub, "water", "SELECT count(*) FROM water.pumping_stations WHERE 'audit-me' = 'audit-me'")
     refused(hub, "user:erin", f"SELECT name FROM {CARE} WHERE 'audit-me' = 'audit-me'")
-    rows = run_query(hub.lake, "SELECT actor, department, status, message FROM catalog.audit "
+    rows = run_query(hub.lake, "SELECT consumer, department, status, message FROM catalog.audit "
                                "WHERE statement LIKE '%audit-me%' AND action = 'query' ORDER BY happened_at").rows
-    assert [(r[1], r[2]) for r in rows[:1]] == [("water", "ok")]
+    assert [tuple(r[:3]) for r in rows[:1]] == [("water", "water", "ok")]
     assert rows[1][0] == "user:erin" and rows[1][2] == "refused" and f"{CARE}.name" in rows[1][3]
 
 
