@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import partial
 
 import frictionless
+import numpy as np
 import pandas as pd
 
 from standards.dates import parse_datetimes
@@ -68,6 +69,22 @@ def _string(raw: pd.Series) -> pd.Series:
     return raw.astype("string").str.strip()
 
 
+def _already_numeric(raw: pd.Series, kind: str) -> pd.Series | None:
+    """A number or integer field from a column that is numeric already (GIS attributes, Excel):
+    cast directly, not through text. None when the column is text or holds infinities (the text path
+    decides those). Same values and failures as the text path: NaN is blank, 2.5 is no integer."""
+    if kind not in ("integer", "number") or not pd.api.types.is_numeric_dtype(raw) or pd.api.types.is_bool_dtype(raw):
+        return None
+    values = raw.astype("Float64")
+    if bool(np.isinf(values.to_numpy(dtype=float, na_value=np.nan)).any()):
+        return None
+    if kind == "number":
+        return values
+    if pd.api.types.is_integer_dtype(raw):
+        return raw.astype("Int64")
+    return values.where(values.round() == values).astype("Int64")
+
+
 CASTS = {
     "string": _string,
     "integer": _integer,
@@ -84,6 +101,10 @@ def coerce_column(
     Dates and datetimes are read in any of the forms :mod:`standards.dates` knows;
     ``timezone`` is the city's (datetimes without an offset are local time).
     """
+    typed = _already_numeric(raw, field.type)
+    if typed is not None:
+        failed = typed.isna() & raw.notna()
+        return typed, [TypeFailure(field.name, i, raw[i], field.type) for i in raw.index[failed]]
     if field.type in ("date", "datetime"):
         cast = partial(parse_datetimes, timezone=timezone, day_first=day_first, dates=field.type == "date")
     else:
