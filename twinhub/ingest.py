@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from catalog.info import dataset_info, last_published
 from catalog.publish import DatasetEntry, PublishResult, RunInfo, publish, record_unpublished
-from catalog.stage import Stage
+from catalog.stage import SUMMARY, Stage
 from connectors import SourceError, open_source
 from standards import compat
 from standards.conform import Conformer, run_warnings
@@ -111,9 +111,6 @@ def stage_dataset(hub: Hub, registered: Registered, run_id: str, force: bool = F
     manifest = registered.manifest
     standard = hub.pack.standard(manifest.standard)
     started = dt.datetime.now(dt.timezone.utc)
-    done = published_run(hub.lake, manifest.id, run_id)
-    if done is not None:  # a retry of a run that already published: nothing to do again
-        return _already_published(hub, manifest, done)
     try:
         connector = open_source(manifest.source, policy=hub.network_policy)
         connector.check()
@@ -136,6 +133,8 @@ def stage_dataset(hub: Hub, registered: Registered, run_id: str, force: bool = F
         record_unpublished(hub.lake, manifest.id, RunInfo(run_id, started, "", ""), f"{type(exc).__name__}: {exc}")
         raise
     served = last_published(hub.lake, manifest.id)
+    if served and served["run_id"] == run_id:  # a retry of a run that already published: nothing to do again
+        return _already_published(hub, manifest, published_run(hub.lake, manifest.id, run_id))
     if not force and served and (served["source_fingerprint"], served["config_fingerprint"]) == (
         run.source_fingerprint, run.config_fingerprint
     ):
@@ -178,10 +177,11 @@ def publish_stage(hub: Hub, registered: Registered, run_id: str) -> PublishResul
     manifest = registered.manifest
     standard = hub.pack.standard(manifest.standard)
     root = stage_root(hub, manifest, run_id)
-    done = published_run(hub.lake, manifest.id, run_id)
-    if done is not None:  # a retry after this run's publish committed: it must not publish twice
-        shutil.rmtree(root, ignore_errors=True)
-        return done
+    if not (root / UNCHANGED).is_file() and not (root / SUMMARY).is_file():  # no stage: published already?
+        done = published_run(hub.lake, manifest.id, run_id)
+        if done is not None:  # a retry after this run's publish committed: it must not publish twice
+            shutil.rmtree(root, ignore_errors=True)
+            return done
     if (root / UNCHANGED).is_file():  # the staging step found nothing new: the served version stays
         result = PublishResult(**json.loads((root / UNCHANGED).read_text(encoding="utf-8")))
         shutil.rmtree(root, ignore_errors=True)
