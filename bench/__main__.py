@@ -159,7 +159,15 @@ def main(argv: list[str] | None = None) -> dict:
                         help="sizes above ROWS run once, whatever --repeat says (1e7 rows take minutes per pass)")
     parser.add_argument("--work", type=pathlib.Path, help="folder for the generated files (default: the temp folder)")
     parser.add_argument("--quick", action="store_true", help="1e4 rows, one run, small side benchmarks")
+    parser.add_argument("--render", type=pathlib.Path, metavar="BENCH_JSON",
+                        help="only write bench.md and bench.png again from a saved bench.json (into --out)")
     args = parser.parse_args(argv)
+    if args.render:
+        result = json.loads(args.render.read_text(encoding="utf-8"))
+        args.out.mkdir(parents=True, exist_ok=True)
+        _save(result, args.out)
+        print(report.markdown(result))
+        return result
     if args.quick:
         args.sizes, args.repeat, args.validate_rows, args.overhead, args.definitions = [10_000], 1, 2_000, (4, 200), 0
     result = run(args.sizes, args.repeat, args.out, args.validate_rows, tuple(args.overhead), args.definitions, args.work,

@@ -45,9 +45,6 @@ def targets(result: dict) -> list[dict]:
         if _at(sizes, 1_000_000):
             grow = round(peak / _at(sizes, 1_000_000)["twinhub_csv"]["peak_rss_mb"], 2)
             add("peak memory 1e7 vs 1e6", "< 1.2x", grow, grow < 1.2, "GBK CSV")
-    if len(sizes) > 1:
-        grow = round(largest["twinhub_csv"]["peak_rss_mb"] / sizes[0]["twinhub_csv"]["peak_rss_mb"], 2)
-        add(f"peak memory {largest['rows']:,} vs {sizes[0]['rows']:,} rows", "flat (< 1.2x)", grow, grow < 1.2, "GBK CSV")
     d = result.get("definitions")
     if d:
         for key, label in (("definitions_s", "Dagster definitions load"), ("datasets_cli_s", "twinhub datasets")):
