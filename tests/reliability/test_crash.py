@@ -26,7 +26,15 @@ def _view(state: dict) -> dict:
 
 @pytest.mark.parametrize("point", list(POINTS))
 def test_sigkill_at_each_point_leaves_a_whole_version_and_the_next_run_completes(drill, tmp_path, point):
-    hub, source = drill
+    _crash_and_recover(*drill, tmp_path, point)
+
+
+@pytest.mark.parametrize("point", ["publish.before_commit", "publish.after_commit"])
+def test_sigkill_inside_and_after_the_transaction_with_postgres_metadata(drill_pg, tmp_path, point):
+    _crash_and_recover(*drill_pg, tmp_path, point)
+
+
+def _crash_and_recover(hub, source, tmp_path, point):
     ingest(hub, lookup(hub, DATASET), run_id="first")
     assert _view(served(hub)) == OLD
     write_source(source, 80, version=2)
