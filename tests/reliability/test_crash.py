@@ -70,3 +70,24 @@ def _crash_and_recover(hub, source, tmp_path, point):
     assert f"{len(orphans)} orphaned data files" in vacuum.stdout
     assert orphaned_files(hub.lake) == []
     assert _view(served(hub)) == NEW
+
+
+def test_vacuum_spares_a_live_run_and_removes_what_a_killed_one_left(drill, tmp_path):
+    hub, source = drill
+    ingest(hub, lookup(hub, DATASET), run_id="first")
+    write_source(source, 80, version=2)
+    marker = tmp_path / "paused"
+    proc = cli(hub.home, "run", DATASET, env={PAUSE_AT: "publish.before_commit", PAUSE_MARKER: str(marker)})
+    wait_for(marker, proc)
+    live = stage_folders(hub)
+    spared = run_cli(hub.home, "catalog", "vacuum")  # default grace: the in-flight data files are young
+    assert spared.returncode == 0, spared.stderr
+    assert stage_folders(hub) == live and live, "a stage whose run holds the dataset's lock is live"
+    assert "removed 0 dead stage folders, 0 orphaned data files" in spared.stdout
+    kill(proc)
+    dry = run_cli(hub.home, "catalog", "vacuum", "--dry-run", "--grace", "0s")
+    assert f"would remove {live[0]}" in dry.stdout and stage_folders(hub) == live
+    done = run_cli(hub.home, "catalog", "vacuum", "--grace", "0s")
+    assert done.returncode == 0 and "removed 1 dead stage folders" in done.stdout, done.stdout
+    assert stage_folders(hub) == [] and orphaned_files(hub.lake) == []
+    assert _view(served(hub)) == OLD

@@ -63,6 +63,20 @@ def test_yaml_tags_that_would_run_code_are_refused_and_nothing_runs(tmp_path, ta
     TRIED["manifest: code-running YAML tags"] += 1
 
 
+def test_registering_a_manifest_with_a_code_running_tag_is_one_clear_line(tmp_path):
+    from click.testing import CliRunner
+
+    from twinhub.cli import main
+
+    marker = tmp_path / "executed"
+    path = tmp_path / "evil.yaml"
+    path.write_text(f"!!python/object/apply:os.system ['touch {marker}']\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["--home", str(tmp_path / "home"), "register", str(path)])
+    assert result.exit_code == 2 and "Traceback" not in result.output and str(path) in result.output
+    assert not marker.exists()
+    TRIED["manifest: code-running YAML tags"] += 1
+
+
 yaml_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
                          st.text(max_size=20), st.sampled_from(["csv", "facility", "public", "EPSG:4490", "x", ""]))
 yaml_values = st.recursive(yaml_scalars, lambda inner: st.one_of(
