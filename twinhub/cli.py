@@ -215,13 +215,28 @@ def datasets(ctx: click.Context, fmt: str) -> None:
     hub = _hub(ctx)
     latest = _latest_runs(hub)
     rows = []
+    waiting = _pending_review(hub)
     for r in registered(hub):
         m, run = r.manifest, latest.get(r.id, {})
         tier = highest([m.tier, run.get("served_tier") or m.tier])  # the scan may have raised the served version's
+        status = run.get("status")
+        if waiting.pop(r.id, None) is not None:  # a change waits; the approved version keeps running
+            status = f"{status}; change pending review" if status else "change pending review"
         rows.append([r.id, m.title, m.standard, m.source["format"], tier, m.schedule,
-                     run.get("status"), run.get("rows_published"), run.get("rows_quarantined")])
+                     status, run.get("rows_published"), run.get("rows_quarantined")])
+    for p in waiting.values():  # new registrations a steward has not decided yet: they do not run
+        m = p.manifest
+        rows.append([p.id, m.title, m.standard, m.source["format"], p.tier, m.schedule, "pending review", None, None])
+    rows.sort(key=lambda row: row[0])
     cols = ["dataset", "title", "standard", "format", "classification", "schedule", "last_run", "published", "quarantined"]
     click.echo(output.render(cols, rows, fmt))
+
+
+def _pending_review(hub: Hub) -> dict:
+    """Registrations waiting for a steward (twinhub/review.py), by dataset id."""
+    from twinhub.review import pending
+
+    return {p.id: p for p in pending(hub)}
 
 
 def _latest_runs(hub: Hub) -> dict[str, dict]:
@@ -273,8 +288,11 @@ def _status(outcome) -> str:
 
 
 def _run(hub: Hub, datasets: list[str] | None, force: bool = False, wait: bool = False):
+    from twinhub.registry import lookup
     from twinhub.runner import run_datasets
 
+    for dataset in datasets or []:  # an unknown or pending dataset is refused before Dagster starts
+        lookup(hub, dataset)
     _progress()
     click.echo("running through Dagster (in-process)…", err=True)
     summary = run_datasets(hub, datasets, force=force, wait=wait)

@@ -91,9 +91,10 @@ def as_consumer(hub: Hub, name: str, statement: str, today: dt.date | None = Non
     return enforce.AsConsumer(consumer, today or city_today(hub), derived_inputs(hub, _tables(hub)))
 
 
-def _refused(hub: Hub, action: str, statement: str, message: str, dataset: str | None = None) -> None:
+def _refused(hub: Hub, action: str, statement: str, message: str, dataset: str | None = None,
+             consumer: str | None = None) -> None:
     audit.record(hub.lake, audit.AuditEntry(action=action, statement=statement, status="refused", message=message,
-                                            tables=[dataset] if dataset else []))
+                                            tables=[dataset] if dataset else [], consumer=consumer))
 
 
 def _governed(action: str):
@@ -103,7 +104,8 @@ def _governed(action: str):
             try:
                 return command(ctx, *args, **kwargs)
             except (grants.AccessError, review.ReviewError) as exc:
-                _refused(_hub(ctx), action, " ".join(_argv(ctx)), str(exc))
+                _refused(_hub(ctx), action, " ".join(_argv(ctx)), str(exc), ctx.params.get("dataset"),
+                         ctx.params.get("consumer"))
                 click.secho(f"error: {exc}", fg="red", err=True)
                 raise click.exceptions.Exit(2) from exc
         wrapper.__name__, wrapper.__doc__ = command.__name__, command.__doc__
@@ -112,7 +114,14 @@ def _governed(action: str):
 
 
 def _argv(ctx: click.Context) -> list[str]:
-    return [ctx.command_path, *[str(v) for v in ctx.params.values() if v not in (None, "table")]]
+    """The command as typed: arguments in their order, then options as ``--name value``."""
+    words = [ctx.command_path]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if value is None or param.name == "fmt":
+            continue
+        words += [str(value)] if isinstance(param, click.Argument) else [f"--{param.name}", str(value)]
+    return words
 
 
 # --------------------------------------------------------------------------- review
@@ -127,10 +136,11 @@ def review_group() -> None:
 @format_option
 @click.pass_context
 def review_list(ctx: click.Context, fmt: str) -> None:
-    """Registrations waiting for a steward."""
-    items = review.pending(_hub(ctx))
+    """Registrations waiting for a steward, and datasets whose tier the privacy scan raised (kind scan)."""
+    hub = _hub(ctx)
     rows = [[p.id, p.manifest.title, p.tier, "; ".join(p.reasons), "change" if p.replaces else "new",
-             p.submitted_by, p.submitted_at] for p in items]
+             p.submitted_by, p.submitted_at] for p in review.pending(hub)]
+    rows += [[r.id, r.title, r.tier, r.why, "scan", f"run {r.run_id}", r.found_at] for r in review.raised_by_scan(hub)]
     click.echo(output.render(["dataset", "title", "tier", "why", "kind", "submitted_by", "submitted_at"], rows, fmt))
 
 
@@ -139,10 +149,17 @@ def review_list(ctx: click.Context, fmt: str) -> None:
 @click.pass_context
 @_governed("review")
 def review_show(ctx: click.Context, dataset: str) -> None:
-    """A pending registration: why it waits, and its manifest."""
+    """A pending registration (why it waits, and its manifest), or what the scan found in a dataset."""
     import yaml
 
-    item, manifest = review.show(_hub(ctx), dataset)
+    hub = _hub(ctx)
+    if not review.pending_path(hub, dataset).is_file() and (raised := review.raised(hub, dataset)):
+        click.echo(f"{raised.id}: {raised.tier} (declared {raised.declared}), {raised.why}")
+        click.echo(f"  found by run {raised.run_id} at {raised.found_at}; queries already read it as {raised.tier}")
+        click.echo(f"  declare the columns in its manifest (columns.<field>: personal_data, protect; or personal_data: "
+                   f"none), or acknowledge: twinhub review approve {raised.id} --reason \"...\"")
+        return
+    item, manifest = review.show(hub, dataset)
     click.echo(f"{item.id}: {item.tier}, submitted by {item.submitted_by} at {item.submitted_at}")
     for reason in item.reasons:
         click.echo(f"  needs review: {reason}")
@@ -157,8 +174,13 @@ def review_show(ctx: click.Context, dataset: str) -> None:
 @click.pass_context
 @_governed("review")
 def review_approve(ctx: click.Context, dataset: str, reason: str) -> None:
-    """Approve DATASET's registration: it joins the registry and runs."""
+    """Approve DATASET's registration (it joins the registry and runs), or acknowledge the scan's raise of its tier."""
     hub = _hub(ctx)
+    if not review.pending_path(hub, dataset).is_file() and review.raised(hub, dataset):
+        seen = review.acknowledge(hub, dataset, reason)
+        click.echo(f"acknowledged: {seen.id} stays {seen.tier} as the scan found ({'; '.join(seen.findings)}); "
+                   "declare the columns in its manifest to make it lasting")
+        return
     item = review.approve(hub, dataset, reason)
     click.echo(f"approved {item.id} ({item.tier}); it runs from now on: twinhub run {item.id}")
     from twinhub.cli import _reload_ui
@@ -281,7 +303,8 @@ def _now() -> str:
 def _audit_grant(hub: Hub, action: str, grant: Grant, what: str) -> None:
     consumer = grants.Consumer(grant.consumer)
     audit.record(hub.lake, audit.AuditEntry(action=action, statement=f"{grant.consumer} {grant.dataset}: {what}",
-                                            tables=[grant.dataset], department=consumer.department))
+                                            tables=[grant.dataset], department=consumer.department,
+                                            consumer=grant.consumer))
 
 
 def register(main: click.Group) -> None:

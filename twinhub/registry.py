@@ -129,6 +129,17 @@ def registered(hub: Hub) -> list[Registered]:
     return entries
 
 
+class NotRegistered(ManifestError):
+    """A dataset id that names no registry entry (unknown, or pending review): one line, not a manifest's problems."""
+
+    def __init__(self, dataset_id: str, message: str):
+        super().__init__(dataset_id, {"dataset": message})
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
 def lookup(hub: Hub, dataset_id: str) -> Registered:
     department, _, name = dataset_id.partition(".")
     path = hub.registry_dir / department / f"{name}.yaml"
@@ -136,8 +147,8 @@ def lookup(hub: Hub, dataset_id: str) -> Registered:
         from twinhub.review import pending_path
 
         if pending_path(hub, dataset_id).is_file():
-            raise ManifestError(dataset_id, {"dataset": f"{dataset_id} waits for a steward's review and does not run "
-                                                        f"yet: twinhub review show {dataset_id}"})
+            raise NotRegistered(dataset_id, f"{dataset_id} waits for a steward's review and does not run "
+                                            f"yet: twinhub review show {dataset_id}")
         known = ", ".join(r.id for r in registered(hub)) or "none yet"
-        raise ManifestError(dataset_id, {"dataset": f"no registered dataset {dataset_id!r}; registered: {known}"})
+        raise NotRegistered(dataset_id, f"no registered dataset {dataset_id!r}; registered: {known}")
     return _load(path)

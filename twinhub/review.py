@@ -156,6 +156,10 @@ def approve(hub: Hub, dataset_id: str, reason: str) -> Pending:
 
 def reject(hub: Hub, dataset_id: str, reason: str) -> Pending:
     """Discard the pending registration (an approved version, if any, keeps running)."""
+    if not pending_path(hub, dataset_id).is_file() and (found := raised(hub, dataset_id)):
+        raise ReviewError(dataset_id, f"nothing to reject: no registration is pending, its {found.why}; declare the "
+                                      f"columns in its manifest (personal_data: none if they are not personal data) "
+                                      f"or acknowledge it: twinhub review approve {dataset_id} --reason \"...\"")
     item = _load(_existing(hub, dataset_id))
     _reason(reason, "reject", dataset_id)
     item.path.unlink()
@@ -169,6 +173,98 @@ def decisions(hub: Hub, dataset_id: str | None = None) -> list[dict]:
         return []
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return [r for r in rows if dataset_id in (None, r["dataset"])]
+
+
+@dataclass(frozen=True)
+class Raised:
+    """A registered dataset whose served version has columns the privacy scan raised (undeclared personal data)."""
+
+    id: str
+    title: str
+    declared: str
+    tier: str  # the served version's
+    findings: list[str]  # "column address: mobile in 15 values"
+    run_id: str
+    found_at: str
+
+    @property
+    def key(self) -> str:
+        """What a steward acknowledges: the tier and which columns hold what (not the counts, which change)."""
+        return f"{self.tier}: " + "; ".join(f.split(" in ", 1)[0] for f in self.findings)
+
+    @property
+    def why(self) -> str:
+        return "tier raised by scan: " + "; ".join(self.findings)
+
+
+def raised_by_scan(hub: Hub) -> list[Raised]:
+    """Registered datasets with columns the scan raised (undeclared personal data), not yet acknowledged.
+
+    A steward acknowledges one with ``review approve`` (acknowledge); it is listed again when
+    the scan raises other columns or another tier. Declaring the columns in the manifest ends it."""
+    from twinhub.protection import declared_kinds
+    from twinhub.registry import registered
+
+    served = _served_privacy(hub)
+    acknowledged = {r["dataset"]: r.get("key") for r in decisions(hub) if r["decision"] == "acknowledged"}
+    out = []
+    for entry in registered(hub):
+        tier, run_id, at, privacy = served.get(entry.id, (None, None, None, {}))
+        findings = _findings(privacy, declared_kinds(entry.manifest.columns))
+        if tier is None or not findings:  # nothing raised, or the manifest declares it now
+            continue
+        declared = effective_tier(hub, entry.manifest)
+        item = Raised(entry.id, entry.manifest.title, declared, tier, findings, run_id, at)
+        if acknowledged.get(entry.id) != item.key:
+            out.append(item)
+    return out
+
+
+def raised(hub: Hub, dataset_id: str) -> Raised | None:
+    return next((r for r in raised_by_scan(hub) if r.id == dataset_id), None)
+
+
+def acknowledge(hub: Hub, dataset_id: str, reason: str) -> Raised:
+    """Record that a steward has seen the scan's raise of ``dataset_id`` (it stays raised for queries)."""
+    item = raised(hub, dataset_id)
+    if item is None:
+        _existing(hub, dataset_id)  # refuses, naming what is pending
+    _reason(reason, "approve", dataset_id)
+    _decided(hub, dataset_id, "acknowledged", reason, audit.current_actor(), _now(), key=item.key)
+    return item
+
+
+def _served_privacy(hub: Hub) -> dict[str, tuple]:
+    """dataset -> (served tier, run id, finished at, the newest published run's privacy details)."""
+    if not hub.lake.exists():
+        return {}
+    con = hub.lake.connect(read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT d.dataset, d.classification, r.run_id, r.finished_at, r.details "
+            "FROM catalog.datasets d JOIN catalog.runs r ON r.dataset = d.dataset AND r.status = 'published' "
+            "QUALIFY row_number() OVER (PARTITION BY d.dataset ORDER BY r.finished_at DESC) = 1"
+        ).fetchall()
+    finally:
+        con.close()
+    return {d: (tier, run, at.astimezone(dt.timezone.utc).isoformat(timespec="seconds") if at else "",
+                (json.loads(details) if details else {}).get("privacy") or {})
+            for d, tier, run, at, details in rows}
+
+
+def _findings(privacy: dict, declared: dict[str, tuple[str, ...]]) -> list[str]:
+    """The served version's columns raised by undeclared personal data the manifest still does not declare."""
+    from standards.tiers import covered
+
+    found = (privacy.get("scan") or {}).get("found") or {}
+    lines = []
+    for name, column in (privacy.get("columns") or {}).items():
+        for kind in column.get("raised_by") or []:
+            if kind in covered(declared.get(name, ())):
+                continue
+            values = (found.get(name) or {}).get(kind, {}).get("values")
+            lines.append(f"column {name} {kind} in {values} values" if values else f"column {name} {kind}")
+    return lines
 
 
 def _existing(hub: Hub, dataset_id: str) -> pathlib.Path:
@@ -208,10 +304,10 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _decided(hub: Hub, dataset_id: str, decision: str, reason: str, who: str, when: str) -> None:
+def _decided(hub: Hub, dataset_id: str, decision: str, reason: str, who: str, when: str, **extra) -> None:
     path = review_dir(hub) / "decisions.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = {"dataset": dataset_id, "decision": decision, "reason": reason, "by": who, "at": when}
+    line = {"dataset": dataset_id, "decision": decision, "reason": reason, "by": who, "at": when, **extra}
     with path.open("a", encoding="utf-8") as fh:
         fh.write(json.dumps(line, ensure_ascii=False) + "\n")
     audit.record(hub.lake, audit.AuditEntry(action=f"review-{decision}", statement=f"{decision} {dataset_id}: {reason}",
