@@ -74,12 +74,15 @@ def entry_of(con, dataset: str) -> dict:
     return dict(zip([d[0] for d in cursor.description], row))
 
 
-def read_table(con, dataset: str, text_geometry: bool = False) -> Table:
-    """Read ``dataset`` spatially sorted (Hilbert curve over its extent); geometry as WKB (or WKT text)."""
+def read_table(con, dataset: str, text_geometry: bool = False, view=None) -> Table:
+    """Read ``dataset`` spatially sorted (Hilbert curve over its extent); geometry as WKB (or WKT text).
+
+    ``view`` (catalog/export_access.py): what one consumer may have; default: the open audience's columns."""
     entry = entry_of(con, dataset)
     department, name = dataset.split(".", 1)
     table = f"{q(department)}.{q(name)}"
-    withheld = column_tiers.withheld_from_open(con, dataset)
+    withheld = view.withheld if view is not None else column_tiers.withheld_from_open(con, dataset)
+    protected = view.protected if view is not None else {}
     types = [(c, t) for c, t in con.execute(
         "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = 'lake' AND schema_name = ? "
         "AND table_name = ? ORDER BY column_index", [department, name]).fetchall() if c not in withheld]
@@ -87,7 +90,8 @@ def read_table(con, dataset: str, text_geometry: bool = False) -> Table:
         raise ExportError(f"{dataset}: every column is classified sensitive or restricted: nothing can be exported "
                           "to open formats (its public variant may be: docs/governance.md)")
     geometry = next((c for c, t in types if t.startswith("GEOMETRY")), None)
-    select = [_export_column(c, t) for c, t in types if c != geometry]
+    select = [_protected_column(c, protected[c]) if c in protected else _export_column(c, t)
+              for c, t in types if c != geometry]
     order = "1"
     if geometry:
         g = q(geometry)
@@ -104,6 +108,12 @@ def read_table(con, dataset: str, text_geometry: bool = False) -> Table:
         wkb = [bytes(v) if v is not None else None for v in arrow.column(geometry).to_pylist()]
         arrow = arrow.drop_columns([geometry])
     return Table(entry, arrow, geometry, wkb, pyproj.CRS.from_user_input(entry["target_crs"]), tuple(sorted(withheld)))
+
+
+def _protected_column(column: str, protection: str) -> str:
+    from catalog.masking import protect_sql
+
+    return f"{protect_sql(q(column), protection)} AS {q(column)}"
 
 
 def _export_column(column: str, kind: str) -> str:
@@ -140,8 +150,11 @@ def write(table: Table, fmt: str, path: pathlib.Path) -> None:
 
 
 def export_dataset(lake: Lake, dataset: str, fmt: str, out: pathlib.Path | None = None, force: bool = False,
-                   department: str | None = None) -> ExportResult:
-    """Export the served version of ``dataset``; refuse restricted datasets and existing files without force."""
+                   department: str | None = None, who=None) -> ExportResult:
+    """Export the served version of ``dataset``; refuse restricted datasets and existing files without force.
+
+    ``who`` (catalog.enforce.AsConsumer): export for that consumer, as its grants allow
+    (catalog/export_access.py); default: the open audience (no sensitive or restricted column)."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     path = pathlib.Path(out) if out else pathlib.Path(f"{dataset}{FORMATS[fmt]}")
@@ -152,7 +165,8 @@ def export_dataset(lake: Lake, dataset: str, fmt: str, out: pathlib.Path | None 
     if not path.parent.is_dir():
         raise ExportError(f"{path.parent} is not a folder: create it first, or choose another --out")
     entry = audit.AuditEntry(action="export", statement=f"export {dataset} as {fmt}", tables=[dataset],
-                             department=department)
+                             department=department if who is None else who.consumer.department,
+                             consumer=None if who is None else who.consumer.name)
     with audit.audited(lake, entry, {ExportError: "refused"}):
         con = lake.connect(read_only=True)
         try:
@@ -160,9 +174,27 @@ def export_dataset(lake: Lake, dataset: str, fmt: str, out: pathlib.Path | None 
             if tier in NEVER_OPEN:  # refused before reading any row
                 raise ExportError(f"{dataset} is classified {tier}: it is never exported "
                                   "to open formats; query it through `twinhub query` instead")
-            table = read_table(con, dataset)
+            table = read_table(con, dataset, view=_consumer_view(con, lake, dataset, who) if who else None)
         finally:
             con.close()
         write(table, fmt, path)
         entry.rows_returned = table.rows
     return ExportResult(dataset, path, fmt, table.rows, table.entry["target_crs"])
+
+
+def _consumer_view(con, lake: Lake, dataset: str, who):
+    """What ``who`` may have of ``dataset`` (a refusal is an ExportError, audited as refused)."""
+    from catalog.export_access import ConsumerRefused, consumer_view
+
+    department, name = dataset.split(".", 1)
+    columns = [c for c, in con.execute("SELECT column_name FROM duckdb_columns() WHERE database_name = 'lake' "
+                                      "AND schema_name = ? AND table_name = ?", [department, name]).fetchall()]
+    try:
+        view = consumer_view(con, lake, dataset, columns, who)
+    except ConsumerRefused as exc:
+        raise ExportError(str(exc)) from None
+    if view.protected:
+        from catalog.masking import register_functions
+
+        register_functions(con)
+    return view

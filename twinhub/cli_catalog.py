@@ -183,12 +183,20 @@ def rollback(ctx: click.Context, dataset: str, version: int, reason: str) -> Non
 @click.option("--out", type=click.Path(path_type=pathlib.Path), help="File or folder (default: DATASET.<ext> here).")
 @click.option("--force", is_flag=True, help="Replace the file if it exists.")
 @department_option
+@click.option("--as", "as_consumer", metavar="CONSUMER",
+              help="Export for CONSUMER (a department, or user:NAME) as its grants allow (default: the open audience).")
 @click.pass_context
 @user_errors
 def export(ctx: click.Context, dataset: str, fmt: str, out: pathlib.Path | None, force: bool,
-           department: str | None) -> None:
+           department: str | None, as_consumer: str | None) -> None:
     """Export DATASET's served version as GeoParquet 1.1, GeoPackage, GeoJSON or CSV."""
-    result = export_dataset(_hub(ctx).lake, dataset, fmt, out, force=force, department=department)
+    hub = _hub(ctx)
+    who = None
+    if as_consumer:
+        from twinhub.cli_governance import as_consumer as consumer_for
+
+        who = consumer_for(hub, as_consumer, f"export {dataset} as {fmt}", action="export")
+    result = export_dataset(hub.lake, dataset, fmt, out, force=force, department=department, who=who)
     click.echo(f"wrote {result.rows} rows of {dataset} ({result.crs}) to {result.path}")
 
 

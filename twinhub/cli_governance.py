@@ -81,12 +81,13 @@ def derived_inputs(hub: Hub, tables: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def as_consumer(hub: Hub, name: str, statement: str, today: dt.date | None = None) -> AsConsumer:
-    """What ``twinhub query --as NAME`` runs as; an unknown consumer is refused and audited."""
+def as_consumer(hub: Hub, name: str, statement: str, today: dt.date | None = None,
+                action: str = "query") -> AsConsumer:
+    """What ``twinhub query|export --as NAME`` runs as; an unknown consumer is refused and audited."""
     try:
         consumer = grants.parse_consumer(name, departments(hub))
     except grants.AccessError as exc:
-        _refused(hub, "query", statement, str(exc))
+        _refused(hub, action, statement, str(exc))
         raise
     return enforce.AsConsumer(consumer, today or city_today(hub), derived_inputs(hub, _tables(hub)))
 

@@ -1,0 +1,68 @@
+"""What an export made for one consumer (``twinhub export DATASET --as CONSUMER``) may hold.
+
+The query rule (catalog/access.py) column by column, with two things stricter for a file
+that leaves the hub: a dataset that is not public needs the consumer's own department or an
+unexpired grant (a file is not refused column by column), and ``restricted`` columns are
+never written, whatever the grant (restricted datasets are refused before: catalog/export.py).
+
+    >>> ConsumerView(withheld={"capacity"}, protected={"phone": "mask"}).protected["phone"]
+    'mask'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+
+from catalog.access import BLOCKED, PROTECTED, Access
+from catalog.lake import Lake
+
+NEVER_IN_FILES = "restricted"
+
+
+@dataclass
+class ConsumerView:
+    withheld: set[str] = field(default_factory=set)  # left out of the file
+    protected: dict[str, str] = field(default_factory=dict)  # column -> mask | pseudonymize
+
+
+class ConsumerRefused(ValueError):
+    """The consumer may not have this dataset as a file; the message says who may give a grant."""
+
+
+def consumer_view(con: duckdb.DuckDBPyConnection, lake: Lake, dataset: str, columns: list[str], who) -> ConsumerView:
+    """``who`` (catalog.enforce.AsConsumer)'s view of ``dataset``'s ``columns``; raise ConsumerRefused."""
+    access: Access = who.access(con, lake)
+    _needs_grant(access, dataset)
+    view = ConsumerView()
+    for column in columns:
+        decision = _decided(access, dataset, column)
+        if decision.kind == BLOCKED or access.tiers.column(dataset, column).tier == NEVER_IN_FILES:
+            view.withheld.add(column)
+        elif decision.kind == PROTECTED:
+            view.protected[column] = decision.protection or "mask"
+    if len(view.withheld) == len(columns):
+        raise ConsumerRefused(f"{who.consumer.name} may read none of {dataset}'s columns in a file: "
+                              f"{_decided(access, dataset, '*').reason or 'they are restricted'}")
+    return view
+
+
+def _needs_grant(access: Access, dataset: str) -> None:
+    if access.tiers.datasets.get(dataset) == "public":
+        return
+    if access.consumer.department and access.tiers.owners.get(dataset) == access.consumer.department:
+        return
+    grant = access.grant(dataset)
+    if grant is None or not grant.active(access.today):
+        raise ConsumerRefused(access.decide(dataset, "*").reason)
+
+
+def _decided(access: Access, dataset: str, column: str):
+    from catalog.enforce import _protectable  # a pseudonymized column without the key is withheld
+
+    try:
+        from catalog.masking import protect_sql
+    except ImportError:
+        protect_sql = None
+    return _protectable(dataset, column, access.decide(dataset, column), protect_sql)
