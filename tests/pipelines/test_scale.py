@@ -51,7 +51,7 @@ def many(tmp_path_factory: pytest.TempPathFactory):
 def test_listing_datasets_imports_no_data_library(many):
     setup = ("from twinhub.cli import main\n"
              "try:\n    main(['datasets'], standalone_mode=False)\nexcept SystemExit:\n    pass")
-    heavy = RUN_ONLY | {"pyproj", "shapely", "frictionless", "sqlglot", "twinhub.cli_catalog"}
+    heavy = RUN_ONLY | {"pyproj", "shapely", "frictionless", "twinhub.cli_catalog"}
     assert _imported(setup, heavy, many.home) == []
 
 
