@@ -1,4 +1,5 @@
-"""What an export made for one consumer (``twinhub export DATASET --as CONSUMER``) may hold.
+"""What an export made for one consumer (``twinhub export DATASET --as CONSUMER``) may hold,
+and what ``twinhub catalog near --as CONSUMER`` shows of each dataset (:func:`near_view`).
 
 The query rule (catalog/access.py) column by column, with two things stricter for a file
 that leaves the hub: a dataset that is not public needs the consumer's own department or an
@@ -66,3 +67,22 @@ def _decided(access: Access, dataset: str, column: str):
     except ImportError:
         protect_sql = None
     return _protectable(dataset, column, access.decide(dataset, column), protect_sql)
+
+
+def near_view(access: Access, dataset: str, columns: list[str], geometry: str) -> ConsumerView | None:
+    """What ``access``'s consumer sees of ``dataset`` in a search around a point, by the query rule;
+    None when it may not search the dataset at all (no grant, or its geometry is not readable in clear)."""
+    try:
+        _needs_grant(access, dataset)
+    except ConsumerRefused:
+        return None
+    if _decided(access, dataset, geometry).kind != "clear":
+        return None
+    view = ConsumerView()
+    for column in columns:
+        decision = _decided(access, dataset, column)
+        if decision.kind == BLOCKED:
+            view.withheld.add(column)
+        elif decision.kind == PROTECTED:
+            view.protected[column] = decision.protection or "mask"
+    return view

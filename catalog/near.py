@@ -53,15 +53,20 @@ def _search_box(proj: str, crs: pyproj.CRS, radius: float) -> tuple[float, float
 
 
 def _features(con, source: str, proj: str, box: tuple[float, float, float, float], radius_m: float,
-              entry: audit.AuditEntry) -> list[Feature]:
+              entry: audit.AuditEntry, access=None) -> list[Feature]:
     features: list[Feature] = []
     owners = con.execute(f"SELECT dataset, department FROM {META_SCHEMA}.datasets ORDER BY 1").fetchall()
-    layers = [(dataset, owner, c["name"]) for dataset, owner in owners
-              for c in column_facts(con, dataset) if c["is_geometry"]]
-    for dataset, owner, column in layers:
+    layers = [(dataset, owner, c["name"], [f["name"] for f in column_facts(con, dataset)])
+              for dataset, owner in owners for c in column_facts(con, dataset) if c["is_geometry"]]
+    for dataset, owner, column, names in layers:
         g = q(column)
+        shown = f"* EXCLUDE ({g}, _metres)"
+        if access is not None:  # `--as CONSUMER`: the query rule, dataset by dataset (catalog/export_access.py)
+            shown = _consumer_columns(con, access, dataset, column, names)
+            if shown is None:
+                continue
         cursor = con.execute(
-            f"""SELECT * EXCLUDE ({g}, _metres), ST_AsText({g}) AS _wkt, _metres FROM (
+            f"""SELECT {shown}, ST_AsText({g}) AS _wkt, _metres FROM (
                     SELECT *, ST_Distance(ST_Transform({g}, ?, ?, always_xy := true), ST_Point(0, 0)) AS _metres
                     FROM {dataset} WHERE ST_Intersects_Extent({g}, ST_MakeEnvelope(?, ?, ?, ?)))
                 WHERE _metres <= ? ORDER BY _metres LIMIT {MAX_PER_DATASET}""",
@@ -76,20 +81,48 @@ def _features(con, source: str, proj: str, box: tuple[float, float, float, float
     return features
 
 
+def _consumer_columns(con, access, dataset: str, geometry: str, names: list[str]) -> str | None:
+    """The select list of what the consumer sees of ``dataset`` (None: leave the dataset out)."""
+    from catalog.export_access import near_view
+
+    view = near_view(access, dataset, names, geometry)
+    if view is None:
+        return None
+    from catalog.masking import protect_sql
+
+    shown = []
+    for name in names:
+        if name == geometry or name in view.withheld:
+            continue
+        shown.append(f"{protect_sql(q(name), view.protected[name])} AS {q(name)}" if name in view.protected
+                     else q(name))
+    return ", ".join(shown) or "NULL AS _nothing_readable"
+
+
 def near(lake: Lake, x: float, y: float, radius_m: float, target_crs: str,
-         department: str | None = None) -> list[Feature]:
-    """Features of every dataset within ``radius_m`` metres of (x, y) in the catalog's CRS, nearest first."""
+         department: str | None = None, who=None) -> list[Feature]:
+    """Features of every dataset within ``radius_m`` metres of (x, y) in the catalog's CRS, nearest first.
+
+    ``who`` (catalog.enforce.AsConsumer): only the datasets and columns that consumer may read."""
     if not (0 < radius_m <= 100_000):
         raise ValueError(f"--radius must be between 0 and 100000 metres, got {radius_m:g}")
     crs = pyproj.CRS.from_user_input(target_crs)
     _, _, proj = _centre(x, y, crs)
     minx, miny, maxx, maxy = _search_box(proj, crs, radius_m)
     source = crs.to_string() if crs.to_epsg() is None else f"EPSG:{crs.to_epsg()}"
-    entry = audit.AuditEntry(action="near", statement=f"near {x} {y} radius {radius_m:g} m", department=department)
+    entry = audit.AuditEntry(action="near", statement=f"near {x} {y} radius {radius_m:g} m",
+                             department=department if who is None else who.consumer.department,
+                             consumer=None if who is None else who.consumer.name)
     with audit.audited(lake, entry):
         con = locked_connection(lake)
         try:
-            features = _features(con, source, proj, (minx, miny, maxx, maxy), radius_m, entry)
+            access = None
+            if who is not None:
+                from catalog.masking import register_functions
+
+                access = who.access(con, lake)
+                register_functions(con)  # for pseudonymized columns (when the key is set)
+            features = _features(con, source, proj, (minx, miny, maxx, maxy), radius_m, entry, access)
         finally:
             con.close()
     return sorted(features, key=lambda f: (f.distance_m, f.dataset))

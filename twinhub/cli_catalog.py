@@ -148,13 +148,21 @@ def catalog_search(ctx: click.Context, text: str | None, department: str | None,
 @click.argument("y", type=float)
 @click.option("--radius", type=float, required=True, help="Metres (true distance on the ellipsoid).")
 @department_option
+@click.option("--as", "as_consumer", metavar="CONSUMER",
+              help="Show only what CONSUMER (a department, or user:NAME) may read (default: the local steward).")
 @format_option
 @click.pass_context
 @user_errors
-def catalog_near(ctx: click.Context, x: float, y: float, radius: float, department: str | None, fmt: str) -> None:
+def catalog_near(ctx: click.Context, x: float, y: float, radius: float, department: str | None,
+                 as_consumer: str | None, fmt: str) -> None:
     """Features of every department within --radius metres of X Y (X=lon/easting, Y=lat/northing, catalog CRS)."""
     hub = _hub(ctx)
-    features = near_features(hub.lake, x, y, radius, hub.target_crs, department=department)
+    who = None
+    if as_consumer:
+        from twinhub.cli_governance import as_consumer as consumer_for
+
+        who = consumer_for(hub, as_consumer, f"near {x} {y} radius {radius:g} m", action="near")
+    features = near_features(hub.lake, x, y, radius, hub.target_crs, department=department, who=who)
     if fmt == "json":
         click.echo(json.dumps([{"dataset": f.dataset, "department": f.department, "distance_m": f.distance_m,
                                 **f.attributes, "geometry": f.wkt} for f in features],

@@ -86,3 +86,25 @@ def test_a_public_dataset_needs_no_grant_and_an_unknown_consumer_is_refused(hub,
     result, rows = export(hub, tmp_path, "sewer", "water.pumping_stations")
     assert result.exit_code == 2 and "unknown consumer 'sewer'" in result.output and rows is None
     assert last_export(hub)[0] == "refused"
+
+
+def near(hub: Hub, consumer: str) -> list[dict]:
+    import json
+
+    x, y = run_query(hub.lake, f"SELECT ST_X(geometry), ST_Y(geometry) FROM {CONTACTS} "
+                               "WHERE geometry IS NOT NULL ORDER BY facility_id LIMIT 1").rows[0]
+    result = CliRunner().invoke(main, ["--home", str(hub.home), "catalog", "near", str(x), str(y), "--radius", "20",
+                                       "--format", "json", "--as", consumer])
+    assert result.exit_code == 0, result.output
+    return [f for f in json.loads(result.output) if f["dataset"] == CONTACTS]
+
+
+def test_near_as_a_consumer_shows_only_what_it_may_read(hub):
+    assert near(hub, "water") == []  # no grant: the dataset is left out of the search
+    [seen] = near(hub, "user:alice")  # an internal grant (given above): protected columns protected
+    assert seen["facility_id"].startswith("p_") and "capacity" not in seen and "*" in seen["address"]
+    [own] = near(hub, "health")
+    assert not own["facility_id"].startswith("p_") and "capacity" in own
+    status, consumer = run_query(hub.lake, "SELECT status, consumer FROM catalog.audit WHERE action = 'near' "
+                                           "ORDER BY happened_at DESC LIMIT 1").rows[0]
+    assert (status, consumer) == ("ok", "health")
