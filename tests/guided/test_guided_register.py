@@ -351,3 +351,16 @@ def test_personal_data_in_a_mapped_column_is_declared_in_the_proposal(hub, tmp_p
     assert written["columns"] == {"address": {"personal_data": ["mobile"]}}
     assert written["source"]["path"] == "养老机构.csv"  # beside the manifest: relative
     assert proposal.dry_run.would_publish == 2
+
+
+def test_the_report_says_whether_registering_waits_for_review(realworld, adur_hub, tmp_path):
+    shown = _cli(adur_hub, "register", str(realworld / ADUR), "--department", "facilities")
+    assert "tier: internal: registering it needs no review" in shown.output
+    out = tmp_path / "toilets.yaml"
+    assert _cli(adur_hub, "register", str(realworld / ADUR), "--department", "facilities", "--out", str(out)).exit_code == 0
+    out.write_text(out.read_text(encoding="utf-8").replace('classification: "internal"', 'classification: "sensitive"'),
+                   encoding="utf-8")
+    again = _cli(adur_hub, "register", str(out), "--dry-run")
+    assert ("tier: sensitive: registering it waits for a steward's review (classified sensitive); "
+            "it does not run until approved") in again.output
+    assert registered(adur_hub) == []

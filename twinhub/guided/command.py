@@ -45,13 +45,14 @@ def wants_guided(sources: tuple[str, ...], opts: Options) -> bool:
     return bool(opts.department) or opts.dry_run or opts.yes or not all(is_manifest(s) for s in sources)
 
 
-def _emit(proposal: Proposal, fmt: str, extra: dict | None = None) -> None:
+def _emit(proposal: Proposal, fmt: str, extra: dict | None = None, hub: Hub | None = None) -> None:
+    """The report; with ``hub`` (not yet registered), it also says whether registering it waits for review."""
     from twinhub.guided.report import render
 
     if fmt == "json":
         click.echo(json.dumps({**proposal.as_dict(), **(extra or {})}, ensure_ascii=False, indent=2, default=str))
     else:  # table (csv has no shape for a report: the text is shown too)
-        click.echo(render(proposal))
+        click.echo(render(proposal, hub))
 
 
 def _register(hub: Hub, path: pathlib.Path) -> dict:
@@ -100,7 +101,7 @@ def _source(hub: Hub, source: str, opts: Options) -> int:
     proposal = propose(hub, source, opts.department, opts.dataset, opts.standard, opts.crs,
                        command=f"twinhub register {source} --department {opts.department}")
     if not (opts.out or opts.yes):
-        _emit(proposal, opts.fmt)
+        _emit(proposal, opts.fmt, hub=hub)
         if opts.fmt == "table":
             click.echo("\nnothing was written: add --out FILE to write the manifest to edit, or --yes to register it")
         return 0
@@ -114,7 +115,7 @@ def _source(hub: Hub, source: str, opts: Options) -> int:
             _emit(proposal, opts.fmt, extra)
             click.secho(f"{exc}\nedit {written[0]} and run: twinhub register {written[0]} --yes", fg="red", err=True)
             return 2
-    _emit(proposal, opts.fmt, extra)
+    _emit(proposal, opts.fmt, extra, hub=None if opts.yes else hub)
     if opts.fmt == "table":
         click.echo("")
         for p in written:
@@ -140,7 +141,7 @@ def _manifest(hub: Hub, path: pathlib.Path, opts: Options) -> int:
             _emit(proposal, opts.fmt)
             click.secho(str(exc), fg="red", err=True)
             return 2
-    _emit(proposal, opts.fmt, extra)
+    _emit(proposal, opts.fmt, extra, hub=None if opts.yes else hub)
     if opts.yes and opts.fmt == "table":
         _say_registered(extra, path)
     return 0

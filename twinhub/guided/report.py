@@ -85,7 +85,32 @@ def dry_run_lines(result: DryRun, unfilled: dict[str, int] | None = None) -> lis
     return lines
 
 
-def render(proposal: Proposal) -> str:
+def tier_lines(manifest: dict, hub=None) -> list[str]:
+    """The tier the manifest declares (classification raised by its columns) and whether registering it
+    waits for a steward (twinhub/review.py: a new sensitive dataset, or a change to an approved one)."""
+    from twinhub.manifest import ManifestError, parse_manifest
+    from twinhub.review import review_reasons
+
+    try:
+        parsed = parse_manifest(dict(manifest), "proposal")
+    except ManifestError:
+        return []  # its problems are listed below
+    if hub is None:
+        return [f"tier: {parsed.tier}"]
+    from twinhub.registry import lookup
+
+    try:
+        approved = lookup(hub, parsed.id).manifest
+    except ManifestError:
+        approved = None
+    reasons = review_reasons(hub, parsed, approved)
+    if reasons:
+        return [f"tier: {parsed.tier}: registering it waits for a steward's review ({'; '.join(reasons)}); "
+                "it does not run until approved"]
+    return [f"tier: {parsed.tier}: registering it needs no review"]
+
+
+def render(proposal: Proposal, hub=None) -> str:
     """The whole report as text."""
     parts: list[str] = []
     if proposal.profile is not None:
@@ -94,6 +119,7 @@ def render(proposal: Proposal) -> str:
         parts.append(f"{proposal.id} ({proposal.manifest['standard']}, {proposal.manifest['source'].get('format')} source)")
     if proposal.dry_run is not None:
         parts += dry_run_lines(proposal.dry_run, proposal.unfilled)
+    parts += tier_lines(proposal.manifest, hub)
     if proposal.problems:
         parts += ["", "before it can be registered:"] + [f"  - {k}: {v}" for k, v in proposal.problems.items()]
     return "\n".join(parts)
