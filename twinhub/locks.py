@@ -17,6 +17,7 @@ machine can say who is publishing too.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import json
@@ -25,6 +26,7 @@ import pathlib
 import shutil
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 GRACE_S = 2.0  # a run that does not wait still tries this long (``twinhub catalog vacuum`` tests locks briefly)
@@ -215,3 +217,15 @@ def _shared_holder(conn, key: str) -> str:
     who = name.removeprefix("twinhub ").replace("run ", "run ", 1).replace(" pid ", ", pid ")
     where = f" from {address}" if address else ""
     return f"{who}{where}, since {since.isoformat(timespec='seconds')}"
+
+
+@contextlib.contextmanager
+def file_lock(path: pathlib.Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing), waiting for it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

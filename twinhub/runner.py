@@ -16,6 +16,7 @@ from twinhub.layers import CITY_SCHEMA, DERIVED_SCHEMA
 from pipelines.datasets import WAIT_TAG
 from pipelines.factory import FORCE_TAG, build_definitions
 from twinhub.home import Hub
+from twinhub.locks import file_lock
 from twinhub.registry import lookup, registered
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -64,7 +65,14 @@ def _root_message(error) -> str:
 
 def instance_for(hub: Hub) -> dg.DagsterInstance:
     hub.init()  # creates the instance's dagster.yaml if missing
-    return dg.DagsterInstance.from_config(str(hub.dagster_home))
+    ready = hub.dagster_home / ".storage-ready"
+    if ready.exists():
+        return dg.DagsterInstance.from_config(str(hub.dagster_home))
+    # opening a new instance creates its SQLite tables: two first runs at once collided ("table runs already exists")
+    with file_lock(hub.dagster_home / ".storage.lock"):
+        instance = dg.DagsterInstance.from_config(str(hub.dagster_home))
+        ready.touch()
+    return instance
 
 
 def run_datasets(hub: Hub, datasets: list[str] | None = None, force: bool = False, wait: bool = False) -> RunSummary:
