@@ -40,7 +40,28 @@ def register(hub: Hub, manifest_path: pathlib.Path) -> tuple[Registered, bool]:
 
     A sensitive or restricted registration (or a reviewed change to an approved one) is
     stored for review instead (twinhub/review.py): the entry's ``review`` says why.
+    A refused manifest is written to the audit log (action ``register``, status ``refused``).
     """
+    try:
+        return _register(hub, manifest_path)
+    except ManifestError as exc:
+        _audit_refusal(hub, manifest_path, exc)
+        raise
+
+
+def _audit_refusal(hub: Hub, manifest_path: pathlib.Path, exc: ManifestError) -> None:
+    from catalog import audit
+
+    try:
+        audit.record(hub.lake, audit.AuditEntry(action="register", statement=f"register {manifest_path}",
+                                                status="refused", message=str(exc)))
+    except Exception as failed:  # the refusal reaches the user even if the log cannot be written
+        import logging
+
+        logging.getLogger(__name__).warning("could not audit the refused registration of %s: %s", manifest_path, failed)
+
+
+def _register(hub: Hub, manifest_path: pathlib.Path) -> tuple[Registered, bool]:
     from twinhub import review
     manifest_path = manifest_path.resolve()
     manifest = load_manifest(manifest_path)

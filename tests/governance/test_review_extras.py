@@ -127,3 +127,15 @@ def test_refused_grant_commands_are_audited_as_typed_with_consumer_and_dataset(s
     assert cli(scanned, "grants", "add", "user:alice", REQUESTS, "--until", "2099-01-01").exit_code == 0
     assert run_query(scanned.lake, "SELECT consumer FROM catalog.audit WHERE action = 'grant-add' "
                                    "AND status = 'ok'").rows == [("user:alice",)]
+
+
+def test_a_refused_manifest_is_audited(tmp_path):
+    from twinhub.manifest import ManifestError
+
+    hub = Hub.open(tmp_path / "home")
+    path = contacts_manifest(tmp_path / "m", columns={"adress": {"classification": "restricted"}})
+    with pytest.raises(ManifestError, match="columns.adress: not a field of standard facility"):
+        register(hub, path)
+    [(status, statement, message)] = run_query(hub.lake, "SELECT status, statement, message FROM catalog.audit "
+                                                         "WHERE action = 'register'").rows
+    assert status == "refused" and statement == f"register {path}" and "did you mean 'address'" in message
