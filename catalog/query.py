@@ -85,7 +85,7 @@ def run_query(
     if consumer is not None:  # who asked stays the actor; whose grants applied is the consumer
         entry.department = consumer.consumer.department or department
         entry.consumer = consumer.consumer.name
-    outcomes = {QueryRefused: "refused", UnknownVersion: "refused", QueryTimeout: "timeout"}
+    outcomes = {QueryRefused: "refused", UnknownVersion: "refused", QueryTimeout: "timeout", QueryFailed: "error"}
     with audit.audited(lake, entry, outcomes):
         result = _run(lake, sql, dialect, timeout_s, geographic, as_of, max_rows, entry, consumer)
     return result
@@ -110,6 +110,8 @@ def _run(lake: Lake, sql: str, dialect: str, timeout_s: float, geographic: bool,
             rows = cursor.fetchall()
         except duckdb.InterruptException as exc:
             raise QueryTimeout(f"the query ran longer than {timeout_s:g} s and was cancelled") from exc
+        except USER_SQL_ERRORS as exc:  # e.g. a misspelt column: DuckDB's message without its echo of the SQL
+            raise QueryFailed(_first_lines(str(exc))) from None
         finally:
             timer.cancel()
         truncated = len(rows) > max_rows
@@ -121,10 +123,28 @@ def _run(lake: Lake, sql: str, dialect: str, timeout_s: float, geographic: bool,
         con.close()
 
 
+class QueryFailed(ValueError):
+    """DuckDB could not run the (guarded) query as written: a column or type that does not fit."""
+
+
+USER_SQL_ERRORS = (duckdb.BinderException, duckdb.CatalogException, duckdb.ConversionException,
+                   duckdb.InvalidInputException, duckdb.OutOfRangeException)
+
+
+def _first_lines(message: str) -> str:
+    """DuckDB's message up to its ``LINE 1: <sql>`` echo (which shows the hub's wrapping, not the user's SQL)."""
+    kept = []
+    for line in message.splitlines():
+        if line.startswith("LINE "):
+            break
+        kept.append(line.strip())
+    return "the query failed: " + " ".join(k for k in kept if k)
+
+
 def _shown(as_of: int | dt.datetime | None) -> str | None:
     if as_of is None:
         return None
     return as_of.isoformat() if isinstance(as_of, dt.datetime) else str(as_of)
 
 
-__all__ = ["DEFAULT_MAX_ROWS", "QueryRefused", "QueryResult", "QueryTimeout", "UnknownVersion", "run_query"]
+__all__ = ["DEFAULT_MAX_ROWS", "QueryFailed", "QueryRefused", "QueryResult", "QueryTimeout", "UnknownVersion", "run_query"]

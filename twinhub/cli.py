@@ -24,7 +24,7 @@ from twinhub.manifest import ManifestError
 COMMAND_MODULES = ("twinhub.cli_catalog", "twinhub.cli_standards", "twinhub.cli_ops", "twinhub.cli_governance")
 USER_ERRORS = (  # "module:Name": imported once an error is raised
     "twinhub.manifest:ManifestError", "connectors:SourceError", "connectors:ConfigProblem",
-    "catalog.query:QueryRefused", "catalog.query:QueryTimeout", "twinhub.home:HubError",
+    "catalog.query:QueryRefused", "catalog.query:QueryTimeout", "catalog.query:QueryFailed", "twinhub.home:HubError",
     "catalog.info:UnknownDataset", "standards.pack:StandardsError", "standards.crs:UnknownCRS",
     "catalog.lake:CatalogBusy", "builtins:FileNotFoundError", "catalog.versions:UnknownVersion",
 )
