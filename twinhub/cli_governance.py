@@ -233,12 +233,19 @@ def _future(until: str, hub: Hub) -> dt.date:
 @click.option("--dataset", help="Only grants on this dataset.")
 @format_option
 @click.pass_context
+@_governed("grant-list")
 def grants_list(ctx: click.Context, consumer: str | None, dataset: str | None, fmt: str) -> None:
     """Grants, with whether each is active or expired today."""
     hub = _hub(ctx)
     today = city_today(hub)
+    found = grants.list_grants(hub.lake, consumer, dataset)
+    if not found:  # a misspelt name would look like "no grants": say so
+        if consumer:
+            grants.parse_consumer(consumer, departments(hub))
+        if dataset:
+            _dataset(hub, dataset)
     rows = [[g.consumer, g.dataset, g.level, g.until.isoformat(), "active" if g.active(today) else "EXPIRED",
-             g.granted_by, g.granted_at, g.reason] for g in grants.list_grants(hub.lake, consumer, dataset)]
+             g.granted_by, g.granted_at, g.reason] for g in found]
     click.echo(output.render(["consumer", "dataset", "level", "until", "state", "granted_by", "granted_at",
                               "reason"], rows, fmt))
 

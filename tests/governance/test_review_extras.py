@@ -139,3 +139,13 @@ def test_a_refused_manifest_is_audited(tmp_path):
     [(status, statement, message)] = run_query(hub.lake, "SELECT status, statement, message FROM catalog.audit "
                                                          "WHERE action = 'register'").rows
     assert status == "refused" and statement == f"register {path}" and "did you mean 'address'" in message
+
+
+def test_grants_list_of_a_misspelt_consumer_or_dataset_says_so(scanned):
+    result = cli(scanned, "grants", "list", "--consumer", "hotlin")
+    assert result.exit_code == 2 and "unknown consumer 'hotlin' (did you mean 'hotline'?)" in result.output
+    result = cli(scanned, "grants", "list", "--dataset", "hotline.request")
+    assert result.exit_code == 2 and "unknown dataset 'hotline.request' (did you mean 'hotline.requests'?)" in result.output
+    assert cli(scanned, "grants", "list", "--consumer", "health").exit_code == 0  # known, no grants: an empty list
+    assert run_query(scanned.lake, "SELECT count(*) FROM catalog.audit WHERE action = 'grant-list' "
+                                   "AND status = 'refused'").rows == [(2,)]
