@@ -38,6 +38,9 @@ class ExportResult:
     format: str
     rows: int
     crs: str
+    classification: str = ""  # the dataset's tier
+    withheld: tuple[str, ...] = ()  # columns left out (above the audience, or the consumer's grant)
+    protected: tuple[str, ...] = ()  # columns written masked or pseudonymized (--as CONSUMER)
 
 
 @dataclass
@@ -50,6 +53,7 @@ class Table:
     wkb: list | None
     crs: pyproj.CRS
     withheld: tuple[str, ...] = ()  # columns above the open audience, left out (catalog/column_tiers.py)
+    protected: tuple[str, ...] = ()  # columns read masked or pseudonymized (a consumer's export)
 
     @property
     def rows(self) -> int:
@@ -107,7 +111,8 @@ def read_table(con, dataset: str, text_geometry: bool = False, view=None) -> Tab
     if geometry and not text_geometry:
         wkb = [bytes(v) if v is not None else None for v in arrow.column(geometry).to_pylist()]
         arrow = arrow.drop_columns([geometry])
-    return Table(entry, arrow, geometry, wkb, pyproj.CRS.from_user_input(entry["target_crs"]), tuple(sorted(withheld)))
+    return Table(entry, arrow, geometry, wkb, pyproj.CRS.from_user_input(entry["target_crs"]), tuple(sorted(withheld)),
+                 tuple(sorted(protected)))
 
 
 def _protected_column(column: str, protection: str) -> str:
@@ -179,7 +184,8 @@ def export_dataset(lake: Lake, dataset: str, fmt: str, out: pathlib.Path | None 
             con.close()
         write(table, fmt, path)
         entry.rows_returned = table.rows
-    return ExportResult(dataset, path, fmt, table.rows, table.entry["target_crs"])
+    return ExportResult(dataset, path, fmt, table.rows, table.entry["target_crs"], tier, table.withheld,
+                        table.protected)
 
 
 def _consumer_view(con, lake: Lake, dataset: str, who):

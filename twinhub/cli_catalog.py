@@ -206,6 +206,11 @@ def export(ctx: click.Context, dataset: str, fmt: str, out: pathlib.Path | None,
         who = consumer_for(hub, as_consumer, f"export {dataset} as {fmt}", action="export")
     result = export_dataset(hub.lake, dataset, fmt, out, force=force, department=department, who=who)
     click.echo(f"wrote {result.rows} rows of {dataset} ({result.crs}) to {result.path}")
+    notes = [f"classified {result.classification}"] if result.classification else []
+    notes += [f"left out: {', '.join(result.withheld)}"] if result.withheld else []
+    notes += [f"masked or pseudonymized: {', '.join(result.protected)}"] if result.protected else []
+    if notes:
+        click.echo("  " + "; ".join(notes))
 
 
 @click.command("export-catalog")

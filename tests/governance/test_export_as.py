@@ -71,6 +71,8 @@ def test_below_the_columns_tier_they_are_masked_pseudonymized_or_left_out(hub, t
     assert add.exit_code == 0, add.output
     result, rows = export(hub, tmp_path, "user:alice")
     assert result.exit_code == 0, result.output
+    assert ("classified sensitive; left out: capacity; masked or pseudonymized: address, facility_id"
+            in result.output)
     assert "capacity" not in rows[0]  # protect: none: withheld
     assert all(r["facility_id"].startswith("p_") and len(r["facility_id"]) == 26 for r in rows)
     assert all("*" in r["address"] for r in rows if r["address"])
