@@ -24,7 +24,7 @@ import shapely
 from standards.conform import SOURCE_ROW
 
 SUMMARY = "stage.json"
-DUCKDB_MEMORY = "384MB"  # per DuckDB instance over a stage; more spills to disk (streaming: flat memory)
+DUCKDB_MEMORY = "192MB"  # per DuckDB instance over a stage; more spills to disk (streaming: flat memory)
 QUARANTINE_COLUMNS = [SOURCE_ROW, "checks", "reasons", "record"]
 
 
