@@ -302,8 +302,19 @@ def _run(hub: Hub, datasets: list[str] | None, force: bool = False, wait: bool =
     for o in summary.outcomes:
         if not o.ok:
             click.secho(f"{o.dataset} failed (the catalog still serves its previous version):\n  {o.error}", fg="red", err=True)
+    _say_raised(hub, {o.dataset for o in summary.outcomes if o.ok})
     click.echo(f"dagster run: {summary.run_id}", err=True)
     return summary
+
+
+def _say_raised(hub: Hub, datasets: set[str]) -> None:
+    """Undeclared personal data the scan found in what was just published (until a steward acknowledges it)."""
+    from twinhub.review import raised_by_scan
+
+    for item in raised_by_scan(hub):
+        if item.id in datasets:
+            click.secho(f"{item.id}: {item.why}; published {item.tier}; the steward sees it in twinhub review list "
+                        f"(declare the columns in the manifest: docs/governance.md)", fg="yellow", err=True)
 
 
 @main.command()

@@ -149,3 +149,16 @@ def test_grants_list_of_a_misspelt_consumer_or_dataset_says_so(scanned):
     assert cli(scanned, "grants", "list", "--consumer", "health").exit_code == 0  # known, no grants: an empty list
     assert run_query(scanned.lake, "SELECT count(*) FROM catalog.audit WHERE action = 'grant-list' "
                                    "AND status = 'refused'").rows == [(2,)]
+
+
+def test_twinhub_run_says_what_the_scan_raised(tmp_path):
+    hub = Hub.open(tmp_path / "home")
+    register(hub, _write(tmp_path / "src", "requests", _rows(6, lambda i: f"来电1381234{i:04d}"),
+                         {"classification": "internal"}))
+    result = cli(hub, "run", REQUESTS)
+    assert result.exit_code == 0, result.output
+    assert (f"{REQUESTS}: tier raised by scan: column description mobile in 6 values; published sensitive; "
+            "the steward sees it in twinhub review list") in result.output
+    review.acknowledge(hub, REQUESTS, "seen")
+    again = cli(hub, "run", REQUESTS, "--force")
+    assert again.exit_code == 0 and "tier raised by scan" not in again.output  # acknowledged: not repeated
