@@ -10,6 +10,10 @@ tier, other fields or other column policies goes back to review, and the
 approved version keeps running until the steward decides; lowering the tier
 of an approved sensitive or restricted dataset is reviewed too.
 
+Datasets whose served columns the privacy scan raised (undeclared personal data) are
+listed for the steward too (:func:`raised_by_scan`) until acknowledged (:func:`acknowledge`,
+``review approve``) or declared in the manifest.
+
 Decisions are appended to ``<home>/review/decisions.jsonl`` (who: ``TWINHUB_USER``
 or the OS user; when; the reason) and written to the audit log.
 """
@@ -183,7 +187,7 @@ class Raised:
     title: str
     declared: str
     tier: str  # the served version's
-    findings: list[str]  # "column address: mobile in 15 values"
+    findings: list[str]  # "column address mobile in 15 values"
     run_id: str
     found_at: str
 
@@ -273,8 +277,11 @@ def _existing(hub: Hub, dataset_id: str) -> pathlib.Path:
         import difflib
 
         known = [p.id for p in pending(hub)]
-        close = difflib.get_close_matches(dataset_id, known, n=1, cutoff=0.6)
+        scanned = [r.id for r in raised_by_scan(hub)]  # a steward may approve (acknowledge) these too
+        close = difflib.get_close_matches(dataset_id, known + scanned, n=1, cutoff=0.6)
         hint = f"did you mean {close[0]!r}? " if close else ""
+        if scanned:
+            hint += f"raised by the scan: {', '.join(scanned)}; "
         raise ReviewError(dataset_id, f"no pending registration {dataset_id!r}; {hint}pending: "
                                       f"{', '.join(known) or 'none'} (twinhub review list)")
     return path

@@ -75,6 +75,8 @@ def test_review_lists_a_dataset_the_scan_raised_until_acknowledged(scanned):
     assert shown.exit_code == 0 and "sensitive (declared internal)" in shown.output
     rejected = cli(scanned, "review", "reject", REQUESTS, "--reason", "no")
     assert rejected.exit_code == 2 and "nothing to reject" in rejected.output
+    typo = cli(scanned, "review", "approve", "hotline.request", "--reason", "seen")
+    assert typo.exit_code == 2 and f"did you mean '{REQUESTS}'? raised by the scan: {REQUESTS}" in typo.output
 
     done = cli(scanned, "review", "approve", REQUESTS, "--reason", "seen; hotline will declare it")
     assert done.exit_code == 0 and done.output.startswith(f"acknowledged: {REQUESTS} stays sensitive")
