@@ -198,8 +198,31 @@ class Lake:
     @property
     def audit_table(self) -> str:
         """The audit log's table in the metadata database (SQLite file or PostgreSQL schema)."""
-        schema = self.schema or ("public" if self.postgres else "main")
-        return f"__ducklake_metadata_{ALIAS}.{schema}.{AUDIT_TABLE}"
+        return f"{self.metadata_schema}.{AUDIT_TABLE}"
+
+    @property
+    def metadata_schema(self) -> str:
+        """DuckLake's own metadata tables, as attached beside the catalog."""
+        return f"__ducklake_metadata_{ALIAS}.{self.schema or ('public' if self.postgres else 'main')}"
+
+    def table_versions(self, con: duckdb.DuckDBPyConnection, tables: list[str]) -> dict[str, tuple | None]:
+        """{"schema.table": (table id, last snapshot that changed its rows)}; None for a missing table.
+
+        Any write to a table (rows inserted, deleted, or the table replaced) changes its entry,
+        which is how a table built from others knows whether it is out of date.
+        """
+        rows = con.execute(f"""
+            WITH live AS (
+                SELECT s.schema_name || '.' || t.table_name AS name, CAST(t.table_id AS VARCHAR) AS id
+                FROM {self.metadata_schema}.ducklake_table t
+                JOIN {self.metadata_schema}.ducklake_schema s USING (schema_id)
+                WHERE t.end_snapshot IS NULL AND s.end_snapshot IS NULL)
+            SELECT live.name, live.id,
+                   (SELECT max(snapshot_id) FROM ducklake_snapshots('{ALIAS}')
+                    WHERE list_contains(flatten(map_values(changes)), live.id)) AS changed
+            FROM live WHERE list_contains(?, live.name)""", [list(tables)]).fetchall()
+        found = {name: (table_id, changed) for name, table_id, changed in rows}
+        return {t: found.get(t) for t in tables}
 
     @property
     def uri(self) -> str:

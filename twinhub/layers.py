@@ -11,12 +11,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import pathlib
 import re
 from dataclasses import dataclass
 
 from catalog.guard import prepare_query
-from catalog.lake import Lake, with_retry
+from catalog.lake import ALIAS, Lake, with_retry
 from standards.tiers import highest
 from twinhub.home import Hub
 from twinhub.registry import Registered
@@ -42,16 +44,31 @@ class DerivedDataset:
         return f"{DERIVED_SCHEMA}.{self.name}"
 
 
-def _replace_table(lake: Lake, schema: str, name: str, select: str) -> int:
-    """``schema.name`` becomes the result of ``select``, in one transaction; returns its row count."""
+LAYER_COMMENT = "twinhub inputs "  # + the fingerprint of the SELECT and its inputs' versions
+
+
+def _replace_table(lake: Lake, schema: str, name: str, select: str, inputs: list[str] | tuple[str, ...]) -> int:
+    """``schema.name`` becomes the result of ``select``, in one transaction; returns its row count.
+
+    Nothing is written when neither ``select`` nor any of its ``inputs`` changed
+    since the table was last built: an unchanged run makes no new catalog version.
+    """
     con = lake.connect()
     try:
         with_retry(lambda: con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
+        fingerprint = LAYER_COMMENT + _fingerprint(select, lake.table_versions(con, list(inputs)))
+        built = con.execute(
+            "SELECT comment FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? AND table_name = ?",
+            [ALIAS, schema, name],
+        ).fetchone()
+        if built and built[0] == fingerprint:
+            return con.execute(f"SELECT count(*) FROM {schema}.{name}").fetchone()[0]
 
         def replace() -> int:
             con.execute("BEGIN")
             try:
                 con.execute(f"CREATE OR REPLACE TABLE {schema}.{name} AS {select}")
+                con.execute(f"COMMENT ON TABLE {schema}.{name} IS '{fingerprint}'")
                 count = con.execute(f"SELECT count(*) FROM {schema}.{name}").fetchone()[0]
                 con.execute("COMMIT")
                 return count
@@ -62,6 +79,11 @@ def _replace_table(lake: Lake, schema: str, name: str, select: str) -> int:
         return with_retry(replace, what=f"building {schema}.{name}")
     finally:
         con.close()
+
+
+def _fingerprint(select: str, versions: dict[str, object]) -> str:
+    facts = json.dumps({"select": select, "inputs": versions}, sort_keys=True, default=str)
+    return hashlib.sha256(facts.encode()).hexdigest()
 
 
 def published(lake: Lake, dataset_ids: list[str]) -> list[str]:
@@ -84,7 +106,7 @@ def build_city_layer(hub: Hub, standard: str, entries: list[Registered]) -> int:
         f"SELECT '{d.split('.')[0]}' AS department, '{d.split('.')[1]}' AS dataset, {columns} FROM {d}"
         for d in sources
     )
-    return _replace_table(hub.lake, CITY_SCHEMA, standard, select)
+    return _replace_table(hub.lake, CITY_SCHEMA, standard, select, sources)
 
 
 def derived_dir(hub: Hub) -> pathlib.Path:
@@ -106,7 +128,7 @@ def derived_datasets(hub: Hub, known_tables: set[str]) -> list[DerivedDataset]:
 
 
 def build_derived(hub: Hub, derived: DerivedDataset) -> int:
-    return _replace_table(hub.lake, DERIVED_SCHEMA, derived.name, derived.sql)
+    return _replace_table(hub.lake, DERIVED_SCHEMA, derived.name, derived.sql, derived.reads)
 
 
 def highest_classification(levels: list[str]) -> str:

@@ -61,3 +61,39 @@ def test_a_derived_dataset_must_be_a_guarded_select(hub):
     (hub.home / "derived" / "Bad Name.sql").write_text("SELECT 1", encoding="utf-8")
     with pytest.raises(LayerError, match="lower-case"):
         derived_datasets(hub, set())
+
+
+def _versions(hub) -> dict:
+    """Every published table's (table id, last snapshot that changed it)."""
+    con = hub.lake.connect(read_only=True)
+    try:
+        tables = hub.lake.tables(con, include_meta=False)
+        return hub.lake.table_versions(con, tables)
+    finally:
+        con.close()
+
+
+@pytest.mark.slow
+def test_an_unchanged_run_rewrites_no_table(hub):
+    from twinhub.demo import prepare_demo
+    from twinhub.runner import run_datasets
+
+    prepare_demo(hub)
+    assert run_datasets(hub).ok
+    before = _versions(hub)
+    assert {"city.facility", "derived.care_homes_near_shelters"} <= set(before)
+    assert run_datasets(hub).ok  # every source unchanged: only the runs are recorded
+    assert _versions(hub) == before
+
+    assert run_datasets(hub, ["water.pumping_stations"], force=True).ok  # a new version of one input
+    after = _versions(hub)
+    assert after["water.pumping_stations"] != before["water.pumping_stations"]
+    assert after["city.facility"] != before["city.facility"]  # rebuilt from it
+    assert after["emergency.shelters"] == before["emergency.shelters"]
+    # the derived dataset reads care homes and shelters, not water: it stays as it was
+    assert after["derived.care_homes_near_shelters"] == before["derived.care_homes_near_shelters"]
+    layer = dict(run_query(hub.lake, "SELECT department, count(*) FROM city.facility GROUP BY 1").rows)
+    assert layer["water"] == run_query(hub.lake, "SELECT count(*) FROM water.pumping_stations").rows[0][0]
+
+    assert run_datasets(hub, ["emergency.shelters"], force=True).ok
+    assert _versions(hub)["derived.care_homes_near_shelters"] != after["derived.care_homes_near_shelters"]
