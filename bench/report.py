@@ -103,9 +103,10 @@ def plot(result: dict, path: pathlib.Path) -> None:
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
     panel_w = (width - 3 * pad) // 2
-    for i, (metric, title) in enumerate((("rows_per_s", "rows/s"), ("peak_rss_mb", "peak RSS (MB)"))):
+    for i, (metric, title, log_y) in enumerate((("rows_per_s", "rows/s (log scale)", True),
+                                                 ("peak_rss_mb", "peak RSS (MB)", False))):
         left, top, bottom = pad + i * (panel_w + pad), 40, height - 120
-        _panel(draw, sizes, metric, title, (left, top, left + panel_w, bottom))
+        _panel(draw, sizes, metric, title, (left, top, left + panel_w, bottom), log_y)
     y = height - 80
     for j, (label, colour) in enumerate(v for k, v in PATHS.items() if any(k in s for s in sizes)):
         x = pad + (j % 2) * (width // 2)
@@ -115,23 +116,34 @@ def plot(result: dict, path: pathlib.Path) -> None:
     image.save(path)
 
 
-def _panel(draw: ImageDraw.ImageDraw, sizes: list[dict], metric: str, title: str, box: tuple[int, int, int, int]) -> None:
+def _panel(draw: ImageDraw.ImageDraw, sizes: list[dict], metric: str, title: str, box: tuple[int, int, int, int],
+           log_y: bool = False) -> None:
     left, top, right, bottom = box
     rows = [s["rows"] for s in sizes]
     values = [s[k][metric] for s in sizes for k in PATHS if k in s]
     lo_x, hi_x = math.log10(min(rows)), math.log10(max(rows))
     margin = max(hi_x - lo_x, 1) * 0.08  # keep the end points off the frame
     lo_x, hi_x = lo_x - margin, hi_x + margin
-    hi_y = max(values) * 1.1 if values else 1
+    if log_y:
+        lo_y = math.floor(math.log10(max(min(values), 1))) if values else 0
+        hi_y = math.ceil(math.log10(max(values))) if values else 1
+        hi_y += hi_y == lo_y
+    else:
+        lo_y, hi_y = 0, max(values) * 1.1 if values else 1
+
+    def scale(v: float) -> float:
+        return (math.log10(max(v, 1)) if log_y else v) - lo_y
 
     def xy(n: float, v: float) -> tuple[float, float]:
-        return (left + (math.log10(n) - lo_x) / (hi_x - lo_x) * (right - left), bottom - v / hi_y * (bottom - top))
+        return (left + (math.log10(n) - lo_x) / (hi_x - lo_x) * (right - left),
+                bottom - scale(v) / (hi_y - lo_y) * (bottom - top))
 
     draw.rectangle(box, outline="black")
     draw.text((left, top - 25), title, fill="black")
-    for k in range(5):  # y grid
-        v = hi_y * k / 4
-        y = bottom - k / 4 * (bottom - top)
+    steps = (hi_y - lo_y) if log_y else 4
+    for k in range(steps + 1):  # y grid: decades on a log scale, quarters otherwise
+        v = 10 ** (lo_y + k) if log_y else hi_y * k / 4
+        y = bottom - k / steps * (bottom - top)
         draw.line([(left, y), (right, y)], fill=(225, 225, 225))
         draw.text((left - 60, y - 6), f"{v:,.0f}", fill="black")
     for n in rows:
