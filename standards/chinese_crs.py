@@ -87,33 +87,40 @@ def out_of_china(lon: ArrayLike, lat: ArrayLike) -> NDArray[np.bool_]:
     return (lon_a < _LON_MIN) | (lon_a > _LON_MAX) | (lat_a < _LAT_MIN) | (lat_a > _LAT_MAX)
 
 
-def _transform_lat(x: FloatArray, y: FloatArray) -> FloatArray:
-    ret = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * np.sqrt(np.abs(x))
-    ret += (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
-    ret += (20.0 * np.sin(y * np.pi) + 40.0 * np.sin(y / 3.0 * np.pi)) * 2.0 / 3.0
-    ret += (160.0 * np.sin(y / 12.0 * np.pi) + 320.0 * np.sin(y * np.pi / 30.0)) * 2.0 / 3.0
-    return ret
-
-
-def _transform_lon(x: FloatArray, y: FloatArray) -> FloatArray:
-    ret = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * np.sqrt(np.abs(x))
-    ret += (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
-    ret += (20.0 * np.sin(x * np.pi) + 40.0 * np.sin(x / 3.0 * np.pi)) * 2.0 / 3.0
-    ret += (150.0 * np.sin(x / 12.0 * np.pi) + 300.0 * np.sin(x / 30.0 * np.pi)) * 2.0 / 3.0
-    return ret
+def _triple(s: FloatArray) -> FloatArray:
+    """sin(3t) from s = sin(t): saves a call to np.sin, the costly part of the offset."""
+    return s * (3.0 - 4.0 * s * s)
 
 
 def _gcj02_offset(lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """The GCJ-02 (dlon, dlat) in degrees to add to WGS 84; zero outside China."""
+    """The GCJ-02 (dlon, dlat) in degrees to add to WGS 84; zero outside China.
+
+    The public formula's two polynomials (``transformLat``/``transformLon``) with their
+    sines shared and sin(3t) taken from sin(t): 8 sines per point instead of 14, equal
+    to the formula as usually written to ~1e-15 of the offset (sub-nanometre).
+    """
     x = lon - 105.0
     y = lat - 35.0
-    dlat = _transform_lat(x, y)
-    dlon = _transform_lon(x, y)
-    radlat = lat / 180.0 * np.pi
-    magic = 1.0 - _EE * np.sin(radlat) ** 2
+    xpi = x * np.pi
+    ypi = y * np.pi
+    s2x = np.sin(2.0 * xpi)
+    sx3 = np.sin(xpi / 3.0)
+    sy3 = np.sin(ypi / 3.0)
+    shared = (20.0 * _triple(s2x) + 20.0 * s2x) * (2.0 / 3.0) + 0.1 * x * y
+    root = np.sqrt(np.abs(x))
+    dlat = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.2 * root + shared
+    dlat += (20.0 * _triple(sy3) + 40.0 * sy3) * (2.0 / 3.0)
+    dlat += (160.0 * np.sin(ypi / 12.0) + 320.0 * np.sin(ypi / 30.0)) * (2.0 / 3.0)
+    dlon = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * root + shared
+    dlon += (20.0 * _triple(sx3) + 40.0 * sx3) * (2.0 / 3.0)
+    dlon += (150.0 * np.sin(xpi / 12.0) + 300.0 * np.sin(xpi / 30.0)) * (2.0 / 3.0)
+    sinlat = np.sin(lat * (np.pi / 180.0))
+    magic = 1.0 - _EE * sinlat * sinlat
     sqrtmagic = np.sqrt(magic)
-    dlat = (dlat * 180.0) / ((_A * (1.0 - _EE)) / (magic * sqrtmagic) * np.pi)
-    dlon = (dlon * 180.0) / (_A / sqrtmagic * np.cos(radlat) * np.pi)
+    coslat = np.sqrt(1.0 - sinlat * sinlat)  # |lat| < 90 wherever the offset applies
+    dlat *= 180.0 * magic * sqrtmagic / (_A * (1.0 - _EE) * np.pi)
+    with np.errstate(divide="ignore"):  # at the poles, which are out of China
+        dlon *= 180.0 * sqrtmagic / (_A * np.pi * coslat)
     outside = out_of_china(lon, lat)
     return np.where(outside, 0.0, dlon), np.where(outside, 0.0, dlat)
 
@@ -142,14 +149,25 @@ _Forward = Callable[[FloatArray, FloatArray], tuple[FloatArray, FloatArray]]
 
 
 def _invert(
-    forward: _Forward, lon: FloatArray, lat: FloatArray, start: tuple[FloatArray, FloatArray]
+    forward: _Forward,
+    lon: FloatArray,
+    lat: FloatArray,
+    start: tuple[FloatArray, FloatArray],
+    contraction: float | None = None,
 ) -> tuple[FloatArray, FloatArray]:
     """Solve ``forward(p) == (lon, lat)`` by fixed-point iteration from ``start``.
 
     Both offsets vary slowly (their Jacobian is the identity plus ~1e-5), so
     ``p -= forward(p) - target`` converges by several digits per step.
+
+    Without ``contraction`` the loop stops once the forward residual of the current
+    point is below :data:`INVERSE_TOLERANCE_DEG`.  With it (a bound on the norm of the
+    offset's Jacobian), it stops one forward evaluation earlier: after the step taken
+    from a residual ``r`` the error is at most ``contraction * r``, so it is below the
+    tolerance once ``r`` is below ``tolerance / contraction``.
     """
     x, y = start
+    stop = INVERSE_TOLERANCE_DEG if contraction is None else INVERSE_TOLERANCE_DEG / contraction
     for _ in range(INVERSE_MAX_ITERATIONS):
         fx, fy = forward(x, y)
         rx, ry = fx - lon, fy - lat
@@ -159,23 +177,46 @@ def _invert(
             np.max(np.abs(rx), initial=0.0, where=np.isfinite(rx)),
             np.max(np.abs(ry), initial=0.0, where=np.isfinite(ry)),
         )
-        if worst < INVERSE_TOLERANCE_DEG:
+        if worst < stop:
             break
     return x, y
+
+
+#: The norm of the GCJ-02 offset's Jacobian is below 0.0074 everywhere in the
+#: rectangle around China (checked on a grid; tests/standards/test_crs.py).
+GCJ02_CONTRACTION = 0.01
+#: Points per block: numpy's temporaries of a block stay in the CPU cache.
+_BLOCK = 65536
+
+
+def _blockwise(fn: _Forward, lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """``fn`` over 1-D blocks of the (broadcast, same-shape) inputs, into new arrays."""
+    if lon.size <= _BLOCK:
+        return fn(lon, lat)
+    flat_lon, flat_lat = lon.ravel(), lat.ravel()
+    out_lon, out_lat = np.empty_like(flat_lon), np.empty_like(flat_lat)
+    for i in range(0, flat_lon.size, _BLOCK):
+        part = slice(i, i + _BLOCK)
+        out_lon[part], out_lat[part] = fn(flat_lon[part], flat_lat[part])
+    return out_lon.reshape(lon.shape), out_lat.reshape(lat.shape)
+
+
+def _gcj02_inverse(lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatArray]:
+    return _invert(_gcj02_forward, lon, lat, (lon, lat), GCJ02_CONTRACTION)
 
 
 def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> Coords:
     """WGS 84 -> GCJ-02 (identity outside China)."""
     lon_a, lat_a, scalar = _prepare(lon, lat)
     with np.errstate(invalid="ignore"):
-        return _finish(*_gcj02_forward(lon_a, lat_a), scalar)
+        return _finish(*_blockwise(_gcj02_forward, lon_a, lat_a), scalar)
 
 
 def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> Coords:
-    """GCJ-02 -> WGS 84, iterated until the forward residual is below 1e-10 degrees."""
+    """GCJ-02 -> WGS 84, iterated until the error is below 1e-10 degrees."""
     lon_a, lat_a, scalar = _prepare(lon, lat)
     with np.errstate(invalid="ignore"):
-        return _finish(*_invert(_gcj02_forward, lon_a, lat_a, (lon_a, lat_a)), scalar)
+        return _finish(*_blockwise(_gcj02_inverse, lon_a, lat_a), scalar)
 
 
 def gcj02_to_bd09(lon: ArrayLike, lat: ArrayLike) -> Coords:

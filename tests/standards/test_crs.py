@@ -94,6 +94,54 @@ def test_round_trip_over_china_within_1cm(forward, inverse):
     assert err.max() < 0.01, f"worst round-trip error {err.max():.3g} m"
 
 
+def _textbook_gcj02_offset(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The public GCJ-02 formula as usually written (14 sines), to check the optimised one."""
+    x, y = lon - 105.0, lat - 35.0
+    dlat = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * np.sqrt(np.abs(x))
+    dlat += (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
+    dlat += (20.0 * np.sin(y * np.pi) + 40.0 * np.sin(y / 3.0 * np.pi)) * 2.0 / 3.0
+    dlat += (160.0 * np.sin(y / 12.0 * np.pi) + 320 * np.sin(y * np.pi / 30.0)) * 2.0 / 3.0
+    dlon = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * np.sqrt(np.abs(x))
+    dlon += (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
+    dlon += (20.0 * np.sin(x * np.pi) + 40.0 * np.sin(x / 3.0 * np.pi)) * 2.0 / 3.0
+    dlon += (150.0 * np.sin(x / 12.0 * np.pi) + 300.0 * np.sin(x / 30.0 * np.pi)) * 2.0 / 3.0
+    rad = lat / 180.0 * np.pi
+    magic = 1.0 - 0.00669342162296594323 * np.sin(rad) ** 2
+    dlat = (dlat * 180.0) / ((6378245.0 * (1 - 0.00669342162296594323)) / (magic * np.sqrt(magic)) * np.pi)
+    dlon = (dlon * 180.0) / (6378245.0 / np.sqrt(magic) * np.cos(rad) * np.pi)
+    return dlon, dlat
+
+
+def test_gcj02_offset_equals_the_textbook_formula():
+    lon, lat = china_points()
+    got = cc._gcj02_offset(lon, lat)
+    want = _textbook_gcj02_offset(lon, lat)
+    assert np.abs(got[0] - want[0]).max() < 1e-15 and np.abs(got[1] - want[1]).max() < 1e-15
+
+
+def test_gcj02_jacobian_is_below_the_contraction_bound_the_inverse_relies_on():
+    lon, lat = np.meshgrid(np.linspace(72.1, 137.7, 400), np.linspace(0.9, 55.7, 400))
+    lon, lat, h = lon.ravel(), lat.ravel(), 1e-6
+    d0 = np.array(cc._gcj02_offset(lon, lat))
+    dx = (np.array(cc._gcj02_offset(lon + h, lat)) - d0) / h
+    dy = (np.array(cc._gcj02_offset(lon, lat + h)) - d0) / h
+    norm = np.maximum(np.abs(dx[0]) + np.abs(dy[0]), np.abs(dx[1]) + np.abs(dy[1]))
+    assert 0.005 < norm.max() < cc.GCJ02_CONTRACTION * 0.8
+
+
+def test_gcj02_inverse_over_several_blocks_meets_the_tolerance():
+    rng = np.random.default_rng(7)
+    n = 3 * cc._BLOCK + 17  # blocks of the inverse, the last one partial
+    lon, lat = rng.uniform(73.5, 134.5, n), rng.uniform(18.5, 53.5, n)
+    lon[5] = np.nan
+    back_lon, back_lat = cc.gcj02_to_wgs84(lon, lat)
+    again_lon, again_lat = cc.wgs84_to_gcj02(back_lon, back_lat)
+    ok = np.isfinite(lon)
+    assert np.isnan(back_lon[5]) and np.isnan(back_lat[5])
+    assert np.abs(again_lon - lon)[ok].max() < cc.INVERSE_TOLERANCE_DEG
+    assert np.abs(again_lat - lat)[ok].max() < cc.INVERSE_TOLERANCE_DEG
+
+
 def test_arrays_keep_shape_and_bad_points_become_nan():
     lon = np.array([[121.0, np.nan], [np.inf, 116.0]])
     lat = np.array([[31.0, 30.0], [30.0, -np.inf]])
