@@ -293,12 +293,39 @@ def transform_geometries(geoms: Any, src: Any, dst: Any) -> NDArray[np.object_]:
     if _same(s, d):
         return arr
 
+    points = _plain_points(arr)
+    if points is not None:
+        xy = shapely.get_coordinates(arr[points])
+        nx, ny = transform_xy(xy[:, 0], xy[:, 1], s, d)
+        arr[points] = shapely.points(nx, ny)
+        return arr
+
     def fn(x: NDArray[np.float64], y: NDArray[np.float64], z: Any = None) -> tuple[Any, ...]:
         nx, ny = transform_xy(x, y, s, d)
         return (nx, ny) if z is None else (nx, ny, z)
 
     out = shapely.transform(arr, fn, include_z=None, interleaved=False)
     return np.asarray(out, dtype=object)
+
+
+def _plain_points(arr: NDArray[np.object_]) -> NDArray[np.bool_] | None:
+    """Where the non-empty 2D points are, when everything else is None; else None.
+
+    Such arrays (x/y sources) are reprojected as coordinate arrays and rebuilt with
+    ``shapely.points``, about twice as fast as ``shapely.transform``'s clone and set.
+    """
+    if arr.ndim != 1:
+        return None
+    kinds = shapely.get_type_id(arr)  # -1 for None
+    points = kinds == 0
+    if not (points | (kinds == -1)).all() or _special(arr[points]):
+        return None
+    return points
+
+
+def _special(points: NDArray[np.object_]) -> bool:
+    """Any Z or empty point, which rebuilding with ``shapely.points`` would not keep as it is."""
+    return bool(shapely.has_z(points).any() or shapely.is_empty(points).any())
 
 
 def _proj_operation(src: pyproj.CRS, dst: pyproj.CRS, area: tuple[float, float, float, float] | None):

@@ -142,6 +142,24 @@ def test_gcj02_inverse_over_several_blocks_meets_the_tolerance():
     assert np.abs(again_lat - lat)[ok].max() < cc.INVERSE_TOLERANCE_DEG
 
 
+def test_point_arrays_take_the_fast_path_with_the_same_result_as_shapely_transform():
+    rng = np.random.default_rng(3)
+    points = shapely.points(rng.uniform(121.0, 122.0, 500), rng.uniform(30.8, 31.8, 500)).astype(object)
+    points[::7] = None
+    fast = transform_geometries(points, "GCJ-02", "EPSG:4549")
+    general = shapely.transform(
+        points, lambda x, y: transform_xy(x, y, "GCJ-02", "EPSG:4549"), interleaved=False
+    )
+    assert [g is None for g in fast] == [g is None for g in points]
+    assert (shapely.to_wkb(fast) == shapely.to_wkb(general)).all()
+    assert shapely.get_type_id(points[1]) == 0 and points[1].x < 180  # the input is left alone
+    # an empty or 3D point sends the array down the general path, which keeps them as they are
+    odd = np.array([Point(121.5, 31.2), shapely.from_wkt("POINT EMPTY"), Point(121.5, 31.2, 7.0)], dtype=object)
+    out = transform_geometries(odd, "GCJ-02", "EPSG:4549")
+    assert out[1].is_empty and out[2].has_z and out[2].z == 7.0
+    assert (out[0].x, out[0].y) == transform_xy(121.5, 31.2, "GCJ-02", "EPSG:4549")
+
+
 def test_arrays_keep_shape_and_bad_points_become_nan():
     lon = np.array([[121.0, np.nan], [np.inf, 116.0]])
     lat = np.array([[31.0, 30.0], [30.0, -np.inf]])
