@@ -99,6 +99,8 @@ def validation(rows: int) -> dict:
 def run(sizes: list[int], repeat: int, out: pathlib.Path, validate_rows: int, overhead: tuple[int, int],
         definitions_n: int, work_dir: pathlib.Path | None = None, once_above: int = 1_000_000) -> dict:
     out.mkdir(parents=True, exist_ok=True)
+    if work_dir is not None:
+        work_dir.mkdir(parents=True, exist_ok=True)
     result: dict = {"machine": {"cpus": os.cpu_count(), "load_before": _load(), "python": platform.python_version()},
                     "repeat": repeat, "once_above": once_above, "sizes": []}
     small, big = [n for n in sorted(sizes) if n <= once_above], [n for n in sorted(sizes) if n > once_above]
