@@ -21,11 +21,7 @@ TODAY = dt.date(2027, 3, 1)
 CARE = "civil_affairs.elderly_care"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def pseudonym_key():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TWINHUB_PSEUDONYM_KEY", KEY)
-        yield
+pytestmark = pytest.mark.usefixtures("pseudonym_key")  # tests/governance/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from twinhub.home import Hub
 from twinhub.ingest import ingest
 from twinhub.registry import lookup, register
 
-from .access_hub import KEY, contacts_manifest
+from .access_hub import contacts_manifest
 
 CONTACTS = "health.care_contacts"
 COLUMNS = {  # sensitive, not restricted: a sensitive dataset may be exported to a consumer
@@ -25,11 +25,7 @@ COLUMNS = {  # sensitive, not restricted: a sensitive dataset may be exported to
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def pseudonym_key():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TWINHUB_PSEUDONYM_KEY", KEY)
-        yield
+pytestmark = pytest.mark.usefixtures("pseudonym_key")  # tests/governance/conftest.py
 
 
 @pytest.fixture(scope="module")
