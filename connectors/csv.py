@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import codecs
 import csv as _csv
+import logging
 import pathlib
 import re
 from collections.abc import Iterator
@@ -28,12 +29,14 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
+from connectors.csv_arrow import ArrowGaveUp, Undecodable, arrow_frames
 from connectors.base import DEFAULT_CHUNK_ROWS, Chunk, FileConfig, FileConnector, SourceError
 from connectors.tabular_geometry import TabularConfig, frame_geometry
 
 # tried in order when no encoding is declared; latin-1 accepts any bytes, so it is last
 CANDIDATE_ENCODINGS = ("utf-8-sig", "gb18030", "big5", "latin-1")
 SNIFF_BYTES = 64 * 1024
+log = logging.getLogger("twinhub")
 _PRIVATE_USE = re.compile("[\ue000-\uf8ff]")  # where GB18030 puts Big5 text (see the module docstring)
 
 
@@ -130,7 +133,7 @@ class CsvConnector(FileConnector):
             skipinitialspace=True,
         )
 
-    def _undecodable(self, exc: UnicodeDecodeError) -> SourceError:
+    def _undecodable(self, reason: str) -> SourceError:
         """The error for bytes the encoding cannot read, saying exactly where they are."""
         encoding = self.encoding()
         how = f"declared {self.config.encoding}" if self.config.encoding else f"detected {encoding}"
@@ -142,24 +145,28 @@ class CsvConnector(FileConnector):
             part = "the header" if row == 0 else f"data row {row} (the rows before it decode)"
             place = f" at byte {offset}, line {line} of the file, in {part}"
         return SourceError(
-            f"{self.describe()}: bytes not valid in the {how} encoding ({exc.reason}){place}; "
+            f"{self.describe()}: bytes not valid in the {how} encoding ({reason}){place}; "
             "declare the right source.encoding in the manifest (e.g. gbk, big5, utf-8, latin-1)"
         )
 
     def columns(self) -> list[str]:
+        return [c.strip() for c in self._header()]
+
+    def _header(self) -> list[str]:
+        """The column names as pandas reads them."""
         self.check()
         try:
-            return [str(c).strip() for c in self._reader(nrows=0).columns]
+            return [str(c) for c in self._reader(nrows=0).columns]
         except UnicodeDecodeError as exc:
-            raise self._undecodable(exc) from exc
+            raise self._undecodable(exc.reason) from exc
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise SourceError(f"{self.describe()}: cannot read the header: {exc}") from exc
 
     def chunks(self, rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[Chunk]:
-        self.check()
+        header = self._header()  # also checks the file
         first = 1
         try:
-            for frame in self._reader(rows=rows):
+            for frame in self._frames(header, rows):
                 if frame.empty:
                     continue
                 frame.columns = [str(c).strip() for c in frame.columns]
@@ -167,8 +174,28 @@ class CsvConnector(FileConnector):
                 yield Chunk(frame=frame, geometry=geometry, source_rows=np.arange(first, first + len(frame)))
                 first += len(frame)
         except UnicodeDecodeError as exc:
-            raise self._undecodable(exc) from exc
+            raise self._undecodable(exc.reason) from exc
+        except Undecodable as exc:
+            raise self._undecodable(str(exc)) from exc
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise SourceError(f"{self.describe()}: {exc}") from exc
         if first == 1:
             raise SourceError(f"{self.describe()}: the file has a header but no data rows")
+
+    def _frames(self, header: list[str], rows: int) -> Iterator[pd.DataFrame]:
+        """pyarrow's frames while it reads as pandas would, then pandas' from the first row not yielded
+        (connectors/csv_arrow.py says when pyarrow gives up)."""
+        done = 0
+        try:
+            for frame in arrow_frames(self.path, self.encoding(), self.delimiter(), header, rows):
+                yield frame
+                done += len(frame)
+            return
+        except ArrowGaveUp as why:
+            log.info("%s: read with pandas from data row %d on: %s", self.describe(), done + 1, why)
+        for frame in self._reader(rows=rows):
+            if done >= len(frame):
+                done -= len(frame)
+                continue
+            yield frame.iloc[done:] if done else frame
+            done = 0

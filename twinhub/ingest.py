@@ -6,6 +6,7 @@ connectors read, standards conform, catalog publishes.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import datetime as dt
@@ -23,6 +24,7 @@ from catalog.info import dataset_info, last_published
 from catalog.publish import DatasetEntry, PublishResult, RunInfo, publish, record_unpublished
 from catalog.stage import SUMMARY, Stage
 from connectors import SourceError, open_source
+from connectors.readahead import read_ahead
 from standards import compat
 from standards.conform import Conformer, run_warnings
 from standards.crs import resolve_crs
@@ -120,6 +122,16 @@ def _older_objects_frozen() -> Iterator[None]:
         gc.unfreeze()
 
 
+def _wait_written(written: concurrent.futures.Future | None, stage: Stage, dataset: str) -> None:
+    """Wait for a chunk's stage write (raising its error, if any), then report progress."""
+    if written is None:
+        return
+    written.result()
+    if stage.parts == 1:
+        faults.point("stage.mid_read")
+    log.info("%s: %d rows read, %d conforming so far", dataset, stage.rows_read, stage.rows_conforming)
+
+
 def stage_root(hub: Hub, manifest: Manifest, run_id: str) -> pathlib.Path:
     return hub.staging_dir / run_id / manifest.department / manifest.dataset
 
@@ -172,14 +184,14 @@ def stage_dataset(hub: Hub, registered: Registered, run_id: str, force: bool = F
     stage = Stage(stage_root(hub, manifest, run_id))
     scan = protection.scan_for(manifest, standard)  # personal data in the published columns
     try:
-        with _older_objects_frozen():
-            for chunk in connector.chunks(hub.chunk_rows):
+        with _older_objects_frozen(), concurrent.futures.ThreadPoolExecutor(1, "twinhub-stage") as writer:
+            written = None  # the previous chunk's write, overlapping this chunk's conforming
+            for chunk in read_ahead(connector.chunks(hub.chunk_rows)):
                 conformed = conformer.conform(chunk.frame, chunk.geometry, chunk.source_rows)
-                stage.write(conformed.rows, conformed.quarantine)
+                _wait_written(written, stage, manifest.id)
+                written = writer.submit(stage.write, conformed.rows, conformed.quarantine)
                 scan.feed(conformed.rows)
-                if stage.parts == 1:
-                    faults.point("stage.mid_read")
-                log.info("%s: %d rows read, %d conforming so far", manifest.id, stage.rows_read, stage.rows_conforming)
+            _wait_written(written, stage, manifest.id)
         run.details.update(conformer.details(cadence_s=cadence_seconds(manifest.schedule, hub.pack.city.timezone),
                                              previous_run=served, source_fingerprint=run.source_fingerprint,
                                              snapshots=hub.home / compat.FOLDER,
