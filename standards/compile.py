@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow
 import shapely
 
 from standards.coerce import DTYPES
@@ -53,21 +54,26 @@ def _field_checks(field, pack: StandardsPack) -> list[pa.Check]:
 
 
 def _geometry_checks(field, extent: tuple[float, float, float, float] | None) -> list[pa.Check]:
+    """Each test also has its answer for finite 2D points given as coordinates (see :class:`Points`)."""
+    every = lambda x, y: np.ones(len(x), dtype=bool)  # noqa: E731
     checks = [
-        _geometry_check(lambda g: ~shapely.is_empty(g), "geometry_empty", "geometry is empty"),
-        _geometry_check(shapely.is_valid, "geometry_invalid", "geometry is not valid"),
+        _geometry_check(lambda g: ~shapely.is_empty(g), every, "geometry_empty", "geometry is empty"),
+        _geometry_check(shapely.is_valid, every, "geometry_invalid", "geometry is not valid"),
     ]
     expected = field.custom.get("geometryType")
     if expected:
         allowed = {expected, f"Multi{expected}"} & GEOMETRY_TYPES
         ids = [_type_id(t) for t in allowed]
-        checks.append(
-            _geometry_check(lambda g: np.isin(shapely.get_type_id(g), ids), "geometry_type", f"must be a {expected}")
-        )
+        point = _type_id("Point") in ids
+        checks.append(_geometry_check(
+            lambda g: np.isin(shapely.get_type_id(g), ids), lambda x, y: np.full(len(x), point),
+            "geometry_type", f"must be a {expected}",
+        ))
     if extent is not None:
         checks.append(
             _geometry_check(
                 lambda g: _within_box(g, extent) | shapely.is_empty(g),
+                lambda x, y: _points_within_box(x, y, extent),
                 "outside_city",
                 f"outside the city's extent {[round(v, 4) for v in extent]}",
             )
@@ -92,13 +98,25 @@ def _within_box(geoms: np.ndarray, extent: tuple[float, float, float, float]) ->
     return inside
 
 
-def _geometry_check(test, name: str, message: str) -> pa.Check:
-    """A vectorized shapely test as a pandera check (nulls are left to ``required``)."""
+def _points_within_box(x: np.ndarray, y: np.ndarray, extent: tuple[float, float, float, float]) -> np.ndarray:
+    """:func:`_within_box` of finite points: strictly inside the box (a point on its edge is not within)."""
+    x0, y0, x1, y1 = extent
+    return (x > x0) & (y > y0) & (x < x1) & (y < y1)
+
+
+def _geometry_check(test, points, name: str, message: str) -> pa.Check:
+    """A vectorized shapely test as a pandera check (nulls are left to ``required``).
+
+    ``points(x, y)``: the same test's answer for finite 2D points, from their coordinates
+    (:func:`failure_table` uses it on a :class:`Points` column, without shapely objects).
+    """
 
     def check(series: pd.Series) -> pd.Series:
         return pd.Series(test(np.asarray(series, dtype=object)), index=series.index)
 
-    return pa.Check(check, name=name, error=name, description=message)
+    built = pa.Check(check, name=name, error=name, description=message)
+    built.hub_test, built.hub_points = test, points
+    return built
 
 
 def _type_id(name: str) -> int:
@@ -132,34 +150,184 @@ def compile_schema(
     return pa.DataFrameSchema(columns, name=standard.name, strict=False, ordered=False)
 
 
-def failure_table(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> pd.DataFrame:
+class Points:
+    """A geometry column of plain 2D points (or None) held as coordinates, not as shapely objects.
+
+    Conforming a chunk of points needs no point objects: :func:`failure_table` decides the
+    geometry checks of finite points from their coordinates, and :meth:`wkb` writes them with
+    numpy. Only the few other rows (NaN coordinates) are made into shapely points.
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, missing: np.ndarray):
+        self.x, self.y, self.missing = x, y, missing  # x, y: anything where missing
+        self.finite = ~missing & np.isfinite(x) & np.isfinite(y)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def geometries(self, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """shapely points (None where missing) of ``rows``, as ``shapely.points`` makes them."""
+        out = np.full(len(self.x[rows]), None, dtype=object)
+        present = ~self.missing[rows]
+        out[present] = shapely.points(self.x[rows][present], self.y[rows][present])
+        return out
+
+    def wkb(self) -> pd.api.extensions.ExtensionArray:
+        """``shapely.to_wkb`` of :meth:`geometries` (None stays null), as an Arrow binary column.
+
+        A point's WKB is 21 bytes (little-endian: byte order 1, type 1, x, y), written for all
+        rows at once; the few with NaN coordinates are taken from shapely itself.
+        """
+        present = ~self.missing
+        record = np.zeros(int(present.sum()), dtype=[("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
+        record["order"], record["type"], record["x"], record["y"] = 1, 1, self.x[present], self.y[present]
+        odd = np.flatnonzero(~self.finite[present])
+        if len(odd):
+            blobs = shapely.to_wkb(self.geometries(np.flatnonzero(present)[odd]))
+            if any(len(b) != record.itemsize for b in blobs):  # not a 2D point's WKB: all through shapely
+                return pd.arrays.ArrowExtensionArray(pyarrow.array(shapely.to_wkb(self.geometries()), pyarrow.binary()))
+            record[odd] = np.frombuffer(b"".join(blobs), dtype=record.dtype)
+        offsets = np.zeros(len(self) + 1, dtype=np.int32)
+        np.cumsum(np.where(present, record.itemsize, 0), out=offsets[1:])
+        validity = None if present.all() else pyarrow.array(present).buffers()[1]
+        binary = pyarrow.Array.from_buffers(pyarrow.binary(), len(self), [validity, pyarrow.py_buffer(offsets),
+                                                                pyarrow.py_buffer(record.tobytes())])
+        return pd.arrays.ArrowExtensionArray(binary)
+
+
+_EMPTY = ["index", "column", "check", "value", "message"]
+
+
+def failure_table(schema: pa.DataFrameSchema, frame: pd.DataFrame, points: dict[str, Points] | None = None) -> pd.DataFrame:
     """Row-level failures of ``frame`` as (index, column, check, value, message).
 
-    Every check is built with ``error`` set to its name, because pandera
-    reports a check by its ``error`` in ``failure_cases``.
+    ``points``: geometry columns held as :class:`Points` rather than in ``frame``.
+    The checks compile_schema builds are run here directly, vectorized, in pandera's order
+    (columns in the schema's order; per column nulls, then each check; rows ascending) and
+    with its values; pandera itself validates anything else (e.g. a column of the wrong dtype).
     """
+    points = points or {}
+    direct = _direct_checks(schema, frame, points)
+    if direct is None:
+        if points:
+            frame = frame.assign(**{name: column.geometries() for name, column in points.items()})
+        return _pandera_failures(schema, frame)
+    index, columns, checks, values = [], [], [], []
+    for name, column in schema.columns.items():
+        for check, rows, failing in _column_failures(column, direct[name], points.get(name), frame.get(name)):
+            index.append(frame.index[rows].to_numpy())
+            columns += [name] * len(rows)
+            checks += [check] * len(rows)
+            values.append(failing)
+    if not columns:
+        return pd.DataFrame(columns=_EMPTY)
+    return _table(schema, np.concatenate(index), np.array(columns, dtype=object), pd.Series(checks, dtype=object),
+                  np.concatenate(values))
+
+
+def _direct_checks(schema: pa.DataFrameSchema, frame: pd.DataFrame, points: dict[str, Points]) -> dict | None:
+    """Per column, a vectorized test per check; None when pandera has to validate."""
+    from pandera.engines import pandas_engine
+
+    found = {}
+    for name, column in schema.columns.items():
+        if column.unique or (name not in frame.columns and name not in points):
+            return None
+        if name in frame.columns and not column.dtype.check(pandas_engine.Engine.dtype(frame[name].dtype)):
+            return None
+        tests = []
+        for check in column.checks:
+            test = _vectorized(check)
+            if test is None:
+                return None
+            tests.append((check.name, test, check))
+        found[name] = tests
+    return found
+
+
+def _vectorized(check: pa.Check):
+    """``values -> bool array`` for a check compile_schema builds (pandera's own builtin semantics)."""
+    stats = check.statistics or {}
+    if hasattr(check, "hub_test"):
+        return lambda v: check.hub_test(np.asarray(v, dtype=object))
+    if check.name == "minimum":
+        return lambda v: v >= stats["min_value"]
+    if check.name == "maximum":
+        return lambda v: v <= stats["max_value"]
+    if check.name in ("min_length", "max_length") and stats.get("exact_value") is None:
+        low, high = stats.get("min_value"), stats.get("max_value")
+        return lambda v: (v.str.len() >= (low if low is not None else 0)) & (
+            v.str.len() <= (high if high is not None else np.inf))
+    if check.name == "pattern":
+        return lambda v: v.str.match(stats["pattern"], na=False)
+    if check.name in ("enum", "label_unmapped"):
+        return lambda v: v.isin(stats["allowed_values"])
+    return None
+
+
+def _column_failures(column, tests, points: Points | None, series: pd.Series | None):
+    """(check, rows, values) of one column: nulls of a required column, then each check's failures."""
+    if points is not None:
+        null = points.missing
+    else:
+        null = series.isna().to_numpy()
+    if not column.nullable and null.any():
+        rows = np.flatnonzero(null)
+        yield "not_nullable", rows, np.full(len(rows), None, dtype=object)
+    present = np.flatnonzero(~null)
+    if points is not None:
+        yield from _point_failures(tests, points, present)
+        return
+    values = series.iloc[present] if len(present) < len(series) else series
+    for name, test, _ in tests:
+        ok = np.asarray(test(values), dtype=bool)
+        if not ok.all():
+            yield name, present[~ok], values[~ok].astype(object).to_numpy()
+
+
+def _point_failures(tests, points: Points, present: np.ndarray):
+    """Geometry checks on :class:`Points`: finite ones from coordinates, others as shapely points."""
+    finite = points.finite[present]
+    odd = present[~finite]
+    shapes = points.geometries(odd)
+    for name, _, check in tests:
+        ok = np.ones(len(present), dtype=bool)
+        ok[finite] = check.hub_points(points.x[present[finite]], points.y[present[finite]])
+        if len(odd):
+            ok[~finite] = check.hub_test(shapes)
+        if not ok.all():
+            rows = present[~ok]
+            yield name, rows, points.geometries(rows)
+
+
+def _pandera_failures(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> pd.DataFrame:
     try:
         schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
     else:
-        return pd.DataFrame(columns=["index", "column", "check", "value", "message"])
+        return pd.DataFrame(columns=_EMPTY)
     cases = cases[cases["index"].notna()]
+    return _table(schema, cases["index"].to_numpy(), cases["column"].to_numpy(), cases["check"].astype(str),
+                  cases["failure_case"].to_numpy())
+
+
+def _table(schema, index, columns, checks: pd.Series, values) -> pd.DataFrame:
     messages = {
         (name, check.name): check.description or check.name
         for name, column in schema.columns.items()
         for check in column.checks
     }
-    checks = cases["check"].astype(str).replace({"not_nullable": "required", "field_uniqueness": "duplicate_key"})
+    checks = checks.replace({"not_nullable": "required", "field_uniqueness": "duplicate_key"})
     return pd.DataFrame(
         {
-            "index": cases["index"].to_numpy(),
-            "column": cases["column"].to_numpy(),
+            "index": index,
+            "column": columns,
             "check": checks.to_numpy(),
-            "value": cases["failure_case"].to_numpy(),
+            "value": values,
             "message": [
                 messages.get((col, chk), "is required but empty" if chk == "required" else chk)
-                for col, chk in zip(cases["column"], checks)
+                for col, chk in zip(columns, checks)
             ],
         }
     )

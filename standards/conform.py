@@ -23,8 +23,8 @@ import shapely
 
 from standards import compat, score
 from standards.coerce import coerce_column
-from standards.compile import compile_schema, failure_table
-from standards.crs import resolve_crs, transform_geometries
+from standards.compile import Points, compile_schema, failure_table
+from standards.crs import PointCoordinates, resolve_crs, transform_geometries, transform_points
 from standards.crs_detect import lonlat_extent
 from standards.crs_policy import reprojection_record
 from standards.labels import LabelStats, Matcher
@@ -131,18 +131,26 @@ class Conformer:
         failures: dict[int, list[dict]] = defaultdict(list)
         self._attributes(chunk, frame, failures)
         geometry_field = self.c.standard.geometry_field
-        geoms = None
+        geoms = found = None
+        points: dict[str, Points] = {}  # plain points stay coordinates: no shapely objects to check or write
         if geometry_field is not None:
             geoms = np.asarray(geometry if geometry is not None else [None] * len(chunk), dtype=object)
             if self.c.repair_geometry:
                 geoms = self._repair(geoms, source_rows)
-            frame[geometry_field.name] = transform_geometries(geoms, self.source_crs, self.target_crs)
-        self._validate(frame, geoms, failures)
-        self._count(frame, geoms, source_rows, failures)
+            found = transform_points(geoms, self.source_crs, self.target_crs)
+            if found is None:
+                frame[geometry_field.name] = transform_geometries(geoms, self.source_crs, self.target_crs)
+            else:
+                points[geometry_field.name] = Points(found.x, found.y, found.missing)
+        self._validate(frame, geoms, failures, points)
+        self._count(frame, geoms, source_rows, failures, points, found)
         bad = np.zeros(len(chunk), dtype=bool)
         bad[list(failures)] = True
         rows = frame[~bad].copy()
-        if geometry_field is not None:
+        if geometry_field is not None and found is not None:
+            kept = ~bad
+            rows[geometry_field.name] = Points(found.x[kept], found.y[kept], found.missing[kept]).wkb()
+        elif geometry_field is not None:
             rows[geometry_field.name] = shapely.to_wkb(rows[geometry_field.name].to_numpy())
         rows[SOURCE_ROW] = source_rows[~bad]
         self._count_keys(rows)
@@ -178,9 +186,10 @@ class Conformer:
             geoms[broken] = shapely.make_valid(geoms[broken])
         return geoms
 
-    def _validate(self, frame: pd.DataFrame, geoms: np.ndarray | None, failures: dict[int, list[dict]]) -> None:
+    def _validate(self, frame: pd.DataFrame, geoms: np.ndarray | None, failures: dict[int, list[dict]],
+                  points: dict[str, Points]) -> None:
         unreadable = {(i, r["column"]) for i, reasons in failures.items() for r in reasons if r["check"] == "type"}
-        for row in failure_table(self.schema, frame).itertuples(index=False):
+        for row in failure_table(self.schema, frame, points).itertuples(index=False):
             if row.check == "required" and (int(row.index), row.column) in unreadable:
                 continue  # the value was there but unreadable: "type" already says so
             message = row.message
@@ -198,7 +207,8 @@ class Conformer:
         hint = "" if self.c.repair_geometry else "; set repair_geometry: true in the manifest to repair it with make_valid"
         return f"geometry is not valid ({reason}){hint}"
 
-    def _count(self, frame: pd.DataFrame, geoms, source_rows: np.ndarray, failures: dict[int, list[dict]]) -> None:
+    def _count(self, frame: pd.DataFrame, geoms, source_rows: np.ndarray, failures: dict[int, list[dict]],
+               points: dict[str, Points], found: PointCoordinates | None) -> None:
         t = self.tally
         t.rows += len(frame)
         for reasons in failures.values():
@@ -206,8 +216,10 @@ class Conformer:
             t.checks.update(checks)
             t.schema_failing += bool(checks - NOT_SCHEMA)
         for name in self.required:
-            column = frame[name]
-            if column.dtype == object:  # geometries: None and empty are not filled
+            column = frame.get(name)
+            if name in points:  # a point made from coordinates, even NaN ones, is not empty
+                filled = ~points[name].missing
+            elif column.dtype == object:  # geometries: None and empty are not filled
                 values = column.to_numpy()
                 filled = ~shapely.is_missing(values) & ~shapely.is_empty(values)
             else:
@@ -218,8 +230,11 @@ class Conformer:
             outside = np.zeros(len(frame), dtype=bool)
             for i, reasons in failures.items():
                 outside[i] = any(r["check"] == "outside_city" for r in reasons)
-            bounds = shapely.bounds(geoms) if len(geoms) else np.empty((0, 4))
-            x, y = (bounds[:, 0] + bounds[:, 2]) / 2, (bounds[:, 1] + bounds[:, 3]) / 2  # NaN for None/empty
+            if found is not None:  # a point's bounds are its position: the same centre, from the coordinates
+                x, y = (found.source_x + found.source_x) / 2, (found.source_y + found.source_y) / 2
+            else:
+                bounds = shapely.bounds(geoms) if len(geoms) else np.empty((0, 4))
+                x, y = (bounds[:, 0] + bounds[:, 2]) / 2, (bounds[:, 1] + bounds[:, 3]) / 2  # NaN for None/empty
             self.plausibility.add(x, y, source_rows, outside)
 
     def _count_keys(self, rows: pd.DataFrame) -> None:

@@ -293,11 +293,10 @@ def transform_geometries(geoms: Any, src: Any, dst: Any) -> NDArray[np.object_]:
     if _same(s, d):
         return arr
 
-    points = _plain_points(arr)
-    if points is not None:
-        xy = shapely.get_coordinates(arr[points])
-        nx, ny = transform_xy(xy[:, 0], xy[:, 1], s, d)
-        arr[points] = shapely.points(nx, ny)
+    found = transform_points(arr, s, d)
+    if found is not None:
+        points = ~found.missing
+        arr[points] = shapely.points(found.x[points], found.y[points])
         return arr
 
     def fn(x: NDArray[np.float64], y: NDArray[np.float64], z: Any = None) -> tuple[Any, ...]:
@@ -306,6 +305,46 @@ def transform_geometries(geoms: Any, src: Any, dst: Any) -> NDArray[np.object_]:
 
     out = shapely.transform(arr, fn, include_z=None, interleaved=False)
     return np.asarray(out, dtype=object)
+
+
+@dataclass(frozen=True)
+class PointCoordinates:
+    """An array of plain 2D points and None as coordinates: where None is, and x/y before and after
+    reprojection (NaN where None; NaN after it where the position cannot be reprojected)."""
+
+    missing: NDArray[np.bool_]
+    source_x: NDArray[np.float64]
+    source_y: NDArray[np.float64]
+    x: NDArray[np.float64]
+    y: NDArray[np.float64]
+
+
+def transform_points(geoms: Any, src: Any, dst: Any) -> PointCoordinates | None:
+    """Reproject an array of non-empty 2D points and None as coordinates (no geometry is made);
+    None when it holds anything else (then :func:`transform_geometries` does it).
+
+    ``shapely.points(x, y)`` of the result are the points :func:`transform_geometries` returns.
+    """
+    s, d = resolve_crs(src), resolve_crs(dst)
+    arr = np.asarray(geoms, dtype=object)
+    points = _plain_points(arr)
+    if points is None:
+        return None
+    sx, sy = np.full(len(arr), np.nan), np.full(len(arr), np.nan)
+    if points.all():
+        xy = shapely.get_coordinates(arr)
+        sx, sy = xy[:, 0].copy(), xy[:, 1].copy()
+    elif points.any():
+        xy = shapely.get_coordinates(arr[points])
+        sx[points], sy[points] = xy[:, 0], xy[:, 1]
+    if _same(s, d):
+        return PointCoordinates(~points, sx, sy, sx, sy)
+    if points.all():
+        nx, ny = transform_xy(sx, sy, s, d)
+    else:  # only the points: the iterative inverses stop on the same blocks as transform_xy of them alone
+        nx, ny = np.full(len(arr), np.nan), np.full(len(arr), np.nan)
+        nx[points], ny[points] = transform_xy(sx[points], sy[points], s, d)
+    return PointCoordinates(~points, sx, sy, nx, ny)
 
 
 def _plain_points(arr: NDArray[np.object_]) -> NDArray[np.bool_] | None:
