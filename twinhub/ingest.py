@@ -19,6 +19,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from catalog.info import dataset_info, last_published
 from catalog.publish import DatasetEntry, PublishResult, RunInfo, publish, record_unpublished
@@ -26,7 +27,7 @@ from catalog.stage import SUMMARY, Stage
 from connectors import SourceError, open_source
 from connectors.readahead import read_ahead
 from standards import compat
-from standards.conform import Conformer, run_warnings
+from standards.conform import Conformed, Conformer, run_warnings
 from standards.crs import resolve_crs
 from standards.crs_detect import crs_hint
 from standards.pack import Standard
@@ -39,6 +40,9 @@ from twinhub.ledger import published_run
 from twinhub.locks import hold_dataset
 from twinhub.manifest import Manifest, conformance
 from twinhub.registry import Registered
+
+if TYPE_CHECKING:
+    from standards.privacy import PrivacyScan
 
 log = logging.getLogger("twinhub")
 UNCHANGED = "unchanged.json"  # left by the staging step when there is nothing new to publish
@@ -122,6 +126,12 @@ def _older_objects_frozen() -> Iterator[None]:
         gc.unfreeze()
 
 
+def _stage_chunk(stage: Stage, scan: PrivacyScan, conformed: Conformed) -> None:
+    """In the stage writer's thread: Parquet writes and the privacy scan run mostly without the GIL."""
+    stage.write(conformed.rows, conformed.quarantine)
+    scan.feed(conformed.rows)
+
+
 def _wait_written(written: concurrent.futures.Future | None, stage: Stage, dataset: str) -> None:
     """Wait for a chunk's stage write (raising its error, if any), then report progress."""
     if written is None:
@@ -189,8 +199,7 @@ def stage_dataset(hub: Hub, registered: Registered, run_id: str, force: bool = F
             for chunk in read_ahead(connector.chunks(hub.chunk_rows)):
                 conformed = conformer.conform(chunk.frame, chunk.geometry, chunk.source_rows)
                 _wait_written(written, stage, manifest.id)
-                written = writer.submit(stage.write, conformed.rows, conformed.quarantine)
-                scan.feed(conformed.rows)
+                written = writer.submit(_stage_chunk, stage, scan, conformed)
             _wait_written(written, stage, manifest.id)
         run.details.update(conformer.details(cadence_s=cadence_seconds(manifest.schedule, hub.pack.city.timezone),
                                              previous_run=served, source_fingerprint=run.source_fingerprint,
