@@ -304,21 +304,61 @@ class Conformer:
         }
 
     def _quarantine(self, chunk, geometry, source_rows, failures: dict[int, list[dict]]) -> pd.DataFrame:
-        records = []
+        """One row per held-back source row; its record (the source values) written column by column."""
         held = sorted(failures)
-        for i, values in zip(held, chunk.iloc[held].to_dict("records")):
-            record = {str(k): _short(v) for k, v in values.items()}
-            if geometry is not None:
-                record["geometry"] = _short(geometry[i], limit=1000)
-            records.append(
-                {
-                    SOURCE_ROW: int(source_rows[i]),
-                    "checks": ",".join(dict.fromkeys(r["check"] for r in failures[i])),
-                    "reasons": json.dumps(failures[i], ensure_ascii=False, default=str),
-                    "record": json.dumps(record, ensure_ascii=False, default=str),
-                }
-            )
-        return pd.DataFrame(records, columns=[SOURCE_ROW, "checks", "reasons", "record"])
+        if not held:
+            return pd.DataFrame([], columns=[SOURCE_ROW, "checks", "reasons", "record"])
+        values = chunk.iloc[held]
+        fields = [[f"{_ENCODE(str(name))}: {v}" for v in _json_values(values[name].tolist())] for name in values.columns]
+        if geometry is not None:
+            fields.append([f'"geometry": {v}' for v in _json_values(_wkt(np.asarray(geometry, dtype=object)[held]), 1000)])
+        reasons: dict = {}  # rows that fail alike (one unmapped label) share their JSON
+        checks, texts = zip(*(_reasons(failures[i], reasons) for i in held))
+        return pd.DataFrame({
+            SOURCE_ROW: source_rows[held].astype(np.int64).tolist(),
+            "checks": list(checks),
+            "reasons": list(texts),
+            "record": ["{" + ", ".join(parts) + "}" for parts in zip(*fields)] if fields else ["{}"] * len(held),
+        }, columns=[SOURCE_ROW, "checks", "reasons", "record"])
+
+
+_ENCODE = json.encoder.encode_basestring  # a str as json.dumps(..., ensure_ascii=False) writes it
+
+
+def _json(value: object) -> str:
+    """``json.dumps(value, ensure_ascii=False, default=str)`` of a :func:`_short` value."""
+    if value is None:
+        return "null"
+    return _ENCODE(value) if type(value) is str else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _json_values(values: list, limit: int = 200) -> list[str]:
+    """The JSON of each value's :func:`_short` form; short plain text (most values) directly."""
+    return [_ENCODE(v) if type(v) is str and len(v) <= limit else _json(_short(v, limit)) for v in values]
+
+
+def _wkt(geoms: np.ndarray) -> list:
+    """What :func:`_short` reads of each geometry (its WKT), all at once when they are all geometries."""
+    if all(g is None or isinstance(g, shapely.Geometry) for g in geoms):
+        return shapely.to_wkt(geoms, rounding_precision=-1).tolist()
+    return [_short(g, limit=10**9) for g in geoms]
+
+
+def _reasons(reasons: list[dict], seen: dict) -> tuple[str, str]:
+    """(checks, reasons as JSON) of one row, from ``seen`` when another row failed exactly alike."""
+    try:
+        key = tuple((k, type(v), repr(v) if type(v) is float else v)  # 0.0 and -0.0 are written apart
+                    for r in reasons for k, v in r.items()) + (len(reasons),)
+        hash(key)
+    except TypeError:
+        key = None
+    found = seen.get(key) if key is not None else None
+    if found is None:
+        found = (",".join(dict.fromkeys(r["check"] for r in reasons)),
+                 json.dumps(reasons, ensure_ascii=False, default=str))
+        if key is not None:
+            seen[key] = found
+    return found
 
 
 def run_warnings(details: dict) -> list[str]:
