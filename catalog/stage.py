@@ -18,6 +18,7 @@ import shutil
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 
@@ -26,6 +27,20 @@ from standards.conform import SOURCE_ROW
 SUMMARY = "stage.json"
 DUCKDB_MEMORY = "192MB"  # per DuckDB instance over a stage; more spills to disk (streaming: flat memory)
 QUARANTINE_COLUMNS = [SOURCE_ROW, "checks", "reasons", "record"]
+DICTIONARY_SAMPLE = 1000  # rows looked at to decide whether a column is worth dictionary-encoding
+# Key types whose Arrow order is DuckDB's ORDER BY order (strings: both compare bytes; no floats: NaN)
+ORDERED_KEY_TYPES = (pa.types.is_string, pa.types.is_large_string, pa.types.is_integer)
+
+
+def _repeats(column: pa.ChunkedArray) -> bool:
+    """Whether at most half of the column's first ``DICTIONARY_SAMPLE`` values are distinct."""
+    if not len(column) or pa.types.is_binary(column.type) or pa.types.is_null(column.type):
+        return False
+    head = column.slice(0, DICTIONARY_SAMPLE)
+    try:
+        return pc.count_distinct(head).as_py() * 2 <= len(head)
+    except pa.ArrowNotImplementedError:  # a type without the kernel: written as before
+        return True
 
 
 class StageMissing(FileNotFoundError):
@@ -41,6 +56,7 @@ class Stage:
         self.rows_conforming = 0
         self.rows_quarantined = 0
         self.info: dict = {}
+        self.sorted_by: list[str] = []  # the key the staged rows are already in order of (hold_duplicates)
         self._held: pd.DataFrame | None = None  # rows with a duplicated key, once found
         if fresh:
             if self.root.exists():
@@ -57,6 +73,7 @@ class Stage:
         stage = cls(root, data["geometry_column"], fresh=False)
         for key in ("parts", "rows_read", "rows_conforming", "rows_quarantined", "info"):
             setattr(stage, key, data[key])
+        stage.sorted_by = list(data.get("sorted_by", []))  # a stage from before this field: publish sorts
         return stage
 
     @property
@@ -79,15 +96,23 @@ class Stage:
                 table = table.set_column(i, name, table.column(name).cast(pa.binary()))
         return table
 
+    @staticmethod
+    def _write_parquet(table: pa.Table, path: pathlib.Path) -> None:
+        """Dictionary-encode only the columns that repeat values: building the dictionary of a column of
+        unique values (WKB points, names, ids) is most of a write's time (0.62 -> 0.26 s per 1e6 rows)
+        and saves nothing. Judged on the chunk's first rows; the stage is read once, by DuckDB."""
+        repeating = [name for name, column in zip(table.column_names, table.columns) if _repeats(column)]
+        pq.write_table(table, path, use_dictionary=repeating)
+
     def _write_quarantine(self, frame: pd.DataFrame, name: str) -> None:
         frame = frame.astype({SOURCE_ROW: "int64", "checks": "string", "reasons": "string", "record": "string"})
-        pq.write_table(self._table(frame), self.root / name)
+        self._write_parquet(self._table(frame), self.root / name)
 
     def write(self, rows: pd.DataFrame, quarantine: pd.DataFrame) -> None:
         """Write one conformed chunk (both files, even when one side is empty)."""
         part = f"{self.parts:06d}"
         geometry = (self.geometry_column,) if self.geometry_column else ()
-        pq.write_table(self._table(rows, geometry), self.root / f"rows-{part}.parquet")
+        self._write_parquet(self._table(rows, geometry), self.root / f"rows-{part}.parquet")
         self._write_quarantine(quarantine, f"quarantine-{part}.parquet")
         self.parts += 1
         self.rows_conforming += len(rows)
@@ -100,8 +125,41 @@ class Stage:
         The run's figures need the count before the summary is written; found once.
         """
         if self._held is None:
-            self._held = self._duplicates(key) if key and self.parts else pd.DataFrame(columns=QUARANTINE_COLUMNS)
+            ordered, unique = self._key_order(key)
+            self.sorted_by = list(key) if ordered else []
+            none = not (key and self.parts) or unique
+            self._held = pd.DataFrame(columns=QUARANTINE_COLUMNS) if none else self._duplicates(key)
         return len(self._held)
+
+    def _key_order(self, key: tuple[str, ...]) -> tuple[bool, bool]:
+        """Whether the staged rows, in the order publishing reads them (file by file, row by row), are in
+        ascending key order, and whether strictly (no key twice: no duplicates to look for).
+
+        Sources often come in key order; then publishing needs no sort of the whole dataset (~0.7 s per
+        1e6 rows) and the duplicate query is skipped. A single key column of a type whose order Arrow and
+        DuckDB agree on, without NULLs (DuckDB sorts them last, and two NULLs count as a duplicate);
+        anything else is (False, False) and takes the general path. One file's keys in memory at a time.
+        """
+        if len(key) != 1 or not self.parts:
+            return False, False
+        strictly, previous, kind = True, None, None
+        for path in sorted(self.root.glob("rows-*.parquet")):  # DuckDB's glob order
+            if key[0] not in pq.read_schema(path).names:
+                return False, False
+            column = pq.read_table(path, columns=list(key)).column(0).combine_chunks()
+            if not len(column):
+                continue
+            kind = kind or column.type
+            if column.null_count or column.type != kind or not any(t(kind) for t in ORDERED_KEY_TYPES):
+                return False, False
+            if previous is not None:
+                column = pa.concat_arrays([pa.array([previous], kind), column])
+            before, after = column.slice(0, len(column) - 1), column.slice(1)
+            if len(after) and not pc.all(pc.less_equal(before, after)).as_py():
+                return False, False
+            strictly = strictly and (not len(after) or pc.all(pc.less(before, after)).as_py())
+            previous = column[-1].as_py()
+        return True, strictly
 
     def finalize(self, key: tuple[str, ...], info: dict | None = None) -> int:
         """Apply key uniqueness over the whole stage and write the summary; returns rows held back."""
@@ -115,6 +173,7 @@ class Stage:
         self.info = info or {}
         summary = {k: getattr(self, k) for k in ("parts", "rows_read", "rows_conforming", "rows_quarantined", "info")}
         summary["geometry_column"] = self.geometry_column
+        summary["sorted_by"] = self.sorted_by
         (self.root / SUMMARY).write_text(json.dumps(summary, default=str), encoding="utf-8")
         return len(duplicates)
 

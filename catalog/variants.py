@@ -23,7 +23,7 @@ import json
 import duckdb
 import pyproj
 
-from catalog import column_tiers, notes
+from catalog import notes
 from catalog.lake import META_SCHEMA
 from catalog.notes import q
 from standards.tiers import ColumnTier, rank
@@ -114,8 +114,8 @@ def publish_variant(con: duckdb.DuckDBPyConnection, entry, run, variant: dict | 
     con.execute(f"CREATE OR REPLACE TABLE {vtable} AS {select}")
     rows = con.execute(f"SELECT count(*) FROM {vtable}").fetchone()[0]
     schema = notes.columns_of(con, entry.department, entry.name + SUFFIX)
-    notes.record_columns(con, vid, [list(c) for c in schema], tuple(key), [], geometry)
-    column_tiers.record(con, vid, [ColumnTier(name, TIER, "none") for name, _ in schema])
+    notes.record_columns(con, vid, [list(c) for c in schema], tuple(key), [], geometry,
+                         tiers=[ColumnTier(name, TIER, "none") for name, _ in schema])
     _record_entry(con, entry, run, vid, variant, rows)
     return rows
 
