@@ -14,6 +14,8 @@ from functools import partial
 import frictionless
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from standards.dates import parse_datetimes
 from standards.labels import NULL_SPELLINGS
@@ -85,6 +87,46 @@ def _already_numeric(raw: pd.Series, kind: str) -> pd.Series | None:
     return values.where(values.round() == values).astype("Int64")
 
 
+def _arrow_text(raw: pd.Series) -> pa.Array | None:
+    """The column's Arrow strings when it holds them already (pandas' str and string dtypes), else None."""
+    dtype = raw.dtype
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        return pa.array(raw.array)
+    if isinstance(dtype, pd.ArrowDtype) and (pa.types.is_string(dtype.pyarrow_dtype)
+                                             or pa.types.is_large_string(dtype.pyarrow_dtype)):
+        return pa.array(raw.array)
+    return None
+
+
+_NULLS = pa.array(sorted(NULL_SPELLINGS))
+# text Arrow casts to float64 exactly as pd.to_numeric reads it (both round correctly); other
+# spellings pandas accepts (1e5, .5, +1, inf, 1_0) are left to pd.to_numeric
+_PLAIN_NUMBER = r"^-?[0-9]+(\.[0-9]+)?$"
+
+
+def _arrow_coerce(text: pa.Array, kind: str, index: pd.Index, name) -> tuple[pd.Series, np.ndarray]:
+    """``coerce_column``'s cast of Arrow strings for string, integer and number fields, in Arrow:
+    (typed column, blank); the same values as the pandas path below, without its conversions."""
+    trimmed = pc.utf8_trim_whitespace(text)
+    blank = pc.or_(pc.is_null(text), pc.is_in(pc.utf8_lower(trimmed), value_set=_NULLS))
+    if kind == "string":
+        kept = pc.if_else(blank, pa.scalar(None, trimmed.type), trimmed)
+        strings = pd.arrays.ArrowStringArray(pa.chunked_array([kept]).cast(pa.large_string()))
+        return pd.Series(strings, index=index, name=name), blank.to_numpy(zero_copy_only=False)
+    clean = pc.replace_substring(trimmed, ",", "")
+    plain = pc.fill_null(pc.and_kleene(pc.invert(blank), pc.match_substring_regex(clean, _PLAIN_NUMBER)), False)
+    number = pc.cast(pc.if_else(plain, clean, pa.scalar(None, clean.type)), pa.float64()).to_numpy(zero_copy_only=False).copy()
+    blank = blank.to_numpy(zero_copy_only=False)
+    other = ~blank & ~plain.to_numpy(zero_copy_only=False)
+    if other.any():  # the few other spellings: as pd.to_numeric reads them
+        number[other] = pd.to_numeric(pd.Series(clean.filter(pa.array(other)).to_pylist(), dtype=object),
+                                      errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    number = pd.Series(number, index=index, name=name)
+    if kind == "number":
+        return number.astype("Float64"), blank
+    return number.where(number.round() == number).astype("Float64").astype("Int64"), blank
+
+
 CASTS = {
     "string": _string,
     "integer": _integer,
@@ -104,6 +146,13 @@ def coerce_column(
     typed = _already_numeric(raw, field.type)
     if typed is not None:
         failed = typed.isna() & raw.notna()
+        return typed, [TypeFailure(field.name, i, raw[i], field.type) for i in raw.index[failed]]
+    text = _arrow_text(raw) if field.type in ("string", "integer", "number") else None
+    if text is not None:
+        typed, blank = _arrow_coerce(text, field.type, raw.index, raw.name)
+        if field.type == "string":
+            return typed, []
+        failed = typed.isna().to_numpy() & ~blank
         return typed, [TypeFailure(field.name, i, raw[i], field.type) for i in raw.index[failed]]
     if field.type in ("date", "datetime"):
         cast = partial(parse_datetimes, timezone=timezone, day_first=day_first, dates=field.type == "date")
