@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from standards.pack import Crosswalk, Vocabulary
 
@@ -107,7 +109,20 @@ class Matcher:
             found = None if is_null(value) else self.lookup(value)
             codes[value] = None if is_null(value) else (found.code if found else value)
             stats.add(str(value), int(n), found, is_null(value))
-        return values.map(codes).astype("string"), stats
+        return _mapped(values, codes), stats
+
+
+def _mapped(values: pd.Series, codes: dict) -> pd.Series:
+    """``values.map(codes).astype("string")``: for Arrow text through its distinct values (a chunk
+    has a handful), each mapped once and taken back to the rows, without a lookup per row."""
+    dtype = values.dtype
+    arrow = isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"
+    if not arrow or not all(isinstance(c, str) or c is None for c in codes.values()):
+        return values.map(codes).astype("string")
+    encoded = pc.dictionary_encode(pa.array(values.array))
+    mapped = pa.array([codes.get(v) for v in encoded.dictionary.to_pylist()], type=pa.large_string())
+    taken = pc.take(mapped, encoded.indices)
+    return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([taken])), index=values.index, name=values.name)
 
 
 @dataclass
