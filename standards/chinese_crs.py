@@ -22,7 +22,10 @@ Conventions for every public function:
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -168,18 +171,69 @@ def _invert(
     """
     x, y = start
     stop = INVERSE_TOLERANCE_DEG if contraction is None else INVERSE_TOLERANCE_DEG / contraction
+    parts = _parts(x.size) if x.ndim == 1 else [slice(None)]
+    if len(parts) > 1:  # numpy releases the GIL: the parts' steps run on both cores
+        x, y = x.copy(), y.copy()
+        for _ in range(INVERSE_MAX_ITERATIONS):
+            worst = max(_pool().map(lambda part: _step(forward, x, y, lon, lat, part), parts))
+            if worst < stop:
+                break
+        return x, y
     for _ in range(INVERSE_MAX_ITERATIONS):
         fx, fy = forward(x, y)
         rx, ry = fx - lon, fy - lat
         x = x - rx
         y = y - ry
-        worst = max(
-            np.max(np.abs(rx), initial=0.0, where=np.isfinite(rx)),
-            np.max(np.abs(ry), initial=0.0, where=np.isfinite(ry)),
-        )
+        worst = _worst(rx, ry)
         if worst < stop:
             break
     return x, y
+
+
+def _worst(rx: FloatArray, ry: FloatArray) -> float:
+    return max(
+        np.max(np.abs(rx), initial=0.0, where=np.isfinite(rx)),
+        np.max(np.abs(ry), initial=0.0, where=np.isfinite(ry)),
+    )
+
+
+def _step(forward: _Forward, x: FloatArray, y: FloatArray, lon: FloatArray, lat: FloatArray, part: slice) -> float:
+    """One fixed-point step on ``part`` of x and y, in place; the part's largest residual.
+
+    Element by element the same arithmetic as the whole-array step, so the same result; the
+    loop stops on the largest residual of all parts, as it does on the whole array."""
+    with np.errstate(invalid="ignore"):
+        fx, fy = forward(x[part], y[part])
+        rx, ry = fx - lon[part], fy - lat[part]
+        x[part] -= rx
+        y[part] -= ry
+    return _worst(rx, ry)
+
+
+#: Arrays at least this long are split among threads (smaller ones are not worth a thread's hand-off).
+PARALLEL_MIN = 16384
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _workers() -> int:
+    return min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def _parts(n: int) -> list[slice]:
+    """Two halves of ``n`` (split on a multiple of 64 elements) when threads would help, else one."""
+    if n < PARALLEL_MIN or _workers() < 2:
+        return [slice(None)]
+    half = (n // 2) // 64 * 64
+    return [slice(0, half), slice(half, n)]
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=_workers(), thread_name_prefix="gcj02")
+        return _POOL
 
 
 #: The norm of the GCJ-02 offset's Jacobian is below 0.0074 everywhere in the
