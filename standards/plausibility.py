@@ -52,6 +52,20 @@ def _rows(rows: list[int], limit: int = 10) -> str:
     return shown + (", ..." if len(rows) > limit else "")
 
 
+def _repeated(x: np.ndarray, y: np.ndarray) -> dict[complex, int]:
+    """Positions written more than once, with their counts, in ascending (x, y) order.
+
+    Only the points whose x repeats can repeat a position: sorting the x alone finds them, and the
+    (complex, costlier) unique runs on those few (for most sources none)."""
+    xs = np.sort(x)
+    repeats = xs[1:][xs[1:] == xs[:-1]]
+    if not len(repeats):
+        return {}
+    candidates = np.isin(x, repeats)
+    values, counts = np.unique(x[candidates] + 1j * y[candidates], return_counts=True)
+    return {complex(v): int(n) for v, n in zip(values[counts > 1], counts[counts > 1])}
+
+
 @dataclass
 class Plausibility:
     """Collects a run's rejected and repeated positions chunk by chunk; :meth:`diagnose` at the end."""
@@ -77,8 +91,7 @@ class Plausibility:
             self._x.append(x[outside][:room])
             self._y.append(y[outside][:room])
             self._rows.append(np.asarray(source_rows)[outside][:room])
-        values, counts = np.unique((x + 1j * y)[finite], return_counts=True)
-        self._repeated.update({complex(v): int(n) for v, n in zip(values[counts > 1], counts[counts > 1])})
+        self._repeated.update(_repeated(x[finite], y[finite]))
 
     def _inside(self, x: np.ndarray, y: np.ndarray, crs: HubCRS | str) -> np.ndarray:
         with np.errstate(all="ignore"):
