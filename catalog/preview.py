@@ -36,12 +36,15 @@ def preview_path(lake: Lake, dataset: str, version: int) -> pathlib.Path:
     return lake.previews / dataset / f"v{int(version)}.png"
 
 
-def render_preview(lake: Lake, dataset: str, version: int | None) -> pathlib.Path | None:
-    """Draw the preview of a published version; a failure is logged, never raised (publishing succeeded)."""
+def render_preview(lake: Lake, dataset: str, version: int | None, con=None) -> pathlib.Path | None:
+    """Draw the preview of a published version; a failure is logged, never raised (publishing succeeded).
+
+    ``con``: an open connection to the catalog (the publisher's) to read the version through with
+    ``AT (VERSION => ...)``, instead of attaching the catalog again at that version (~0.06 s)."""
     if version is None:
         return None
     try:
-        return _render(lake, dataset, version)
+        return _render(lake, dataset, version, con)
     except Exception as exc:  # noqa: BLE001 -- a missing preview must not fail a publish
         log.warning("%s: no map preview for version %s: %s", dataset, version, exc)
         return None
@@ -57,18 +60,20 @@ def _geometry_column(con, dataset: str) -> str | None:
     return row[0] if row else None
 
 
-def _render(lake: Lake, dataset: str, version: int) -> pathlib.Path | None:
-    con = lake.connect(snapshot=version)
+def _render(lake: Lake, dataset: str, version: int, shared=None) -> pathlib.Path | None:
+    con = shared or lake.connect(snapshot=version)
+    table = f"{dataset} AT (VERSION => {int(version)})" if shared else dataset
     try:
         column = _geometry_column(con, dataset)
         if column is None:
             return None
         g = '"' + column.replace('"', '""') + '"'
-        total = con.execute(f"SELECT count(*) FROM {dataset}").fetchone()[0]
+        total = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
         sample = f" USING SAMPLE reservoir({MAX_FEATURES} ROWS) REPEATABLE (7)" if total > MAX_FEATURES else ""
-        wkb = [r[0] for r in con.execute(f"SELECT ST_AsWKB({g}) FROM {dataset} WHERE {g} IS NOT NULL{sample}").fetchall()]
+        wkb = [r[0] for r in con.execute(f"SELECT ST_AsWKB({g}) FROM {table} WHERE {g} IS NOT NULL{sample}").fetchall()]
     finally:
-        con.close()
+        if not shared:
+            con.close()
     geometries = shapely.from_wkb(wkb) if wkb else []
     path = preview_path(lake, dataset, version)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -186,3 +186,16 @@ def test_points_drawn_from_coordinates_match_drawing_each_geometry(many, monkeyp
     monkeypatch.setattr(preview.shapely, "get_type_id", lambda g: np.full(len(g), -1))  # no point fast path
     one_by_one = _png(preview.draw(geometries, (121.3, 31.1, 121.6, 31.3), "x"))
     assert fast == one_by_one
+
+
+def test_the_preview_drawn_through_the_publishing_connection_is_the_versions(water, monkeypatch):
+    hub, entry = water
+    monkeypatch.setattr(preview, "MAX_FEATURES", 10)  # the sampled path
+    ids = [f"K{i:05d}" for i in range(30)]
+    _, result = _publish(hub, entry, _stage(hub.staging_dir / "p", [ids]), "p")
+    path = preview.preview_path(hub.lake, entry.id, result.snapshot_id)
+    drawn = path.read_bytes()
+    path.unlink()
+    _publish(hub, entry, _stage(hub.staging_dir / "p2", [ids[:5]]), "p2")  # a later version exists
+    assert preview.render_preview(hub.lake, entry.id, result.snapshot_id) == path  # its own connection
+    assert path.read_bytes() == drawn
