@@ -119,7 +119,8 @@ def _mapped(values: pd.Series, codes: dict) -> pd.Series:
     arrow = isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"
     if not arrow or not all(isinstance(c, str) or c is None for c in codes.values()):
         return values.map(codes).astype("string")
-    encoded = pc.dictionary_encode(pa.array(values.array))
+    text = pa.array(values.array)  # a ChunkedArray when the chunk was sliced from a larger table
+    encoded = pc.dictionary_encode(text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text)
     mapped = pa.array([codes.get(v) for v in encoded.dictionary.to_pylist()], type=pa.large_string())
     taken = pc.take(mapped, encoded.indices)
     return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([taken])), index=values.index, name=values.name)
