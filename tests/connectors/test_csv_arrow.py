@@ -155,3 +155,18 @@ def test_read_ahead_stops_the_reader_when_the_caller_stops():
             break
     assert closed.wait(5)
     assert len(produced) <= 6  # the reader stayed at most a couple of chunks ahead
+
+
+def test_frames_sliced_across_blocks_map_labels_like_one_piece(tmp_path, monkeypatch):
+    """A chunk cut from several pyarrow blocks holds several Arrow pieces; label mapping takes them all."""
+    import pyarrow as pa
+
+    from connectors import csv_arrow
+    from standards.labels import _mapped
+
+    monkeypatch.setattr(csv_arrow, "BLOCK_BYTES", 256)
+    spec = _write(tmp_path, "id,kind\n" + "".join(f"{i},{'abc'[i % 3]}\n" for i in range(1, 301)))
+    frame = next(open_source(spec).chunks(120)).frame
+    assert pa.array(frame["kind"].array).num_chunks > 1
+    codes = {"a": "A", "b": None, "c": "C"}
+    assert _mapped(frame["kind"], codes).tolist() == [codes[v] or pd.NA for v in frame["kind"].astype(object)]
