@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow
+import pyarrow.compute as pc
 import shapely
 
 from standards.coerce import DTYPES
@@ -256,13 +257,37 @@ def _vectorized(check: pa.Check):
         return lambda v: v <= stats["max_value"]
     if check.name in ("min_length", "max_length") and stats.get("exact_value") is None:
         low, high = stats.get("min_value"), stats.get("max_value")
-        return lambda v: (v.str.len() >= (low if low is not None else 0)) & (
-            v.str.len() <= (high if high is not None else np.inf))
+        low, high = (low if low is not None else 0), (high if high is not None else np.inf)
+        return lambda v: _between(_lengths(v), low, high)
     if check.name == "pattern":
         return lambda v: v.str.match(stats["pattern"], na=False)
     if check.name in ("enum", "label_unmapped"):
-        return lambda v: v.isin(stats["allowed_values"])
+        allowed = stats["allowed_values"]
+        text = all(isinstance(a, str) for a in allowed)
+        value_set = pyarrow.array(list(allowed), pyarrow.large_string()) if text else None
+        return lambda v: _isin(v, value_set) if text and _arrow_text(v) else v.isin(allowed)
     return None
+
+
+def _arrow_text(values: pd.Series) -> bool:
+    """Whether the values are Arrow strings (pandas' str/string on pyarrow): their checks run in Arrow,
+    as pandas' own ``.str.len`` and ``isin`` of them do."""
+    return isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"
+
+
+def _isin(values: pd.Series, value_set: pyarrow.Array) -> np.ndarray:
+    array = pyarrow.array(values.array)
+    return pc.is_in(array, value_set=value_set.cast(array.type)).to_numpy(zero_copy_only=False)
+
+
+def _lengths(values: pd.Series) -> np.ndarray:
+    if _arrow_text(values):
+        return pc.utf8_length(pyarrow.array(values.array)).to_numpy(zero_copy_only=False)
+    return values.str.len().to_numpy()
+
+
+def _between(lengths: np.ndarray, low, high) -> np.ndarray:
+    return (lengths >= low) & (lengths <= high)
 
 
 def _column_failures(column, tests, points: Points | None, series: pd.Series | None):
@@ -277,6 +302,8 @@ def _column_failures(column, tests, points: Points | None, series: pd.Series | N
     present = np.flatnonzero(~null)
     if points is not None:
         yield from _point_failures(tests, points, present)
+        return
+    if not tests:
         return
     values = series.iloc[present] if len(present) < len(series) else series
     for name, test, _ in tests:

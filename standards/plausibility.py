@@ -32,6 +32,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from standards.crs import HubCRS, transform_xy
 from standards.crs_detect import rank_crs
@@ -55,13 +56,11 @@ def _rows(rows: list[int], limit: int = 10) -> str:
 def _repeated(x: np.ndarray, y: np.ndarray) -> dict[complex, int]:
     """Positions written more than once, with their counts, in ascending (x, y) order.
 
-    Only the points whose x repeats can repeat a position: sorting the x alone finds them, and the
-    (complex, costlier) unique runs on those few (for most sources none)."""
-    xs = np.sort(x)
-    repeats = xs[1:][xs[1:] == xs[:-1]]
-    if not len(repeats):
+    Only the points whose x repeats can repeat a position: a hash of the x alone finds them, and
+    the (complex, sorting) unique runs on those few rather than on every point."""
+    candidates = pd.Series(x).duplicated(keep=False).to_numpy()
+    if not candidates.any():
         return {}
-    candidates = np.isin(x, repeats)
     values, counts = np.unique(x[candidates] + 1j * y[candidates], return_counts=True)
     return {complex(v): int(n) for v, n in zip(values[counts > 1], counts[counts > 1])}
 
