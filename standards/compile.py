@@ -309,7 +309,16 @@ def _column_failures(column, tests, points: Points | None, series: pd.Series | N
     for name, test, _ in tests:
         ok = np.asarray(test(values), dtype=bool)
         if not ok.all():
-            yield name, present[~ok], values[~ok].astype(object).to_numpy()
+            yield name, present[~ok], _failing(values, ~ok)
+
+
+def _failing(values: pd.Series, failing: np.ndarray) -> np.ndarray:
+    """The failing values as objects (Arrow text without pandas' element-by-element conversion)."""
+    if _arrow_text(values):
+        out = np.empty(int(failing.sum()), dtype=object)
+        out[:] = pyarrow.array(values.array).filter(pyarrow.array(failing)).to_pylist()
+        return out
+    return values[failing].astype(object).to_numpy()
 
 
 def _point_failures(tests, points: Points, present: np.ndarray):
@@ -317,9 +326,11 @@ def _point_failures(tests, points: Points, present: np.ndarray):
     finite = points.finite[present]
     odd = present[~finite]
     shapes = points.geometries(odd)
+    every = len(present) == len(points) and not len(odd)  # the usual chunk: no indexing needed
+    x, y = (points.x, points.y) if every else (points.x[present[finite]], points.y[present[finite]])
     for name, _, check in tests:
         ok = np.ones(len(present), dtype=bool)
-        ok[finite] = check.hub_points(points.x[present[finite]], points.y[present[finite]])
+        ok[finite] = check.hub_points(x, y)
         if len(odd):
             ok[~finite] = check.hub_test(shapes)
         if not ok.all():
