@@ -90,12 +90,17 @@ def _already_numeric(raw: pd.Series, kind: str) -> pd.Series | None:
 def _arrow_text(raw: pd.Series) -> pa.Array | None:
     """The column's Arrow strings when it holds them already (pandas' str and string dtypes), else None."""
     dtype = raw.dtype
-    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
-        return pa.array(raw.array)
-    if isinstance(dtype, pd.ArrowDtype) and (pa.types.is_string(dtype.pyarrow_dtype)
-                                             or pa.types.is_large_string(dtype.pyarrow_dtype)):
-        return pa.array(raw.array)
-    return None
+    arrow = isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"
+    arrow = arrow or isinstance(dtype, pd.ArrowDtype) and (pa.types.is_string(dtype.pyarrow_dtype)
+                                                           or pa.types.is_large_string(dtype.pyarrow_dtype))
+    return arrow_array(raw) if arrow else None
+
+
+def arrow_array(values: pd.Series) -> pa.Array:
+    """The Arrow array behind an Arrow-backed column, in one piece (a column sliced from a larger
+    table holds several chunks, and Arrow compute over many small chunks is much slower)."""
+    array = pa.array(values.array)
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
 _NULLS = pa.array(sorted(NULL_SPELLINGS))

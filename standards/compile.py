@@ -16,7 +16,7 @@ import pyarrow
 import pyarrow.compute as pc
 import shapely
 
-from standards.coerce import DTYPES
+from standards.coerce import DTYPES, arrow_array
 from standards.pack import Standard, StandardsPack
 
 GEOMETRY_TYPES = {"Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"}
@@ -276,13 +276,13 @@ def _arrow_text(values: pd.Series) -> bool:
 
 
 def _isin(values: pd.Series, value_set: pyarrow.Array) -> np.ndarray:
-    array = pyarrow.array(values.array)
+    array = arrow_array(values)
     return pc.is_in(array, value_set=value_set.cast(array.type)).to_numpy(zero_copy_only=False)
 
 
 def _lengths(values: pd.Series) -> np.ndarray:
     if _arrow_text(values):
-        return pc.utf8_length(pyarrow.array(values.array)).to_numpy(zero_copy_only=False)
+        return pc.utf8_length(arrow_array(values)).to_numpy(zero_copy_only=False)
     return values.str.len().to_numpy()
 
 
@@ -316,7 +316,7 @@ def _failing(values: pd.Series, failing: np.ndarray) -> np.ndarray:
     """The failing values as objects (Arrow text without pandas' element-by-element conversion)."""
     if _arrow_text(values):
         out = np.empty(int(failing.sum()), dtype=object)
-        out[:] = pyarrow.array(values.array).filter(pyarrow.array(failing)).to_pylist()
+        out[:] = arrow_array(values).filter(pyarrow.array(failing)).to_pylist()
         return out
     return values[failing].astype(object).to_numpy()
 

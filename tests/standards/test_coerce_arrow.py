@@ -44,3 +44,14 @@ def test_a_comma_and_blank_spellings_are_read_as_before(monkeypatch):
     (_, _), (typed, failures) = _both(raw, "integer", monkeypatch)
     assert typed.tolist()[:1] == [1200] and typed.isna().tolist() == [False, True, True, True]
     assert [(f.index, f.value) for f in failures] == [(2, "12.5"), (3, "x")]
+
+
+@pytest.mark.parametrize("kind", ["string", "integer", "number"])
+def test_a_column_in_several_arrow_chunks_is_cast_alike(kind, monkeypatch):
+    pieces = pa.chunked_array([pa.array(["1", " 2 ", None], pa.large_string()),
+                               pa.array(["x", "无", "3,000"], pa.large_string())])
+    raw = pd.Series(pd.arrays.ArrowStringArray(pieces, dtype=pd.StringDtype("pyarrow", na_value=np.nan)), name="源")
+    assert isinstance(pa.array(raw.array), pa.ChunkedArray)
+    (old, old_failures), (new, new_failures) = _both(raw, kind, monkeypatch)
+    pd.testing.assert_series_equal(old, new)
+    assert [(f.index, f.value) for f in old_failures] == [(f.index, f.value) for f in new_failures]
