@@ -61,8 +61,8 @@ def _geometry_column(con, dataset: str) -> str | None:
 
 
 def _render(lake: Lake, dataset: str, version: int, shared=None) -> pathlib.Path | None:
-    con = shared or lake.connect(snapshot=version)
-    table = f"{dataset} AT (VERSION => {int(version)})" if shared else dataset
+    con = shared if shared is not None else lake.connect(snapshot=version)
+    table = f"{dataset} AT (VERSION => {int(version)})" if shared is not None else dataset
     try:
         column = _geometry_column(con, dataset)
         if column is None:
@@ -72,7 +72,7 @@ def _render(lake: Lake, dataset: str, version: int, shared=None) -> pathlib.Path
         sample = f" USING SAMPLE reservoir({MAX_FEATURES} ROWS) REPEATABLE (7)" if total > MAX_FEATURES else ""
         wkb = [r[0] for r in con.execute(f"SELECT ST_AsWKB({g}) FROM {table} WHERE {g} IS NOT NULL{sample}").fetchall()]
     finally:
-        if not shared:
+        if shared is None:
             con.close()
     geometries = shapely.from_wkb(wkb) if wkb else []
     path = preview_path(lake, dataset, version)

@@ -114,7 +114,7 @@ def _changes(con: duckdb.DuckDBPyConnection, entry: DatasetEntry, table: str, ex
         return {"added": None, "updated": None, "unchanged": None, "deleted": None}
 
     # Joined on the key columns and compared column by column (IS NOT DISTINCT FROM: what comparing
-    # row(...) structs means, NULLs equal) rather than as structs: ~25% less time (1.5 -> 1.15 s per 1e6)
+    # row(...) structs means, NULLs equal) rather than as structs: 1.33 -> 0.97 CPU s per 1e6 rows
     cols = lambda alias: ", ".join(  # noqa: E731
         f"ST_AsWKB({alias}.{_q(c)}) AS {_q(c)}" if c == entry.geometry else f"{alias}.{_q(c)}" for c in entry.columns)
     same = " AND ".join(f"n.{_q(c)} IS NOT DISTINCT FROM o.{_q(c)}" for c in entry.columns)
