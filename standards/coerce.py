@@ -115,7 +115,7 @@ def _arrow_coerce(text: pa.Array, kind: str, index: pd.Index, name) -> tuple[pd.
     trimmed = pc.utf8_trim_whitespace(text)
     blank = pc.or_(pc.is_null(text), pc.is_in(pc.utf8_lower(trimmed), value_set=_NULLS))
     if kind == "string":
-        kept = pc.if_else(blank, pa.scalar(None, trimmed.type), trimmed)
+        kept = pc.if_else(blank, pa.scalar(None, trimmed.type), trimmed) if blank.true_count else trimmed
         strings = pd.arrays.ArrowStringArray(pa.chunked_array([kept]).cast(pa.large_string()))
         return pd.Series(strings, index=index, name=name), blank.to_numpy(zero_copy_only=False)
     clean = pc.replace_substring(trimmed, ",", "")
