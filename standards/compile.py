@@ -351,21 +351,23 @@ def _pandera_failures(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> pd.Dat
 
 
 def _table(schema, index, columns, checks: pd.Series, values) -> pd.DataFrame:
+    """The failures as a frame; its text columns stay Python objects (a few rows, read row by row)."""
     messages = {
         (name, check.name): check.description or check.name
         for name, column in schema.columns.items()
         for check in column.checks
     }
-    checks = checks.replace({"not_nullable": "required", "field_uniqueness": "duplicate_key"})
+    checks = checks.astype(object).replace({"not_nullable": "required", "field_uniqueness": "duplicate_key"})
+    text = lambda items: pd.Series(list(items), dtype=object)  # noqa: E731
     return pd.DataFrame(
         {
             "index": index,
-            "column": columns,
-            "check": checks.to_numpy(),
-            "value": values,
-            "message": [
+            "column": text(columns),
+            "check": text(checks),
+            "value": text(values),
+            "message": text(
                 messages.get((col, chk), "is required but empty" if chk == "required" else chk)
                 for col, chk in zip(columns, checks)
-            ],
+            ),
         }
     )

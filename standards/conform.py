@@ -55,7 +55,7 @@ class Conformance:
 
 @dataclass
 class Conformed:
-    rows: pd.DataFrame  # standard fields, geometry as WKB, SOURCE_ROW
+    rows: pd.DataFrame  # standard fields, geometry as WKB (Arrow binary for points, else bytes objects), SOURCE_ROW
     quarantine: pd.DataFrame  # SOURCE_ROW, checks (comma-separated), reasons (JSON list), record (JSON)
 
 
