@@ -11,6 +11,7 @@ Cross-row rules (key uniqueness) were applied when the stage was finalized
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from collections.abc import Callable
@@ -150,8 +151,9 @@ def _write_table(con: duckdb.DuckDBPyConnection, entry: DatasetEntry, table: str
         else:  # new dataset, or the standard's columns changed
             con.execute(f"CREATE OR REPLACE TABLE {table} AS {query}")
     finally:
-        if presorted:
-            con.execute("RESET threads")
+        if presorted:  # after a failed write the aborted transaction refuses it: the error stays the write's
+            with contextlib.suppress(duckdb.Error):
+                con.execute("RESET threads")
 
 
 def bound_memory(con: duckdb.DuckDBPyConnection, stage: Stage) -> None:

@@ -199,3 +199,17 @@ def test_the_preview_drawn_through_the_publishing_connection_is_the_versions(wat
     _publish(hub, entry, _stage(hub.staging_dir / "p2", [ids[:5]]), "p2")  # a later version exists
     assert preview.render_preview(hub.lake, entry.id, result.snapshot_id) == path  # its own connection
     assert path.read_bytes() == drawn
+
+
+def test_a_failing_write_of_a_stage_in_key_order_raises_its_own_error(water):
+    hub, entry = water
+    stage = Stage(hub.staging_dir / "broken")
+    frame = _rows(["K1", "K2"])
+    frame.loc[1, "geometry"] = b"\x01\x02not wkb"
+    stage.write(frame, NO_QUARANTINE)
+    stage.finalize(entry.key, info={})
+    assert stage.sorted_by == ["facility_id"]
+    run = RunInfo("broken", dt.datetime.now(dt.timezone.utc), "sha256:x", "EPSG:4490")
+    with pytest.raises(Exception) as failed:
+        publish(hub.lake, entry, Stage.open(stage.root), run)
+    assert "aborted" not in str(failed.value) and "WKB" in str(failed.value).upper()
