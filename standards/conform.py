@@ -127,9 +127,8 @@ class Conformer:
         """``chunk``: raw source columns; ``geometry``: shapely array in the source CRS."""
         chunk = chunk.reset_index(drop=True)
         source_rows = np.asarray(source_rows)
-        frame = pd.DataFrame(index=chunk.index)
         failures: dict[int, list[dict]] = defaultdict(list)
-        self._attributes(chunk, frame, failures)
+        columns = self._attributes(chunk, failures)
         geometry_field = self.c.standard.geometry_field
         geoms = found = None
         points: dict[str, Points] = {}  # plain points stay coordinates: no shapely objects to check or write
@@ -139,25 +138,34 @@ class Conformer:
                 geoms = self._repair(geoms, source_rows)
             found = transform_points(geoms, self.source_crs, self.target_crs)
             if found is None:
-                frame[geometry_field.name] = transform_geometries(geoms, self.source_crs, self.target_crs)
+                columns[geometry_field.name] = transform_geometries(geoms, self.source_crs, self.target_crs)
             else:
                 points[geometry_field.name] = Points(found.x, found.y, found.missing)
+        frame = pd.DataFrame(columns, index=chunk.index)  # built at once: no column inserted one by one
         self._validate(frame, geoms, failures, points)
         self._count(frame, geoms, source_rows, failures, points, found)
         bad = np.zeros(len(chunk), dtype=bool)
         bad[list(failures)] = True
-        rows = frame[~bad].copy()
-        if geometry_field is not None and found is not None:
-            kept = ~bad
-            rows[geometry_field.name] = Points(found.x[kept], found.y[kept], found.missing[kept]).wkb()
-        elif geometry_field is not None:
-            rows[geometry_field.name] = shapely.to_wkb(rows[geometry_field.name].to_numpy())
-        rows[SOURCE_ROW] = source_rows[~bad]
+        rows = self._rows(frame, ~bad, found, source_rows)
         self._count_keys(rows)
-        return Conformed(rows=rows.reset_index(drop=True), quarantine=self._quarantine(chunk, geometry, source_rows, failures))
+        return Conformed(rows=rows, quarantine=self._quarantine(chunk, geometry, source_rows, failures))
 
-    def _attributes(self, chunk: pd.DataFrame, frame: pd.DataFrame, failures: dict[int, list[dict]]) -> None:
+    def _rows(self, frame: pd.DataFrame, kept: np.ndarray, found, source_rows: np.ndarray) -> pd.DataFrame:
+        """The conforming rows: standard fields (geometry as WKB) and SOURCE_ROW, in one frame."""
+        take = None if kept.all() else np.flatnonzero(kept)
+        data = {name: frame[name].array if take is None else frame[name].array.take(take) for name in frame.columns}
+        geometry_field = self.c.standard.geometry_field
+        if geometry_field is not None and found is not None:
+            data[geometry_field.name] = Points(found.x[kept], found.y[kept], found.missing[kept]).wkb()
+        elif geometry_field is not None:
+            data[geometry_field.name] = shapely.to_wkb(np.asarray(data[geometry_field.name], dtype=object))
+        data[SOURCE_ROW] = source_rows[kept]
+        return pd.DataFrame(data, index=pd.RangeIndex(int(kept.sum())))
+
+    def _attributes(self, chunk: pd.DataFrame, failures: dict[int, list[dict]]) -> dict[str, pd.Series]:
+        """Each attribute field's typed column; unreadable values go to ``failures``."""
         city = self.c.pack.city
+        columns = {}
         for f in self.c.standard.attribute_fields:
             column = self.c.fields.get(f.name)
             raw = chunk[column] if column else pd.Series(pd.NA, index=chunk.index, dtype="string")
@@ -165,12 +173,13 @@ class Conformer:
                 raw, stats = self.matchers[f.name].map(raw.astype("string"))
                 self.tally.labels[f.name].merge(stats)
             typed, type_failures = coerce_column(raw, f, timezone=city.timezone, day_first=city.day_first)
-            frame[f.name] = typed
+            columns[f.name] = typed
             for tf in type_failures:
                 failures[tf.index].append({
                     "check": "type", "column": f.name, "source_column": column, "value": _short(tf.value),
                     "message": f"cannot be read as {tf.expected}",
                 })
+        return columns
 
     def _repair(self, geoms: np.ndarray, source_rows: np.ndarray) -> np.ndarray:
         """make_valid on invalid geometries with finite coordinates; each repair is recorded."""
