@@ -327,15 +327,19 @@ def transform_points(geoms: Any, src: Any, dst: Any) -> PointCoordinates | None:
     """
     s, d = resolve_crs(src), resolve_crs(dst)
     arr = np.asarray(geoms, dtype=object)
-    points = _plain_points(arr)
-    if points is None:
+    if arr.ndim != 1:
+        return None
+    kinds = shapely.get_type_id(arr)  # -1 for None
+    points = kinds == 0
+    if not (points | (kinds == -1)).all() or shapely.has_z(arr).any():
+        return None
+    xy = shapely.get_coordinates(arr)  # one row per non-empty point (None gives none)
+    if len(xy) != points.sum():  # an empty point, which rebuilding would not keep empty
         return None
     sx, sy = np.full(len(arr), np.nan), np.full(len(arr), np.nan)
     if points.all():
-        xy = shapely.get_coordinates(arr)
         sx, sy = xy[:, 0].copy(), xy[:, 1].copy()
     elif points.any():
-        xy = shapely.get_coordinates(arr[points])
         sx[points], sy[points] = xy[:, 0], xy[:, 1]
     if _same(s, d):
         return PointCoordinates(~points, sx, sy, sx, sy)
