@@ -120,7 +120,8 @@ def _arrow_coerce(text: pa.Array, kind: str, index: pd.Index, name) -> tuple[pd.
         return pd.Series(strings, index=index, name=name), blank.to_numpy(zero_copy_only=False)
     clean = pc.replace_substring(trimmed, ",", "")
     plain = pc.fill_null(pc.and_kleene(pc.invert(blank), pc.match_substring_regex(clean, _PLAIN_NUMBER)), False)
-    number = pc.cast(pc.if_else(plain, clean, pa.scalar(None, clean.type)), pa.float64()).to_numpy(zero_copy_only=False).copy()
+    number = pc.cast(pc.if_else(plain, clean, pa.scalar(None, clean.type)), pa.float64())
+    number = number.to_numpy(zero_copy_only=False).copy()  # writable: the other spellings go in below
     blank = blank.to_numpy(zero_copy_only=False)
     other = ~blank & ~plain.to_numpy(zero_copy_only=False)
     if other.any():  # the few other spellings: as pd.to_numeric reads them

@@ -199,7 +199,9 @@ class Points:
 _EMPTY = ["index", "column", "check", "value", "message"]
 
 
-def failure_table(schema: pa.DataFrameSchema, frame: pd.DataFrame, points: dict[str, Points] | None = None) -> pd.DataFrame:
+def failure_table(
+    schema: pa.DataFrameSchema, frame: pd.DataFrame, points: dict[str, Points] | None = None
+) -> pd.DataFrame:
     """Row-level failures of ``frame`` as (index, column, check, value, message).
 
     ``points``: geometry columns held as :class:`Points` rather than in ``frame``.

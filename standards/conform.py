@@ -318,9 +318,11 @@ class Conformer:
         if not held:
             return pd.DataFrame([], columns=[SOURCE_ROW, "checks", "reasons", "record"])
         values = chunk.iloc[held]
-        fields = [[f"{_ENCODE(str(name))}: {v}" for v in _json_values(values[name].tolist())] for name in values.columns]
+        fields = [[f"{_ENCODE(str(name))}: {v}" for v in _json_values(values[name].tolist())]
+                  for name in values.columns]
         if geometry is not None:
-            fields.append([f'"geometry": {v}' for v in _json_values(_wkt(np.asarray(geometry, dtype=object)[held]), 1000)])
+            shapes = _wkt(np.asarray(geometry, dtype=object)[held])
+            fields.append([f'"geometry": {v}' for v in _json_values(shapes, 1000)])
         reasons: dict = {}  # rows that fail alike (one unmapped label) share their JSON
         checks, texts = zip(*(_reasons(failures[i], reasons) for i in held))
         return pd.DataFrame({
