@@ -6,7 +6,6 @@ import hashlib
 import pathlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -14,6 +13,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from connectors.errors import SourceError
+from connectors.points import PointColumn
 from connectors.http.policy import NetworkPolicy
 
 __all__ = ["DEFAULT_CHUNK_ROWS", "Chunk", "Connector", "FileConfig", "FileConnector", "SourceConfig", "SourceError"]
@@ -36,13 +36,26 @@ class FileConfig(SourceConfig):
     path: str
 
 
-@dataclass
 class Chunk:
-    """Rows of a source, as the department wrote them."""
+    """Rows of a source, as the department wrote them.
 
-    frame: pd.DataFrame  # raw attribute columns
-    geometry: np.ndarray | None  # shapely geometries in the source CRS, or None
-    source_rows: np.ndarray  # 1-based record numbers in the source
+    ``frame``: the raw attribute columns; ``source_rows``: 1-based record numbers in the
+    source; ``geometry``: shapely geometries in the source CRS, or None. A source of x/y
+    columns passes a :class:`~connectors.points.PointColumn` instead, kept as ``points``:
+    its shapely points are made only when ``geometry`` is asked for.
+    """
+
+    def __init__(self, frame: pd.DataFrame, geometry: np.ndarray | PointColumn | None, source_rows: np.ndarray):
+        self.frame = frame
+        self.source_rows = source_rows
+        self.points = geometry if isinstance(geometry, PointColumn) else None
+        self._geometry = None if self.points is not None else geometry
+
+    @property
+    def geometry(self) -> np.ndarray | None:
+        if self._geometry is None and self.points is not None:
+            self._geometry = self.points.shapely()
+        return self._geometry
 
 
 class Connector(ABC):
