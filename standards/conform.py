@@ -24,7 +24,8 @@ import shapely
 from standards import compat, score
 from standards.coerce import coerce_column
 from standards.compile import Points, compile_schema, failure_table
-from standards.crs import PointCoordinates, resolve_crs, transform_geometries, transform_points
+from standards.crs import (PointCoordinates, resolve_crs, transform_coordinates, transform_geometries,
+                           transform_points)
 from standards.crs_detect import lonlat_extent
 from standards.crs_policy import reprojection_record
 from standards.labels import LabelStats, Matcher
@@ -68,6 +69,32 @@ def _short(value: object, limit: int = 200) -> object:
         return value.item()
     text = value if isinstance(value, (int, float, bool)) else str(value)
     return text[:limit] + "…" if isinstance(text, str) and len(text) > limit else text
+
+
+def _coordinates(geometry) -> bool:
+    """Whether a chunk's geometry comes as point coordinates (x, y, missing) rather than shapely objects."""
+    return all(hasattr(geometry, name) for name in ("x", "y", "missing", "shapely"))
+
+
+class _LazyPoints:
+    """Source points as coordinates; a shapely point is made only for a row that needs one
+    (a quarantine record, a geometry message): the points the source's ``shapely()`` would make."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, missing: np.ndarray):
+        self.x, self.y, self.missing = x, y, missing
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def take(self, rows) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.intp)
+        out = np.full(len(rows), None, dtype=object)
+        present = ~self.missing[rows]
+        out[present] = shapely.points(self.x[rows][present], self.y[rows][present])
+        return out
+
+    def __getitem__(self, row: int):
+        return self.take([row])[0]
 
 
 def _finite(geoms: np.ndarray) -> np.ndarray:
@@ -123,24 +150,31 @@ class Conformer:
         self.plausibility = Plausibility(self.source_crs, self.target_crs, city, conformance.gate or (
             -np.inf, -np.inf, np.inf, np.inf))
 
-    def conform(self, chunk: pd.DataFrame, geometry: np.ndarray | None, source_rows: np.ndarray) -> Conformed:
-        """``chunk``: raw source columns; ``geometry``: shapely array in the source CRS."""
+    def conform(self, chunk: pd.DataFrame, geometry, source_rows: np.ndarray) -> Conformed:
+        """``chunk``: raw source columns; ``geometry``: shapely array in the source CRS, or an x/y
+        source's points as coordinates (``x``, ``y``, ``missing``; e.g. connectors' ``PointColumn``),
+        conformed without a shapely object per row."""
         chunk = chunk.reset_index(drop=True)
         source_rows = np.asarray(source_rows)
         failures: dict[int, list[dict]] = defaultdict(list)
         columns = self._attributes(chunk, failures)
         geometry_field = self.c.standard.geometry_field
+        if _coordinates(geometry) and (geometry_field is None or self.c.repair_geometry):
+            geometry = geometry.shapely()  # make_valid works on shapely objects
         geoms = found = None
         points: dict[str, Points] = {}  # plain points stay coordinates: no shapely objects to check or write
-        if geometry_field is not None:
+        if geometry_field is not None and _coordinates(geometry):
+            found = transform_coordinates(geometry.x, geometry.y, geometry.missing, self.source_crs, self.target_crs)
+            geoms = geometry = _LazyPoints(found.source_x, found.source_y, found.missing)
+        elif geometry_field is not None:
             geoms = np.asarray(geometry if geometry is not None else [None] * len(chunk), dtype=object)
             if self.c.repair_geometry:
                 geoms = self._repair(geoms, source_rows)
             found = transform_points(geoms, self.source_crs, self.target_crs)
             if found is None:
                 columns[geometry_field.name] = transform_geometries(geoms, self.source_crs, self.target_crs)
-            else:
-                points[geometry_field.name] = Points(found.x, found.y, found.missing)
+        if found is not None:
+            points[geometry_field.name] = Points(found.x, found.y, found.missing)
         frame = pd.DataFrame(columns, index=chunk.index)  # built at once: no column inserted one by one
         self._validate(frame, geoms, failures, points)
         self._count(frame, geoms, source_rows, failures, points, found)
@@ -321,7 +355,8 @@ class Conformer:
         fields = [[f"{_ENCODE(str(name))}: {v}" for v in _json_values(values[name].tolist())]
                   for name in values.columns]
         if geometry is not None:
-            shapes = _wkt(np.asarray(geometry, dtype=object)[held])
+            shapes = _wkt(geometry.take(held) if isinstance(geometry, _LazyPoints)
+                          else np.asarray(geometry, dtype=object)[held])
             fields.append([f'"geometry": {v}' for v in _json_values(shapes, 1000)])
         reasons: dict = {}  # rows that fail alike (one unmapped label) share their JSON
         checks, texts = zip(*(_reasons(failures[i], reasons) for i in held))

@@ -34,6 +34,7 @@ __all__ = [
     "UnknownCRS",
     "operation_summary",
     "resolve_crs",
+    "transform_coordinates",
     "transform_geometries",
     "transform_xy",
     "transformer",
@@ -343,14 +344,25 @@ def transform_points(geoms: Any, src: Any, dst: Any) -> PointCoordinates | None:
         sx, sy = xy[:, 0].copy(), xy[:, 1].copy()
     elif points.any():
         sx[points], sy[points] = xy[:, 0], xy[:, 1]
+    return transform_coordinates(sx, sy, ~points, s, d)
+
+
+def transform_coordinates(x: NDArray[np.float64], y: NDArray[np.float64], missing: NDArray[np.bool_],
+                          src: Any, dst: Any) -> PointCoordinates:
+    """:func:`transform_points` of the points ``(x, y)`` (none where ``missing``), given as coordinates."""
+    s, d = resolve_crs(src), resolve_crs(dst)
+    points = ~np.asarray(missing, dtype=bool)
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if not points.all():  # as a None's bounds: no position
+        x, y = np.where(points, x, np.nan), np.where(points, y, np.nan)
     if _same(s, d):
-        return PointCoordinates(~points, sx, sy, sx, sy)
+        return PointCoordinates(~points, x, y, x, y)
     if points.all():
-        nx, ny = transform_xy(sx, sy, s, d)
+        nx, ny = transform_xy(x, y, s, d)
     else:  # only the points: the iterative inverses stop on the same blocks as transform_xy of them alone
-        nx, ny = np.full(len(arr), np.nan), np.full(len(arr), np.nan)
-        nx[points], ny[points] = transform_xy(sx[points], sy[points], s, d)
-    return PointCoordinates(~points, sx, sy, nx, ny)
+        nx, ny = np.full(len(x), np.nan), np.full(len(x), np.nan)
+        nx[points], ny[points] = transform_xy(x[points], y[points], s, d)
+    return PointCoordinates(~points, x, y, nx, ny)
 
 
 def _proj_operation(src: pyproj.CRS, dst: pyproj.CRS, area: tuple[float, float, float, float] | None):
