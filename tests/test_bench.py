@@ -50,3 +50,23 @@ def test_the_benchmark_command_measures_every_path_on_the_same_rows_and_reports(
     table = (tmp_path / "bench.md").read_text()
     assert "| 10,000 | twinhub, GBK CSV (GCJ-02 points) |" in table and "twinhub / floor" in table
     assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_the_profile_times_each_stage_of_a_serial_run(tmp_path):
+    """``python -m bench.profile``: in its own process (it patches the pipeline's functions)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "bench.profile", "--rows", "3000", "--json"], capture_output=True,
+                         text=True, check=True).stdout
+    report = json.loads(out[out.index("{"):])
+    assert report["rows"] == 3000 and report["seconds"] > 0
+    stages = report["stages"]
+    for name in ("stage: Parquet writes", "privacy scan", "publish: table write (DuckLake)"):
+        assert name in stages, name  # each timed (a few ms at this size)
+    for name in ("read (CSV: parse, decode, points)", "conform (all)", "publish (all)"):
+        assert stages[name]["seconds"] > 0, name
+    parts = sum(stages[n]["share"] for n in ("read (CSV: parse, decode, points)", "conform (all)",
+                                             "stage: Parquet writes", "privacy scan", "publish (all)"))
+    assert 0.3 < parts <= 1.0  # serial: the top-level stages do not overlap, so their shares add up to at most the run

@@ -46,6 +46,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("twinhub")
 UNCHANGED = "unchanged.json"  # left by the staging step when there is nothing new to publish
+# Read the next chunk and stage the last one in threads while a chunk is conformed (two cores: ~1.5x).
+# bench.profile turns it off to time each stage on its own.
+OVERLAP = True
 
 
 def dataset_entry(manifest: Manifest, standard: Standard, target_crs: str, privacy: dict | None = None) -> DatasetEntry:
@@ -126,6 +129,22 @@ def _older_objects_frozen() -> Iterator[None]:
         gc.unfreeze()
 
 
+class _Inline(concurrent.futures.Executor):
+    """An executor that runs each call at once, in the caller's thread (OVERLAP off)."""
+
+    def submit(self, fn, /, *args, **kwargs) -> concurrent.futures.Future:
+        done: concurrent.futures.Future = concurrent.futures.Future()
+        try:
+            done.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - raised again by result(), as a thread's would be
+            done.set_exception(exc)
+        return done
+
+
+def _stage_writer() -> concurrent.futures.Executor:
+    return concurrent.futures.ThreadPoolExecutor(1, "twinhub-stage") if OVERLAP else _Inline()
+
+
 def _stage_chunk(stage: Stage, scan: PrivacyScan, conformed: Conformed) -> None:
     """In the stage writer's thread: Parquet writes and the privacy scan run mostly without the GIL."""
     stage.write(conformed.rows, conformed.quarantine)
@@ -194,9 +213,10 @@ def stage_dataset(hub: Hub, registered: Registered, run_id: str, force: bool = F
     stage = Stage(stage_root(hub, manifest, run_id))
     scan = protection.scan_for(manifest, standard)  # personal data in the published columns
     try:
-        with _older_objects_frozen(), concurrent.futures.ThreadPoolExecutor(1, "twinhub-stage") as writer:
+        chunks = connector.chunks(hub.chunk_rows)
+        with _older_objects_frozen(), _stage_writer() as writer:
             written = None  # the previous chunk's write, overlapping this chunk's conforming
-            for chunk in read_ahead(connector.chunks(hub.chunk_rows)):
+            for chunk in read_ahead(chunks) if OVERLAP else chunks:
                 conformed = conformer.conform(chunk.frame, chunk.geometry, chunk.source_rows)
                 _wait_written(written, stage, manifest.id)
                 written = writer.submit(_stage_chunk, stage, scan, conformed)
