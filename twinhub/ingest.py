@@ -217,7 +217,8 @@ def stage_dataset(hub: Hub, registered: Registered, run_id: str, force: bool = F
         with _older_objects_frozen(), _stage_writer() as writer:
             written = None  # the previous chunk's write, overlapping this chunk's conforming
             for chunk in read_ahead(chunks) if OVERLAP else chunks:
-                conformed = conformer.conform(chunk.frame, chunk.geometry, chunk.source_rows)
+                conformed = conformer.conform(chunk.frame, chunk.points if chunk.points is not None else chunk.geometry,
+                                              chunk.source_rows)
                 _wait_written(written, stage, manifest.id)
                 written = writer.submit(_stage_chunk, stage, scan, conformed)
             _wait_written(written, stage, manifest.id)

@@ -105,7 +105,8 @@ def dry_run(hub: Hub, manifest: Manifest, base_dir: pathlib.Path | None = None,
         stage = Stage(pathlib.Path(tmp) / "stage")
         try:
             for chunk in connector.chunks(hub.chunk_rows):
-                conformed = conformer.conform(chunk.frame, chunk.geometry, chunk.source_rows)
+                conformed = conformer.conform(chunk.frame, chunk.points if chunk.points is not None else chunk.geometry,
+                                              chunk.source_rows)
                 stage.write(conformed.rows, conformed.quarantine)
         except SourceError as exc:
             raise GuidedError(str(exc)) from None
