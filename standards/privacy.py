@@ -128,6 +128,14 @@ def _text(column: pd.Series) -> tuple[pd.Series, pa.Array] | None:
         return values, pa.array(values, type=pa.string(), from_pandas=True)
 
 
+def _may_hold_full_width(arrow: pa.Array) -> bool:
+    """Whether any value could hold a full-width character: UTF-8 writes every one of them (U+FF0B to
+    U+FF5A) as EF BC xx or EF BD xx, so text without a 0xEF byte has none. A byte test is ~60x cheaper
+    than the regex over every value; bytes outside a sliced array's values only send it to the regex."""
+    data = arrow.buffers()[2]
+    return data is not None and bool((np.frombuffer(data, dtype=np.uint8) == 0xEF).any())
+
+
 def _where(index: pd.Index, arrow: pa.Array, pattern: str) -> pd.Series:
     """The values RE2 finds ``pattern`` in (as pandas, with their row labels)."""
     hit = pc.match_substring_regex(arrow, pattern).fill_null(False)
@@ -159,7 +167,8 @@ class PrivacyScan:
             if text is None:
                 continue
             values, arrow = text
-            if pc.any(pc.match_substring_regex(arrow, _FULL_WIDTH)).as_py():  # １３８… is 138…
+            full_width = _may_hold_full_width(arrow) and pc.any(pc.match_substring_regex(arrow, _FULL_WIDTH)).as_py()
+            if full_width:  # １３８… is 138…
                 arrow = pc.utf8_normalize(arrow, "NFKC")
             self.columns_scanned.add(name)
             self.values_scanned += len(values)

@@ -104,3 +104,24 @@ def test_declared_personal_data_is_not_undeclared():
 def test_redact_keeps_little():
     assert [redact(v) for v in ["13812345678", "31010519491231002X", "张三", "沪A12345", "a@b.cn"]] == [
         "138****5678", "3101**********002X", "张*", "沪A***45", "a***@b.cn"]
+
+
+def test_the_byte_test_lets_every_full_width_character_through_to_the_regex():
+    """No 0xEF byte means no full-width character: the scan skips its regex only then."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from standards.privacy import _FULL_WIDTH, _may_hold_full_width
+
+    full_width = [chr(c) for c in range(0xFF0B, 0xFF5B)]
+    plain = ["北京市朝阳区", "Room 5", "，。", "138-1234", "", "ｱ"]  # U+FF71 is EF BD B1: sent on, not found
+    rng = random.Random(5)
+    for _ in range(300):
+        values = [rng.choice(plain) + (rng.choice(full_width) if rng.random() < 0.2 else "") for _ in range(5)]
+        arrow = pa.array(values)
+        if pc.any(pc.match_substring_regex(arrow, _FULL_WIDTH)).as_py():
+            assert _may_hold_full_width(arrow)
+        if _may_hold_full_width(arrow.slice(1, 3)) is False:
+            assert not pc.any(pc.match_substring_regex(arrow.slice(1, 3), _FULL_WIDTH)).as_py()
+    assert not _may_hold_full_width(pa.array(["北京市朝阳区", "Room 5"]))
+    assert _may_hold_full_width(pa.array(["电话１３８"]))
