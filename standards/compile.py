@@ -214,7 +214,7 @@ def failure_table(
     if direct is None:
         if points:
             frame = frame.assign(**{name: column.geometries() for name, column in points.items()})
-        return _pandera_failures(schema, frame)
+        return pandera_failures(schema, frame)
     index, columns, checks, values = [], [], [], []
     for name, column in schema.columns.items():
         for check, rows, failing in _column_failures(column, direct[name], points.get(name), frame.get(name)):
@@ -340,7 +340,9 @@ def _point_failures(tests, points: Points, present: np.ndarray):
             yield name, rows, points.geometries(rows)
 
 
-def _pandera_failures(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> pd.DataFrame:
+def pandera_failures(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> pd.DataFrame:
+    """:func:`failure_table` by pandera's own ``validate(lazy=True)``: the reference the direct run of
+    the checks is tested against, and what it falls back to."""
     try:
         schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as exc:

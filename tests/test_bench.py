@@ -43,6 +43,7 @@ def test_the_benchmark_command_measures_every_path_on_the_same_rows_and_reports(
     assert sum(int(n) for _, n in counts) == csv["published"]
     assert {label for label, _ in counts} == {"elderly_care_home", "day_care_centre", "clinic"}
     assert saved["validation"]["pandera"]["failures"] > 0 and saved["validation"]["frictionless"]["failures"] > 0
+    assert saved["validation"]["direct"]["failures"] == saved["validation"]["pandera"]["failures"]  # the same checks
     overhead = saved["run_overhead"]
     assert overhead["published_cli"] == overhead["published_direct"] > 0
     wanted = {t["target"] for t in saved["targets"]}

@@ -28,3 +28,4 @@ def test_the_benchmark_reports_rows_per_second_and_the_ratio():
     # the generated rows carry defects, and both engines find the same ones among the compared rows
     assert report["conform"]["quarantined"] > 0
     assert report["compare"]["pandera"]["failures"] > 0 and report["compare"]["frictionless"]["failures"] > 0
+    assert report["direct"]["failures"] == report["pandera"]["failures"] > 0  # the hub's run of pandera's checks

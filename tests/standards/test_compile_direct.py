@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from standards.compile import Points, _pandera_failures, compile_schema, failure_table
+from standards.compile import Points, pandera_failures, compile_schema, failure_table
 from standards.pack import load_pack
 
 PACK = load_pack()
@@ -60,7 +60,7 @@ def test_the_direct_checks_report_what_pandera_reports():
     frame.loc[5, "geometry"] = shapely.LineString([(121.4, 31.2), (121.5, 31.3)])
     frame.loc[6, "geometry"] = shapely.Point()
     frame.loc[7, "geometry"] = shapely.MultiPoint([(121.4, 31.2), (121.41, 31.21)])
-    expected = _pandera_failures(schema, frame)
+    expected = pandera_failures(schema, frame)
     assert {"required", "max_length", "label_unmapped", "minimum", "maximum", "outside_city", "geometry_type",
             "geometry_empty", "geometry_invalid"} <= set(expected["check"])
     _same(failure_table(schema, frame), expected)
@@ -69,7 +69,7 @@ def test_the_direct_checks_report_what_pandera_reports():
 def test_points_as_coordinates_fail_as_their_shapely_points():
     schema = compile_schema(FACILITY, PACK, EXTENT, cross_row=False)
     frame, x, y, missing = _frame(seed=4)
-    expected = _pandera_failures(schema, frame.assign(geometry=_objects(x, y, missing)))
+    expected = pandera_failures(schema, frame.assign(geometry=_objects(x, y, missing)))
     _same(failure_table(schema, frame, {"geometry": Points(x, y, missing)}), expected)
 
 
@@ -78,7 +78,7 @@ def test_a_frame_pandera_must_judge_still_gets_its_failures():
     frame, x, y, missing = _frame(seed=5)
     frame["capacity"] = frame["capacity"].astype("Float64")  # the wrong dtype: pandera's own report
     frame["geometry"] = _objects(x, y, missing)
-    _same(failure_table(schema, frame), _pandera_failures(schema, frame))
+    _same(failure_table(schema, frame), pandera_failures(schema, frame))
 
 
 def test_point_wkb_is_shapelys_byte_for_byte():
