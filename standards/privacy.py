@@ -128,12 +128,13 @@ def _text(column: pd.Series) -> tuple[pd.Series, pa.Array] | None:
         return values, pa.array(values, type=pa.string(), from_pandas=True)
 
 
-def _may_hold_full_width(arrow: pa.Array) -> bool:
+def _may_hold_full_width(arrow: pa.Array | pa.ChunkedArray) -> bool:
     """Whether any value could hold a full-width character: UTF-8 writes every one of them (U+FF0B to
     U+FF5A) as EF BC xx or EF BD xx, so text without a 0xEF byte has none. A byte test is ~60x cheaper
     than the regex over every value; bytes outside a sliced array's values only send it to the regex."""
-    data = arrow.buffers()[2]
-    return data is not None and bool((np.frombuffer(data, dtype=np.uint8) == 0xEF).any())
+    pieces = arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow]
+    return any(data is not None and bool((np.frombuffer(data, dtype=np.uint8) == 0xEF).any())
+               for data in (piece.buffers()[2] for piece in pieces))
 
 
 def _where(index: pd.Index, arrow: pa.Array, pattern: str) -> pd.Series:

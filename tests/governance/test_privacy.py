@@ -125,3 +125,5 @@ def test_the_byte_test_lets_every_full_width_character_through_to_the_regex():
             assert not pc.any(pc.match_substring_regex(arrow.slice(1, 3), _FULL_WIDTH)).as_py()
     assert not _may_hold_full_width(pa.array(["北京市朝阳区", "Room 5"]))
     assert _may_hold_full_width(pa.array(["电话１３８"]))
+    assert _may_hold_full_width(pa.chunked_array([["北京"], ["电话１３８"]]))  # a column in pieces
+    assert not _may_hold_full_width(pa.chunked_array([["北京"], []], pa.string()))
