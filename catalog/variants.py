@@ -76,7 +76,7 @@ def _aggregate_sql(table: str, field: str, min_count: int) -> str:
             f"HAVING count(*) >= {int(min_count)} ORDER BY {f}")
 
 
-def _parent_of(con: duckdb.DuckDBPyConnection, dataset: str) -> str | None:
+def parent_of(con: duckdb.DuckDBPyConnection, dataset: str) -> str | None:
     """The dataset ``dataset`` is the public variant of ('' when it is a dataset of its own; None if absent)."""
     if not con.execute(f"SELECT count(*) FROM {META_SCHEMA}.datasets WHERE dataset = ?", [dataset]).fetchone()[0]:
         return None
@@ -91,7 +91,7 @@ def publish_variant(con: duckdb.DuckDBPyConnection, entry, run, variant: dict | 
     """Inside the publishing transaction of ``entry`` (catalog.publish.DatasetEntry): build, replace or
     remove its public variant; returns the variant's row count (None when there is none)."""
     vid = variant_id(entry.id)
-    parent = _parent_of(con, vid)
+    parent = parent_of(con, vid)
     if parent == "":
         raise VariantConflict(f"{entry.id}: public_variant would replace the dataset {vid}, which is registered "
                               f"on its own; rename one of them")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from catalog import column_tiers, notes
+from catalog import column_tiers, notes, variants
 from catalog.lake import ALIAS, META_SCHEMA, Lake, UnknownVersion, commit, with_retry
 from catalog.preview import render_preview
 
@@ -108,6 +108,7 @@ def _restore(con: duckdb.DuckDBPyConnection, dataset: str, target: dict, run_id:
     before = notes.facts(con, dataset, table, None, geometry)
     previous_run = notes.previous_run(con, dataset)
     _replace_rows(con, dataset, at, run_id)
+    _restore_variant(con, dataset, at)
     entry = _one(con, f"SELECT * FROM {META_SCHEMA}.datasets {at} WHERE dataset = ?", [dataset], "catalog entry")
     now = dt.datetime.now(dt.timezone.utc)
     con.execute(f"DELETE FROM {META_SCHEMA}.datasets WHERE dataset = ?", [dataset])
@@ -155,6 +156,28 @@ def _replace_rows(con: duckdb.DuckDBPyConnection, dataset: str, at: str, run_id:
         f"FROM {META_SCHEMA}.quarantine {at} WHERE dataset = ?",
         [run_id, dataset],
     )
+
+
+def _restore_variant(con: duckdb.DuckDBPyConnection, dataset: str, at: str) -> None:
+    """The dataset's public variant (catalog/variants.py) as it was at the version ``at``: its rows and its
+    catalog entry and columns, or no variant when the version had none. A variant published with a later
+    version would otherwise keep serving that version's rows, coarsened."""
+    vid = variants.variant_id(dataset)
+    department, name = vid.split(".", 1)
+    vtable = f"{_q(department)}.{_q(name)}"
+    then = con.execute(f"SELECT count(*) FROM {META_SCHEMA}.datasets {at} WHERE dataset = ?", [vid]).fetchone()[0]
+    now = variants.parent_of(con, vid)
+    if now == "" or (not then and now is None):  # a dataset of its own, or no variant then nor now
+        return
+    if then:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE restored_variant AS SELECT * FROM {vtable} {at}")
+        con.execute(f"CREATE OR REPLACE TABLE {vtable} AS SELECT * FROM restored_variant")
+    else:
+        con.execute(f"DROP TABLE IF EXISTS {vtable}")
+    for meta in ("datasets", "columns"):
+        con.execute(f"DELETE FROM {META_SCHEMA}.{meta} WHERE dataset = ?", [vid])
+        con.execute(f"INSERT INTO {META_SCHEMA}.{meta} BY NAME "
+                    f"SELECT * FROM {META_SCHEMA}.{meta} {at} WHERE dataset = ?", [vid])
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list, what: str) -> dict:

@@ -270,3 +270,31 @@ def test_a_sensitive_geometry_is_left_out_of_every_open_format(hub, tmp_path):
     assert (stac.parent / "data" / "hotline.located.parquet").is_file()
     export_dataset(hub.lake, "hotline.located_public", "csv", out / "coarse.csv")
     assert "POINT" in (out / "coarse.csv").read_text(encoding="utf-8")  # the coarsened variant keeps a location
+
+
+def test_a_rollback_serves_the_public_variant_of_its_version(hub, tmp_path):
+    """The variant is rebuilt with each publish; a rollback restores the one of the version it serves again."""
+    from catalog.versions import dataset_versions, rollback
+
+    variant = {"public_variant": {"aggregate": "district", "min_count": 1}}
+    ingest(hub, _activate(hub, _write(tmp_path / "a", "requests", _rows(4, lambda i: "x"), {})), run_id="none")
+    ingest(hub, _activate(hub, _write(tmp_path / "b", "requests", _rows(4, lambda i: "x"), variant)), run_id="four")
+    ingest(hub, _activate(hub, _write(tmp_path / "c", "requests", _rows(7, lambda i: "x"), variant)), run_id="seven")
+    assert _query(hub, 'SELECT "count" FROM hotline.requests_public') == [(7,)]
+    con = hub.lake.connect(read_only=True)
+    try:
+        versions = {v["run_id"]: v["version"] for v in dataset_versions(con, "hotline.requests")}
+    finally:
+        con.close()
+
+    rollback(hub.lake, "hotline.requests", versions["four"], run_id="back-to-four")
+    assert _query(hub, 'SELECT "count" FROM hotline.requests_public') == [(4,)]
+    assert _query(hub, "SELECT classification FROM catalog.datasets WHERE dataset = 'hotline.requests_public'") == [
+        ("public",)]
+    assert _query(hub, "SELECT count(*) FROM catalog.columns WHERE dataset = 'hotline.requests_public'")[0][0] > 0
+
+    rollback(hub.lake, "hotline.requests", versions["none"], run_id="back-to-none")  # that version had no variant
+    assert _query(hub, "SELECT count(*) FROM catalog.datasets WHERE dataset = 'hotline.requests_public'") == [(0,)]
+    assert "hotline.requests_public" not in [f"{s}.{t}" for s, t in _query(
+        hub, "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'lake'")]
+    assert _query(hub, "SELECT count(*) FROM hotline.requests") == [(4,)]
