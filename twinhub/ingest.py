@@ -214,9 +214,11 @@ def stage_dataset(hub: Hub, registered: Registered, run_id: str, force: bool = F
     scan = protection.scan_for(manifest, standard)  # personal data in the published columns
     try:
         chunks = connector.chunks(hub.chunk_rows)
-        with _older_objects_frozen(), _stage_writer() as writer:
+        chunks = read_ahead(chunks) if OVERLAP else chunks
+        # closing: a failed chunk stops the reader thread (and its source) at once, not when collected
+        with _older_objects_frozen(), _stage_writer() as writer, contextlib.closing(chunks):
             written = None  # the previous chunk's write, overlapping this chunk's conforming
-            for chunk in read_ahead(chunks) if OVERLAP else chunks:
+            for chunk in chunks:
                 conformed = conformer.conform(chunk.frame, chunk.points if chunk.points is not None else chunk.geometry,
                                               chunk.source_rows)
                 _wait_written(written, stage, manifest.id)

@@ -175,3 +175,22 @@ def test_frames_cut_across_blocks_are_contiguous_and_map_labels(tmp_path, monkey
     pieces = pa.chunked_array([pa.array(frame["kind"].astype(object)[:50]), pa.array(frame["kind"].astype(object)[50:])])
     in_pieces = pd.Series(pd.arrays.ArrowStringArray(pieces.cast(pa.large_string())))
     assert _mapped(in_pieces, codes).tolist() == want
+
+
+def test_closing_read_ahead_stops_its_reader_at_once():
+    """ingest closes the read-ahead when a chunk fails: the reader and its source stop then, not at collection."""
+    closed = threading.Event()
+
+    def chunks():
+        try:
+            while True:
+                yield 1
+        finally:
+            closed.set()
+
+    ahead = read_ahead(chunks())
+    next(ahead)
+    kept = ahead  # a traceback could keep the generator alive: close() must not wait for collection
+    kept.close()
+    assert closed.wait(5)
+    assert not [t for t in threading.enumerate() if t.name == "twinhub-read-ahead"]
