@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import pathlib
+import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -12,6 +14,7 @@ from twinhub.demo import prepare_demo
 from twinhub.home import Hub
 from twinhub.runner import run_datasets
 
+PG = "dbname=test host=127.0.0.1 port=5432 user=postgres"  # the PostgreSQL of every dev machine and CI
 REPO = pathlib.Path(__file__).resolve().parents[1]
 REALWORLD = REPO.parent / "shared" / "data" / "realworld"
 
@@ -44,3 +47,18 @@ def realworld() -> pathlib.Path:
     if not REALWORLD.is_dir():
         pytest.fail(f"real-world datasets not found at {REALWORLD} (shared/ must sit beside the repo)")
     return REALWORLD
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """A fresh schema name in the test PostgreSQL (for a hub's catalog metadata), dropped afterwards."""
+    from catalog.extensions import connect
+
+    schema = f"twinhub_test_{uuid.uuid4().hex[:10]}"
+    yield schema
+    con = connect(extensions=("postgres_scanner",))
+    try:
+        con.execute(f"ATTACH '{PG}' AS pg (TYPE postgres)")
+        con.execute(f"CALL postgres_execute('pg', 'DROP SCHEMA IF EXISTS {schema} CASCADE')")
+    finally:
+        con.close()

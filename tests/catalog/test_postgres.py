@@ -6,12 +6,10 @@ import pathlib
 import subprocess
 import sys
 import textwrap
-import uuid
 
 import pytest
 import yaml
 
-from catalog.extensions import connect
 from catalog.info import dataset_info
 from catalog.lake import CatalogConfigError, Lake
 from catalog.query import run_query
@@ -25,28 +23,17 @@ PG = "dbname=test host=127.0.0.1 port=5432 user=postgres"
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-def _drop(schema: str) -> None:
-    con = connect(extensions=("postgres_scanner",))
-    try:
-        con.execute(f"ATTACH '{PG}' AS pg (TYPE postgres)")
-        con.execute(f"CALL postgres_execute('pg', 'DROP SCHEMA IF EXISTS {schema} CASCADE')")
-    finally:
-        con.close()
-
-
 @pytest.fixture
-def pg_hub(tmp_path):
+def pg_hub(tmp_path, pg_schema):
     """A hub whose catalog metadata is a fresh PostgreSQL schema (dropped afterwards), data in a shared folder."""
-    schema = f"twinhub_test_{uuid.uuid4().hex[:10]}"
     home = tmp_path / "home"
     home.mkdir()
-    config = {"catalog": {"metadata": f"postgres:{PG}", "schema": schema, "data": str(tmp_path / "shared" / "data"),
+    config = {"catalog": {"metadata": f"postgres:{PG}", "schema": pg_schema, "data": str(tmp_path / "shared" / "data"),
                           "previews": str(tmp_path / "shared" / "previews")}}
     (home / "twinhub.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     hub = Hub.open(home)
     hub.init()
-    yield hub
-    _drop(schema)
+    return hub
 
 
 @pytest.mark.parametrize("config, message", [

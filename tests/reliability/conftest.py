@@ -133,25 +133,14 @@ PG = "dbname=test host=127.0.0.1 port=5432 user=postgres"
 
 
 @pytest.fixture
-def drill_pg(tmp_path: pathlib.Path):
+def drill_pg(tmp_path: pathlib.Path, pg_schema: str):
     """The drill hub with its catalog metadata in a fresh PostgreSQL schema (dropped afterwards)."""
-    import uuid
-
-    from catalog.extensions import connect
-
-    schema = f"twinhub_rel_{uuid.uuid4().hex[:10]}"
     home = tmp_path / "home"
     home.mkdir()
-    (home / "twinhub.yaml").write_text(yaml.safe_dump({"catalog": {"metadata": f"postgres:{PG}", "schema": schema},
+    (home / "twinhub.yaml").write_text(yaml.safe_dump({"catalog": {"metadata": f"postgres:{PG}", "schema": pg_schema},
                                                        "chunk_rows": 10}), encoding="utf-8")
     hub = Hub.open(home)
     hub.init()
     source = write_source(tmp_path / "drill.csv", 60)
     register(hub, write_manifest(tmp_path, source))
     yield hub, source
-    con = connect(extensions=("postgres_scanner",))
-    try:
-        con.execute(f"ATTACH '{PG}' AS pg (TYPE postgres)")
-        con.execute(f"CALL postgres_execute('pg', 'DROP SCHEMA IF EXISTS {schema} CASCADE')")
-    finally:
-        con.close()
