@@ -6,7 +6,7 @@ Registers one real dataset, then copies its registry entry under N names (the
 registry is what definition loading reads; sources are not opened), and
 measures, each as the median of --repeat runs in a fresh process:
 
-- loading the Dagster definitions (`import pipelines.definitions`),
+- loading the Dagster definitions (`import twinhub.pipelines.definitions`),
 - `twinhub datasets`,
 - the code location snapshot every process serving the UI reads: its size, and
   the CPU seconds to build and to read it back, and with --ui
@@ -39,8 +39,8 @@ import urllib.request
 import yaml
 
 from twinhub import sample
-from twinhub.home import Hub
-from twinhub.registry import register
+from twinhub.hub.home import Hub
+from twinhub.hub.registration import register
 
 TARGETS = {"definitions_s": 5.0, "datasets_cli_s": 1.0}
 
@@ -81,7 +81,7 @@ def timed(cmd: list[str], home: pathlib.Path, repeat: int) -> float:
 
 SNAPSHOT = """
 import json, time
-import pipelines.definitions as d
+import twinhub.pipelines.definitions as d
 from dagster._core.remote_representation.external_data import RepositorySnap
 from dagster_shared.serdes import deserialize_value, serialize_value
 start = time.process_time()
@@ -110,7 +110,7 @@ def ui_seconds(home: pathlib.Path, datasets: int) -> dict:
         port = s.getsockname()[1]
     env = dict(os.environ, TWINHUB_HOME=str(home), DAGSTER_HOME=str(home / "dagster"))
     start = time.perf_counter()
-    server = subprocess.Popen([sys.executable, "-m", "dagster_webserver", "-m", "pipelines.definitions",
+    server = subprocess.Popen([sys.executable, "-m", "dagster_webserver", "-m", "twinhub.pipelines.definitions",
                                "-h", "127.0.0.1", "-p", str(port)], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)
     query = json.dumps({"query": "{ assetNodes { id } }"}).encode()
@@ -142,7 +142,7 @@ def ui_seconds(home: pathlib.Path, datasets: int) -> dict:
 
 
 def measure(datasets: int, repeat: int, ui: bool = False) -> dict:
-    definitions = [sys.executable, "-c", "import pipelines.definitions as d; d.defs.resolve_asset_graph()"]
+    definitions = [sys.executable, "-c", "import twinhub.pipelines.definitions as d; d.defs.resolve_asset_graph()"]
     listing = [sys.executable, "-m", "twinhub", "datasets"]
     with tempfile.TemporaryDirectory() as tmp:
         base, big = make_hub(pathlib.Path(tmp) / "one", 1), make_hub(pathlib.Path(tmp) / "many", datasets)

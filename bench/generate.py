@@ -23,7 +23,7 @@ import pyogrio
 import pyproj
 import shapely
 
-from standards.chinese_crs import wgs84_to_gcj02
+from twinhub.standards.chinese_crs import wgs84_to_gcj02
 
 CHUNK = 250_000
 KINDS = np.array(["养老院", "日间照料中心", "敬老院", "社区卫生服务中心", "老年活动室"])

@@ -1,7 +1,7 @@
 """The benchmark's measurements, each in a fresh process so peak memory (RSS) is its own.
 
 - :func:`twinhub_run`: pull -> map labels -> reproject -> validate -> stage -> publish
-  of one manifest into a hub (``twinhub.ingest``), timed inside the process (the
+  of one manifest into a hub (``twinhub.hub.ingest``), timed inside the process (the
   interpreter's start and imports are reported apart, as ``process_s``);
 - :func:`duckdb_floor`: the I/O floor: DuckDB reading the CSV and writing Parquet with
   a point geometry, no mapping and no checks. DuckDB reads only UTF-8/UTF-16/Latin-1
@@ -32,9 +32,9 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 INGEST = textwrap.dedent(
     """
     import json, pathlib, sys, time
-    from twinhub.home import Hub
-    from twinhub.ingest import ingest
-    from twinhub.registry import register
+    from twinhub.hub.home import Hub
+    from twinhub.hub.ingest import ingest
+    from twinhub.hub.registration import register
     hub = Hub.open(sys.argv[1])
     results = []
     for manifest in sys.argv[2:]:
@@ -50,7 +50,7 @@ INGEST = textwrap.dedent(
 FLOOR = textwrap.dedent(
     """
     import json, sys, time
-    from catalog.extensions import connect
+    from twinhub.catalog.extensions import connect
     source, out = sys.argv[1], sys.argv[2]
     start = time.perf_counter()
     con = connect(extensions=("spatial",))
@@ -136,7 +136,7 @@ def _count_features(gpkg: pathlib.Path) -> int:
 QUERIES = textwrap.dedent(
     """
     import json, sys, time
-    from twinhub.home import Hub
+    from twinhub.hub.home import Hub
     hub = Hub.open(sys.argv[1])
     points, polygons, label = sys.argv[2], sys.argv[3], sys.argv[4]
     con = hub.lake.connect(read_only=True)
@@ -166,7 +166,7 @@ def queries(home: pathlib.Path, points: str, polygons: str, repeat: int) -> dict
 
 def run_overhead(work: pathlib.Path, datasets: int, rows: int) -> dict:
     """``twinhub run --all`` over ``datasets`` small CSV datasets, against their data work done directly
-    (``twinhub.ingest`` in one process, in another hub): the difference per dataset is the overhead."""
+    (``twinhub.hub.ingest`` in one process, in another hub): the difference per dataset is the overhead."""
     from bench.generate import FACILITY_MANIFEST, write_csv
 
     folder = work / "small"
@@ -182,8 +182,8 @@ def run_overhead(work: pathlib.Path, datasets: int, rows: int) -> dict:
     cli_home = work / "cli_home"
     child([sys.executable, "-c", textwrap.dedent("""
         import pathlib, sys
-        from twinhub.home import Hub
-        from twinhub.registry import register
+        from twinhub.hub.home import Hub
+        from twinhub.hub.registration import register
         hub = Hub.open(sys.argv[1])
         for m in sys.argv[2:]:
             register(hub, pathlib.Path(m))
@@ -199,7 +199,7 @@ def run_overhead(work: pathlib.Path, datasets: int, rows: int) -> dict:
 def _published(home: pathlib.Path) -> int:
     out, _, _ = child([sys.executable, "-c", textwrap.dedent("""
         import sys
-        from twinhub.home import Hub
+        from twinhub.hub.home import Hub
         con = Hub.open(sys.argv[1]).lake.connect(read_only=True)
         print(con.execute("SELECT coalesce(sum(rows_published), 0) FROM catalog.runs WHERE status = 'published'").fetchone()[0])
         """), str(home)])

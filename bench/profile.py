@@ -3,11 +3,11 @@
     python -m bench.profile --rows 1e6 [--source csv|gpkg]
 
 Generates the benchmark's source (bench/generate.py), then runs it through
-``twinhub.ingest`` with a timer around each stage's function (read, labels and
+``twinhub.hub.ingest`` with a timer around each stage's function (read, labels and
 types, reprojection, validation, quarantine records, run figures, stage writes,
 key duplicates, publish and its parts) and prints seconds and share of the run.
 Stages nest (publish contains its parts), so the shares of nested rows are of the
-whole run too, not of their parent. The run here is serial (``twinhub.ingest.OVERLAP``
+whole run too, not of their parent. The run here is serial (``twinhub.hub.ingest.OVERLAP``
 off) so that each stage's time is its own; a real run reads the next chunk and writes
 the last one's stage in threads while a chunk is conformed, and takes less.
 """
@@ -59,11 +59,11 @@ def _timed_generator(owner, name: str, label: str) -> None:
 
 
 def instrument() -> None:
-    from catalog import notes, preview, publish, stage
-    from connectors.csv import CsvConnector
-    from connectors.vector import VectorConnector
-    from standards import conform
-    from standards.privacy import PrivacyScan
+    from twinhub.catalog import notes, preview, publish, stage
+    from twinhub.connectors.csv import CsvConnector
+    from twinhub.connectors.vector import VectorConnector
+    from twinhub.standards import conform
+    from twinhub.standards.privacy import PrivacyScan
 
     _timed_generator(CsvConnector, "chunks", "read (CSV: parse, decode, points)")
     _timed_generator(VectorConnector, "chunks", "read (GDAL: Arrow batches, WKB)")
@@ -83,9 +83,9 @@ def instrument() -> None:
     _timed(publish, "render_preview", "publish: preview image")
     _timed(publish, "publish", "publish (all)")
     del preview
-    import twinhub.ingest  # after the patches: it imports publish by name
+    import twinhub.hub.ingest  # after the patches: it imports publish by name
 
-    twinhub.ingest.OVERLAP = False  # each stage on its own: a real run overlaps reading and stage writes
+    twinhub.hub.ingest.OVERLAP = False  # each stage on its own: a real run overlaps reading and stage writes
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -97,9 +97,9 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     instrument()
     from bench.generate import generate
-    from twinhub.home import Hub
-    from twinhub.ingest import ingest
-    from twinhub.registry import register
+    from twinhub.hub.home import Hub
+    from twinhub.hub.ingest import ingest
+    from twinhub.hub.registration import register
 
     with tempfile.TemporaryDirectory() as tmp:
         sources = generate(pathlib.Path(tmp) / "src", args.rows)

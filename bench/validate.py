@@ -34,10 +34,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from standards.chinese_crs import wgs84_to_gcj02
-from standards.compile import compile_schema, failure_table, pandera_failures
-from standards.conform import Conformance, Conformer
-from standards.pack import load_pack
+from twinhub.standards.chinese_crs import wgs84_to_gcj02
+from twinhub.standards.compile import compile_schema, failure_table, pandera_failures
+from twinhub.standards.conform import Conformance, Conformer
+from twinhub.standards.pack import load_pack
 
 CHUNK = 50_000
 CATEGORIES = np.array(["养老院", "日间照料中心", "Emergency Shelter", "clinic", "泵站", "老年活动室"])

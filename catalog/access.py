@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from catalog.grants import TIERS, Consumer, Grant
-from catalog.lake import ALIAS, META_SCHEMA
+from twinhub.catalog.grants import TIERS, Consumer, Grant
+from twinhub.catalog.lake import ALIAS, META_SCHEMA
 
 CLEAR, PROTECTED, BLOCKED = "clear", "protected", "blocked"
 PROTECTIONS = ("mask", "pseudonymize")

@@ -31,7 +31,7 @@ from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import traverse_scope
 
-from catalog.lake import ALIAS, Lake, with_retry
+from twinhub.catalog.lake import ALIAS, Lake, with_retry
 
 ENV_USER = "TWINHUB_USER"
 ENV_DEPARTMENT = "TWINHUB_DEPARTMENT"

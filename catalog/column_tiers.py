@@ -11,8 +11,8 @@ from collections.abc import Iterable
 
 import duckdb
 
-from catalog.lake import META_SCHEMA, Lake
-from standards.tiers import ColumnTier, rank
+from twinhub.catalog.lake import META_SCHEMA, Lake
+from twinhub.standards.tiers import ColumnTier, rank
 
 OPEN_AUDIENCE = "public"  # who reads open exports
 OPEN_UP_TO = "internal"  # open exports keep columns up to this tier; sensitive and restricted ones are left out

@@ -15,7 +15,7 @@ and ``SELECT *``):
    the check might not see (a row referenced as a struct, ``COLUMNS(...)``)
    can then only reach what the subquery exposes.
 
-    >>> from catalog.access import Decision
+    >>> from twinhub.catalog.access import Decision
     >>> decide = lambda t, c: Decision("blocked", reason=f"no {c}") if c == "phone" else Decision("clear")
     >>> enforce("SELECT name FROM h.p", {"h.p": {"name": "VARCHAR", "phone": "VARCHAR"}}, decide)
     'SELECT name FROM (SELECT "name" FROM h.p) AS "p"'
@@ -35,10 +35,10 @@ from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import traverse_scope
 
-from catalog.access import BLOCKED, CLEAR, PROTECTED, Access, Decision, load_tiers, stricter
-from catalog.grants import Consumer, read_grants
-from catalog.guard import PreparedQuery, QueryRefused, prepare_query
-from catalog.lake import ALIAS, Lake
+from twinhub.catalog.access import BLOCKED, CLEAR, PROTECTED, Access, Decision, load_tiers, stricter
+from twinhub.catalog.grants import Consumer, read_grants
+from twinhub.catalog.guard import PreparedQuery, QueryRefused, prepare_query
+from twinhub.catalog.lake import ALIAS, Lake
 
 Decide = Callable[[str, str], Decision]
 Protect = Callable[[str, str], str]  # (column SQL, protection) -> SQL of the protected value
@@ -219,7 +219,7 @@ def _guard_view(sql: str, protect) -> str:
 def _masking():
     """catalog/masking.py (protect_sql, register_functions), or None in a hub without column protection."""
     try:
-        from catalog import masking
+        from twinhub.catalog import masking
     except ImportError:
         return None
     return masking

@@ -19,9 +19,9 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pyproj
 
-from catalog import audit, column_tiers
-from catalog.lake import META_SCHEMA, Lake
-from catalog.notes import q
+from twinhub.catalog import audit, column_tiers
+from twinhub.catalog.lake import META_SCHEMA, Lake
+from twinhub.catalog.notes import q
 
 FORMATS = {"geoparquet": ".parquet", "gpkg": ".gpkg", "geojson": ".geojson", "csv": ".csv"}
 NEVER_OPEN = frozenset({"restricted"})  # classifications never exported to open formats
@@ -116,7 +116,7 @@ def read_table(con, dataset: str, text_geometry: bool = False, view=None) -> Tab
 
 
 def _protected_column(column: str, protection: str) -> str:
-    from catalog.masking import protect_sql
+    from twinhub.catalog.masking import protect_sql
 
     return f"{protect_sql(q(column), protection)} AS {q(column)}"
 
@@ -190,7 +190,7 @@ def export_dataset(lake: Lake, dataset: str, fmt: str, out: pathlib.Path | None 
 
 def _consumer_view(con, lake: Lake, dataset: str, who):
     """What ``who`` may have of ``dataset`` (a refusal is an ExportError, audited as refused)."""
-    from catalog.export_access import ConsumerRefused, consumer_view
+    from twinhub.catalog.export_access import ConsumerRefused, consumer_view
 
     department, name = dataset.split(".", 1)
     columns = [c for c, in con.execute("SELECT column_name FROM duckdb_columns() WHERE database_name = 'lake' "
@@ -200,7 +200,7 @@ def _consumer_view(con, lake: Lake, dataset: str, who):
     except ConsumerRefused as exc:
         raise ExportError(str(exc)) from None
     if view.protected:
-        from catalog.masking import register_functions
+        from twinhub.catalog.masking import register_functions
 
         register_functions(con)
     return view

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from catalog.access import BLOCKED, PROTECTED, Access
-from catalog.lake import Lake
+from twinhub.catalog.access import BLOCKED, PROTECTED, Access
+from twinhub.catalog.lake import Lake
 
 NEVER_IN_FILES = "restricted"
 
@@ -60,10 +60,10 @@ def _needs_grant(access: Access, dataset: str) -> None:
 
 
 def _decided(access: Access, dataset: str, column: str):
-    from catalog.enforce import _protectable  # a pseudonymized column without the key is withheld
+    from twinhub.catalog.enforce import _protectable  # a pseudonymized column without the key is withheld
 
     try:
-        from catalog.masking import protect_sql
+        from twinhub.catalog.masking import protect_sql
     except ImportError:
         protect_sql = None
     return _protectable(dataset, column, access.decide(dataset, column), protect_sql)

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import duckdb
 
-from catalog.guard import QueryRefused
-from catalog.lake import Lake, with_retry
-from standards.tiers import CLASSIFICATIONS
+from twinhub.catalog.guard import QueryRefused
+from twinhub.catalog.lake import Lake, with_retry
+from twinhub.standards.tiers import CLASSIFICATIONS
 
 TIERS = CLASSIFICATIONS  # lowest to highest
 LEVELS = TIERS[1:]  # what a grant may allow; public needs no grant

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from catalog.lake import ALIAS, META_SCHEMA, Lake
-from catalog.notes import release_notes
-from catalog.preview import preview_path
+from twinhub.catalog.lake import ALIAS, META_SCHEMA, Lake
+from twinhub.catalog.notes import release_notes
+from twinhub.catalog.preview import preview_path
 
 
 class UnknownDataset(LookupError):

@@ -21,7 +21,7 @@ from typing import TypeVar
 
 import duckdb
 
-from catalog.extensions import connect
+from twinhub.catalog.extensions import connect
 
 ALIAS = "lake"
 META_SCHEMA = "catalog"

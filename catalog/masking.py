@@ -23,8 +23,8 @@ import os
 import duckdb
 import pyarrow as pa
 
-from standards.privacy import MASK_KEEP, MASK_KEEP_LONGER
-from standards.tiers import PROTECTIONS
+from twinhub.standards.privacy import MASK_KEEP, MASK_KEEP_LONGER
+from twinhub.standards.tiers import PROTECTIONS
 
 KEY_ENV = "TWINHUB_PSEUDONYM_KEY"
 PSEUDONYM_FUNCTION = "twinhub_pseudonym"

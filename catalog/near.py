@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import pyproj
 
-from catalog import audit
-from catalog.lake import META_SCHEMA, Lake
-from catalog.notes import column_facts, q
-from catalog.query import locked_connection
+from twinhub.catalog import audit
+from twinhub.catalog.lake import META_SCHEMA, Lake
+from twinhub.catalog.notes import column_facts, q
+from twinhub.catalog.query import locked_connection
 
 MAX_PER_DATASET = 1000
 
@@ -83,12 +83,12 @@ def _features(con, source: str, proj: str, box: tuple[float, float, float, float
 
 def _consumer_columns(con, access, dataset: str, geometry: str, names: list[str]) -> str | None:
     """The select list of what the consumer sees of ``dataset`` (None: leave the dataset out)."""
-    from catalog.export_access import near_view
+    from twinhub.catalog.export_access import near_view
 
     view = near_view(access, dataset, names, geometry)
     if view is None:
         return None
-    from catalog.masking import protect_sql
+    from twinhub.catalog.masking import protect_sql
 
     shown = []
     for name in names:
@@ -118,7 +118,7 @@ def near(lake: Lake, x: float, y: float, radius_m: float, target_crs: str,
         try:
             access = None
             if who is not None:
-                from catalog.masking import register_functions
+                from twinhub.catalog.masking import register_functions
 
                 access = who.access(con, lake)
                 register_functions(con)  # for pseudonymized columns (when the key is set)

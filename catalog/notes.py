@@ -19,7 +19,7 @@ import json
 
 import duckdb
 
-from catalog.lake import META_SCHEMA
+from twinhub.catalog.lake import META_SCHEMA
 
 MAX_LABEL_VALUES = 50  # a text column with at most this many distinct values counts as a label column
 LABEL_SAMPLE = 1000  # rows that rule a column out as a label column when they alone hold too many values

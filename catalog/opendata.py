@@ -29,12 +29,12 @@ import pyarrow.csv as pa_csv
 import pyproj
 import shapely
 
-from catalog import audit
-from catalog.cadence import FREQUENCY_BASE, cadence
-from catalog.export import NEVER_OPEN, ExportError, Table, read_table, write
-from catalog.lake import META_SCHEMA, Lake
-from catalog.notes import column_facts, release_notes
-from catalog.versions import dataset_versions
+from twinhub.catalog import audit
+from twinhub.catalog.cadence import FREQUENCY_BASE, cadence
+from twinhub.catalog.export import NEVER_OPEN, ExportError, Table, read_table, write
+from twinhub.catalog.lake import META_SCHEMA, Lake
+from twinhub.catalog.notes import column_facts, release_notes
+from twinhub.catalog.versions import dataset_versions
 
 FORMATS = {"dcat": "catalog.jsonld", "datapackage": "datapackage.json", "stac": "catalog.json"}
 CONTEXT = {

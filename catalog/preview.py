@@ -18,7 +18,7 @@ import numpy as np
 import shapely
 from PIL import Image, ImageDraw
 
-from catalog.lake import Lake
+from twinhub.catalog.lake import Lake
 
 log = logging.getLogger("twinhub")
 

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from catalog import column_tiers, notes, variants
-from catalog.lake import ALIAS, META_SCHEMA, META_TABLES, Lake, with_retry
-from catalog.preview import render_preview
-from catalog.stage import Stage
-from standards.conform import SOURCE_ROW
+from twinhub.catalog import column_tiers, notes, variants
+from twinhub.catalog.lake import ALIAS, META_SCHEMA, META_TABLES, Lake, with_retry
+from twinhub.catalog.preview import render_preview
+from twinhub.catalog.stage import Stage
+from twinhub.standards.conform import SOURCE_ROW
 
 PUBLISH_MEMORY = "192MB"  # DuckDB's memory while publishing one dataset; the rest spills to disk
 

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 import duckdb
 
-from catalog import audit
-from catalog.enforce import AsConsumer, restrict_query
-from catalog.guard import PreparedQuery, QueryRefused, prepare_query
-from catalog.lake import Lake, UnknownVersion
+from twinhub.catalog import audit
+from twinhub.catalog.enforce import AsConsumer, restrict_query
+from twinhub.catalog.guard import PreparedQuery, QueryRefused, prepare_query
+from twinhub.catalog.lake import Lake, UnknownVersion
 
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_MAX_ROWS = 100_000

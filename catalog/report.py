@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from catalog.cadence import cadence
-from catalog.lake import META_SCHEMA, Lake, commit, with_retry
+from twinhub.catalog.cadence import cadence
+from twinhub.catalog.lake import META_SCHEMA, Lake, commit, with_retry
 
 GRACE = 1.5  # a dataset is stale after this many declared intervals without a confirming run
 REUSE_ACTIONS = ("query", "near", "export", "export-catalog")

@@ -25,8 +25,8 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 
-from catalog.lake import META_SCHEMA, Lake
-from catalog.notes import column_facts, q
+from twinhub.catalog.lake import META_SCHEMA, Lake
+from twinhub.catalog.notes import column_facts, q
 
 WEIGHTS = {"title": 3.0, "id": 2.0, "labels": 2.0, "columns": 1.5, "description": 1.0}
 MAX_LABEL_VALUES = 200

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 
-from standards.conform import SOURCE_ROW
+from twinhub.standards.conform import SOURCE_ROW
 
 SUMMARY = "stage.json"
 DUCKDB_MEMORY = "192MB"  # per DuckDB instance over a stage; more spills to disk (streaming: flat memory)

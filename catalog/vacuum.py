@@ -17,7 +17,7 @@ import os
 import pathlib
 from dataclasses import dataclass, field
 
-from catalog.lake import ALIAS, Lake, with_retry
+from twinhub.catalog.lake import ALIAS, Lake, with_retry
 
 
 @dataclass

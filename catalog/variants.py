@@ -23,10 +23,10 @@ import json
 import duckdb
 import pyproj
 
-from catalog import notes
-from catalog.lake import META_SCHEMA
-from catalog.notes import q
-from standards.tiers import ColumnTier, rank
+from twinhub.catalog import notes
+from twinhub.catalog.lake import META_SCHEMA
+from twinhub.catalog.notes import q
+from twinhub.standards.tiers import ColumnTier, rank
 
 SUFFIX = "_public"
 TIER = "public"

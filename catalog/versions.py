@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import duckdb
 
-from catalog import column_tiers, notes, variants
-from catalog.lake import ALIAS, META_SCHEMA, Lake, UnknownVersion, commit, with_retry
-from catalog.preview import render_preview
+from twinhub.catalog import column_tiers, notes, variants
+from twinhub.catalog.lake import ALIAS, META_SCHEMA, Lake, UnknownVersion, commit, with_retry
+from twinhub.catalog.preview import render_preview
 
 AS_OF_HINT = "give a version number (see `twinhub catalog show DATASET`) or a time such as 2026-05-01 08:00"
 

@@ -13,25 +13,25 @@ import importlib
 import pathlib
 from typing import TYPE_CHECKING
 
-from connectors.errors import SourceError
-from connectors.http.policy import NetworkPolicy
+from twinhub.connectors.errors import SourceError
+from twinhub.connectors.http.policy import NetworkPolicy
 
 if TYPE_CHECKING:
-    from connectors.base import Chunk, Connector, SourceConfig
+    from twinhub.connectors.base import Chunk, Connector, SourceConfig
 
 CONNECTORS: dict[str, str] = {
-    "csv": "connectors.csv:CsvConnector",
-    "xlsx": "connectors.excel:ExcelConnector",
-    "shapefile": "connectors.vector:ShapefileConnector",
-    "geojson": "connectors.vector:GeoJSONConnector",
-    "gpkg": "connectors.vector:GeoPackageConnector",
-    "fgb": "connectors.vector:FlatGeobufConnector",
-    "geoparquet": "connectors.geoparquet:GeoParquetConnector",
-    "postgres": "connectors.db.connector:PostgresConnector",
-    "mysql": "connectors.db.connector:MySQLConnector",
-    "http": "connectors.http.file:HttpFileConnector",
-    "ogcapi": "connectors.http.ogcapi:OgcApiConnector",
-    "arcgis": "connectors.http.arcgis:ArcGisConnector",
+    "csv": "twinhub.connectors.csv:CsvConnector",
+    "xlsx": "twinhub.connectors.excel:ExcelConnector",
+    "shapefile": "twinhub.connectors.vector:ShapefileConnector",
+    "geojson": "twinhub.connectors.vector:GeoJSONConnector",
+    "gpkg": "twinhub.connectors.vector:GeoPackageConnector",
+    "fgb": "twinhub.connectors.vector:FlatGeobufConnector",
+    "geoparquet": "twinhub.connectors.geoparquet:GeoParquetConnector",
+    "postgres": "twinhub.connectors.db.connector:PostgresConnector",
+    "mysql": "twinhub.connectors.db.connector:MySQLConnector",
+    "http": "twinhub.connectors.http.file:HttpFileConnector",
+    "ogcapi": "twinhub.connectors.http.ogcapi:OgcApiConnector",
+    "arcgis": "twinhub.connectors.http.arcgis:ArcGisConnector",
 }
 _BASE = ("Chunk", "Connector", "SourceConfig")  # from connectors.base, imported on first use
 
@@ -43,7 +43,7 @@ __all__ = [
 
 def __getattr__(name: str):
     if name in _BASE:
-        return getattr(importlib.import_module("connectors.base"), name)
+        return getattr(importlib.import_module("twinhub.connectors.base"), name)
     raise AttributeError(f"module 'connectors' has no attribute {name!r}")
 
 

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from connectors.errors import SourceError
-from connectors.points import PointColumn
-from connectors.http.policy import NetworkPolicy
+from twinhub.connectors.errors import SourceError
+from twinhub.connectors.http.policy import NetworkPolicy
+from twinhub.connectors.points import PointColumn
 
 __all__ = ["DEFAULT_CHUNK_ROWS", "Chunk", "Connector", "FileConfig", "FileConnector", "SourceConfig", "SourceError"]
 
@@ -72,7 +72,7 @@ class Connector(ABC):
     def describe(self) -> str:
         return f"{self.name} source"
 
-    def check(self) -> None:
+    def check(self) -> None:  # noqa: B027 - optional: a connector that can open its source cheaply overrides it
         """Raise SourceError unless the source can be opened."""
 
     @abstractmethod

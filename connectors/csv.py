@@ -29,9 +29,9 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
-from connectors.csv_arrow import ArrowGaveUp, Undecodable, arrow_frames
-from connectors.base import DEFAULT_CHUNK_ROWS, Chunk, FileConfig, FileConnector, SourceError
-from connectors.tabular_geometry import TabularConfig, frame_geometry
+from twinhub.connectors.base import DEFAULT_CHUNK_ROWS, Chunk, FileConfig, FileConnector, SourceError
+from twinhub.connectors.csv_arrow import ArrowGaveUp, Undecodable, arrow_frames
+from twinhub.connectors.tabular_geometry import TabularConfig, frame_geometry
 
 # tried in order when no encoding is declared; latin-1 accepts any bytes, so it is last
 CANDIDATE_ENCODINGS = ("utf-8-sig", "gb18030", "big5", "latin-1")

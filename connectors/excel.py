@@ -34,8 +34,8 @@ import pandas as pd
 from openpyxl.utils import get_column_letter
 from pydantic import Field
 
-from connectors.base import DEFAULT_CHUNK_ROWS, Chunk, FileConfig, FileConnector, SourceError
-from connectors.tabular_geometry import TabularConfig, frame_geometry
+from twinhub.connectors.base import DEFAULT_CHUNK_ROWS, Chunk, FileConfig, FileConnector, SourceError
+from twinhub.connectors.tabular_geometry import TabularConfig, frame_geometry
 
 log = logging.getLogger("twinhub.connectors")
 

@@ -15,8 +15,8 @@ import pyarrow.parquet as pq
 import pyproj
 import shapely
 
-from connectors.base import DEFAULT_CHUNK_ROWS, Chunk, FileConnector, SourceError
-from connectors.vector import declared_epsg
+from twinhub.connectors.base import DEFAULT_CHUNK_ROWS, Chunk, FileConnector, SourceError
+from twinhub.connectors.vector import declared_epsg
 
 
 class GeoParquetConnector(FileConnector):

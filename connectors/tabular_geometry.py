@@ -14,8 +14,8 @@ import pandas as pd
 import shapely
 from pydantic import Field, ValidationInfo, field_validator
 
-from connectors.base import SourceConfig, SourceError
-from connectors.points import points_from_columns
+from twinhub.connectors.base import SourceConfig, SourceError
+from twinhub.connectors.points import points_from_columns
 
 _EWKT_PREFIX = re.compile(r"^SRID=\d+;", re.IGNORECASE)  # PostGIS EWKT; the CRS comes from source.crs instead
 

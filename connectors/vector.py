@@ -18,7 +18,6 @@ place through /vsizip/). Refused, with the member named:
 from __future__ import annotations
 
 import contextlib
-
 import pathlib
 import re
 import zipfile
@@ -30,7 +29,7 @@ import pyproj
 import shapely
 from pyproj.exceptions import CRSError
 
-from connectors.base import DEFAULT_CHUNK_ROWS, Chunk, FileConfig, FileConnector, SourceError
+from twinhub.connectors.base import DEFAULT_CHUNK_ROWS, Chunk, FileConfig, FileConnector, SourceError
 
 # a .prj without an authority code is matched to an EPSG code at this pyproj confidence
 # (ESRI WKT of a State Plane zone, e.g. NYC's nybb.prj, matches EPSG:2263 at 100)

@@ -20,7 +20,7 @@ import time
 import dagster as dg
 from dagster._utils.schedules import cron_string_iterator
 
-from twinhub.registry import Registered
+from twinhub.hub.registry import Registered
 
 SENSOR_INTERVAL_S = 30
 

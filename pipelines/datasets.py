@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from twinhub.home import Hub
-from twinhub.registry import Registered, lookup
+from twinhub.hub.home import Hub
+from twinhub.hub.registry import Registered, lookup
 
 if TYPE_CHECKING:
-    from standards.pack import Standard, StandardsPack
+    from twinhub.standards.pack import Standard, StandardsPack
 
 # What running a dataset needs (pandas, GDAL, DuckDB, PIL...) is imported inside the op's
 # functions: the webserver and daemon load these definitions without ever running an op.
@@ -39,13 +39,13 @@ TAG_VALUE = re.compile(r"[^A-Za-z0-9_.\-]")
 @functools.lru_cache(maxsize=None)
 def permanent_errors() -> tuple[type[Exception], ...]:
     """Errors retrying cannot fix: a bad source or manifest, another run publishing the dataset."""
-    from catalog.stage import StageMissing
-    from connectors import ConfigProblem, SourceError
-    from standards.crs import UnknownCRS
-    from standards.pack import StandardsError
-    from twinhub.diskspace import DiskFull
-    from twinhub.locks import PublishInProgress
-    from twinhub.manifest import ManifestError
+    from twinhub.catalog.stage import StageMissing
+    from twinhub.connectors import ConfigProblem, SourceError
+    from twinhub.hub.diskspace import DiskFull
+    from twinhub.hub.locks import PublishInProgress
+    from twinhub.hub.manifest import ManifestError
+    from twinhub.standards.crs import UnknownCRS
+    from twinhub.standards.pack import StandardsError
 
     # a full disk stays full for the next seconds: failing at once spares it a retry storm
     return (SourceError, ConfigProblem, ManifestError, UnknownCRS, StandardsError, StageMissing, PublishInProgress,
@@ -162,8 +162,8 @@ def build_dataset_assets(hub: Hub, entry: Registered, standard: Standard, schema
     @dg.multi_asset(name=f"{m.department}__{m.dataset}", specs=specs, check_specs=checks, can_subset=True,
                     retry_policy=TRANSIENT_RETRY)
     def _dataset(context):
-        from twinhub.ingest import discard_stage
-        from twinhub.locks import hold_dataset
+        from twinhub.hub.ingest import discard_stage
+        from twinhub.hub.locks import hold_dataset
 
         current = _current(hub, m.id)
         selected = context.selected_asset_keys
@@ -185,9 +185,9 @@ def build_dataset_assets(hub: Hub, entry: Registered, standard: Standard, schema
 
 def _stage_and_audit(context, hub: Hub, current: Registered, staged: dg.AssetKey):
     """Stage the dataset and audit it; returns whether it may be published (None: nothing new)."""
-    from twinhub.audit import audit_stage, blocked
-    from twinhub.ingest import discard_stage, stage_dataset
-    from twinhub.protection import steward_lines
+    from twinhub.hub.audit import audit_stage, blocked
+    from twinhub.hub.ingest import discard_stage, stage_dataset
+    from twinhub.hub.protection import steward_lines
 
     force = context.run.tags.get(FORCE_TAG) == "true"
     run = _permanent_errors(lambda: stage_dataset(hub, current, run_id=context.run_id, force=force))
@@ -232,7 +232,7 @@ def _privacy(privacy: dict | None) -> dict:
 
 def _map_preview(hub: Hub, dataset: str, version: int | None) -> dg.MetadataValue | None:
     """The version's map preview as markdown with the PNG embedded (the UI shows it inline)."""
-    from catalog.preview import preview_path
+    from twinhub.catalog.preview import preview_path
 
     if version is None:
         return None
@@ -245,7 +245,7 @@ def _map_preview(hub: Hub, dataset: str, version: int | None) -> dg.MetadataValu
 
 def _quality(hub: Hub, dataset: str) -> dict[str, float]:
     """The served version's quality figures (from its run's details) as numbers the UI plots over runs."""
-    from catalog.info import last_published
+    from twinhub.catalog.info import last_published
 
     served = last_published(hub.lake, dataset)
     details = json.loads(served["details"]) if served and served.get("details") else {}
@@ -260,7 +260,7 @@ def _quality(hub: Hub, dataset: str) -> dict[str, float]:
 
 
 def _publish(context, hub: Hub, current: Registered, published: dg.AssetKey) -> dg.MaterializeResult:
-    from twinhub.ingest import publish_stage
+    from twinhub.hub.ingest import publish_stage
 
     result = _permanent_errors(lambda: publish_stage(hub, current, run_id=context.run_id))
     share = result.rows_quarantined / result.rows_read if result.rows_read else 0.0

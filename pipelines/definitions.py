@@ -3,7 +3,7 @@
 Loaded by ``dagster dev -w workspace.yaml``, ``twinhub ui`` and ``twinhub run``.
 """
 
-from pipelines.factory import build_definitions
-from twinhub.home import Hub
+from twinhub.hub.home import Hub
+from twinhub.pipelines.factory import build_definitions
 
 defs = build_definitions(Hub.open())

@@ -13,11 +13,18 @@ from collections import defaultdict
 
 import dagster as dg
 
-from pipelines.automation import freshness_policy, landing_sensor, schedule_for
-from pipelines.layers import cross_department_assets
-from pipelines.datasets import DEPARTMENT_TAG, FORCE_TAG, build_dataset_assets, column_schema, published_key, staged_key
-from twinhub.home import Hub
-from twinhub.registry import registered
+from twinhub.hub.home import Hub
+from twinhub.hub.registry import registered
+from twinhub.pipelines.automation import freshness_policy, landing_sensor, schedule_for
+from twinhub.pipelines.datasets import (
+    DEPARTMENT_TAG,
+    FORCE_TAG,
+    build_dataset_assets,
+    column_schema,
+    published_key,
+    staged_key,
+)
+from twinhub.pipelines.layers import cross_department_assets
 
 __all__ = ["FORCE_TAG", "build_definitions"]
 

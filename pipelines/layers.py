@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import dagster as dg
 
-from twinhub.home import Hub
-from twinhub.layers import (
-    CITY_SCHEMA, DERIVED_SCHEMA, DerivedDataset, build_city_layer, build_derived, derived_datasets,
+from twinhub.hub.home import Hub
+from twinhub.hub.layers import (
+    CITY_SCHEMA,
+    DERIVED_SCHEMA,
+    DerivedDataset,
+    build_city_layer,
+    build_derived,
+    derived_datasets,
     highest_classification,
 )
-from twinhub.registry import Registered
+from twinhub.hub.registry import Registered
 
 
 def _key(table: str) -> dg.AssetKey:

@@ -21,7 +21,7 @@ import re
 
 import yaml
 
-from standards.pack import DEFAULT_PACK
+from twinhub.standards.pack import DEFAULT_PACK
 
 VOCABULARY = "admin_division"
 ORIGIN = "https://github.com/modood/Administrative-divisions-of-China (dist/areas.csv, dist/provinces.csv)"

@@ -17,8 +17,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from standards.dates import parse_datetimes
-from standards.labels import NULL_SPELLINGS
+from twinhub.standards.dates import parse_datetimes
+from twinhub.standards.labels import NULL_SPELLINGS
 
 # Table Schema type -> pandas dtype the catalog stores
 DTYPES = {

@@ -25,7 +25,7 @@ import json
 import pathlib
 from dataclasses import dataclass
 
-from standards.pack import Standard, StandardsPack
+from twinhub.standards.pack import Standard, StandardsPack
 
 FOLDER = "standards_used"  # under the hub home
 # a value of the old type always reads as the new type

@@ -16,8 +16,8 @@ import pyarrow
 import pyarrow.compute as pc
 import shapely
 
-from standards.coerce import DTYPES, arrow_array
-from standards.pack import Standard, StandardsPack
+from twinhub.standards.coerce import DTYPES, arrow_array
+from twinhub.standards.pack import Standard, StandardsPack
 
 GEOMETRY_TYPES = {"Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"}
 

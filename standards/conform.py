@@ -21,16 +21,21 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from standards import compat, score
-from standards.coerce import coerce_column
-from standards.compile import Points, compile_schema, failure_table
-from standards.crs import (PointCoordinates, resolve_crs, transform_coordinates, transform_geometries,
-                           transform_points)
-from standards.crs_detect import lonlat_extent
-from standards.crs_policy import reprojection_record
-from standards.labels import LabelStats, Matcher
-from standards.pack import Crosswalk, Standard, StandardsPack
-from standards.plausibility import Plausibility
+from twinhub.standards import compat, score
+from twinhub.standards.coerce import coerce_column
+from twinhub.standards.compile import Points, compile_schema, failure_table
+from twinhub.standards.crs import (
+    PointCoordinates,
+    resolve_crs,
+    transform_coordinates,
+    transform_geometries,
+    transform_points,
+)
+from twinhub.standards.crs_detect import lonlat_extent
+from twinhub.standards.crs_policy import reprojection_record
+from twinhub.standards.labels import LabelStats, Matcher
+from twinhub.standards.pack import Crosswalk, Standard, StandardsPack
+from twinhub.standards.plausibility import Plausibility
 
 SOURCE_ROW = "_source_row"
 NOT_SCHEMA = frozenset({"label_unmapped", "outside_city"})  # checks with their own score part

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from standards.labels import normalize
-from standards.pack import (
+from twinhub.standards.labels import normalize
+from twinhub.standards.pack import (
     DEFAULT_PACK,
     MATCH_TYPES,
     Crosswalk,

@@ -27,7 +27,7 @@ import shapely
 from numpy.typing import ArrayLike, NDArray
 from pyproj.exceptions import CRSError
 
-from standards import chinese_crs
+from twinhub.standards import chinese_crs
 
 __all__ = [
     "HubCRS",

@@ -16,7 +16,7 @@ other (WGS 84 vs GCJ-02, a Gauss-Kruger grid on CGCS2000 vs the same grid on
 Xian 1980) are named as ``alike``: no city is small enough to tell them apart. Local city grids have no public parameters and are never
 guessed; their owner gives them as a PROJ string or WKT.
 
->>> from standards.pack import load_pack
+>>> from twinhub.standards.pack import load_pack
 >>> best = rank_crs([640060.34], [3457406.44], load_pack().city, "EPSG:4490")[0]
 >>> best.crs, best.swapped, best.inside_share
 ('EPSG:4549', False, 1.0)
@@ -37,10 +37,10 @@ from numpy.typing import ArrayLike, NDArray
 from pyproj.database import query_crs_info
 from pyproj.enums import PJType
 
-from standards.chinese_crs import out_of_china
-from standards.crs import UnknownCRS, resolve_crs, transform_xy
-from standards.crs_policy import CRSRefused, reprojection_record
-from standards.pack import City
+from twinhub.standards.chinese_crs import out_of_china
+from twinhub.standards.crs import UnknownCRS, resolve_crs, transform_xy
+from twinhub.standards.crs_policy import CRSRefused, reprojection_record
+from twinhub.standards.pack import City
 
 ALIKE_M = 2_000.0  # candidates whose positions agree this closely cannot be told apart by range
 TIE = 0.05  # candidates whose inside shares differ by less fit equally well

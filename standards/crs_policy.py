@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from standards.crs import HubCRS, operation_summary
-from standards.pack import StandardsError
+from twinhub.standards.crs import HubCRS, operation_summary
+from twinhub.standards.pack import StandardsError
 
 # geodetic datums that agree to under a metre (see the module docstring)
 ITRF_ALIGNED = frozenset({"World Geodetic System 1984 ensemble", "World Geodetic System 1984", "China 2000"})

@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from standards.pack import Crosswalk, Vocabulary
+from twinhub.standards.pack import Crosswalk, Vocabulary
 
 NULL_SPELLINGS = frozenset({"", "none", "null", "nan", "n/a", "na", "-", "--", "nil", "无", "空"})
 _PUNCT = re.compile(r"[\s\.,;:!?'\"`()\[\]{}<>/\\|_\-—–·、，。；：！？“”‘’（）【】《》]+")
@@ -217,7 +217,7 @@ def suggest(
 ) -> list[Suggestion]:
     """Codes whose code, labels, synonyms (or other departments' crosswalked values) resemble ``value``.
 
-    >>> from standards.pack import load_pack
+    >>> from twinhub.standards.pack import load_pack
     >>> [s.code for s in suggest("Elderly care homes", load_pack().vocabulary("facility_category"))][:1]
     ['elderly_care_home']
     """

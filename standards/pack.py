@@ -24,7 +24,7 @@ from functools import lru_cache
 import frictionless
 import yaml
 
-from standards.crs import UnknownCRS, resolve_crs
+from twinhub.standards.crs import UnknownCRS, resolve_crs
 
 DEFAULT_PACK = pathlib.Path(__file__).parent
 MATCH_TYPES = ("exact", "close", "broader")  # SKOS exactMatch, closeMatch, broadMatch

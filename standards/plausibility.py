@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from standards.crs import HubCRS, transform_xy
-from standards.crs_detect import rank_crs
-from standards.pack import City
+from twinhub.standards.crs import HubCRS, transform_xy
+from twinhub.standards.crs_detect import rank_crs
+from twinhub.standards.pack import City
 
 KEEP = 100_000  # rejected positions kept for the diagnosis
 MIN_FOR_OTHER_CRS = 3  # unexplained positions before other CRSs are tried

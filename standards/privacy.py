@@ -36,7 +36,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from standards.tiers import covered
+from twinhub.standards.tiers import covered
 
 _EDGE_L = r"(?<![0-9A-Za-z])"
 _EDGE_R = r"(?![0-9A-Za-z])"
@@ -124,7 +124,7 @@ def _text(column: pd.Series) -> tuple[pd.Series, pa.Array] | None:
     try:
         return values, pa.array(values, type=pa.string(), from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # text mixed with other objects: scan the text
-        values = values[values.map(type) == str]
+        values = values[values.map(lambda v: type(v) is str)]
         return values, pa.array(values, type=pa.string(), from_pandas=True)
 
 

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from twinhub import sample
-from twinhub.cli import main
+from twinhub.cli.main import main
 
 
 def twinhub(hub, *args: str, input: str | None = None):

@@ -7,8 +7,8 @@ from collections import defaultdict
 import pytest
 from pyproj import Geod
 
-from catalog.info import dataset_info, quarantine_rows
-from catalog.query import QueryRefused, run_query
+from twinhub.catalog.info import dataset_info, quarantine_rows
+from twinhub.catalog.query import QueryRefused, run_query
 
 GEOD = Geod(ellps="WGS84")
 DATASETS = ["civil_affairs.elderly_care", "emergency.shelters", "health.health_centres", "water.pumping_stations"]

@@ -1,11 +1,11 @@
-"""The garbage-collector setting the chunk loop of twinhub.ingest runs under."""
+"""The garbage-collector setting the chunk loop of twinhub.hub.ingest runs under."""
 
 from __future__ import annotations
 
 import gc
 import weakref
 
-from twinhub.ingest import _older_objects_frozen
+from twinhub.hub.ingest import _older_objects_frozen
 
 
 class _Node:

@@ -9,8 +9,9 @@ import pytest
 import yaml
 
 from twinhub import sample
-from twinhub.manifest import ManifestError
-from twinhub.registry import lookup, register, registered
+from twinhub.hub.manifest import ManifestError
+from twinhub.hub.registration import register
+from twinhub.hub.registry import lookup, registered
 
 CARE = sample.CITY / "civil_affairs" / "elderly_care.yaml"
 

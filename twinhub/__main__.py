@@ -1,3 +1,3 @@
-from twinhub.cli import main
+from twinhub.cli.main import main
 
 main()

@@ -7,9 +7,9 @@ from typing import ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from connectors.db.sql import read_only_select, table_query
-from connectors.http.config import ENV_NAME
-from connectors.tabular_geometry import TabularConfig
+from twinhub.connectors.db.sql import read_only_select, table_query
+from twinhub.connectors.http.config import ENV_NAME
+from twinhub.connectors.tabular_geometry import TabularConfig
 
 
 class DbConfig(TabularConfig):

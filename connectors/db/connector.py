@@ -24,12 +24,12 @@ import pandas as pd
 import shapely
 from sqlglot import exp
 
-from connectors.base import DEFAULT_CHUNK_ROWS, Chunk, Connector
-from connectors.db import sql
-from connectors.db.config import DbConfig, MySQLConfig, PostgresConfig
-from connectors.db.drivers import Driver, MySQL, Postgres
-from connectors.errors import SourceError
-from connectors.points import points_from_columns
+from twinhub.connectors.base import DEFAULT_CHUNK_ROWS, Chunk, Connector
+from twinhub.connectors.db import sql
+from twinhub.connectors.db.config import DbConfig, MySQLConfig, PostgresConfig
+from twinhub.connectors.db.drivers import Driver, MySQL, Postgres
+from twinhub.connectors.errors import SourceError
+from twinhub.connectors.points import points_from_columns
 
 PLAIN = (str, int, float, bool, type(None))  # anything else (Decimal, dates, UUIDs...) becomes text
 

@@ -18,11 +18,11 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from connectors.errors import SourceError
-from connectors.http.config import HttpConfig
-from connectors.http.features import esri_rows, geojson_rows
-from connectors.http.fetch import with_params
-from connectors.http.pages import PagedConnector
+from twinhub.connectors.errors import SourceError
+from twinhub.connectors.http.config import HttpConfig
+from twinhub.connectors.http.features import esri_rows, geojson_rows
+from twinhub.connectors.http.fetch import with_params
+from twinhub.connectors.http.pages import PagedConnector
 
 WEB_MERCATOR_WKIDS = frozenset({102100, 102113, 900913})  # Esri's own codes for EPSG:3857
 

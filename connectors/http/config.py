@@ -7,7 +7,7 @@ import urllib.parse
 
 from pydantic import Field, field_validator
 
-from connectors.base import SourceConfig
+from twinhub.connectors.base import SourceConfig
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # query parameters that carry credentials: they belong in params_env, never in a manifest

@@ -25,9 +25,9 @@ from typing import BinaryIO
 import urllib3
 from urllib3 import exceptions as u3
 
-from connectors.errors import SourceError
-from connectors.http.config import HttpConfig
-from connectors.http.policy import NetworkPolicy, Target, redact
+from twinhub.connectors.errors import SourceError
+from twinhub.connectors.http.config import HttpConfig
+from twinhub.connectors.http.policy import NetworkPolicy, Target, redact
 
 log = logging.getLogger("twinhub.connectors")
 

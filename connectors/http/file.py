@@ -13,13 +13,13 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from connectors.base import DEFAULT_CHUNK_ROWS, Chunk, Connector, FileConnector
-from connectors.csv import CsvConfig, CsvConnector
-from connectors.http.config import HttpConfig
-from connectors.http.fetch import Fetcher
-from connectors.http.policy import redact
-from connectors.tabular_geometry import TabularConfig
-from connectors.vector import GeoJSONConnector, VectorConfig
+from twinhub.connectors.base import DEFAULT_CHUNK_ROWS, Chunk, Connector, FileConnector
+from twinhub.connectors.csv import CsvConfig, CsvConnector
+from twinhub.connectors.http.config import HttpConfig
+from twinhub.connectors.http.fetch import Fetcher
+from twinhub.connectors.http.policy import redact
+from twinhub.connectors.tabular_geometry import TabularConfig
+from twinhub.connectors.vector import GeoJSONConnector, VectorConfig
 
 CSV_ONLY = ("x", "y", "geometry", "encoding", "delimiter")
 ACCEPT = {"csv": "text/csv, text/plain;q=0.9, */*;q=0.5", "geojson": "application/geo+json, application/json;q=0.9, */*;q=0.5"}

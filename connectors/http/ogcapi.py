@@ -15,12 +15,12 @@ from collections.abc import Iterator
 import numpy as np
 from pydantic import Field, field_validator
 
-from connectors.errors import SourceError
-from connectors.http.config import HttpConfig
-from connectors.http.features import geojson_rows
-from connectors.http.fetch import with_params
-from connectors.http.pages import PagedConnector
-from connectors.http.policy import redact
+from twinhub.connectors.errors import SourceError
+from twinhub.connectors.http.config import HttpConfig
+from twinhub.connectors.http.features import geojson_rows
+from twinhub.connectors.http.fetch import with_params
+from twinhub.connectors.http.pages import PagedConnector
+from twinhub.connectors.http.policy import redact
 
 NEXT_TYPES = ("application/geo+json", "application/json")
 

@@ -21,11 +21,11 @@ from typing import BinaryIO
 import numpy as np
 import pandas as pd
 
-from connectors.base import DEFAULT_CHUNK_ROWS, Chunk, Connector
-from connectors.errors import SourceError
-from connectors.http.config import HttpConfig
-from connectors.http.fetch import Fetcher, Retryable
-from connectors.http.policy import redact
+from twinhub.connectors.base import DEFAULT_CHUNK_ROWS, Chunk, Connector
+from twinhub.connectors.errors import SourceError
+from twinhub.connectors.http.config import HttpConfig
+from twinhub.connectors.http.fetch import Fetcher, Retryable
+from twinhub.connectors.http.policy import redact
 
 ACCEPT_JSON = "application/geo+json, application/json;q=0.9"
 

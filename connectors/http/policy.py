@@ -27,7 +27,7 @@ import socket
 import urllib.parse
 from dataclasses import dataclass, field
 
-from connectors.errors import SourceError
+from twinhub.connectors.errors import SourceError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

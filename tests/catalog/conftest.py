@@ -1,4 +1,4 @@
-"""A hub with three departments published straight through twinhub.ingest (no Dagster), once per session."""
+"""A hub with three departments published straight through twinhub.hub.ingest (no Dagster), once per session."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import pytest
 import yaml
 
 from twinhub import sample
-from twinhub.home import Hub
-from twinhub.ingest import ingest
-from twinhub.registry import lookup, register
+from twinhub.hub.home import Hub
+from twinhub.hub.ingest import ingest
+from twinhub.hub.registration import register
+from twinhub.hub.registry import lookup
 
 SAMPLES = ("water/pumping_stations.yaml", "emergency/shelters.yaml", "civil_affairs/elderly_care.yaml")
 

@@ -7,9 +7,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from twinhub.cli import main
-from twinhub.ingest import ingest
-from twinhub.registry import lookup
+from twinhub.cli.main import main
+from twinhub.hub.ingest import ingest
+from twinhub.hub.registry import lookup
 
 from .conftest import publish_sample
 

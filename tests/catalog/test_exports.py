@@ -14,14 +14,15 @@ import pytest
 import rdflib
 from rdflib.namespace import DCTERMS, FOAF, RDF
 
-from catalog.export import ExportError, export_dataset
-from catalog.extensions import connect
-from catalog.opendata import CatalogExportError, export_catalog
-from catalog.query import run_query
-from twinhub import review
-from twinhub.home import Hub
-from twinhub.ingest import ingest
-from twinhub.registry import lookup, register
+from twinhub.catalog.export import ExportError, export_dataset
+from twinhub.catalog.extensions import connect
+from twinhub.catalog.opendata import CatalogExportError, export_catalog
+from twinhub.catalog.query import run_query
+from twinhub.hub import review
+from twinhub.hub.home import Hub
+from twinhub.hub.ingest import ingest
+from twinhub.hub.registration import register
+from twinhub.hub.registry import lookup
 
 from .conftest import copy_sample, publish_sample
 

@@ -1,4 +1,4 @@
-"""catalog.guard: allow-listed user SQL, translated to DuckDB and run on real DuckDB spatial."""
+"""twinhub.catalog.guard: allow-listed user SQL, translated to DuckDB and run on real DuckDB spatial."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import duckdb
 import pyproj
 import pytest
 
-from catalog.extensions import connect
-from catalog.guard import ALLOWED_FUNCTIONS, PreparedQuery, QueryRefused, prepare_query
+from twinhub.catalog.extensions import connect
+from twinhub.catalog.guard import ALLOWED_FUNCTIONS, PreparedQuery, QueryRefused, prepare_query
 
 # ---------------------------------------------------------------------------- test data
 # Points around Shanghai, x = longitude, y = latitude (EPSG:4490 axis order as stored).

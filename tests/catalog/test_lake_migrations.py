@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from catalog import lake as lake_module
-from twinhub.home import Hub
+from twinhub.catalog import lake as lake_module
+from twinhub.hub.home import Hub
 
 
 def test_ensure_adds_columns_a_newer_twinhub_expects(tmp_path, monkeypatch):

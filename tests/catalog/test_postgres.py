@@ -10,14 +10,14 @@ import textwrap
 import pytest
 import yaml
 
-from catalog.info import dataset_info
-from catalog.lake import CatalogConfigError, Lake
-from catalog.query import run_query
 from twinhub import sample
-from twinhub.home import Hub, HubError
-from twinhub.ingest import ingest
-from twinhub.registry import lookup, register
-
+from twinhub.catalog.info import dataset_info
+from twinhub.catalog.lake import CatalogConfigError, Lake
+from twinhub.catalog.query import run_query
+from twinhub.hub.home import Hub, HubError
+from twinhub.hub.ingest import ingest
+from twinhub.hub.registration import register
+from twinhub.hub.registry import lookup
 
 PG = "dbname=test host=127.0.0.1 port=5432 user=postgres"
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -82,10 +82,10 @@ def test_publish_query_and_time_travel_with_postgres_metadata(pg_hub):
 WORKER = textwrap.dedent(
     """
     import sys
-    from catalog.query import run_query
-    from twinhub.home import Hub
-    from twinhub.ingest import ingest
-    from twinhub.registry import lookup
+    from twinhub.catalog.query import run_query
+    from twinhub.hub.home import Hub
+    from twinhub.hub.ingest import ingest
+    from twinhub.hub.registry import lookup
     hub, dataset, tag = Hub.open(sys.argv[1]), sys.argv[2], sys.argv[3]
     for i in range(2):
         ingest(hub, lookup(hub, dataset), run_id=f"{tag}-{i}", force=True)

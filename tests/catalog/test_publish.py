@@ -13,14 +13,15 @@ import pandas as pd
 import pytest
 import shapely
 
-from catalog.info import dataset_info, quarantine_rows
-from catalog.publish import RunInfo, publish
-from catalog.stage import Stage
-from connectors import SourceError
 from twinhub import sample
-from twinhub.home import Hub
-from twinhub.ingest import dataset_entry, ingest
-from twinhub.registry import lookup, register
+from twinhub.catalog.info import dataset_info, quarantine_rows
+from twinhub.catalog.publish import RunInfo, publish
+from twinhub.catalog.stage import Stage
+from twinhub.connectors import SourceError
+from twinhub.hub.home import Hub
+from twinhub.hub.ingest import dataset_entry, ingest
+from twinhub.hub.registration import register
+from twinhub.hub.registry import lookup
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -65,7 +66,7 @@ def test_a_failure_inside_the_commit_leaves_the_previous_version_served(water):
     frame = pd.DataFrame([good, broken]).astype({"capacity": "Int64"})
     stage.write(frame, pd.DataFrame(columns=["_source_row", "checks", "reasons", "record"]))
     run = RunInfo("broken", dt.datetime.now(dt.timezone.utc), "sha256:x", "EPSG:4490")
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 - whatever DuckDB raises on the broken WKB, nothing is published
         publish(water.lake, dataset_entry(manifest, standard, water.target_crs), stage, run)
     assert _state(water, "water.pumping_stations") == before
 
@@ -99,9 +100,9 @@ def test_a_source_failing_half_way_publishes_nothing_and_cleans_its_staging(hub,
 PUBLISH = textwrap.dedent(
     """
     import sys
-    from twinhub.home import Hub
-    from twinhub.ingest import ingest
-    from twinhub.registry import lookup
+    from twinhub.hub.home import Hub
+    from twinhub.hub.ingest import ingest
+    from twinhub.hub.registry import lookup
     hub = Hub.open(sys.argv[1])
     for i in range(int(sys.argv[3])):
         # wait: two runs on one dataset take turns (its lock, twinhub/locks.py) instead of failing

@@ -17,13 +17,14 @@ import pyarrow.parquet as pq
 import pytest
 import shapely
 
-from catalog import notes, preview
-from catalog.publish import RunInfo, publish
-from catalog.stage import QUARANTINE_COLUMNS, Stage
-from standards.tiers import ColumnTier
 from twinhub import sample
-from twinhub.ingest import dataset_entry
-from twinhub.registry import lookup, register
+from twinhub.catalog import notes, preview
+from twinhub.catalog.publish import RunInfo, publish
+from twinhub.catalog.stage import QUARANTINE_COLUMNS, Stage
+from twinhub.hub.ingest import dataset_entry
+from twinhub.hub.registration import register
+from twinhub.hub.registry import lookup
+from twinhub.standards.tiers import ColumnTier
 
 NO_QUARANTINE = pd.DataFrame(columns=QUARANTINE_COLUMNS)
 

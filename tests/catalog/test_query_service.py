@@ -11,7 +11,7 @@ import pytest
 import shapely
 from pyproj import Geod
 
-from catalog.query import QueryRefused, QueryTimeout, run_query
+from twinhub.catalog.query import QueryRefused, QueryTimeout, run_query
 
 GEOD = Geod(ellps="GRS80")
 FIRST_THREE = "SELECT facility_id FROM water.pumping_stations ORDER BY facility_id"

@@ -6,13 +6,14 @@ import datetime as dt
 
 import pytest
 
-from catalog.cadence import cadence
-from catalog.export import export_dataset
-from catalog.query import run_query
-from catalog.report import build_report, dataset_figures
-from twinhub.home import Hub
-from twinhub.ingest import ingest
-from twinhub.registry import lookup, register
+from twinhub.catalog.cadence import cadence
+from twinhub.catalog.export import export_dataset
+from twinhub.catalog.query import run_query
+from twinhub.catalog.report import build_report, dataset_figures
+from twinhub.hub.home import Hub
+from twinhub.hub.ingest import ingest
+from twinhub.hub.registration import register
+from twinhub.hub.registry import lookup
 
 from .conftest import copy_sample, publish_sample
 
@@ -82,7 +83,7 @@ def test_freshness_against_the_declared_cadence(hub, days_later, care, water):
 
 def test_quarantined_share_and_department_totals(hub):
     report = build_report(hub.lake, SCHEDULES)
-    latest = run_query(hub.lake, f"SELECT rows_quarantined, rows_read FROM catalog.runs WHERE run_id = 'c2'").rows[0]
+    latest = run_query(hub.lake, "SELECT rows_quarantined, rows_read FROM catalog.runs WHERE run_id = 'c2'").rows[0]
     assert _rows(report)[CARE]["quarantined_share"] == pytest.approx(latest[0] / latest[1])
     water = _rows(report, "department")["water"]
     assert (water["datasets"], water["queries_other_departments"], water["exports_other_departments"]) == (1, 3, 1)

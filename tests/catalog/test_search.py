@@ -6,10 +6,10 @@ import pytest
 import shapely
 from pyproj import Geod
 
-from catalog.near import near
-from catalog.query import run_query
-from catalog.search import search, tokens
-from twinhub.cli_catalog import _synonyms
+from twinhub.catalog.near import near
+from twinhub.catalog.query import run_query
+from twinhub.catalog.search import search, tokens
+from twinhub.cli.catalog import _synonyms
 
 GEOD = Geod(ellps="GRS80")
 

@@ -8,13 +8,14 @@ import time
 import pytest
 from PIL import Image
 
-from catalog.info import dataset_info, quarantine_rows
-from catalog.lake import UnknownVersion
-from catalog.preview import preview_path
-from catalog.query import run_query
-from catalog.versions import parse_as_of, rollback
-from twinhub.ingest import ingest
-from twinhub.registry import lookup, register
+from twinhub.catalog.info import dataset_info, quarantine_rows
+from twinhub.catalog.lake import UnknownVersion
+from twinhub.catalog.preview import preview_path
+from twinhub.catalog.query import run_query
+from twinhub.catalog.versions import parse_as_of, rollback
+from twinhub.hub.ingest import ingest
+from twinhub.hub.registration import register
+from twinhub.hub.registry import lookup
 
 from .conftest import copy_sample
 
@@ -28,7 +29,7 @@ def _rows(hub, as_of=None) -> list[tuple]:
 @pytest.fixture(scope="module")
 def versions(tmp_path_factory):
     """Elderly care published twice with a known change between, then rolled back to the first version."""
-    from twinhub.home import Hub
+    from twinhub.hub.home import Hub
 
     root = tmp_path_factory.mktemp("versions")
     hub = Hub.open(root / "home")

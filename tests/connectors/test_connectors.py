@@ -21,9 +21,9 @@ import pyproj
 import pytest
 import shapely
 
-from connectors import ConfigProblem, SourceError, open_source
-from connectors.tabular_geometry import geometries_from_text
-from standards.crs import resolve_crs, transform_geometries, transform_xy
+from twinhub.connectors import ConfigProblem, SourceError, open_source
+from twinhub.connectors.tabular_geometry import geometries_from_text
+from twinhub.standards.crs import resolve_crs, transform_geometries, transform_xy
 
 REALWORLD = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "data" / "realworld"
 NYC = REALWORLD / "us_nyc_borough_boundaries" / "nybb_16a.zip"

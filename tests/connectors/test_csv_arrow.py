@@ -13,8 +13,8 @@ import threading
 import pandas as pd
 import pytest
 
-from connectors import SourceError, open_source
-from connectors.readahead import read_ahead
+from twinhub.connectors import SourceError, open_source
+from twinhub.connectors.readahead import read_ahead
 
 REALWORLD = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "data" / "realworld"
 
@@ -162,8 +162,8 @@ def test_frames_cut_across_blocks_are_contiguous_and_map_labels(tmp_path, monkey
     compute on string pieces is ~20x slower); label mapping also takes text in pieces."""
     import pyarrow as pa
 
-    from connectors import csv_arrow
-    from standards.labels import _mapped
+    from twinhub.connectors import csv_arrow
+    from twinhub.standards.labels import _mapped
 
     monkeypatch.setattr(csv_arrow, "BLOCK_BYTES", 256)
     spec = _write(tmp_path, "id,kind\n" + "".join(f"{i},{'abc'[i % 3]}\n" for i in range(1, 301)))

@@ -19,9 +19,9 @@ import pytest
 import yaml
 from sqlglot import exp
 
-from connectors import ConfigProblem, SourceError, open_source
-from connectors.db.drivers import MySQL
-from standards.crs import transform_geometries
+from twinhub.connectors import ConfigProblem, SourceError, open_source
+from twinhub.connectors.db.drivers import MySQL
+from twinhub.standards.crs import transform_geometries
 
 REALWORLD = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "data" / "realworld"
 BANQIAO_CSV = REALWORLD / "tw_newtaipei_banqiao_parking" / "BanqiaoPublicParkingSpaceInfo.csv"
@@ -336,8 +336,8 @@ def test_a_database_password_never_reaches_the_registry_catalog_or_dagster(hub, 
     one, fails the run. Neither the registered manifests, the catalog nor Dagster's storage hold it.
     (The department also publishes its sample shelters file, as departments mix sources.)"""
     from twinhub import sample
-    from twinhub.registry import register
-    from twinhub.runner import run_datasets
+    from twinhub.hub.registration import register
+    from twinhub.pipelines.runner import run_datasets
 
     opened, _ = databases
     pg, maria = opened["postgres"], opened["mysql"]

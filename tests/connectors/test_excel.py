@@ -15,7 +15,7 @@ import numpy as np
 import openpyxl
 import pytest
 
-from connectors import SourceError, open_source
+from twinhub.connectors import SourceError, open_source
 
 HEADER = ["编号", "名称", "经度", "纬度"]
 ROWS = [["A1", "静安寺站", 121.4453, 31.2238], ["A2", "人民广场", 121.4737, 31.2304], ["A3", "陆家嘴", 121.5055, 31.2397]]

@@ -15,8 +15,8 @@ import pyproj
 import pytest
 import shapely
 
-from connectors import ConfigProblem, NetworkPolicy, SourceError, open_source
-from standards.crs import resolve_crs, transform_geometries
+from twinhub.connectors import ConfigProblem, NetworkPolicy, SourceError, open_source
+from twinhub.standards.crs import resolve_crs, transform_geometries
 
 LOCAL = NetworkPolicy(allow_hosts=("127.0.0.1",))
 FAST = {"timeout": 1, "retries": 2, "backoff": 0.01}  # keeps the failure cases quick
@@ -330,10 +330,11 @@ def test_the_hub_passes_its_policy_to_registration_and_runs(hub, server, tmp_pat
     then read in full, and an unchanged collection is not republished."""
     import yaml
 
-    from twinhub.home import Hub
-    from twinhub.ingest import ingest
-    from twinhub.manifest import ManifestError
-    from twinhub.registry import lookup, register
+    from twinhub.hub.home import Hub
+    from twinhub.hub.ingest import ingest
+    from twinhub.hub.manifest import ManifestError
+    from twinhub.hub.registration import register
+    from twinhub.hub.registry import lookup
 
     manifest = tmp_path / "grit.yaml"
     manifest.write_text(yaml.safe_dump({

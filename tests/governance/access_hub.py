@@ -14,10 +14,12 @@ import shutil
 
 import yaml
 
-from twinhub import review, sample
-from twinhub.home import Hub
-from twinhub.ingest import ingest
-from twinhub.registry import lookup, register
+from twinhub import sample
+from twinhub.hub import review
+from twinhub.hub.home import Hub
+from twinhub.hub.ingest import ingest
+from twinhub.hub.registration import register
+from twinhub.hub.registry import lookup
 
 CONTACTS = "health.care_contacts"
 CONTACT_COLUMNS = {

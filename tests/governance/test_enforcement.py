@@ -7,13 +7,14 @@ import datetime as dt
 
 import pytest
 
-from catalog.enforce import AsConsumer
-from catalog.grants import Consumer, Grant, save_grant
-from catalog.query import QueryRefused, run_query
-from twinhub.home import Hub
-from twinhub.ingest import ingest
-from twinhub.layers import build_city_layer
-from twinhub.registry import lookup, register, registered
+from twinhub.catalog.enforce import AsConsumer
+from twinhub.catalog.grants import Consumer, Grant, save_grant
+from twinhub.catalog.query import QueryRefused, run_query
+from twinhub.hub.home import Hub
+from twinhub.hub.ingest import ingest
+from twinhub.hub.layers import build_city_layer
+from twinhub.hub.registration import register
+from twinhub.hub.registry import lookup, registered
 
 from .access_hub import CONTACTS, KEY, build_hub, sample_copy
 

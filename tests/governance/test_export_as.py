@@ -8,12 +8,14 @@ import io
 import pytest
 from click.testing import CliRunner
 
-from catalog.query import run_query
-from twinhub import review, sample
-from twinhub.cli import main
-from twinhub.home import Hub
-from twinhub.ingest import ingest
-from twinhub.registry import lookup, register
+from twinhub import sample
+from twinhub.catalog.query import run_query
+from twinhub.cli.main import main
+from twinhub.hub import review
+from twinhub.hub.home import Hub
+from twinhub.hub.ingest import ingest
+from twinhub.hub.registration import register
+from twinhub.hub.registry import lookup
 
 from .access_hub import contacts_manifest
 

@@ -11,15 +11,16 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from catalog.enforce import AsConsumer
-from catalog.extensions import connect
-from catalog.grants import AccessError, Consumer, Grant, delete_grant, list_grants, parse_consumer, save_grant
-from catalog.query import run_query
 from twinhub import sample
-from twinhub.cli import main
-from twinhub.home import Hub
-from twinhub.ingest import ingest
-from twinhub.registry import lookup, register
+from twinhub.catalog.enforce import AsConsumer
+from twinhub.catalog.extensions import connect
+from twinhub.catalog.grants import AccessError, Consumer, Grant, delete_grant, list_grants, parse_consumer, save_grant
+from twinhub.catalog.query import run_query
+from twinhub.cli.main import main
+from twinhub.hub.home import Hub
+from twinhub.hub.ingest import ingest
+from twinhub.hub.registration import register
+from twinhub.hub.registry import lookup
 
 from .access_hub import CONTACTS, build_hub
 

@@ -7,8 +7,8 @@ import hashlib
 import duckdb
 import pytest
 
-from catalog.masking import KEY_ENV, PseudonymKeyMissing, protect_sql, pseudonym, register_functions
-from standards.privacy import redact
+from twinhub.catalog.masking import KEY_ENV, PseudonymKeyMissing, protect_sql, pseudonym, register_functions
+from twinhub.standards.privacy import redact
 
 VALUES = ["13812345678", "31010519491231002X", "张三", "欧阳娜娜", "沪A12345", "li.lei@example.cn", "x", "",
           "021-64871234", "上海市徐汇区漕溪北路1号", "12345"]
@@ -78,7 +78,7 @@ def test_missing_key_is_named(monkeypatch):
 
 def test_functions_work_on_the_locked_query_connection(monkeypatch, hub):
     """catalog/query.py's read-only connection with external access off and its configuration locked."""
-    from catalog.query import locked_connection
+    from twinhub.catalog.query import locked_connection
 
     monkeypatch.setenv(KEY_ENV, "locked")
     hub.lake.ensure()

@@ -7,7 +7,7 @@ import random
 import pandas as pd
 import pytest
 
-from standards.privacy import PrivacyScan, id_check_digit_ok, redact
+from twinhub.standards.privacy import PrivacyScan, id_check_digit_ok, redact
 
 WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 
@@ -111,7 +111,7 @@ def test_the_byte_test_lets_every_full_width_character_through_to_the_regex():
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from standards.privacy import _FULL_WIDTH, _may_hold_full_width
+    from twinhub.standards.privacy import _FULL_WIDTH, _may_hold_full_width
 
     full_width = [chr(c) for c in range(0xFF0B, 0xFF5B)]
     plain = ["北京市朝阳区", "Room 5", "，。", "138-1234", "", "ｱ"]  # U+FF71 is EF BD B1: sent on, not found

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from catalog.query import run_query
 from twinhub import sample
-from twinhub.cli import main
-from twinhub.home import Hub
-from twinhub.registry import register
+from twinhub.catalog.query import run_query
+from twinhub.cli.main import main
+from twinhub.hub.home import Hub
+from twinhub.hub.registration import register
 
 
 def test_a_misspelt_column_is_one_line_and_audited(tmp_path):

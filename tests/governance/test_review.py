@@ -8,12 +8,14 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from catalog.query import run_query
-from twinhub import review, sample
-from twinhub.cli import main
-from twinhub.home import Hub
-from twinhub.manifest import ManifestError
-from twinhub.registry import lookup, register, registered
+from twinhub import sample
+from twinhub.catalog.query import run_query
+from twinhub.cli.main import main
+from twinhub.hub import review
+from twinhub.hub.home import Hub
+from twinhub.hub.manifest import ManifestError
+from twinhub.hub.registration import register
+from twinhub.hub.registry import lookup, registered
 
 from .access_hub import CONTACTS, contacts_manifest, sample_copy
 
@@ -50,7 +52,7 @@ def test_a_restricted_registration_waits_and_does_not_run(home, tmp_path):
 
 
 def test_pending_datasets_are_not_in_the_dagster_definitions(home, tmp_path):
-    from pipelines.factory import build_definitions
+    from twinhub.pipelines.factory import build_definitions
 
     register(home, sample.CITY / "water/pumping_stations.yaml")
     register(home, contacts_manifest(tmp_path / "m", schedule="0 4 * * *"))

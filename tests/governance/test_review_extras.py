@@ -10,12 +10,14 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from catalog.query import run_query
-from twinhub import review, sample
-from twinhub.cli import main
-from twinhub.home import Hub
-from twinhub.ingest import ingest
-from twinhub.registry import lookup, register
+from twinhub import sample
+from twinhub.catalog.query import run_query
+from twinhub.cli.main import main
+from twinhub.hub import review
+from twinhub.hub.home import Hub
+from twinhub.hub.ingest import ingest
+from twinhub.hub.registration import register
+from twinhub.hub.registry import lookup
 
 from .access_hub import CONTACTS, contacts_manifest, sample_copy
 from .test_tiers import _rows, _write
@@ -132,7 +134,7 @@ def test_refused_grant_commands_are_audited_as_typed_with_consumer_and_dataset(s
 
 
 def test_a_refused_manifest_is_audited(tmp_path):
-    from twinhub.manifest import ManifestError
+    from twinhub.hub.manifest import ManifestError
 
     hub = Hub.open(tmp_path / "home")
     path = contacts_manifest(tmp_path / "m", columns={"adress": {"classification": "restricted"}})

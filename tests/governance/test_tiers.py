@@ -13,14 +13,15 @@ import pyproj
 import pytest
 import yaml
 
-from catalog.export import ExportError, export_dataset
-from pipelines.factory import build_definitions
-from standards.tiers import at_least, column_tier, highest
 from twinhub import sample
-from twinhub.home import Hub
-from twinhub.ingest import ingest
-from twinhub.manifest import ManifestError
-from twinhub.registry import lookup, register
+from twinhub.catalog.export import ExportError, export_dataset
+from twinhub.hub.home import Hub
+from twinhub.hub.ingest import ingest
+from twinhub.hub.manifest import ManifestError
+from twinhub.hub.registration import register
+from twinhub.hub.registry import lookup
+from twinhub.pipelines.factory import build_definitions
+from twinhub.standards.tiers import at_least, column_tier, highest
 
 from .test_privacy import resident_id
 
@@ -71,7 +72,7 @@ def _rows(n: int, description, district=lambda i: "310104") -> list[dict]:
 def _activate(hub: Hub, path: pathlib.Path):
     entry, _ = register(hub, path)
     if getattr(entry, "review", None):  # sensitive registrations wait for a steward (twinhub/review.py)
-        from twinhub.review import approve
+        from twinhub.hub.review import approve
 
         approve(hub, entry.id, "test: reviewed")
     return lookup(hub, entry.id)
@@ -127,7 +128,7 @@ def test_undeclared_phones_raise_the_column_and_dataset_tier(city):
 def test_the_cli_shows_tiers_and_findings(city):
     from click.testing import CliRunner
 
-    from twinhub.cli import main
+    from twinhub.cli.main import main
 
     show = CliRunner().invoke(main, ["--home", str(city.home), "catalog", "show", "hotline.requests"])
     assert show.exit_code == 0, show.output
@@ -194,7 +195,7 @@ def test_an_unknown_column_is_a_manifest_error(tmp_path, hub):
 
 
 def test_a_rollback_serves_the_column_tiers_of_its_version(hub, tmp_path):
-    from catalog.versions import dataset_versions, rollback
+    from twinhub.catalog.versions import dataset_versions, rollback
 
     path = _write(tmp_path, "requests", _rows(6, lambda i: f"来电1391234{i:04d}"), {})
     entry = _activate(hub, path)
@@ -220,7 +221,7 @@ def test_a_rollback_serves_the_column_tiers_of_its_version(hub, tmp_path):
     ({"public_variant": {}}, {"public_variant": "give either grid_m (metres) or aggregate (a field, e.g. district)"}),
 ])
 def test_privacy_keys_are_checked_key_by_key(keys, problems):
-    from twinhub.manifest import parse_manifest
+    from twinhub.hub.manifest import parse_manifest
 
     with pytest.raises(ManifestError) as err:
         parse_manifest({"department": "a", "dataset": "b", "title": "t", "standard": "facility", "source": {},
@@ -237,7 +238,7 @@ def test_public_variant_is_checked_against_the_standard(tmp_path, hub):
 
 
 def test_a_variant_goes_when_the_manifest_drops_it_and_never_replaces_a_dataset(hub, tmp_path):
-    from catalog.variants import VariantConflict
+    from twinhub.catalog.variants import VariantConflict
 
     variant = {"public_variant": {"aggregate": "district", "min_count": 1}}
     ingest(hub, _activate(hub, _write(tmp_path / "a", "requests", _rows(4, lambda i: "x"), variant)), run_id="one")
@@ -255,7 +256,7 @@ def test_a_variant_goes_when_the_manifest_drops_it_and_never_replaces_a_dataset(
 
 
 def test_a_sensitive_geometry_is_left_out_of_every_open_format(hub, tmp_path):
-    from catalog.opendata import export_catalog
+    from twinhub.catalog.opendata import export_catalog
 
     path = _write(tmp_path / "src", "located", _rows(3, lambda i: "x"),
                   {"columns": {"geometry": {"classification": "sensitive"}}, "public_variant": {"grid_m": 1000}})
@@ -274,7 +275,7 @@ def test_a_sensitive_geometry_is_left_out_of_every_open_format(hub, tmp_path):
 
 def test_a_rollback_serves_the_public_variant_of_its_version(hub, tmp_path):
     """The variant is rebuilt with each publish; a rollback restores the one of the version it serves again."""
-    from catalog.versions import dataset_versions, rollback
+    from twinhub.catalog.versions import dataset_versions, rollback
 
     variant = {"public_variant": {"aggregate": "district", "min_count": 1}}
     ingest(hub, _activate(hub, _write(tmp_path / "a", "requests", _rows(4, lambda i: "x"), {})), run_id="none")

@@ -8,8 +8,8 @@ import shutil
 import pytest
 import yaml
 
-from standards.pack import DEFAULT_PACK
-from twinhub.home import Hub
+from twinhub.hub.home import Hub
+from twinhub.standards.pack import DEFAULT_PACK
 
 CITIES = {  # name -> extent in lon/lat (target CRS EPSG:4326)
     "adur": ("Adur", "Europe/London", [-0.42, 50.80, -0.17, 50.90]),

@@ -8,11 +8,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from twinhub.cli import main
+from twinhub.cli.main import main
 from twinhub.guided.drafts import read_draft
 from twinhub.guided.guide import propose
 from twinhub.guided.source import GuidedError, source_spec
-from twinhub.registry import registered
+from twinhub.hub.registry import registered
 
 from .conftest import city_hub
 

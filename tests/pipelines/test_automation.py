@@ -8,10 +8,10 @@ import shutil
 
 import dagster as dg
 
-from pipelines.automation import cadence
-from pipelines.factory import build_definitions
 from twinhub import sample
-from twinhub.registry import register
+from twinhub.hub.registration import register
+from twinhub.pipelines.automation import cadence
+from twinhub.pipelines.factory import build_definitions
 
 
 def _landing(hub, tmp_path):

@@ -10,11 +10,11 @@ import sys
 import dagster as dg
 import pytest
 
-from catalog.info import dataset_info
-from pipelines.factory import build_definitions
 from twinhub import sample
-from twinhub.registry import register
-from twinhub.runner import run_datasets
+from twinhub.catalog.info import dataset_info
+from twinhub.hub.registration import register
+from twinhub.pipelines.factory import build_definitions
+from twinhub.pipelines.runner import run_datasets
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 CARE = dg.AssetKey(["civil_affairs", "elderly_care"])

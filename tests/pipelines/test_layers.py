@@ -6,9 +6,9 @@ import dagster as dg
 import pytest
 from pyproj import Geod
 
-from catalog.query import run_query
-from pipelines.factory import build_definitions
-from twinhub.layers import LayerError, derived_datasets
+from twinhub.catalog.query import run_query
+from twinhub.hub.layers import LayerError, derived_datasets
+from twinhub.pipelines.factory import build_definitions
 
 GEOD = Geod(ellps="WGS84")
 
@@ -75,8 +75,8 @@ def _versions(hub) -> dict:
 
 @pytest.mark.slow
 def test_an_unchanged_run_rewrites_no_table(hub):
-    from twinhub.demo import prepare_demo
-    from twinhub.runner import run_datasets
+    from twinhub.cli.demo import prepare_demo
+    from twinhub.pipelines.runner import run_datasets
 
     prepare_demo(hub)
     assert run_datasets(hub).ok

@@ -10,9 +10,9 @@ import dagster as dg
 import psycopg2
 import pytest
 
-from twinhub.demo import prepare_demo
-from twinhub.home import Hub
-from twinhub.runner import run_datasets
+from twinhub.cli.demo import prepare_demo
+from twinhub.hub.home import Hub
+from twinhub.pipelines.runner import run_datasets
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}

@@ -18,11 +18,12 @@ import yaml
 from click.testing import CliRunner
 
 from bench.definitions import make_hub
-from connectors import CONNECTORS, connector_class
-from pipelines.factory import build_definitions
 from twinhub import sample
-from twinhub.cli import main
-from twinhub.registry import INDEX, register, registered
+from twinhub.cli.main import main
+from twinhub.connectors import CONNECTORS, connector_class
+from twinhub.hub.registration import register
+from twinhub.hub.registry import INDEX, registered
+from twinhub.pipelines.factory import build_definitions
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 # needed to run a dataset, never to list the registry or define its assets
@@ -49,14 +50,14 @@ def many(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_listing_datasets_imports_no_data_library(many):
-    setup = ("from twinhub.cli import main\n"
+    setup = ("from twinhub.cli.main import main\n"
              "try:\n    main(['datasets'], standalone_mode=False)\nexcept SystemExit:\n    pass")
-    heavy = RUN_ONLY | {"pyproj", "shapely", "frictionless", "twinhub.cli_catalog"}
+    heavy = RUN_ONLY | {"pyproj", "shapely", "frictionless", "twinhub.cli.catalog"}
     assert _imported(setup, heavy, many.home) == []
 
 
 def test_loading_definitions_imports_nothing_only_runs_need(many):
-    setup = "import pipelines.definitions as d\nassert len(d.defs.resolve_asset_graph().get_all_asset_keys()) > 60"
+    setup = "import twinhub.pipelines.definitions as d\nassert len(d.defs.resolve_asset_graph().get_all_asset_keys()) > 60"
     assert _imported(setup, RUN_ONLY, many.home) == []
 
 
@@ -70,7 +71,7 @@ def test_commands_of_other_modules_load_when_asked_for(many):
     assert listing.exit_code == 0 and {"catalog", "standards", "review"} <= set(listing.output.split())
     shown = runner.invoke(main, ["--home", str(many.home), "catalog", "--help"])
     assert shown.exit_code == 0 and "vacuum" in shown.output  # cli_ops adds it to cli_catalog's group
-    from catalog.query import DEFAULT_MAX_ROWS
+    from twinhub.catalog.query import DEFAULT_MAX_ROWS
 
     assert f"(default: {DEFAULT_MAX_ROWS:,}," in " ".join(runner.invoke(main, ["query", "--help"]).output.split())
 

@@ -17,8 +17,8 @@ import time
 import pytest
 import yaml
 
-from twinhub.home import Hub
-from twinhub.registry import register
+from twinhub.hub.home import Hub
+from twinhub.hub.registration import register
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 DATASET = "emergency.drill_points"

@@ -7,11 +7,12 @@ import time
 
 import pytest
 
-from twinhub.faults import PAUSE_AT, PAUSE_MARKER
-from twinhub.ingest import ingest
-from twinhub.ledger import ledger
-from twinhub.locks import PublishInProgress, acquire, holder
-from twinhub.registry import lookup, register
+from twinhub.hub.faults import PAUSE_AT, PAUSE_MARKER
+from twinhub.hub.ingest import ingest
+from twinhub.hub.ledger import ledger
+from twinhub.hub.locks import PublishInProgress, acquire, holder
+from twinhub.hub.registration import register
+from twinhub.hub.registry import lookup
 
 from .conftest import DATASET, cli, expected, kill, served, wait_for, write_manifest, write_source
 
@@ -99,9 +100,9 @@ def test_with_postgres_metadata_runs_from_two_hub_homes_take_turns(tmp_path):
 
     import yaml
 
-    from catalog.extensions import connect
-    from twinhub.home import Hub
-    from twinhub.locks import hold_dataset
+    from twinhub.catalog.extensions import connect
+    from twinhub.hub.home import Hub
+    from twinhub.hub.locks import hold_dataset
 
     schema = f"twinhub_rel_{uuid.uuid4().hex[:10]}"
     hubs = []

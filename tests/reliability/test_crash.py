@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from catalog.vacuum import orphaned_files
-from twinhub.faults import PAUSE_AT, PAUSE_MARKER, POINTS
-from twinhub.ingest import ingest
-from twinhub.ledger import ledger
-from twinhub.locks import holder
-from twinhub.registry import lookup
+from twinhub.catalog.vacuum import orphaned_files
+from twinhub.hub.faults import PAUSE_AT, PAUSE_MARKER, POINTS
+from twinhub.hub.ingest import ingest
+from twinhub.hub.ledger import ledger
+from twinhub.hub.locks import holder
+from twinhub.hub.registry import lookup
 
 from .conftest import DATASET, cli, expected, kill, run_cli, served, stage_folders, wait_for, write_source
 

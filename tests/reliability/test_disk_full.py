@@ -13,11 +13,12 @@ import subprocess
 
 import pytest
 
-from catalog.vacuum import data_files
-from twinhub.home import Hub
-from twinhub.ingest import ingest
-from twinhub.registry import lookup, register
-from twinhub.runner import run_datasets
+from twinhub.catalog.vacuum import data_files
+from twinhub.hub.home import Hub
+from twinhub.hub.ingest import ingest
+from twinhub.hub.registration import register
+from twinhub.hub.registry import lookup
+from twinhub.pipelines.runner import run_datasets
 
 from .conftest import DATASET, expected, served, write_manifest, write_source
 
@@ -86,7 +87,7 @@ def test_a_full_disk_fails_clearly_keeps_the_served_version_and_leaves_no_files(
     summary = run_datasets(hub, [DATASET])
     outcome = next(o for o in summary.outcomes if o.dataset == DATASET)
     assert not outcome.ok
-    assert outcome.error.startswith(f"disk full while ") and DATASET in outcome.error, outcome.error
+    assert outcome.error.startswith("disk full while ") and DATASET in outcome.error, outcome.error
     assert "free space on the filesystem of" in outcome.error and "or move the hub home" in outcome.error
     assert "Traceback" not in outcome.error and "\n" not in outcome.error
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import collections
 import json
-import pathlib
 import string
 
 import pytest
@@ -17,11 +16,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from catalog.guard import QueryRefused, prepare_query
-from connectors import ConfigProblem, SourceError, open_source
 from twinhub import sample
-from twinhub.manifest import Manifest, ManifestError, load_manifest, parse_manifest
-from twinhub.registry import _read as read_registry_file
+from twinhub.catalog.guard import QueryRefused, prepare_query
+from twinhub.connectors import ConfigProblem, SourceError, open_source
+from twinhub.hub.manifest import Manifest, ManifestError, load_manifest, parse_manifest
+from twinhub.hub.registry import _read as read_registry_file
 
 from .conftest import write_source
 
@@ -66,7 +65,7 @@ def test_yaml_tags_that_would_run_code_are_refused_and_nothing_runs(tmp_path, ta
 def test_registering_a_manifest_with_a_code_running_tag_is_one_clear_line(tmp_path):
     from click.testing import CliRunner
 
-    from twinhub.cli import main
+    from twinhub.cli.main import main
 
     marker = tmp_path / "executed"
     path = tmp_path / "evil.yaml"

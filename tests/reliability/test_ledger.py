@@ -6,11 +6,11 @@ import json
 
 from click.testing import CliRunner
 
-from catalog.lake import META_SCHEMA
-from twinhub.cli import main
-from twinhub.ingest import ingest
-from twinhub.ledger import ledger, trace
-from twinhub.registry import lookup
+from twinhub.catalog.lake import META_SCHEMA
+from twinhub.cli.main import main
+from twinhub.hub.ingest import ingest
+from twinhub.hub.ledger import ledger, trace
+from twinhub.hub.registry import lookup
 
 from .conftest import DATASET, write_source
 

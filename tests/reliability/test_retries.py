@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from twinhub import faults
-from twinhub.ingest import ingest
-from twinhub.ledger import ledger
-from twinhub.registry import lookup
-from twinhub.runner import run_datasets
+from twinhub.hub import faults
+from twinhub.hub.ingest import ingest
+from twinhub.hub.ledger import ledger
+from twinhub.hub.registry import lookup
+from twinhub.pipelines.runner import run_datasets
 
 from .conftest import DATASET, expected, served, stage_folders, write_source
 

@@ -18,12 +18,13 @@ import psycopg
 import pytest
 import yaml
 
-from connectors import SourceError
-from twinhub import faults
-from twinhub.home import Hub
-from twinhub.ingest import ingest
-from twinhub.ledger import ledger
-from twinhub.registry import lookup, register
+from twinhub.connectors import SourceError
+from twinhub.hub import faults
+from twinhub.hub.home import Hub
+from twinhub.hub.ingest import ingest
+from twinhub.hub.ledger import ledger
+from twinhub.hub.registration import register
+from twinhub.hub.registry import lookup
 
 from .conftest import BAD_EVERY, expected, stage_folders, write_source
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from standards import chinese_crs
+from twinhub.standards import chinese_crs
 
 
 @pytest.mark.parametrize("convert", [chinese_crs.gcj02_to_wgs84, chinese_crs.bd09_to_wgs84, chinese_crs.bd09_to_gcj02])

@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-import standards.coerce as coerce
+import twinhub.standards.coerce as coerce
 
 SPELLINGS = ["1", " 2 ", "1,000", "3.0", "3.5", "-0", "007", "1e5", ".5", "+7", "inf", "-inf", "nan", "NaN", "N/A",
              "无", "", "  ", None, "abc", "十", "1_000", "0x10", "9007199254740993", "１２", "12.", "-", "--",

@@ -9,8 +9,8 @@ import pathlib
 import frictionless
 import pytest
 
-from standards import compat
-from standards.pack import Concept, Standard, load_pack
+from twinhub.standards import compat
+from twinhub.standards.pack import Concept, Standard, load_pack
 
 PACK = load_pack()
 FACILITY = PACK.standard("facility")

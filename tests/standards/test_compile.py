@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import shapely
 
-from standards.compile import compile_schema, failure_table
-from standards.pack import load_pack
+from twinhub.standards.compile import compile_schema, failure_table
+from twinhub.standards.pack import load_pack
 
 PACK = load_pack()
 FACILITY = PACK.standard("facility")

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from standards.compile import Points, pandera_failures, compile_schema, failure_table
-from standards.pack import load_pack
+from twinhub.standards.compile import Points, compile_schema, failure_table, pandera_failures
+from twinhub.standards.pack import load_pack
 
 PACK = load_pack()
 FACILITY = PACK.standard("facility")

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from standards.chinese_crs import wgs84_to_gcj02
-from standards.conform import SOURCE_ROW, Conformance, Conformer
-from standards.pack import load_pack
+from twinhub.standards.chinese_crs import wgs84_to_gcj02
+from twinhub.standards.conform import SOURCE_ROW, Conformance, Conformer
+from twinhub.standards.pack import load_pack
 
 PACK = load_pack()
 
@@ -67,7 +67,7 @@ def test_an_empty_chunk_gives_empty_outputs():
 
 import pytest  # noqa: E402
 
-from standards.conform import run_warnings  # noqa: E402
+from twinhub.standards.conform import run_warnings  # noqa: E402
 
 BOWTIE = shapely.Polygon([(121.40, 31.20), (121.45, 31.25), (121.45, 31.20), (121.40, 31.25), (121.40, 31.20)])
 SQUARE = shapely.box(121.40, 31.20, 121.41, 31.21)

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from connectors.points import PointColumn
-from standards.conform import Conformance, Conformer
-from standards.pack import load_pack
+from twinhub.connectors.points import PointColumn
+from twinhub.standards.conform import Conformance, Conformer
+from twinhub.standards.pack import load_pack
 
 PACK = load_pack()
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)

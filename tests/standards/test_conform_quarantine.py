@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from standards.conform import SOURCE_ROW, Conformer, _short
+from twinhub.standards.conform import SOURCE_ROW, Conformer, _short
 
 
 def _row_by_row(chunk, geometry, source_rows, failures) -> pd.DataFrame:

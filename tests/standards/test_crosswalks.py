@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-
 import pytest
 import yaml
 
-from standards import crosswalk_files
-from standards.pack import DEFAULT_PACK, StandardsError, load_crosswalk, load_pack
+from twinhub.standards import crosswalk_files
+from twinhub.standards.pack import DEFAULT_PACK, StandardsError, load_crosswalk, load_pack
 
 PACK = load_pack()
 VOCABULARIES = {"category": "facility_category", "district": "admin_division"}

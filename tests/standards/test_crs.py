@@ -9,8 +9,8 @@ import pytest
 import shapely
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon
 
-from standards import chinese_crs as cc
-from standards.crs import (
+from twinhub.standards import chinese_crs as cc
+from twinhub.standards.crs import (
     HubCRS,
     UnknownCRS,
     operation_summary,
@@ -413,7 +413,7 @@ def test_bd09mc_is_a_named_projected_crs():
 
 # --------------------------------------------------------------------------- accuracy policy
 
-from standards.crs_policy import CRSRefused, reprojection_record  # noqa: E402
+from twinhub.standards.crs_policy import CRSRefused, reprojection_record  # noqa: E402
 
 SHANGHAI_AREA = (120.85, 30.67, 122.20, 31.88)
 # A local grid as its owner would give it: a transverse Mercator on CGCS2000, in WKT with its datum.

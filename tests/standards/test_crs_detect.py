@@ -7,9 +7,9 @@ import csv
 import numpy as np
 import pytest
 
-from standards.crs import transform_xy
-from standards.crs_detect import candidates_message, rank_crs
-from standards.pack import City, load_pack
+from twinhub.standards.crs import transform_xy
+from twinhub.standards.crs_detect import candidates_message, rank_crs
+from twinhub.standards.pack import City, load_pack
 
 SHANGHAI = load_pack().city
 NEW_TAIPEI = City("New Taipei", "EPSG:4326", "Asia/Taipei", (121.28, 24.67, 122.01, 25.30), 2000)

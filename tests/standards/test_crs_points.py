@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-from standards.crs import transform_geometries, transform_points
+from twinhub.standards.crs import transform_geometries, transform_points
 
 
 def test_points_and_none_come_back_as_the_coordinates_of_the_reprojected_points():

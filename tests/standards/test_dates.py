@@ -7,7 +7,7 @@ import csv
 import pandas as pd
 import pytest
 
-from standards.dates import parse_datetimes
+from twinhub.standards.dates import parse_datetimes
 
 
 def _one(value: str, **kw) -> pd.Timestamp | None:

@@ -1,6 +1,6 @@
 """The standards in a hub: label review and accept, standards check and score, CRS refusals and detection.
 
-Each test runs datasets through ``twinhub.ingest`` (the data work of a Dagster
+Each test runs datasets through ``twinhub.hub.ingest`` (the data work of a Dagster
 asset) and the CLI, on a hub in a temporary home.
 """
 
@@ -14,14 +14,15 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from catalog.info import last_published
-from standards.pack import DEFAULT_PACK, load_pack
 from twinhub import sample
-from twinhub.cli import main
-from twinhub.home import Hub
-from twinhub.ingest import ingest
-from twinhub.manifest import ManifestError
-from twinhub.registry import lookup, register
+from twinhub.catalog.info import last_published
+from twinhub.cli.main import main
+from twinhub.hub.home import Hub
+from twinhub.hub.ingest import ingest
+from twinhub.hub.manifest import ManifestError
+from twinhub.hub.registration import register
+from twinhub.hub.registry import lookup
+from twinhub.standards.pack import DEFAULT_PACK, load_pack
 
 
 def twinhub(hub: Hub, *args: str):

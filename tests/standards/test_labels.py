@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from standards.labels import is_null, lookup_table, map_labels, normalize
-from standards.pack import Concept, Vocabulary, load_pack
+from twinhub.standards.labels import is_null, lookup_table, map_labels, normalize
+from twinhub.standards.pack import Concept, Vocabulary, load_pack
 
 
 @pytest.mark.parametrize(
@@ -89,8 +89,8 @@ def test_boston_ward_formats_normalize_apart_without_a_crosswalk(realworld):
 
 from collections import Counter  # noqa: E402
 
-from standards.labels import Matcher, suggest  # noqa: E402
-from standards.pack import Crosswalk, CrosswalkEntry  # noqa: E402
+from twinhub.standards.labels import Matcher, suggest  # noqa: E402
+from twinhub.standards.pack import Crosswalk, CrosswalkEntry  # noqa: E402
 
 PACK = load_pack()
 DISTRICTS = PACK.vocabulary("admin_division")

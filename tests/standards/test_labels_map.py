@@ -6,7 +6,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from standards.labels import _mapped
+from twinhub.standards.labels import _mapped
 
 
 @pytest.mark.parametrize("dtype", ["str", "string", "object"])

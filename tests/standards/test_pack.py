@@ -7,11 +7,12 @@ import shutil
 import pytest
 import yaml
 
-from standards.pack import DEFAULT_PACK, StandardsError, load_pack
 from twinhub import sample
-from twinhub.home import Hub
-from twinhub.ingest import ingest
-from twinhub.registry import lookup, register
+from twinhub.hub.home import Hub
+from twinhub.hub.ingest import ingest
+from twinhub.hub.registration import register
+from twinhub.hub.registry import lookup
+from twinhub.standards.pack import DEFAULT_PACK, StandardsError, load_pack
 
 
 def test_the_shipped_pack():
@@ -56,8 +57,8 @@ def test_a_city_extends_its_vocabulary_by_editing_files(tmp_path):
 
 import pathlib  # noqa: E402
 
-from standards import admin_divisions  # noqa: E402
-from standards.pack import load_city  # noqa: E402
+from twinhub.standards import admin_divisions  # noqa: E402
+from twinhub.standards.pack import load_city  # noqa: E402
 
 GEOMETRY = {"facility": "Point", "street_asset": "Point", "service_request": "Point", "building": "Polygon",
             "admin_area": "Polygon", "road_segment": "LineString"}

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import shapely
 
-from connectors import open_source
-from standards.conform import Conformance, Conformer, run_warnings
-from standards.crs import resolve_crs, transform_xy
-from standards.pack import City, load_pack
-from standards.plausibility import Plausibility
+from twinhub.connectors import open_source
+from twinhub.standards.conform import Conformance, Conformer, run_warnings
+from twinhub.standards.crs import resolve_crs, transform_xy
+from twinhub.standards.pack import City, load_pack
+from twinhub.standards.plausibility import Plausibility
 
 PACK = load_pack()
 NEW_TAIPEI = City("New Taipei", "EPSG:4326", "Asia/Taipei", (121.28, 24.67, 122.01, 25.30), 2000)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from standards.plausibility import _repeated
+from twinhub.standards.plausibility import _repeated
 
 
 def _all_at_once(x, y):

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from standards import score
+from twinhub.standards import score
 
 NOW = dt.datetime(2024, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
 DAY = 86_400.0

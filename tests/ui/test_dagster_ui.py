@@ -1,7 +1,7 @@
 """The Dagster UI shows the hub's catalog: department groups, column schemas and check results.
 
 Runs the sample city through ``twinhub demo`` in a temporary home, serves the
-``pipelines.definitions`` code location with ``dagster-webserver`` on loopback and
+``twinhub.pipelines.definitions`` code location with ``dagster-webserver`` on loopback and
 drives the UI in headless Chromium (Debian's /usr/bin/chromium, not a
 Playwright-downloaded browser). Full-page screenshots of every page visited go to
 ``test-output/ui/`` at the repo root (git-ignored), also when an assertion fails.
@@ -39,7 +39,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-quic",
 ]
-CODE_MODULE = "pipelines.definitions"
+CODE_MODULE = "twinhub.pipelines.definitions"
 DEPARTMENTS = {  # group -> its dataset in the sample city
     "civil_affairs": "elderly_care",
     "emergency": "shelters",

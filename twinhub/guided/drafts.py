@@ -16,11 +16,11 @@ import pathlib
 
 import yaml
 
-from standards import crosswalk_files
-from standards.labels import normalize
-from standards.pack import Crosswalk, CrosswalkEntry, StandardsError, StandardsPack, code_problem
 from twinhub.guided.propose import LabelDraft
 from twinhub.guided.source import GuidedError
+from twinhub.standards import crosswalk_files
+from twinhub.standards.labels import normalize
+from twinhub.standards.pack import Crosswalk, CrosswalkEntry, StandardsError, StandardsPack, code_problem
 
 UNFILLED = "?"
 

@@ -16,15 +16,15 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from catalog.stage import Stage
-from connectors import ConfigProblem, SourceError, open_source
-from standards.conform import Conformer
-from standards.crs import resolve_crs
-from standards.crs_policy import CRSRefused
-from standards.pack import Crosswalk, StandardsError
+from twinhub.catalog.stage import Stage
+from twinhub.connectors import ConfigProblem, SourceError, open_source
 from twinhub.guided.source import GuidedError
-from twinhub.home import Hub
-from twinhub.manifest import Manifest, conformance
+from twinhub.hub.home import Hub
+from twinhub.hub.manifest import Manifest, conformance
+from twinhub.standards.conform import Conformer
+from twinhub.standards.crs import resolve_crs
+from twinhub.standards.crs_policy import CRSRefused
+from twinhub.standards.pack import Crosswalk, StandardsError
 
 TOP_REASONS = 5
 EXAMPLES = 3

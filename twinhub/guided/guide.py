@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from standards.pack import Crosswalk, CrosswalkEntry, StandardsError, StandardsPack
 from twinhub.guided import drafts as draft_files
 from twinhub.guided.dryrun import DryRun, dry_run
 from twinhub.guided.inspect import Profile, inspect_source
 from twinhub.guided.manifest_text import manifest_text, relative_source
 from twinhub.guided.propose import LabelDraft, StandardScore, choose_standard, label_drafts, suggested_entry
 from twinhub.guided.source import GuidedError, source_spec
-from twinhub.home import Hub
-from twinhub.manifest import Manifest, ManifestError, check_manifest, load_manifest, parse_manifest
+from twinhub.hub.home import Hub
+from twinhub.hub.manifest import Manifest, ManifestError, check_manifest, load_manifest, parse_manifest
+from twinhub.standards.pack import Crosswalk, CrosswalkEntry, StandardsError, StandardsPack
 
 
 @dataclass

@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from connectors import ConfigProblem, Connector, SourceError, open_source
-from standards.crs import UnknownCRS, resolve_crs
-from standards.crs_detect import CRSCandidate, positions, rank_crs
-from standards.privacy import PrivacyScan
+from twinhub.connectors import ConfigProblem, Connector, SourceError, open_source
 from twinhub.guided.locate import Located, geometry_columns, xy_pairs
 from twinhub.guided.profile import ColumnProfile, profile_frame
 from twinhub.guided.source import GuidedError
-from twinhub.home import Hub
+from twinhub.hub.home import Hub
+from twinhub.standards.crs import UnknownCRS, resolve_crs
+from twinhub.standards.crs_detect import CRSCandidate, positions, rank_crs
+from twinhub.standards.privacy import PrivacyScan
 
 SAMPLE_ROWS = 10_000
 MAX_HEADER_ROW = 5  # title rows above a workbook's header that the inspection looks past

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from connectors.tabular_geometry import geometries_from_text
+from twinhub.connectors.tabular_geometry import geometries_from_text
 from twinhub.guided.profile import ColumnProfile
 
 GEOMETRY_SHARE = 0.8  # a text column holds geometries when this share of its sample parses as one

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import frictionless
 import yaml
 
-from standards.labels import Matcher, suggest
-from standards.pack import Standard, StandardsPack, Vocabulary
 from twinhub.guided.profile import ColumnProfile
+from twinhub.standards.labels import Matcher, suggest
+from twinhub.standards.pack import Standard, StandardsPack, Vocabulary
 
 NAMES_FILE = pathlib.Path(__file__).with_name("names.yaml")
 SIMILAR_MAX_CONCEPTS = 300  # vocabularies longer than this are not searched by similarity when scoring
@@ -128,7 +128,7 @@ def _value_fit(column: ColumnProfile, vocabulary: Vocabulary) -> ValueFit:
 def confident_code(value: str, vocabulary: Vocabulary) -> tuple[str | None, list]:
     """The code ``value`` clearly resembles (else None), and the suggestions behind the answer.
 
-    >>> from standards.pack import load_pack
+    >>> from twinhub.standards.pack import load_pack
     >>> v = load_pack().vocabulary("street_asset_type")
     >>> confident_code("BENCHES", v)[0], confident_code("GBIN", v)[0]
     ('bench', None)

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from standards.coerce import _blank
-from standards.dates import parse_datetimes
+from twinhub.standards.coerce import _blank
+from twinhub.standards.dates import parse_datetimes
 
 TYPE_SHARE = 0.9  # a column is of a type when this share of its non-blank sample values read as it
 _DATE_LIKE = re.compile(r"\d{1,4}\s*[-/.年]\s*\d{1,2}|^\d{8}(?:T|\s|$)|^\d{4}$")

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from standards.labels import Matcher, is_null
-from standards.pack import Standard, StandardsPack
 from twinhub.guided.inspect import Profile
 from twinhub.guided.match import Fit, confident_code, fit, label_like
 from twinhub.guided.source import GuidedError
+from twinhub.standards.labels import Matcher, is_null
+from twinhub.standards.pack import Standard, StandardsPack
 
 MAPPED = 0.45  # a field is mapped to a column fitting at least this well
 SURE_FIELD = 0.75  # below: the proposal marks the mapping TODO

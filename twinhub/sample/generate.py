@@ -25,8 +25,8 @@ import numpy as np
 import openpyxl
 import shapely
 
-from standards.chinese_crs import wgs84_to_bd09, wgs84_to_gcj02
-from standards.crs import transform_xy
+from twinhub.standards.chinese_crs import wgs84_to_bd09, wgs84_to_gcj02
+from twinhub.standards.crs import transform_xy
 
 ROOT = pathlib.Path(__file__).parent
 CITY = ROOT / "city"

@@ -9,8 +9,8 @@ import shutil
 
 import click
 
-from twinhub import output
-from twinhub.home import Hub
+from twinhub.cli import output
+from twinhub.hub.home import Hub
 
 format_option = click.option("--format", "fmt", type=click.Choice(output.FORMATS), default="table", show_default=True)
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -35,7 +35,7 @@ def _hub(ctx: click.Context) -> Hub:
 @click.pass_context
 def ledger_command(ctx: click.Context, dataset: str | None, runs: int, fmt: str) -> None:
     """Per run: rows read, published, quarantined, added, updated, deleted, unchanged; flags runs that don't add up."""
-    from twinhub.ledger import COLUMNS, ledger
+    from twinhub.hub.ledger import COLUMNS, ledger
 
     rows = ledger(_hub(ctx).lake, dataset, runs)
     columns = ([] if dataset else ["dataset"]) + list(COLUMNS)
@@ -56,7 +56,7 @@ def ledger_command(ctx: click.Context, dataset: str | None, runs: int, fmt: str)
 @click.pass_context
 def trace_command(ctx: click.Context, dataset: str, source_row: int, run_id: str | None, fmt: str) -> None:
     """Where source row ROW of DATASET went: published under which key, or quarantined and why."""
-    from twinhub.ledger import trace
+    from twinhub.hub.ledger import trace
 
     found = trace(_hub(ctx).lake, dataset, source_row, run_id)
     if fmt == "json":
@@ -78,8 +78,8 @@ def trace_command(ctx: click.Context, dataset: str, source_row: int, run_id: str
 @click.pass_context
 def vacuum_command(ctx: click.Context, dry_run: bool, grace: str, older_than: str | None) -> None:
     """Remove dead runs' stage folders and data files no version uses (optionally expire old versions)."""
-    from catalog.vacuum import vacuum
-    from twinhub.locks import dead_stages
+    from twinhub.catalog.vacuum import vacuum
+    from twinhub.hub.locks import dead_stages
 
     hub = _hub(ctx)
     expire = dt.datetime.now(dt.timezone.utc) - duration(older_than) if older_than else None

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from standards.tiers import DECLARABLE, ColumnTier, column_tiers, dataset_tier
+from twinhub.standards.tiers import DECLARABLE, ColumnTier, column_tiers, dataset_tier
 
 # the manifest imports this module: keep reading the registry free of pandas (docs/production.md, Scale)
 if TYPE_CHECKING:
-    from standards.pack import Standard
-    from standards.privacy import PrivacyScan
+    from twinhub.standards.pack import Standard
+    from twinhub.standards.privacy import PrivacyScan
 
 Tier = Literal["public", "internal", "sensitive", "restricted"]
 
@@ -112,7 +112,7 @@ def declared_tier(manifest, standard: Standard | None = None) -> str:
 def scan_for(manifest, standard: Standard) -> PrivacyScan:
     """The run's scan of the published columns: not the geometry, nor label columns (their values
     are the vocabulary's codes: a value that is not one is quarantined, never published)."""
-    from standards.privacy import PrivacyScan
+    from twinhub.standards.privacy import PrivacyScan
 
     geometry = standard.geometry_field
     skip = [geometry.name] if geometry else []

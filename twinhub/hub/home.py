@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from connectors import NetworkPolicy
+from twinhub.connectors import NetworkPolicy
 
 if TYPE_CHECKING:  # imported where used: listing the registry needs none of them
-    from catalog.lake import Lake
-    from standards.pack import City, StandardsPack
+    from twinhub.catalog.lake import Lake
+    from twinhub.standards.pack import City, StandardsPack
 
 ENV_HOME = "TWINHUB_HOME"
 CONFIG_FILE = "twinhub.yaml"
@@ -118,7 +118,7 @@ class Hub:
 
     @cached_property
     def lake(self) -> Lake:
-        from catalog.lake import CatalogConfigError, Lake
+        from twinhub.catalog.lake import CatalogConfigError, Lake
 
         try:
             return Lake.from_config(self.catalog_dir, self.config.get("catalog"), extent=lambda: self.city.extent)
@@ -127,7 +127,7 @@ class Hub:
 
     @cached_property
     def pack(self) -> StandardsPack:
-        from standards.pack import load_pack
+        from twinhub.standards.pack import load_pack
 
         root = self.config.get("standards")
         return load_pack(str((self.home / root).resolve()) if root else None)
@@ -138,7 +138,7 @@ class Hub:
 
     @property
     def target_crs(self) -> str:
-        from standards.crs import resolve_crs
+        from twinhub.standards.crs import resolve_crs
 
         return resolve_crs(self.config.get("target_crs") or self.city.target_crs).name
 

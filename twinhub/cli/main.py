@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 import importlib
 import json
-import os
 import logging
+import os
 import pathlib
 import sys
 from collections import Counter
@@ -14,19 +14,19 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from twinhub import output
-from twinhub.home import ENV_HOME, Hub
-from twinhub.manifest import ManifestError
+from twinhub.cli import output
+from twinhub.hub.home import ENV_HOME, Hub
+from twinhub.hub.manifest import ManifestError
 
 # Heavy modules (pandas, GDAL, pyproj, DuckDB's SQL tooling) are imported inside the commands that
 # use them, and the command groups kept in their own modules only when asked for: `twinhub datasets`
 # over a thousand datasets answers in well under a second (docs/production.md, Scale).
-COMMAND_MODULES = ("twinhub.cli_catalog", "twinhub.cli_standards", "twinhub.cli_ops", "twinhub.cli_governance")
+COMMAND_MODULES = ("twinhub.cli.catalog", "twinhub.cli.standards", "twinhub.cli.ops", "twinhub.cli.governance")
 USER_ERRORS = (  # "module:Name": imported once an error is raised
-    "twinhub.manifest:ManifestError", "connectors:SourceError", "connectors:ConfigProblem",
-    "catalog.query:QueryRefused", "catalog.query:QueryTimeout", "catalog.query:QueryFailed", "twinhub.home:HubError",
-    "catalog.info:UnknownDataset", "standards.pack:StandardsError", "standards.crs:UnknownCRS",
-    "catalog.lake:CatalogBusy", "builtins:FileNotFoundError", "catalog.versions:UnknownVersion",
+    "twinhub.hub.manifest:ManifestError", "twinhub.connectors:SourceError", "twinhub.connectors:ConfigProblem",
+    "twinhub.catalog.query:QueryRefused", "twinhub.catalog.query:QueryTimeout", "twinhub.catalog.query:QueryFailed", "twinhub.hub.home:HubError",
+    "twinhub.catalog.info:UnknownDataset", "twinhub.standards.pack:StandardsError", "twinhub.standards.crs:UnknownCRS",
+    "twinhub.catalog.lake:CatalogBusy", "builtins:FileNotFoundError", "twinhub.catalog.versions:UnknownVersion",
 )
 
 
@@ -37,7 +37,7 @@ def user_errors() -> tuple[type[Exception], ...]:
 
 
 def _default_max_rows() -> int:
-    from catalog.query import DEFAULT_MAX_ROWS
+    from twinhub.catalog.query import DEFAULT_MAX_ROWS
 
     return DEFAULT_MAX_ROWS
 
@@ -148,13 +148,13 @@ def register(ctx: click.Context, manifests: tuple[str, ...], fmt: str, **guided:
     Or guided: `twinhub register SOURCE --department D` inspects SOURCE, proposes a
     manifest with a dry run, and writes it (--out) or registers it (--yes); see docs/registering.md.
     """
-    from twinhub.guided.command import Options, run_guided, wants_guided
+    from twinhub.cli.register import Options, run_guided, wants_guided
 
     opts = Options(**guided, fmt=fmt)
     if wants_guided(manifests, opts):
         ctx.exit(run_guided(_hub(ctx), manifests, opts))
     manifests = tuple(pathlib.Path(m) for m in manifests)
-    from twinhub.registry import register as register_manifest
+    from twinhub.hub.registration import register as register_manifest
 
     hub = _hub(ctx)
     failed = 0
@@ -193,7 +193,7 @@ def _install_drafts(hub: Hub, path: pathlib.Path, entry) -> bool:
 
 
 def _reload_ui(hub: Hub) -> None:
-    from twinhub.ui import reload_ui
+    from twinhub.cli.ui import reload_ui
 
     try:
         address = reload_ui(hub)
@@ -209,8 +209,8 @@ def _reload_ui(hub: Hub) -> None:
 @click.pass_context
 def datasets(ctx: click.Context, fmt: str) -> None:
     """List registered datasets and their last published version."""
-    from standards.tiers import highest
-    from twinhub.registry import registered
+    from twinhub.hub.registry import registered
+    from twinhub.standards.tiers import highest
 
     hub = _hub(ctx)
     latest = _latest_runs(hub)
@@ -234,7 +234,7 @@ def datasets(ctx: click.Context, fmt: str) -> None:
 
 def _pending_review(hub: Hub) -> dict:
     """Registrations waiting for a steward (twinhub/review.py), by dataset id."""
-    from twinhub.review import pending
+    from twinhub.hub.review import pending
 
     return {p.id: p for p in pending(hub)}
 
@@ -269,7 +269,7 @@ def run(ctx: click.Context, datasets: tuple[str, ...], run_all: bool, only_faile
         raise click.UsageError("name DATASETS to run, or use --all or --failed")
     hub = _hub(ctx)
     if only_failed:
-        from twinhub.registry import registered
+        from twinhub.hub.registry import registered
 
         latest = _latest_runs(hub)
         datasets = tuple(r.id for r in registered(hub) if latest.get(r.id, {}).get("status") in ("failed", "blocked"))
@@ -288,8 +288,8 @@ def _status(outcome) -> str:
 
 
 def _run(hub: Hub, datasets: list[str] | None, force: bool = False, wait: bool = False):
-    from twinhub.registry import lookup
-    from twinhub.runner import run_datasets
+    from twinhub.hub.registry import lookup
+    from twinhub.pipelines.runner import run_datasets
 
     for dataset in datasets or []:  # an unknown or pending dataset is refused before Dagster starts
         lookup(hub, dataset)
@@ -309,7 +309,7 @@ def _run(hub: Hub, datasets: list[str] | None, force: bool = False, wait: bool =
 
 def _say_raised(hub: Hub, datasets: set[str]) -> None:
     """Undeclared personal data the scan found in what was just published (until a steward acknowledges it)."""
-    from twinhub.review import raised_by_scan
+    from twinhub.hub.review import raised_by_scan
 
     for item in raised_by_scan(hub):
         if item.id in datasets:
@@ -333,15 +333,15 @@ def _say_raised(hub: Hub, datasets: set[str]) -> None:
 def query(ctx: click.Context, sql: str, dialect: str, timeout: float, as_of: str | None, max_rows: int,
           department: str | None, as_consumer: str | None, fmt: str) -> None:
     """Run one read-only SELECT over catalog tables (SQL '-' reads standard input)."""
-    from catalog.query import run_query
-    from catalog.versions import parse_as_of
-    from standards.crs import resolve_crs
+    from twinhub.catalog.query import run_query
+    from twinhub.catalog.versions import parse_as_of
+    from twinhub.standards.crs import resolve_crs
 
     hub = _hub(ctx)
     text = sys.stdin.read() if sql == "-" else sql
     consumer = None
     if as_consumer:
-        from twinhub.cli_governance import as_consumer as consumer_for
+        from twinhub.cli.governance import as_consumer as consumer_for
 
         consumer = consumer_for(hub, as_consumer, text)
     result = run_query(hub.lake, text, dialect=dialect, timeout_s=timeout,
@@ -360,7 +360,7 @@ def query(ctx: click.Context, sql: str, dialect: str, timeout: float, as_of: str
 @click.pass_context
 def quarantine(ctx: click.Context, dataset: str, fmt: str) -> None:
     """Show DATASET's quarantined rows with every reason (latest publish)."""
-    from catalog.info import quarantine_rows
+    from twinhub.catalog.info import quarantine_rows
 
     rows = quarantine_rows(_hub(ctx).lake, dataset)
     if fmt == "json":
@@ -385,7 +385,7 @@ def _reason_counts(rows: list[dict]) -> str:
 @click.pass_context
 def ui(ctx: click.Context, host: str, port: int) -> None:
     """Start the Dagster UI (webserver and daemon) on this hub."""
-    from twinhub.ui import serve
+    from twinhub.cli.ui import serve
 
     hub = _hub(ctx)
     click.echo(f"Dagster UI for {hub.home} at http://{host}:{port} (Ctrl-C stops it)", err=True)
@@ -397,9 +397,9 @@ def ui(ctx: click.Context, host: str, port: int) -> None:
 @click.pass_context
 def demo(ctx: click.Context, fresh: bool) -> None:
     """Register the bundled sample city (4 departments) and publish it, then show what happened."""
-    from catalog.info import quarantine_rows
-    from catalog.query import run_query
-    from twinhub.demo import prepare_demo
+    from twinhub.catalog.info import quarantine_rows
+    from twinhub.catalog.query import run_query
+    from twinhub.cli.demo import prepare_demo
 
     hub = _hub(ctx)
     entries = prepare_demo(hub, fresh=fresh)

@@ -15,15 +15,15 @@ from dataclasses import dataclass
 
 import click
 
-from catalog.info import last_published
-from catalog.lake import META_SCHEMA
-from standards import crosswalk_files
-from standards.labels import Suggestion, normalize, suggest
-from standards.pack import MATCH_TYPES, StandardsError, code_problem
-from twinhub import output
-from twinhub.cli import _hub, format_option
-from twinhub.home import Hub
-from twinhub.registry import Registered, lookup, registered
+from twinhub.catalog.info import last_published
+from twinhub.catalog.lake import META_SCHEMA
+from twinhub.cli import output
+from twinhub.cli.main import _hub, format_option
+from twinhub.hub.home import Hub
+from twinhub.hub.registry import Registered, lookup, registered
+from twinhub.standards import crosswalk_files
+from twinhub.standards.labels import Suggestion, normalize, suggest
+from twinhub.standards.pack import MATCH_TYPES, StandardsError, code_problem
 
 
 @dataclass

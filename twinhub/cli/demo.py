@@ -5,8 +5,9 @@ from __future__ import annotations
 import shutil
 
 from twinhub import sample
-from twinhub.home import Hub
-from twinhub.registry import Registered, register
+from twinhub.hub.home import Hub
+from twinhub.hub.registration import register
+from twinhub.hub.registry import Registered
 
 
 def prepare_demo(hub: Hub, fresh: bool = False) -> list[Registered]:

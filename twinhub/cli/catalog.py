@@ -9,16 +9,18 @@ import uuid
 
 import click
 
-from catalog import column_tiers
-from catalog.export import FORMATS as EXPORT_FORMATS, ExportError, export_dataset
-from catalog.info import dataset_info
-from catalog.near import near as near_features
-from catalog.opendata import FORMATS as CATALOG_FORMATS, CatalogExportError, export_catalog
-from catalog.report import build_report
-from catalog.search import search as search_catalog
-from catalog.versions import rollback as rollback_dataset
-from twinhub import output
-from twinhub.home import Hub
+from twinhub.catalog import column_tiers
+from twinhub.catalog.export import FORMATS as EXPORT_FORMATS
+from twinhub.catalog.export import ExportError, export_dataset
+from twinhub.catalog.info import dataset_info
+from twinhub.catalog.near import near as near_features
+from twinhub.catalog.opendata import FORMATS as CATALOG_FORMATS
+from twinhub.catalog.opendata import CatalogExportError, export_catalog
+from twinhub.catalog.report import build_report
+from twinhub.catalog.search import search as search_catalog
+from twinhub.catalog.versions import rollback as rollback_dataset
+from twinhub.cli import output
+from twinhub.hub.home import Hub
 
 CATALOG_ERRORS = (ExportError, CatalogExportError, ValueError)
 format_option = click.option("--format", "fmt", type=click.Choice(output.FORMATS), default="table", show_default=True)
@@ -44,7 +46,7 @@ def _hub(ctx: click.Context) -> Hub:
 
 
 def _schedules(hub: Hub) -> dict[str, str | None]:
-    from twinhub.registry import registered
+    from twinhub.hub.registry import registered
 
     return {r.id: r.manifest.schedule for r in registered(hub)}
 
@@ -159,7 +161,7 @@ def catalog_near(ctx: click.Context, x: float, y: float, radius: float, departme
     hub = _hub(ctx)
     who = None
     if as_consumer:
-        from twinhub.cli_governance import as_consumer as consumer_for
+        from twinhub.cli.governance import as_consumer as consumer_for
 
         who = consumer_for(hub, as_consumer, f"near {x} {y} radius {radius:g} m", action="near")
     features = near_features(hub.lake, x, y, radius, hub.target_crs, department=department, who=who)
@@ -201,7 +203,7 @@ def export(ctx: click.Context, dataset: str, fmt: str, out: pathlib.Path | None,
     hub = _hub(ctx)
     who = None
     if as_consumer:
-        from twinhub.cli_governance import as_consumer as consumer_for
+        from twinhub.cli.governance import as_consumer as consumer_for
 
         who = consumer_for(hub, as_consumer, f"export {dataset} as {fmt}", action="export")
     result = export_dataset(hub.lake, dataset, fmt, out, force=force, department=department, who=who)

@@ -11,13 +11,12 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from pipelines.datasets import published_key, staged_key
-from twinhub.layers import CITY_SCHEMA, DERIVED_SCHEMA
-from pipelines.datasets import WAIT_TAG
-from pipelines.factory import FORCE_TAG, build_definitions
-from twinhub.home import Hub
-from twinhub.locks import file_lock
-from twinhub.registry import lookup, registered
+from twinhub.hub.home import Hub
+from twinhub.hub.layers import CITY_SCHEMA, DERIVED_SCHEMA
+from twinhub.hub.locks import file_lock
+from twinhub.hub.registry import lookup, registered
+from twinhub.pipelines.datasets import WAIT_TAG, published_key, staged_key
+from twinhub.pipelines.factory import FORCE_TAG, build_definitions
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
@@ -105,7 +104,7 @@ def run_datasets(hub: Hub, datasets: list[str] | None = None, force: bool = Fals
     for i in ids:
         meta = materialized.get(i)
         if meta is not None:
-            value = lambda k: meta[k].value if k in meta else None  # noqa: E731
+            value = lambda k, meta=meta: meta[k].value if k in meta else None  # noqa: E731
             changes = ", ".join(f"{k} {value('rows_' + k)}" for k in ("added", "updated", "deleted")
                                 if value("rows_" + k) is not None)
             outcomes.append(

@@ -21,28 +21,27 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from catalog.info import dataset_info, last_published
-from catalog.publish import DatasetEntry, PublishResult, RunInfo, publish, record_unpublished
-from catalog.stage import SUMMARY, Stage
-from connectors import SourceError, open_source
-from connectors.readahead import read_ahead
-from standards import compat
-from standards.conform import Conformed, Conformer, run_warnings
-from standards.crs import resolve_crs
-from standards.crs_detect import crs_hint
-from standards.pack import Standard
-from standards.score import cadence_seconds
-from twinhub import faults
-from twinhub.diskspace import explain_disk_full
-from twinhub import protection
-from twinhub.home import Hub
-from twinhub.ledger import published_run
-from twinhub.locks import hold_dataset
-from twinhub.manifest import Manifest, conformance
-from twinhub.registry import Registered
+from twinhub.catalog.info import dataset_info, last_published
+from twinhub.catalog.publish import DatasetEntry, PublishResult, RunInfo, publish, record_unpublished
+from twinhub.catalog.stage import SUMMARY, Stage
+from twinhub.connectors import SourceError, open_source
+from twinhub.connectors.readahead import read_ahead
+from twinhub.hub import faults, protection
+from twinhub.hub.diskspace import explain_disk_full
+from twinhub.hub.home import Hub
+from twinhub.hub.ledger import published_run
+from twinhub.hub.locks import hold_dataset
+from twinhub.hub.manifest import Manifest, conformance
+from twinhub.hub.registry import Registered
+from twinhub.standards import compat
+from twinhub.standards.conform import Conformed, Conformer, run_warnings
+from twinhub.standards.crs import resolve_crs
+from twinhub.standards.crs_detect import crs_hint
+from twinhub.standards.pack import Standard
+from twinhub.standards.score import cadence_seconds
 
 if TYPE_CHECKING:
-    from standards.privacy import PrivacyScan
+    from twinhub.standards.privacy import PrivacyScan
 
 log = logging.getLogger("twinhub")
 UNCHANGED = "unchanged.json"  # left by the staging step when there is nothing new to publish

@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 import pathlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import click
 
-from typing import TYPE_CHECKING
-
 from twinhub.guided.source import GuidedError, is_manifest
-from twinhub.home import Hub
-from twinhub.manifest import ManifestError
+from twinhub.hub.home import Hub
+from twinhub.hub.manifest import ManifestError
 
 if TYPE_CHECKING:  # the proposal's modules load pandas and the connectors: only when guided
     from twinhub.guided.guide import Proposal
@@ -47,7 +46,7 @@ def wants_guided(sources: tuple[str, ...], opts: Options) -> bool:
 
 def _emit(proposal: Proposal, fmt: str, extra: dict | None = None, hub: Hub | None = None) -> None:
     """The report; with ``hub`` (not yet registered), it also says whether registering it waits for review."""
-    from twinhub.guided.report import render
+    from twinhub.cli.register_report import render
 
     if fmt == "json":
         click.echo(json.dumps({**proposal.as_dict(), **(extra or {})}, ensure_ascii=False, indent=2, default=str))
@@ -58,7 +57,7 @@ def _emit(proposal: Proposal, fmt: str, extra: dict | None = None, hub: Hub | No
 def _register(hub: Hub, path: pathlib.Path) -> dict:
     """Register the manifest at ``path`` (the hub's one registration function) and install its drafts."""
     from twinhub.guided.guide import install_drafts
-    from twinhub.registry import register
+    from twinhub.hub.registration import register
 
     entry, replaced = register(hub, path)
     installed = install_drafts(hub, path, entry.manifest)

@@ -27,12 +27,12 @@ from dataclasses import dataclass
 
 import yaml
 
-from catalog import audit
-from twinhub.home import Hub, HubError
-from twinhub.manifest import Manifest, parse_manifest
+from twinhub.catalog import audit
+from twinhub.hub.home import Hub, HubError
+from twinhub.hub.manifest import Manifest, parse_manifest
+from twinhub.hub.registry import META_KEY, entry_path, pending_path, registered, review_dir, write_entry
 
 REVIEWED_TIERS = ("sensitive", "restricted")
-META_KEY = "registered"  # as in twinhub.registry
 REVIEW_KEY = "review"  # pending files carry this beside the manifest: who submitted it, when, why
 
 
@@ -58,18 +58,10 @@ class Pending:
         return self.manifest.id
 
 
-def review_dir(hub: Hub) -> pathlib.Path:
-    return hub.home / "review"
-
-
-def pending_path(hub: Hub, dataset_id: str) -> pathlib.Path:
-    return review_dir(hub) / "pending" / f"{dataset_id}.yaml"
-
-
 def effective_tier(hub: Hub, manifest: Manifest) -> str:
     """The manifest's tier: its classification, raised by its columns' (twinhub/protection.py)."""
     try:
-        from twinhub.protection import declared_tier
+        from twinhub.hub.protection import declared_tier
     except ImportError:  # a twinhub without column tiers
         return manifest.classification
     return declared_tier(manifest, hub.pack.standard(manifest.standard))
@@ -111,11 +103,10 @@ def _changed(before: dict, after: dict) -> str:
 def submit(hub: Hub, data: dict, manifest: Manifest, reasons: list[str], replaces: bool) -> Pending:
     """Store a registration for review (replacing an earlier pending one of the same dataset)."""
     path = pending_path(hub, manifest.id)
-    path.parent.mkdir(parents=True, exist_ok=True)
     who, when = audit.current_actor(), _now()
     tier = effective_tier(hub, manifest)
     stored = dict(data, **{REVIEW_KEY: {"tier": tier, "reasons": reasons, "by": who, "at": when, "replaces": replaces}})
-    _write(path, stored)
+    write_entry(path, stored)
     _decided(hub, manifest.id, "submitted", "; ".join(reasons), who, when)
     return Pending(manifest, path, tier, reasons, who, when, replaces)
 
@@ -150,9 +141,7 @@ def approve(hub: Hub, dataset_id: str, reason: str) -> Pending:
     who, when = audit.current_actor(), _now()
     data[META_KEY] = dict(data.get(META_KEY, {}), approved_by=who, approved_at=when, reason=reason,
                           tier=decision.get("tier"))
-    target = hub.registry_dir / item.manifest.department / f"{item.manifest.dataset}.yaml"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _write(target, data)
+    write_entry(entry_path(hub, item.id), data)
     item.path.unlink()
     _decided(hub, dataset_id, "approved", reason, who, when)
     return item
@@ -206,8 +195,7 @@ def raised_by_scan(hub: Hub) -> list[Raised]:
 
     A steward acknowledges one with ``review approve`` (acknowledge); it is listed again when
     the scan raises other columns or another tier. Declaring the columns in the manifest ends it."""
-    from twinhub.protection import declared_kinds
-    from twinhub.registry import registered
+    from twinhub.hub.protection import declared_kinds
 
     served = _served_privacy(hub)
     acknowledged = {r["dataset"]: r.get("key") for r in decisions(hub) if r["decision"] == "acknowledged"}
@@ -258,7 +246,7 @@ def _served_privacy(hub: Hub) -> dict[str, tuple]:
 
 def _findings(privacy: dict, declared: dict[str, tuple[str, ...]]) -> list[str]:
     """The served version's columns raised by undeclared personal data the manifest still does not declare."""
-    from standards.tiers import covered
+    from twinhub.standards.tiers import covered
 
     found = (privacy.get("scan") or {}).get("found") or {}
     lines = []
@@ -299,12 +287,6 @@ def _load(path: pathlib.Path) -> Pending:
     manifest = parse_manifest({k: v for k, v in data.items() if k not in (META_KEY, REVIEW_KEY)}, str(path))
     return Pending(manifest, path, review.get("tier", manifest.classification), list(review.get("reasons", [])),
                    review.get("by", ""), review.get("at", ""), bool(review.get("replaces")))
-
-
-def _write(path: pathlib.Path, data: dict) -> None:
-    tmp = path.with_suffix(".yaml.tmp")
-    tmp.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    tmp.replace(path)  # atomic: a reader never sees half a file
 
 
 def _now() -> str:

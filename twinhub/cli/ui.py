@@ -14,9 +14,9 @@ import subprocess
 import sys
 import urllib.request
 
-from twinhub.home import ENV_HOME, Hub
+from twinhub.hub.home import ENV_HOME, Hub
 
-LOCATION = "pipelines.definitions"  # the code location's name when loaded with `-m pipelines.definitions`
+LOCATION = "twinhub.pipelines.definitions"  # the code location's name when loaded with `-m twinhub.pipelines.definitions`
 STATE = "ui.json"
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from twinhub import output
+from twinhub.cli import output
 from twinhub.guided.dryrun import DryRun
 from twinhub.guided.guide import Proposal
 
@@ -88,8 +88,8 @@ def dry_run_lines(result: DryRun, unfilled: dict[str, int] | None = None) -> lis
 def tier_lines(manifest: dict, hub=None) -> list[str]:
     """The tier the manifest declares (classification raised by its columns) and whether registering it
     waits for a steward (twinhub/review.py: a new sensitive dataset, or a change to an approved one)."""
-    from twinhub.manifest import ManifestError, parse_manifest
-    from twinhub.review import review_reasons
+    from twinhub.hub.manifest import ManifestError, parse_manifest
+    from twinhub.hub.review import review_reasons
 
     try:
         parsed = parse_manifest(dict(manifest), "proposal")
@@ -97,7 +97,7 @@ def tier_lines(manifest: dict, hub=None) -> list[str]:
         return []  # its problems are listed below
     if hub is None:
         return [f"tier: {parsed.tier}"]
-    from twinhub.registry import lookup
+    from twinhub.hub.registry import lookup
 
     try:
         approved = lookup(hub, parsed.id).manifest

@@ -18,13 +18,13 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from standards.tiers import CLASSIFICATIONS
-from twinhub import output
-from twinhub.home import Hub
+from twinhub.cli import output
+from twinhub.hub.home import Hub
+from twinhub.standards.tiers import CLASSIFICATIONS
 
 if TYPE_CHECKING:  # the catalog's modules load duckdb and sqlglot: imported when a command runs
-    from catalog.enforce import AsConsumer
-    from catalog.grants import Grant
+    from twinhub.catalog.enforce import AsConsumer
+    from twinhub.catalog.grants import Grant
 
 LEVELS = CLASSIFICATIONS[1:]  # what a grant may allow; public data needs no grant
 
@@ -39,8 +39,8 @@ class _Lazy:
         return getattr(importlib.import_module(self._name), attr)
 
 
-audit, enforce, grants, review = (_Lazy(m) for m in ("catalog.audit", "catalog.enforce", "catalog.grants",
-                                                      "twinhub.review"))
+audit, enforce, grants, review = (_Lazy(m) for m in ("twinhub.catalog.audit", "twinhub.catalog.enforce", "twinhub.catalog.grants",
+                                                      "twinhub.hub.review"))
 format_option = click.option("--format", "fmt", type=click.Choice(output.FORMATS), default="table", show_default=True)
 reason_option = click.option("--reason", required=True, help="Why: recorded with your decision and audited.")
 
@@ -56,7 +56,7 @@ def city_today(hub: Hub) -> dt.date:
 
 def departments(hub: Hub) -> set[str]:
     """Registered departments (also with registrations pending review, or datasets in the catalog)."""
-    from twinhub.registry import registered
+    from twinhub.hub.registry import registered
 
     names = {r.manifest.department for r in registered(hub)} | {p.manifest.department for p in review.pending(hub)}
     return names | {t.split(".", 1)[0] for t in _tables(hub) if t.split(".", 1)[0] not in ("city", "derived")}
@@ -68,8 +68,8 @@ def _tables(hub: Hub) -> list[str]:
 
 def derived_inputs(hub: Hub, tables: list[str]) -> dict[str, list[str]]:
     """``derived.<name>`` -> the tables its SQL reads (a file that no longer parses reads 'unknown')."""
-    from twinhub.layers import DERIVED_SCHEMA, derived_dir
-    from catalog.guard import QueryRefused, prepare_query
+    from twinhub.catalog.guard import QueryRefused, prepare_query
+    from twinhub.hub.layers import DERIVED_SCHEMA, derived_dir
 
     out = {}
     for path in sorted(derived_dir(hub).glob("*.sql")):
@@ -184,7 +184,7 @@ def review_approve(ctx: click.Context, dataset: str, reason: str) -> None:
         return
     item = review.approve(hub, dataset, reason)
     click.echo(f"approved {item.id} ({item.tier}); it runs from now on: twinhub run {item.id}")
-    from twinhub.cli import _reload_ui
+    from twinhub.cli.main import _reload_ui
 
     _reload_ui(hub)
 
@@ -210,7 +210,7 @@ def grants_group() -> None:
 
 
 def _dataset(hub: Hub, dataset: str) -> str:
-    from twinhub.registry import registered
+    from twinhub.hub.registry import registered
 
     known = {r.id for r in registered(hub)} | set(_tables(hub)) | set(derived_inputs(hub, []))
     known |= {p.id for p in review.pending(hub)}  # a grant may be ready when the steward approves it

@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from catalog.info import UnknownDataset
-from catalog.lake import ALIAS, META_SCHEMA, Lake
-from catalog.publish import PublishResult
+from twinhub.catalog.info import UnknownDataset
+from twinhub.catalog.lake import ALIAS, META_SCHEMA, Lake
+from twinhub.catalog.publish import PublishResult
 
 COLUMNS = ("run_id", "status", "finished_at", "version", "rows_read", "rows_published", "rows_quarantined",
            "rows_added", "rows_updated", "rows_deleted", "rows_unchanged", "balanced", "error")

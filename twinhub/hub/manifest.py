@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from twinhub import protection
+from twinhub.hub import protection
 
 if TYPE_CHECKING:  # checking a manifest against its source needs these; reading the registry does not
-    from connectors import Connector, NetworkPolicy
-    from standards.conform import Conformance
-    from standards.pack import StandardsPack
+    from twinhub.connectors import Connector, NetworkPolicy
+    from twinhub.standards.conform import Conformance
+    from twinhub.standards.pack import StandardsPack
 
 IDENTIFIER = r"^[a-z][a-z0-9_]{0,62}$"
 # schemas the hub itself writes: its records, the unified city layers, derived datasets
@@ -136,12 +136,12 @@ def check_manifest(
 
     ``home`` (the hub home) adds its crosswalks to the pack's.
     """
-    from connectors import ConfigProblem, SourceError, open_source
-    from standards import crosswalk_files
-    from standards.crs import UnknownCRS, resolve_crs
-    from standards.crs_detect import crs_hint, lonlat_extent
-    from standards.crs_policy import CRSRefused, reprojection_record
-    from standards.pack import StandardsError, split_ref
+    from twinhub.connectors import ConfigProblem, SourceError, open_source
+    from twinhub.standards import crosswalk_files
+    from twinhub.standards.crs import UnknownCRS, resolve_crs
+    from twinhub.standards.crs_detect import crs_hint, lonlat_extent
+    from twinhub.standards.crs_policy import CRSRefused, reprojection_record
+    from twinhub.standards.pack import StandardsError, split_ref
 
     problems: dict[str, str] = {}
     try:
@@ -207,10 +207,10 @@ def conformance(
     manifest: Manifest, pack: StandardsPack, source_crs: str, target_crs: str,
     home: pathlib.Path | None = None, crs_declared: str | None = None, crs_how: str = "manifest",
 ) -> Conformance:
-    from standards import crosswalk_files
-    from standards.conform import Conformance
-    from standards.crs import resolve_crs
-    from standards.pack import StandardsError
+    from twinhub.standards import crosswalk_files
+    from twinhub.standards.conform import Conformance
+    from twinhub.standards.crs import resolve_crs
+    from twinhub.standards.pack import StandardsError
 
     standard = pack.standard(manifest.standard)
     vocabularies = standard.vocabulary_fields

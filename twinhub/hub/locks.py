@@ -169,8 +169,8 @@ def remove_dead_stages(staging: pathlib.Path, department: str, dataset: str, kee
 
 
 def _record_dead_run(hub, dataset: str, dead: Holder) -> None:
-    from catalog.publish import RunInfo, record_unpublished
-    from twinhub.ledger import run_recorded
+    from twinhub.catalog.publish import RunInfo, record_unpublished
+    from twinhub.hub.ledger import run_recorded
 
     if not hub.lake.exists() or run_recorded(hub.lake, dataset, dead.run_id):
         return  # it recorded its outcome (e.g. killed after committing): nothing to add

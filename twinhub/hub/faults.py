@@ -38,7 +38,7 @@ class InjectedFault(RuntimeError):
 def point(name: str) -> None:
     """Pause or fail here if the environment asks for it; otherwise nothing."""
     if name not in POINTS:
-        raise KeyError(f"unknown fault point {name!r}; add it to twinhub.faults.POINTS")
+        raise KeyError(f"unknown fault point {name!r}; add it to twinhub.hub.faults.POINTS")
     if os.environ.get(PAUSE_AT) == name:
         _pause(name)
     if os.environ.get(FAIL_AT) == name and _failed.get(name, 0) < int(os.environ.get(FAIL_TIMES) or 1):

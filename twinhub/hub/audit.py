@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from catalog.stage import Stage
-from twinhub.manifest import Quality
+from twinhub.catalog.stage import Stage
+from twinhub.hub.manifest import Quality
+
 
 def _in(checks: tuple[str, ...]) -> str:
     return "check_name IN (" + ", ".join(f"'{c}'" for c in checks) + ")"

@@ -7,7 +7,6 @@ Dagster UI can link each dataset back to its manifest file.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import pathlib
@@ -16,8 +15,8 @@ from dataclasses import dataclass
 
 import yaml
 
-from twinhub.home import Hub
-from twinhub.manifest import Manifest, ManifestError, check_manifest, load_manifest, parse_manifest
+from twinhub.hub.home import Hub
+from twinhub.hub.manifest import Manifest, ManifestError, parse_manifest
 
 META_KEY = "registered"  # registry files carry this extra key beside the manifest's own
 
@@ -35,54 +34,31 @@ class Registered:
         return self.manifest.id
 
 
-def register(hub: Hub, manifest_path: pathlib.Path) -> tuple[Registered, bool]:
-    """Check and register a manifest; returns the entry and whether it replaced one.
-
-    A sensitive or restricted registration (or a reviewed change to an approved one) is
-    stored for review instead (twinhub/review.py): the entry's ``review`` says why.
-    A refused manifest is written to the audit log (action ``register``, status ``refused``).
-    """
-    try:
-        return _register(hub, manifest_path)
-    except ManifestError as exc:
-        _audit_refusal(hub, manifest_path, exc)
-        raise
+def entry_path(hub: Hub, dataset_id: str) -> pathlib.Path:
+    """Where the registry file of an approved dataset lives."""
+    department, _, name = dataset_id.partition(".")
+    return hub.registry_dir / department / f"{name}.yaml"
 
 
-def _audit_refusal(hub: Hub, manifest_path: pathlib.Path, exc: ManifestError) -> None:
-    from catalog import audit
-
-    try:
-        audit.record(hub.lake, audit.AuditEntry(action="register", statement=f"register {manifest_path}",
-                                                status="refused", message=str(exc)))
-    except Exception as failed:  # the refusal reaches the user even if the log cannot be written
-        import logging
-
-        logging.getLogger(__name__).warning("could not audit the refused registration of %s: %s", manifest_path, failed)
+def review_dir(hub: Hub) -> pathlib.Path:
+    return hub.home / "review"
 
 
-def _register(hub: Hub, manifest_path: pathlib.Path) -> tuple[Registered, bool]:
-    from twinhub import review
-    manifest_path = manifest_path.resolve()
-    manifest = load_manifest(manifest_path)
-    connector = check_manifest(manifest, hub.pack, manifest_path.parent, str(manifest_path), hub.network_policy, hub.home)
-    source = dict(manifest.source, path=str(connector.path)) if connector.path else dict(manifest.source)
-    stored = manifest.model_copy(update={"source": source})
-    target = hub.registry_dir / manifest.department / f"{manifest.dataset}.yaml"
-    replaced = target.exists()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    data = stored.model_dump(exclude_none=True)
-    data[META_KEY] = {"from": str(manifest_path), "at": now}
-    reasons = review.review_reasons(hub, stored, _load(target).manifest if replaced else None)
-    if reasons:
-        item = review.submit(hub, data, stored, reasons, replaces=replaced)
-        return Registered(stored, item.path, str(manifest_path), now, review=reasons), replaced
-    review.withdraw(hub, stored.id, "registered again without needing review")
-    tmp = target.with_suffix(".yaml.tmp")
+def pending_path(hub: Hub, dataset_id: str) -> pathlib.Path:
+    """Where a registration waiting for a steward's review lives (twinhub.hub.review)."""
+    return review_dir(hub) / "pending" / f"{dataset_id}.yaml"
+
+
+def write_entry(path: pathlib.Path, data: dict) -> None:
+    """Write a registry or pending file atomically: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".yaml.tmp")
     tmp.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    tmp.replace(target)  # atomic: a reader never sees half a file
-    return Registered(stored, target, str(manifest_path), now), replaced
+    tmp.replace(path)
+
+
+def load_entry(path: pathlib.Path) -> Registered:
+    return _load(path)
 
 
 # libyaml's loader is several times faster; definition loading reads every registry file
@@ -165,8 +141,6 @@ def lookup(hub: Hub, dataset_id: str) -> Registered:
     department, _, name = dataset_id.partition(".")
     path = hub.registry_dir / department / f"{name}.yaml"
     if not name or not path.is_file():
-        from twinhub.review import pending_path
-
         if pending_path(hub, dataset_id).is_file():
             raise NotRegistered(dataset_id, f"{dataset_id} waits for a steward's review and does not run "
                                             f"yet: twinhub review show {dataset_id}")

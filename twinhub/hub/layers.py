@@ -17,11 +17,11 @@ import pathlib
 import re
 from dataclasses import dataclass
 
-from catalog.guard import prepare_query
-from catalog.lake import ALIAS, Lake, with_retry
-from standards.tiers import highest
-from twinhub.home import Hub
-from twinhub.registry import Registered
+from twinhub.catalog.guard import prepare_query
+from twinhub.catalog.lake import ALIAS, Lake, with_retry
+from twinhub.hub.home import Hub
+from twinhub.hub.registry import Registered
+from twinhub.standards.tiers import highest
 
 CITY_SCHEMA = "city"
 DERIVED_SCHEMA = "derived"

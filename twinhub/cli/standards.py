@@ -9,17 +9,17 @@ from collections import defaultdict
 
 import click
 
-from catalog.info import last_published
-from connectors import open_source
-from standards import compat, crosswalk_files
-from standards.crs_detect import rank_crs_of_geometries
-from standards.pack import Standard, StandardsError, version_key
-from standards.score import combine, rescore
-from twinhub import output
-from twinhub.cli import _hub, format_option
-from twinhub.home import Hub
-from twinhub.manifest import Manifest, load_manifest
-from twinhub.registry import registered
+from twinhub.catalog.info import last_published
+from twinhub.cli import output
+from twinhub.cli.main import _hub, format_option
+from twinhub.connectors import open_source
+from twinhub.hub.home import Hub
+from twinhub.hub.manifest import Manifest, load_manifest
+from twinhub.hub.registry import registered
+from twinhub.standards import compat, crosswalk_files
+from twinhub.standards.crs_detect import rank_crs_of_geometries
+from twinhub.standards.pack import Standard, StandardsError, version_key
+from twinhub.standards.score import combine, rescore
 
 SQL_TYPES = {"integer": "BIGINT", "number": "DOUBLE", "boolean": "BOOLEAN", "date": "DATE", "datetime": "TIMESTAMPTZ"}
 
@@ -275,7 +275,7 @@ def standards_crs(ctx: click.Context, manifest_path: pathlib.Path, fmt: str) -> 
 
 def register(main: click.Group) -> None:
     """Add ``standards`` and ``labels`` to the CLI (one line in twinhub/cli.py)."""
-    from twinhub.cli_labels import labels
+    from twinhub.cli.labels import labels
 
     main.add_command(standards)
     main.add_command(labels)

@@ -1,0 +1,1 @@
+"""Database sources: PostgreSQL/PostGIS and MySQL/MariaDB."""

@@ -1,0 +1,56 @@
+"""Registering a manifest: check it against its standard and its real source, then store it in the
+registry, or hand it to a steward's review (twinhub.hub.review) when its tier or change asks for one."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import pathlib
+
+from twinhub.catalog import audit
+from twinhub.hub import review
+from twinhub.hub.home import Hub
+from twinhub.hub.manifest import ManifestError, check_manifest, load_manifest
+from twinhub.hub.registry import META_KEY, Registered, entry_path, load_entry, write_entry
+
+
+def register(hub: Hub, manifest_path: pathlib.Path) -> tuple[Registered, bool]:
+    """Check and register a manifest; returns the entry and whether it replaced one.
+
+    A sensitive or restricted registration (or a reviewed change to an approved one) is
+    stored for review instead (twinhub/review.py): the entry's ``review`` says why.
+    A refused manifest is written to the audit log (action ``register``, status ``refused``).
+    """
+    try:
+        return _register(hub, manifest_path)
+    except ManifestError as exc:
+        _audit_refusal(hub, manifest_path, exc)
+        raise
+
+
+def _audit_refusal(hub: Hub, manifest_path: pathlib.Path, exc: ManifestError) -> None:
+    try:
+        audit.record(hub.lake, audit.AuditEntry(action="register", statement=f"register {manifest_path}",
+                                                status="refused", message=str(exc)))
+    except Exception as failed:  # the refusal reaches the user even if the log cannot be written
+        logging.getLogger(__name__).warning("could not audit the refused registration of %s: %s", manifest_path, failed)
+
+
+def _register(hub: Hub, manifest_path: pathlib.Path) -> tuple[Registered, bool]:
+    manifest_path = manifest_path.resolve()
+    manifest = load_manifest(manifest_path)
+    connector = check_manifest(manifest, hub.pack, manifest_path.parent, str(manifest_path), hub.network_policy, hub.home)
+    source = dict(manifest.source, path=str(connector.path)) if connector.path else dict(manifest.source)
+    stored = manifest.model_copy(update={"source": source})
+    target = entry_path(hub, manifest.id)
+    replaced = target.exists()
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    data = stored.model_dump(exclude_none=True)
+    data[META_KEY] = {"from": str(manifest_path), "at": now}
+    reasons = review.review_reasons(hub, stored, load_entry(target).manifest if replaced else None)
+    if reasons:
+        item = review.submit(hub, data, stored, reasons, replaces=replaced)
+        return Registered(stored, item.path, str(manifest_path), now, review=reasons), replaced
+    review.withdraw(hub, stored.id, "registered again without needing review")
+    write_entry(target, data)
+    return Registered(stored, target, str(manifest_path), now), replaced
