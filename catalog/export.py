@@ -22,12 +22,13 @@ import pyproj
 from twinhub.catalog import audit, column_tiers
 from twinhub.catalog.lake import META_SCHEMA, Lake
 from twinhub.catalog.notes import q
+from twinhub.errors import UserError
 
 FORMATS = {"geoparquet": ".parquet", "gpkg": ".gpkg", "geojson": ".geojson", "csv": ".csv"}
 NEVER_OPEN = frozenset({"restricted"})  # classifications never exported to open formats
 
 
-class ExportError(ValueError):
+class ExportError(UserError, ValueError):
     """The export cannot be made; the message says what to do."""
 
 

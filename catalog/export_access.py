@@ -18,6 +18,7 @@ import duckdb
 
 from twinhub.catalog.access import BLOCKED, PROTECTED, Access
 from twinhub.catalog.lake import Lake
+from twinhub.errors import UserError
 
 NEVER_IN_FILES = "restricted"
 
@@ -28,7 +29,7 @@ class ConsumerView:
     protected: dict[str, str] = field(default_factory=dict)  # column -> mask | pseudonymize
 
 
-class ConsumerRefused(ValueError):
+class ConsumerRefused(UserError, ValueError):
     """The consumer may not have this dataset as a file; the message says who may give a grant."""
 
 

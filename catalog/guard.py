@@ -50,6 +50,8 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, ParseError, SqlglotError, UnsupportedError
 from sqlglot.tokens import Token, TokenType
 
+from twinhub.errors import UserError
+
 __all__ = [
     "ALLOWED_FUNCTIONS",
     "SUPPORTED_DIALECTS",
@@ -59,7 +61,7 @@ __all__ = [
 ]
 
 
-class QueryRefused(ValueError):
+class QueryRefused(UserError, ValueError):
     """The query is not allowed; ``str(e)`` tells the end user why and what to do."""
 
 

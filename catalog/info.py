@@ -7,9 +7,10 @@ import json
 from twinhub.catalog.lake import ALIAS, META_SCHEMA, Lake
 from twinhub.catalog.notes import release_notes
 from twinhub.catalog.preview import preview_path
+from twinhub.errors import UserError
 
 
-class UnknownDataset(LookupError):
+class UnknownDataset(UserError, LookupError):
     pass
 
 

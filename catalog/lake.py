@@ -22,6 +22,7 @@ from typing import TypeVar
 import duckdb
 
 from twinhub.catalog.extensions import connect
+from twinhub.errors import TransientError, UserError
 
 ALIAS = "lake"
 META_SCHEMA = "catalog"
@@ -92,15 +93,17 @@ META_VIEWS = {
 }
 
 
-class CatalogBusy(RuntimeError):
+class CatalogBusy(TransientError, RuntimeError):
     """Another process kept the catalog busy through every retry."""
 
+    user_error = True  # one line, exit 2: run it again; Dagster retries it
 
-class CatalogConfigError(ValueError):
+
+class CatalogConfigError(UserError, ValueError):
     """The hub configuration's ``catalog:`` section cannot be used."""
 
 
-class UnknownVersion(LookupError):
+class UnknownVersion(UserError, LookupError):
     """An ``--as-of`` version or time the catalog has no snapshot for."""
 
 

@@ -23,6 +23,7 @@ import os
 import duckdb
 import pyarrow as pa
 
+from twinhub.errors import UserError
 from twinhub.standards.privacy import MASK_KEEP, MASK_KEEP_LONGER
 from twinhub.standards.tiers import PROTECTIONS
 
@@ -31,7 +32,7 @@ PSEUDONYM_FUNCTION = "twinhub_pseudonym"
 PSEUDONYM_HEX = 24  # 96 bits of the HMAC: collisions stay negligible for any city's dataset
 
 
-class PseudonymKeyMissing(RuntimeError):
+class PseudonymKeyMissing(UserError, RuntimeError):
     """Pseudonymizing needs the key from the environment and it is not set."""
 
 

@@ -35,6 +35,7 @@ from twinhub.catalog.export import NEVER_OPEN, ExportError, Table, read_table, w
 from twinhub.catalog.lake import META_SCHEMA, Lake
 from twinhub.catalog.notes import column_facts, release_notes
 from twinhub.catalog.versions import dataset_versions
+from twinhub.errors import UserError
 
 FORMATS = {"dcat": "catalog.jsonld", "datapackage": "datapackage.json", "stac": "catalog.json"}
 CONTEXT = {
@@ -56,7 +57,7 @@ FRICTIONLESS_TYPES = {"VARCHAR": "string", "BOOLEAN": "boolean", "DATE": "date",
                       "FLOAT": "number", "REAL": "number"}
 
 
-class CatalogExportError(ValueError):
+class CatalogExportError(UserError, ValueError):
     """The catalog export cannot be made; the message says what to do."""
 
 

@@ -24,12 +24,13 @@ from twinhub.catalog import audit
 from twinhub.catalog.enforce import AsConsumer, restrict_query
 from twinhub.catalog.guard import PreparedQuery, QueryRefused, prepare_query
 from twinhub.catalog.lake import Lake, UnknownVersion
+from twinhub.errors import UserError
 
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_MAX_ROWS = 100_000
 
 
-class QueryTimeout(RuntimeError):
+class QueryTimeout(UserError, RuntimeError):
     pass
 
 
@@ -123,7 +124,7 @@ def _run(lake: Lake, sql: str, dialect: str, timeout_s: float, geographic: bool,
         con.close()
 
 
-class QueryFailed(ValueError):
+class QueryFailed(UserError, ValueError):
     """DuckDB could not run the (guarded) query as written: a column or type that does not fit."""
 
 

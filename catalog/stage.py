@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 
+from twinhub.errors import TerminalError
 from twinhub.standards.conform import SOURCE_ROW
 
 SUMMARY = "stage.json"
@@ -44,7 +45,7 @@ def _repeats(column: pa.ChunkedArray) -> bool:
         return True
 
 
-class StageMissing(FileNotFoundError):
+class StageMissing(TerminalError, FileNotFoundError):
     """The publish step found no finalized stage for this run."""
 
 

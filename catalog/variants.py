@@ -26,13 +26,14 @@ import pyproj
 from twinhub.catalog import notes
 from twinhub.catalog.lake import META_SCHEMA
 from twinhub.catalog.notes import q
+from twinhub.errors import UserError
 from twinhub.standards.tiers import ColumnTier, rank
 
 SUFFIX = "_public"
 TIER = "public"
 
 
-class VariantConflict(ValueError):
+class VariantConflict(UserError, ValueError):
     """``<dataset>_public`` is already a dataset of its own."""
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from twinhub.connectors.errors import SourceError
 from twinhub.connectors.http.policy import NetworkPolicy
+from twinhub.errors import UserError
 
 if TYPE_CHECKING:
     from twinhub.connectors.base import Chunk, Connector, SourceConfig
@@ -53,7 +54,7 @@ def connector_class(fmt: str) -> type[Connector]:
     return getattr(importlib.import_module(module), name)
 
 
-class ConfigProblem(ValueError):
+class ConfigProblem(UserError, ValueError):
     """A source configuration key is wrong; ``problems`` maps ``source.<key>`` to a message."""
 
     def __init__(self, problems: dict[str, str]):

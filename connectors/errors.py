@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from twinhub.errors import UserError
 
-class SourceError(Exception):
+
+class SourceError(UserError):
     """The source cannot be read; the message names the source, the part, and what to do."""

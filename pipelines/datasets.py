@@ -12,7 +12,6 @@ at definition time, so the UI shows it before any run.
 from __future__ import annotations
 
 import base64
-import functools
 import json
 import re
 import warnings
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from twinhub.errors import is_retryable
 from twinhub.hub.home import Hub
 from twinhub.hub.registry import Registered, lookup
 
@@ -36,20 +36,11 @@ TRANSIENT_RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPO
 TAG_VALUE = re.compile(r"[^A-Za-z0-9_.\-]")
 
 
-@functools.lru_cache(maxsize=None)
-def permanent_errors() -> tuple[type[Exception], ...]:
-    """Errors retrying cannot fix: a bad source or manifest, another run publishing the dataset."""
-    from twinhub.catalog.stage import StageMissing
-    from twinhub.connectors import ConfigProblem, SourceError
-    from twinhub.hub.diskspace import DiskFull
-    from twinhub.hub.locks import PublishInProgress
-    from twinhub.hub.manifest import ManifestError
-    from twinhub.standards.crs import UnknownCRS
-    from twinhub.standards.pack import StandardsError
-
-    # a full disk stays full for the next seconds: failing at once spares it a retry storm
-    return (SourceError, ConfigProblem, ManifestError, UnknownCRS, StandardsError, StageMissing, PublishInProgress,
-            DiskFull)
+def permanent(exc: BaseException) -> bool:
+    """Retrying cannot fix it: the error's type says so (twinhub/errors.py ``retryable``), e.g. a bad source
+    or manifest, another run publishing the dataset, a full disk (it stays full for the next seconds:
+    failing at once spares it a retry storm). Errors of other libraries are retried."""
+    return not is_retryable(exc)
 
 
 def _tag(value: str) -> str:
@@ -288,5 +279,7 @@ def _permanent_errors(action):
     """Retrying cannot fix a bad source or manifest: fail at once with the hub's message."""
     try:
         return action()
-    except permanent_errors() as exc:
-        raise dg.Failure(description=str(exc), allow_retries=False) from exc
+    except Exception as exc:
+        if permanent(exc):
+            raise dg.Failure(description=str(exc), allow_retries=False) from exc
+        raise

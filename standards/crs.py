@@ -27,6 +27,7 @@ import shapely
 from numpy.typing import ArrayLike, NDArray
 from pyproj.exceptions import CRSError
 
+from twinhub.errors import UserError
 from twinhub.standards import chinese_crs
 
 __all__ = [
@@ -70,7 +71,7 @@ _DIRECT: dict[tuple[str, str], _Pair] = {
 }
 
 
-class UnknownCRS(ValueError):
+class UnknownCRS(UserError, ValueError):
     """A value that :func:`resolve_crs` cannot turn into a CRS."""
 
     def __init__(self, value: object) -> None:

@@ -24,6 +24,7 @@ from functools import lru_cache
 import frictionless
 import yaml
 
+from twinhub.errors import UserError
 from twinhub.standards.crs import UnknownCRS, resolve_crs
 
 DEFAULT_PACK = pathlib.Path(__file__).parent
@@ -31,7 +32,7 @@ MATCH_TYPES = ("exact", "close", "broader")  # SKOS exactMatch, closeMatch, broa
 DEFAULT_SCORE_WEIGHTS = {"schema": 1.0, "labels": 1.0, "crs": 1.0, "completeness": 1.0, "freshness": 1.0}
 
 
-class StandardsError(ValueError):
+class StandardsError(UserError, ValueError):
     """A standards pack file is missing or malformed."""
 
 

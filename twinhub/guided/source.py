@@ -17,6 +17,8 @@ from __future__ import annotations
 import pathlib
 import urllib.parse
 
+from twinhub.errors import UserError
+
 FILE_FORMATS = {
     ".csv": "csv", ".tsv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".shp": "shapefile", ".zip": "shapefile",
     ".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg", ".fgb": "fgb", ".parquet": "geoparquet",
@@ -26,7 +28,7 @@ DB_SCHEMES = {"postgresql": "postgres", "postgres": "postgres", "mysql": "mysql"
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 
 
-class GuidedError(ValueError):
+class GuidedError(UserError, ValueError):
     """The guided registration cannot go on; the message says what to do."""
 
 

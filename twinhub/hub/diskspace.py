@@ -6,10 +6,12 @@ import errno
 import pathlib
 import shutil
 
+from twinhub.errors import TerminalError
+
 DISK_FULL_TEXT = ("no space left on device", "disk is full", "database or disk is full", "disk full")
 
 
-class DiskFull(OSError):
+class DiskFull(TerminalError, OSError):
     """Writing the stage or the catalog ran out of space; the served version is untouched."""
 
 

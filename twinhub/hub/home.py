@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from twinhub.connectors import NetworkPolicy
+from twinhub.errors import UserError
 
 if TYPE_CHECKING:  # imported where used: listing the registry needs none of them
     from twinhub.catalog.lake import Lake
@@ -57,7 +58,7 @@ telemetry:
 """
 
 
-class HubError(RuntimeError):
+class HubError(UserError, RuntimeError):
     """The hub home is missing or misconfigured."""
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from twinhub.catalog.guard import prepare_query
 from twinhub.catalog.lake import ALIAS, Lake, with_retry
+from twinhub.errors import UserError
 from twinhub.hub.home import Hub
 from twinhub.hub.registry import Registered
 from twinhub.standards.tiers import highest
@@ -28,7 +29,7 @@ DERIVED_SCHEMA = "derived"
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
-class LayerError(ValueError):
+class LayerError(UserError, ValueError):
     pass
 
 

@@ -29,10 +29,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from twinhub.errors import UserError
+
 GRACE_S = 2.0  # a run that does not wait still tries this long (``twinhub catalog vacuum`` tests locks briefly)
 
 
-class PublishInProgress(RuntimeError):
+class PublishInProgress(UserError, RuntimeError):
     """Another run holds the dataset's lock."""
 
 

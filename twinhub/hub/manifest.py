@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from twinhub.errors import UserError
 from twinhub.hub import protection
 
 if TYPE_CHECKING:  # checking a manifest against its source needs these; reading the registry does not
@@ -71,7 +72,7 @@ class Manifest(BaseModel):
         return protection.declared_tier(self)
 
 
-class ManifestError(ValueError):
+class ManifestError(UserError, ValueError):
     """Problems with a manifest, keyed by the manifest key they concern."""
 
     def __init__(self, where: str, problems: dict[str, str]):
