@@ -21,6 +21,7 @@ import yaml
 
 from twinhub.connectors import NetworkPolicy
 from twinhub.errors import UserError
+from twinhub.hub.config import ConfigError, HubConfig, parse_config
 
 if TYPE_CHECKING:  # imported where used: listing the registry needs none of them
     from twinhub.catalog.lake import Lake
@@ -47,6 +48,13 @@ catalog:
 # Loopback, link-local and private addresses are refused unless listed (names, IPs or CIDRs):
 # http: {allow_hosts: [gis.city.internal, 10.20.0.0/16], allow_private: false}
 http:
+# landing: per department, the folders its file sources may be read from (relative to the home).
+# A department not listed: its manifest's folder. e.g. landing: {water: [/srv/landing/water]}
+landing:
+# secrets: per department, the prefixes of the environment variables its manifests may name
+# (password_env, headers_env, params_env). Not listed: the department in capitals, e.g. WATER_.
+# secrets: {allow_prefixes: {water: [WATER_]}}
+secrets:
 """
 
 
@@ -62,6 +70,10 @@ class HubError(UserError, RuntimeError):
     """The hub home is missing or misconfigured."""
 
 
+class HubConfigError(HubError):
+    """twinhub.yaml cannot be read, or has an unknown key or a bad value (each named)."""
+
+
 def default_home() -> pathlib.Path:
     return pathlib.Path(os.environ.get(ENV_HOME) or pathlib.Path.home() / ".twinhub").expanduser()
 
@@ -72,11 +84,17 @@ class Hub:
 
     @classmethod
     def open(cls, home: str | os.PathLike | None = None, create: bool = True) -> Hub:
+        """The hub at ``home`` (``--home``, else TWINHUB_HOME, else ~/.twinhub), its configuration checked.
+
+        ``create``: make the home if it does not exist (``twinhub init``, ``register``, ``demo``);
+        without it a missing home is a HubError and nothing is written (the Dagster code location).
+        """
         hub = cls(pathlib.Path(home).expanduser().resolve() if home else default_home().resolve())
         if not (hub.home / CONFIG_FILE).exists():
             if not create:
                 raise HubError(f"{hub.home} is not a twinhub home: run `twinhub init --home {hub.home}`")
             hub.init()
+        hub.config  # noqa: B018 - a misspelt key is refused before anything runs with its default
         return hub
 
     def init(self) -> None:
@@ -91,15 +109,17 @@ class Hub:
         self.lake.ensure()
 
     @cached_property
-    def config(self) -> dict:
+    def config(self) -> HubConfig:
+        """twinhub.yaml, typed (twinhub/hub/config.py); HubConfigError names an unknown key or bad value."""
         path = self.home / CONFIG_FILE
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError) as exc:
-            raise HubError(f"{path}: cannot read the hub configuration: {exc}") from exc
-        if not isinstance(data, dict):
-            raise HubError(f"{path}: expected a mapping")
-        return data
+            raise HubConfigError(f"{path}: cannot read the hub configuration: {exc}") from exc
+        try:
+            return parse_config(data)
+        except ConfigError as exc:
+            raise HubConfigError("\n".join(f"{path}: {problem}" for problem in exc.problems)) from None
 
     @property
     def registry_dir(self) -> pathlib.Path:
@@ -122,7 +142,7 @@ class Hub:
         from twinhub.catalog.lake import CatalogConfigError, Lake
 
         try:
-            return Lake.from_config(self.catalog_dir, self.config.get("catalog"), extent=lambda: self.city.extent)
+            return Lake.from_config(self.catalog_dir, self.config.catalog.as_dict(), extent=lambda: self.city.extent)
         except CatalogConfigError as exc:
             raise HubError(f"{self.home / CONFIG_FILE}: {exc}") from exc
 
@@ -130,7 +150,7 @@ class Hub:
     def pack(self) -> StandardsPack:
         from twinhub.standards.pack import load_pack
 
-        root = self.config.get("standards")
+        root = self.config.standards
         return load_pack(str((self.home / root).resolve()) if root else None)
 
     @property
@@ -141,16 +161,16 @@ class Hub:
     def target_crs(self) -> str:
         from twinhub.standards.crs import resolve_crs
 
-        return resolve_crs(self.config.get("target_crs") or self.city.target_crs).name
+        return resolve_crs(self.config.target_crs or self.city.target_crs).name
 
     @property
     def chunk_rows(self) -> int:
-        return int(self.config.get("chunk_rows") or 50_000)
+        return self.config.chunk_rows
 
     @cached_property
     def network_policy(self) -> NetworkPolicy:
         """What HTTP sources may reach: the ``http`` mapping of twinhub.yaml."""
         try:
-            return NetworkPolicy.from_config(self.config.get("http"))
+            return NetworkPolicy.from_config(self.config.http.model_dump())
         except ValueError as exc:
             raise HubError(f"{self.home / CONFIG_FILE}: {exc}") from None
