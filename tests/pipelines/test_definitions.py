@@ -13,6 +13,7 @@ import pytest
 from twinhub import sample
 from twinhub.catalog.info import dataset_info
 from twinhub.hub.registration import register
+from twinhub.hub.registry import registered
 from twinhub.pipelines.factory import build_definitions
 from twinhub.pipelines.runner import run_datasets
 
@@ -167,3 +168,32 @@ def test_a_broken_source_fails_fast_and_keeps_the_last_good_version(hub, tmp_pat
     latest = dataset_info(hub.lake, "emergency.shelters")["versions"]
     assert latest[0]["status"] == "published" or latest[1]["status"] == "published"
     assert [v["status"] for v in latest if v["status"] == "published"] == ["published"]
+
+
+def _load_definitions(home: pathlib.Path) -> subprocess.CompletedProcess:
+    """Import the code location as Dagster does (``-m twinhub.pipelines.definitions``), in a fresh process."""
+    env = dict(os.environ, TWINHUB_HOME=str(home), DAGSTER_HOME=str(home / "dagster"))
+    code = "import twinhub.pipelines.definitions as d; print(len(d.defs.resolve_all_asset_specs()))"
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+
+
+def _tree(folder: pathlib.Path) -> dict[str, tuple[int, int]]:
+    return {p.relative_to(folder).as_posix(): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
+
+
+def test_loading_the_code_location_without_a_home_creates_nothing(tmp_path):
+    home = tmp_path / "no" / "such" / "home"
+    result = _load_definitions(home)
+    assert result.returncode != 0
+    assert f"{home} is not a twinhub home: run `twinhub init --home {home}`" in result.stderr
+    assert not (tmp_path / "no").exists()
+
+
+def test_loading_the_code_location_of_a_hub_writes_nothing_in_it(hub, tmp_path):
+    register(hub, _copy_sample(tmp_path, "emergency", "shelters", "shelters.geojson"))
+    registered(hub)  # the registry's parse cache (registry/.index.json) is the one file a read may refresh
+    before = _tree(hub.home)
+    result = _load_definitions(hub.home)
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout.split()[-1]) >= 2  # the dataset's stage and published asset, at least
+    assert _tree(hub.home) == before
