@@ -3,8 +3,10 @@
 The Table Schema stays the single source of truth: required, unique,
 ranges, lengths, patterns, enumerations, vocabularies and the geometry's type
 all come from it. The city's plausibility extent is added as a check on the
-geometry column. Every check has a stable name, which becomes the ``check``
-of a quarantine reason.
+geometry column. The checks themselves, with their names (the ``check`` of a
+quarantine reason) and their vectorized forms, are the registry's
+(:mod:`twinhub.standards.checks`): a column gets each registered check whose
+pandera form applies to its field, in the registry's order.
 """
 
 from __future__ import annotations
@@ -13,117 +15,14 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow
-import pyarrow.compute as pc
 import shapely
 
+from twinhub.standards.checks import registry
+from twinhub.standards.checks.base import Context
+from twinhub.standards.checks.required import REQUIRED
+from twinhub.standards.checks.values import arrow_text
 from twinhub.standards.coerce import DTYPES, arrow_array
 from twinhub.standards.pack import Standard, StandardsPack
-
-GEOMETRY_TYPES = {"Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"}
-
-
-def _bound(field, value):
-    """A minimum/maximum in the column's own type (dates are written as ISO text in the schema)."""
-    if field.type == "datetime":
-        stamp = pd.Timestamp(value)
-        return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    return pd.Timestamp(value) if field.type == "date" else value
-
-
-def _field_checks(field, pack: StandardsPack) -> list[pa.Check]:
-    c = field.constraints
-    checks: list[pa.Check] = []
-    if "minimum" in c:
-        checks.append(pa.Check.ge(_bound(field, c["minimum"]), name="minimum", error="minimum", description=f"must be at least {c['minimum']}"))
-    if "maximum" in c:
-        checks.append(pa.Check.le(_bound(field, c["maximum"]), name="maximum", error="maximum", description=f"must be at most {c['maximum']}"))
-    if "minLength" in c:
-        checks.append(pa.Check.str_length(min_value=c["minLength"], name="min_length", error="min_length"))
-    if "maxLength" in c:
-        checks.append(
-            pa.Check.str_length(max_value=c["maxLength"], name="max_length", error="max_length", description=f"longer than {c['maxLength']} characters")
-        )
-    if "pattern" in c:
-        checks.append(pa.Check.str_matches(c["pattern"], name="pattern", error="pattern", description=f"does not match {c['pattern']}"))
-    if "enum" in c:
-        checks.append(pa.Check.isin(c["enum"], name="enum", error="enum", description=f"not one of {c['enum']}"))
-    vocabulary = field.custom.get("vocabulary")
-    if vocabulary:
-        codes = pack.vocabulary(vocabulary).codes
-        checks.append(pa.Check.isin(codes, name="label_unmapped", error="label_unmapped", description=f"not a code of vocabulary {vocabulary} and not mapped in the manifest's labels"))
-    return checks
-
-
-def _geometry_checks(field, extent: tuple[float, float, float, float] | None) -> list[pa.Check]:
-    """Each test also has its answer for finite 2D points given as coordinates (see :class:`Points`)."""
-    every = lambda x, y: np.ones(len(x), dtype=bool)  # noqa: E731
-    checks = [
-        _geometry_check(lambda g: ~shapely.is_empty(g), every, "geometry_empty", "geometry is empty"),
-        _geometry_check(shapely.is_valid, every, "geometry_invalid", "geometry is not valid"),
-    ]
-    expected = field.custom.get("geometryType")
-    if expected:
-        allowed = {expected, f"Multi{expected}"} & GEOMETRY_TYPES
-        ids = [_type_id(t) for t in allowed]
-        point = _type_id("Point") in ids
-        checks.append(_geometry_check(
-            lambda g: np.isin(shapely.get_type_id(g), ids), lambda x, y: np.full(len(x), point),
-            "geometry_type", f"must be a {expected}",
-        ))
-    if extent is not None:
-        checks.append(
-            _geometry_check(
-                lambda g: _within_box(g, extent) | shapely.is_empty(g),
-                lambda x, y: _points_within_box(x, y, extent),
-                "outside_city",
-                f"outside the city's extent {[round(v, 4) for v in extent]}",
-            )
-        )
-    return checks
-
-
-def _within_box(geoms: np.ndarray, extent: tuple[float, float, float, float]) -> np.ndarray:
-    """``shapely.within(geoms, box(*extent))``, from the bounds where they decide it.
-
-    Bounds strictly inside the box: within; any bound outside the closed box: not within.
-    Only geometries touching the box's edge (and None/empty, with NaN bounds) go to shapely.
-    """
-    x0, y0, x1, y1 = extent
-    b = shapely.bounds(geoms)
-    with np.errstate(invalid="ignore"):
-        inside = (b[:, 0] > x0) & (b[:, 1] > y0) & (b[:, 2] < x1) & (b[:, 3] < y1)
-        outside = (b[:, 0] < x0) | (b[:, 1] < y0) | (b[:, 2] > x1) | (b[:, 3] > y1)
-    undecided = ~inside & ~outside
-    if undecided.any():
-        inside[undecided] = shapely.within(geoms[undecided], shapely.box(*extent))
-    return inside
-
-
-def _points_within_box(x: np.ndarray, y: np.ndarray, extent: tuple[float, float, float, float]) -> np.ndarray:
-    """:func:`_within_box` of finite points: strictly inside the box (a point on its edge is not within)."""
-    x0, y0, x1, y1 = extent
-    return (x > x0) & (y > y0) & (x < x1) & (y < y1)
-
-
-def _geometry_check(test, points, name: str, message: str) -> pa.Check:
-    """A vectorized shapely test as a pandera check (nulls are left to ``required``).
-
-    ``points(x, y)``: the same test's answer for finite 2D points, from their coordinates
-    (:func:`failure_table` uses it on a :class:`Points` column, without shapely objects).
-    """
-
-    def check(series: pd.Series) -> pd.Series:
-        return pd.Series(test(np.asarray(series, dtype=object)), index=series.index)
-
-    built = pa.Check(check, name=name, error=name, description=message)
-    built.hub_test, built.hub_points = test, points
-    return built
-
-
-def _type_id(name: str) -> int:
-    return ["Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"].index(
-        name
-    )
 
 
 def compile_schema(
@@ -138,16 +37,14 @@ def compile_schema(
     With ``cross_row=False`` uniqueness is left out: the hub checks it over the
     whole staged dataset in DuckDB rather than chunk by chunk.
     """
+    context = Context(pack=pack, standard=standard, extent=extent)
     columns = {}
     for field in standard.fields:
         nullable = not standard.required(field)
         unique = cross_row and bool(field.constraints.get("unique"))
-        if field.type == "geojson":
-            checks = _geometry_checks(field, extent)
-            columns[field.name] = pa.Column(object, checks=checks, nullable=nullable, unique=unique)
-        else:
-            dtype = DTYPES.get(field.type, "string")
-            columns[field.name] = pa.Column(dtype, checks=_field_checks(field, pack), nullable=nullable, unique=unique)
+        checks = [c for c in (check.pandera(field, context) for check in registry.checks()) if c is not None]
+        dtype = object if field.type == "geojson" else DTYPES.get(field.type, "string")
+        columns[field.name] = pa.Column(dtype, checks=checks, nullable=nullable, unique=unique)
     return pa.DataFrameSchema(columns, name=standard.name, strict=False, ordered=False)
 
 
@@ -229,7 +126,7 @@ def failure_table(
 
 
 def _direct_checks(schema: pa.DataFrameSchema, frame: pd.DataFrame, points: dict[str, Points]) -> dict | None:
-    """Per column, a vectorized test per check; None when pandera has to validate."""
+    """Per column, each check's (name, vectorized form, points form); None when pandera has to validate."""
     from pandera.engines import pandas_engine
 
     found = {}
@@ -240,56 +137,26 @@ def _direct_checks(schema: pa.DataFrameSchema, frame: pd.DataFrame, points: dict
             return None
         tests = []
         for check in column.checks:
-            test = _vectorized(check)
-            if test is None:
+            forms = _forms(check, name in points)
+            if forms is None:
                 return None
-            tests.append((check.name, test, check))
+            tests.append((check.name, *forms))
         found[name] = tests
     return found
 
 
-def _vectorized(check: pa.Check):
-    """``values -> bool array`` for a check compile_schema builds (pandera's own builtin semantics)."""
-    stats = check.statistics or {}
-    if hasattr(check, "hub_test"):
-        return lambda v: check.hub_test(np.asarray(v, dtype=object))
-    if check.name == "minimum":
-        return lambda v: v >= stats["min_value"]
-    if check.name == "maximum":
-        return lambda v: v <= stats["max_value"]
-    if check.name in ("min_length", "max_length") and stats.get("exact_value") is None:
-        low, high = stats.get("min_value"), stats.get("max_value")
-        low, high = (low if low is not None else 0), (high if high is not None else np.inf)
-        return lambda v: _between(_lengths(v), low, high)
-    if check.name == "pattern":
-        return lambda v: v.str.match(stats["pattern"], na=False)
-    if check.name in ("enum", "label_unmapped"):
-        allowed = stats["allowed_values"]
-        text = all(isinstance(a, str) for a in allowed)
-        value_set = pyarrow.array(list(allowed), pyarrow.large_string()) if text else None
-        return lambda v: _isin(v, value_set) if text and _arrow_text(v) else v.isin(allowed)
-    return None
-
-
-def _arrow_text(values: pd.Series) -> bool:
-    """Whether the values are Arrow strings (pandas' str/string on pyarrow): their checks run in Arrow,
-    as pandas' own ``.str.len`` and ``isin`` of them do."""
-    return isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"
-
-
-def _isin(values: pd.Series, value_set: pyarrow.Array) -> np.ndarray:
-    array = arrow_array(values)
-    return pc.is_in(array, value_set=value_set.cast(array.type)).to_numpy(zero_copy_only=False)
-
-
-def _lengths(values: pd.Series) -> np.ndarray:
-    if _arrow_text(values):
-        return pc.utf8_length(arrow_array(values)).to_numpy(zero_copy_only=False)
-    return values.str.len().to_numpy()
-
-
-def _between(lengths: np.ndarray, low, high) -> np.ndarray:
-    return (lengths >= low) & (lengths <= high)
+def _forms(check: pa.Check, as_points: bool) -> tuple | None:
+    """The registered check's vectorized form (and points form, for a :class:`Points` column) for the
+    pandera check compile_schema built, from its statistics; None for anything else."""
+    unit = registry.get(check.name)
+    if unit is None or "vectorized" not in unit.forms:
+        return None
+    statistics = check.statistics or {}
+    test = unit.vectorized(statistics)
+    on_points = unit.points(statistics) if as_points and "points" in unit.forms else None
+    if test is None or (as_points and on_points is None):
+        return None
+    return test, on_points
 
 
 def _column_failures(column, tests, points: Points | None, series: pd.Series | None):
@@ -297,10 +164,10 @@ def _column_failures(column, tests, points: Points | None, series: pd.Series | N
     if points is not None:
         null = points.missing
     else:
-        null = series.isna().to_numpy()
+        null = ~REQUIRED.vectorized({})(series)
     if not column.nullable and null.any():
         rows = np.flatnonzero(null)
-        yield "not_nullable", rows, np.full(len(rows), None, dtype=object)
+        yield REQUIRED.pandera_name, rows, np.full(len(rows), None, dtype=object)
     present = np.flatnonzero(~null)
     if points is not None:
         yield from _point_failures(tests, points, present)
@@ -316,7 +183,7 @@ def _column_failures(column, tests, points: Points | None, series: pd.Series | N
 
 def _failing(values: pd.Series, failing: np.ndarray) -> np.ndarray:
     """The failing values as objects (Arrow text without pandas' element-by-element conversion)."""
-    if _arrow_text(values):
+    if arrow_text(values):
         out = np.empty(int(failing.sum()), dtype=object)
         out[:] = arrow_array(values).filter(pyarrow.array(failing)).to_pylist()
         return out
@@ -330,11 +197,11 @@ def _point_failures(tests, points: Points, present: np.ndarray):
     shapes = points.geometries(odd)
     every = len(present) == len(points) and not len(odd)  # the usual chunk: no indexing needed
     x, y = (points.x, points.y) if every else (points.x[present[finite]], points.y[present[finite]])
-    for name, _, check in tests:
+    for name, test, on_points in tests:
         ok = np.ones(len(present), dtype=bool)
-        ok[finite] = check.hub_points(x, y)
+        ok[finite] = on_points(x, y)
         if len(odd):
-            ok[~finite] = check.hub_test(shapes)
+            ok[~finite] = test(shapes)
         if not ok.all():
             rows = present[~ok]
             yield name, rows, points.geometries(rows)
@@ -361,7 +228,10 @@ def _table(schema, index, columns, checks: pd.Series, values) -> pd.DataFrame:
         for name, column in schema.columns.items()
         for check in column.checks
     }
-    checks = checks.astype(object).replace({"not_nullable": "required", "field_uniqueness": "duplicate_key"})
+    checks = checks.astype(object).replace(registry.renames())
+    # pandera's own checks (nullable, unique) carry no description: a registered check's message says
+    # it, unless the message needs the rule's values
+    defaults = {c.name: c.message for c in registry.checks() if "{" not in c.message}
     text = lambda items: pd.Series(list(items), dtype=object)  # noqa: E731
     return pd.DataFrame(
         {
@@ -370,7 +240,7 @@ def _table(schema, index, columns, checks: pd.Series, values) -> pd.DataFrame:
             "check": text(checks),
             "value": text(values),
             "message": text(
-                messages.get((col, chk), "is required but empty" if chk == "required" else chk)
+                messages.get((col, chk)) or defaults.get(chk, chk)
                 for col, chk in zip(columns, checks)
             ),
         }

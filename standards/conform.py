@@ -22,6 +22,12 @@ import pandas as pd
 import shapely
 
 from twinhub.standards import compat, score
+from twinhub.standards.checks import registry
+from twinhub.standards.checks.geometry_invalid import GEOMETRY_INVALID
+from twinhub.standards.checks.outside_city import OUTSIDE_CITY
+from twinhub.standards.checks.reason import Reason, reasons_json
+from twinhub.standards.checks.required import REQUIRED
+from twinhub.standards.checks.type import TYPE
 from twinhub.standards.coerce import coerce_column
 from twinhub.standards.compile import Points, compile_schema, failure_table
 from twinhub.standards.crs import (
@@ -38,7 +44,6 @@ from twinhub.standards.pack import Crosswalk, Standard, StandardsPack
 from twinhub.standards.plausibility import Plausibility
 
 SOURCE_ROW = "_source_row"
-NOT_SCHEMA = frozenset({"label_unmapped", "outside_city"})  # checks with their own score part
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,7 @@ class Conformance:
 @dataclass
 class Conformed:
     rows: pd.DataFrame  # standard fields, geometry as WKB (Arrow binary for points, else bytes objects), SOURCE_ROW
-    quarantine: pd.DataFrame  # SOURCE_ROW, checks (comma-separated), reasons (JSON list), record (JSON)
+    quarantine: pd.DataFrame  # SOURCE_ROW, checks (comma-separated), reasons (JSON list of Reason), record (JSON)
 
 
 def _short(value: object, limit: int = 200) -> object:
@@ -151,6 +156,8 @@ class Conformer:
             for name, vocabulary in conformance.standard.vocabulary_fields.items()
         }
         self.required = [f.name for f in conformance.standard.fields if conformance.standard.required(f)]
+        # checks whose failing rows count against another score part than the schema's (labels, crs)
+        self.not_schema = frozenset(name for name, part in registry.score_parts().items() if part != "schema")
         self.tally = _Tally()
         self.plausibility = Plausibility(self.source_crs, self.target_crs, city, conformance.gate or (
             -np.inf, -np.inf, np.inf, np.inf))
@@ -161,7 +168,7 @@ class Conformer:
         conformed without a shapely object per row."""
         chunk = chunk.reset_index(drop=True)
         source_rows = np.asarray(source_rows)
-        failures: dict[int, list[dict]] = defaultdict(list)
+        failures: dict[int, list[Reason]] = defaultdict(list)
         columns = self._attributes(chunk, failures)
         geometry_field = self.c.standard.geometry_field
         if _coordinates(geometry) and (geometry_field is None or self.c.repair_geometry):
@@ -201,7 +208,7 @@ class Conformer:
         data[SOURCE_ROW] = source_rows[kept]
         return pd.DataFrame(data, index=pd.RangeIndex(int(kept.sum())))
 
-    def _attributes(self, chunk: pd.DataFrame, failures: dict[int, list[dict]]) -> dict[str, pd.Series]:
+    def _attributes(self, chunk: pd.DataFrame, failures: dict[int, list[Reason]]) -> dict[str, pd.Series]:
         """Each attribute field's typed column; unreadable values go to ``failures``."""
         city = self.c.pack.city
         columns = {}
@@ -214,10 +221,8 @@ class Conformer:
             typed, type_failures = coerce_column(raw, f, timezone=city.timezone, day_first=city.day_first)
             columns[f.name] = typed
             for tf in type_failures:
-                failures[tf.index].append({
-                    "check": "type", "column": f.name, "source_column": column, "value": _short(tf.value),
-                    "message": f"cannot be read as {tf.expected}",
-                })
+                failures[tf.index].append(Reason(TYPE.name, f.name, column, _short(tf.value),
+                                                 TYPE.message.format(expected=tf.expected)))
         return columns
 
     def _repair(self, geoms: np.ndarray, source_rows: np.ndarray) -> np.ndarray:
@@ -234,19 +239,17 @@ class Conformer:
             geoms[broken] = shapely.make_valid(geoms[broken])
         return geoms
 
-    def _validate(self, frame: pd.DataFrame, geoms: np.ndarray | None, failures: dict[int, list[dict]],
+    def _validate(self, frame: pd.DataFrame, geoms: np.ndarray | None, failures: dict[int, list[Reason]],
                   points: dict[str, Points]) -> None:
-        unreadable = {(i, r["column"]) for i, reasons in failures.items() for r in reasons if r["check"] == "type"}
+        unreadable = {(i, r.column) for i, reasons in failures.items() for r in reasons if r.check == TYPE.name}
         for row in failure_table(self.schema, frame, points).itertuples(index=False):
-            if row.check == "required" and (int(row.index), row.column) in unreadable:
+            if row.check == REQUIRED.name and (int(row.index), row.column) in unreadable:
                 continue  # the value was there but unreadable: "type" already says so
             message = row.message
-            if row.check == "geometry_invalid" and geoms is not None:
+            if row.check == GEOMETRY_INVALID.name and geoms is not None:
                 message = self._invalid_message(geoms[int(row.index)])
-            failures[int(row.index)].append({
-                "check": row.check, "column": row.column, "source_column": self.c.fields.get(row.column),
-                "value": _short(row.value), "message": message,
-            })
+            failures[int(row.index)].append(Reason(row.check, row.column, self.c.fields.get(row.column),
+                                                   _short(row.value), message))
 
     def _invalid_message(self, geom) -> str:
         if geom is not None and not _finite(np.array([geom], dtype=object))[0]:
@@ -255,14 +258,14 @@ class Conformer:
         hint = "" if self.c.repair_geometry else "; set repair_geometry: true in the manifest to repair it with make_valid"
         return f"geometry is not valid ({reason}){hint}"
 
-    def _count(self, frame: pd.DataFrame, geoms, source_rows: np.ndarray, failures: dict[int, list[dict]],
+    def _count(self, frame: pd.DataFrame, geoms, source_rows: np.ndarray, failures: dict[int, list[Reason]],
                points: dict[str, Points], found: PointCoordinates | None) -> None:
         t = self.tally
         t.rows += len(frame)
         for reasons in failures.values():
-            checks = {r["check"] for r in reasons}
+            checks = {r.check for r in reasons}
             t.checks.update(checks)
-            t.schema_failing += bool(checks - NOT_SCHEMA)
+            t.schema_failing += bool(checks - self.not_schema)
         for name in self.required:
             column = frame.get(name)
             if name in points:  # a point made from coordinates, even NaN ones, is not empty
@@ -277,7 +280,7 @@ class Conformer:
         if geoms is not None:
             outside = np.zeros(len(frame), dtype=bool)
             for i, reasons in failures.items():
-                outside[i] = any(r["check"] == "outside_city" for r in reasons)
+                outside[i] = any(r.check == OUTSIDE_CITY.name for r in reasons)
             if found is not None:  # a point's bounds are its position: the same centre, from the coordinates
                 x, y = (found.source_x + found.source_x) / 2, (found.source_y + found.source_y) / 2
             else:
@@ -351,7 +354,7 @@ class Conformer:
             "score": score.combine(parts, dict(self.c.pack.city.score_weights)),
         }
 
-    def _quarantine(self, chunk, geometry, source_rows, failures: dict[int, list[dict]]) -> pd.DataFrame:
+    def _quarantine(self, chunk, geometry, source_rows, failures: dict[int, list[Reason]]) -> pd.DataFrame:
         """One row per held-back source row; its record (the source values) written column by column."""
         held = sorted(failures)
         if not held:
@@ -395,18 +398,17 @@ def _wkt(geoms: np.ndarray) -> list:
     return [_short(g, limit=10**9) for g in geoms]
 
 
-def _reasons(reasons: list[dict], seen: dict) -> tuple[str, str]:
+def _reasons(reasons: list[Reason], seen: dict) -> tuple[str, str]:
     """(checks, reasons as JSON) of one row, from ``seen`` when another row failed exactly alike."""
     try:
-        key = tuple((k, type(v), repr(v) if type(v) is float else v)  # 0.0 and -0.0 are written apart
-                    for r in reasons for k, v in r.items()) + (len(reasons),)
+        key = tuple((type(v), repr(v) if type(v) is float else v)  # 0.0 and -0.0 are written apart
+                    for r in reasons for v in r)
         hash(key)
     except TypeError:
         key = None
     found = seen.get(key) if key is not None else None
     if found is None:
-        found = (",".join(dict.fromkeys(r["check"] for r in reasons)),
-                 json.dumps(reasons, ensure_ascii=False, default=str))
+        found = (",".join(dict.fromkeys(r.check for r in reasons)), reasons_json(reasons))
         if key is not None:
             seen[key] = found
     return found

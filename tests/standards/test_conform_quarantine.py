@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from twinhub.standards.checks import Reason
 from twinhub.standards.conform import SOURCE_ROW, Conformer, _short
 
 
@@ -21,8 +22,8 @@ def _row_by_row(chunk, geometry, source_rows, failures) -> pd.DataFrame:
             record["geometry"] = _short(geometry[i], limit=1000)
         records.append({
             SOURCE_ROW: int(source_rows[i]),
-            "checks": ",".join(dict.fromkeys(r["check"] for r in failures[i])),
-            "reasons": json.dumps(failures[i], ensure_ascii=False, default=str),
+            "checks": ",".join(dict.fromkeys(r.check for r in failures[i])),
+            "reasons": json.dumps([r.as_dict() for r in failures[i]], ensure_ascii=False, default=str),
             "record": json.dumps(record, ensure_ascii=False, default=str),
         })
     return pd.DataFrame(records, columns=[SOURCE_ROW, "checks", "reasons", "record"])
@@ -40,12 +41,11 @@ def test_quarantine_records_match_row_by_row_json():
     long_line = shapely.LineString(np.column_stack([np.arange(200.0), np.arange(200.0) / 3]))
     geometry = np.array([shapely.Point(1, 2), None, long_line, shapely.Point(), shapely.Point(np.nan, 1),
                          shapely.Point(3, 4), None, shapely.Point(5, 6)], dtype=object)
-    same = {"check": "label_unmapped", "column": "category", "source_column": "类型", "value": "老年活动室",
-            "message": "not a code"}
+    same = Reason("label_unmapped", "category", "类型", "老年活动室", "not a code")
     failures = {
-        0: [dict(same)], 2: [dict(same)], 3: [dict(same), {"check": "type", "column": "capacity", "value": 0.0}],
-        4: [{"check": "type", "column": "capacity", "value": -0.0}], 5: [{"check": "type", "value": True}],
-        6: [{"check": "type", "value": 1}], 7: [{"check": "x", "value": None, "extra": {"a": [1]}}],
+        0: [same], 2: [same], 3: [same, Reason("type", "capacity", None, 0.0, None)],
+        4: [Reason("type", "capacity", None, -0.0, None)], 5: [Reason("type", None, None, True, None)],
+        6: [Reason("type", None, None, 1, None)], 7: [Reason("x", None, None, {"a": [1]}, None)],  # unhashable
     }
     source_rows = np.arange(100, 100 + n)
     got = Conformer._quarantine(None, chunk, geometry, source_rows, failures)
