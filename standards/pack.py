@@ -26,6 +26,7 @@ import yaml
 
 from twinhub.errors import UserError
 from twinhub.standards.crs import UnknownCRS, resolve_crs
+from twinhub.standards.licences import check_licence
 
 DEFAULT_PACK = pathlib.Path(__file__).parent
 MATCH_TYPES = ("exact", "close", "broader")  # SKOS exactMatch, closeMatch, broadMatch
@@ -49,6 +50,8 @@ class City:
     crs_candidates: tuple[str, ...] = ()  # CRSs the city's departments commonly use, tried first by detection
     day_first: bool = True  # 03/04/2020: 3 April unless a column shows otherwise
     score_weights: tuple[tuple[str, float], ...] = tuple(DEFAULT_SCORE_WEIGHTS.items())
+    licence: str = "CC-BY-4.0"  # SPDX id of the city's open data, unless a manifest names its own
+    licence_urls: tuple[tuple[str, str], ...] = ()  # LicenseRef-<name> -> the city's own licence document
 
     def gate(self, geographic: bool) -> tuple[float, float, float, float]:
         """The extent widened by ``buffer_m`` (converted to degrees when geographic)."""
@@ -336,7 +339,12 @@ def load_city(path: pathlib.Path) -> City:
     if unknown:
         raise StandardsError(f"{path}: score_weights: unknown part(s) {', '.join(unknown)}; "
                              f"the parts are {', '.join(DEFAULT_SCORE_WEIGHTS)}")
+    licence = str(data.get("license", City.licence))
+    if problem := check_licence(licence):
+        raise StandardsError(f"{path}: license: {problem}")
     return City(
+        licence=licence,
+        licence_urls=tuple((str(k), str(v)) for k, v in (data.get("licence_urls") or {}).items()),
         name=data.get("name", "city"),
         target_crs=str(data["target_crs"]),
         timezone=str(data.get("timezone", "UTC")),

@@ -13,10 +13,11 @@ import pathlib
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from twinhub.errors import UserError
 from twinhub.hub import protection
+from twinhub.standards.licences import check_licence
 
 if TYPE_CHECKING:  # checking a manifest against its source needs these; reading the registry does not
     from twinhub.connectors import Connector, NetworkPolicy
@@ -61,6 +62,14 @@ class Manifest(BaseModel):
     schedule: str | None = None
     steward: str | None = None
     quality: Quality = Field(default_factory=Quality)
+    license: str | None = None  # SPDX id (standards/licences.yaml); default: the city's (city.yaml)
+
+    @field_validator("license")
+    @classmethod
+    def _known_licence(cls, value: str | None) -> str | None:
+        if value is not None and (problem := check_licence(value)):
+            raise ValueError(problem)
+        return value
 
     @property
     def id(self) -> str:
