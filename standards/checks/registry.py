@@ -80,12 +80,14 @@ def score_parts() -> dict[str, str]:
 
 def markdown() -> str:
     """The table of checks docs/standards.md shows (a test keeps the two the same)."""
-    lines = ["| check | tags | found by | counts toward | score part | a reason says |", "|---|---|---|---|---|---|"]
+    lines = ["| check | tags | found by | audit | score part | `standards check` counts | a reason says |",
+             "|---|---|---|---|---|---|---|"]
     for c in _CHECKS.values():
-        audit = "nothing" if c.audit is None else f"`{c.audit}` ({'blocks' if c.blocking else 'warns'})"
+        audit = "none" if c.audit is None else f"`{c.audit}` ({'blocks' if c.blocking else 'warns'})"
+        counted = ", ".join(f"`{kind}`" for kind in sorted(c.changes)) if "sql" in c.forms else ""
         message = c.message.replace("|", "\\|")
         lines.append(f"| `{c.name}` | {', '.join(sorted(c.tags))} | {c.found_by} | {audit} | {c.score_part} "
-                     f"| {message} |")
+                     f"| {counted} | {message} |")
     return "\n".join(lines) + "\n"
 
 

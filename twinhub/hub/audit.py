@@ -7,26 +7,42 @@ truncated export loses most rows: publishing such a stage would replace good
 data with little, so those checks block it. Label coverage below the
 manifest's threshold only warns: the mapped rows are good, and the unmapped
 ones wait in quarantine for a crosswalk entry.
+
+Which quarantine reasons count toward which audit is each check's own
+declaration (``audit`` in :mod:`twinhub.standards.checks`): a check added to
+the registry with a blocking audit blocks publishing with no change here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sqlglot import exp
+
 from twinhub.catalog.stage import Stage
 from twinhub.hub.manifest import Quality
+from twinhub.standards.checks import AUDITS, GEOMETRY, LABELS, SCHEMA, checks
 
 
-def _in(checks: tuple[str, ...]) -> str:
-    return "check_name IN (" + ", ".join(f"'{c}'" for c in checks) + ")"
+def condition(audit: str, geometry: str | None) -> str:
+    """SQL over a reason's ``check_name`` and ``column_name`` (:meth:`Stage.failing`): the reasons that
+    count toward ``audit``, by the registered checks' ``audit`` (and ``audit_on_geometry`` for a reason
+    on the ``geometry`` column)."""
+    on_geometry = exp.column("column_name").eq(exp.Literal.string(geometry or ""))
+    off_geometry = exp.NullSafeNEQ(this=exp.column("column_name"), expression=exp.Literal.string(geometry or ""))
+    anywhere = [c.name for c in checks() if c.audit == audit and c.audit_on_geometry == audit]
+    only_off = [c.name for c in checks() if c.audit == audit and c.audit_on_geometry != audit]
+    only_on = [c.name for c in checks() if c.audit != audit and c.audit_on_geometry == audit]
+    parts = [_named(anywhere), _named(only_off, off_geometry), _named(only_on, on_geometry)]
+    parts = [p for p in parts if p is not None]
+    return exp.paren(exp.or_(*parts)).sql("duckdb") if parts else exp.false().sql("duckdb")
 
 
-# Which quarantine reasons count for which audit, as SQL over a reason's check and column.
-GEOMETRY = f"({_in(('outside_city', 'geometry_empty', 'geometry_invalid', 'geometry_type'))} " \
-           "OR (check_name = 'required' AND column_name = '{geometry}'))"
-SCHEMA = f"({_in(('type', 'required', 'minimum', 'maximum', 'min_length', 'max_length', 'pattern', 'enum', 'duplicate_key'))} " \
-         "AND column_name IS DISTINCT FROM '{geometry}')"
-LABELS = _in(("label_unmapped",))
+def _named(names: list[str], where: exp.Expression | None = None) -> exp.Expression | None:
+    if not names:
+        return None
+    named = exp.column("check_name").isin(*(exp.Literal.string(n) for n in names))
+    return exp.paren(exp.and_(named, where)) if where is not None else named
 
 
 @dataclass
@@ -39,14 +55,16 @@ class Audit:
     sample: list[dict] = field(default_factory=list)  # a few failing rows with their reasons
 
 
-def _share_check(name: str, stage: Stage, condition: str, limit: float, what: str) -> Audit:
-    held, by_check, sample = stage.failing(condition)
+def _share_check(name: str, stage: Stage, limit: float) -> Audit:
+    held, by_check, sample = stage.failing(condition(name, stage.geometry_column))
     share = held / stage.rows_read if stage.rows_read else 0.0
+    blocking = AUDITS[name].blocking
     return Audit(
         name=name,
         passed=share <= limit,
-        blocking=True,
-        description=f"At most {limit:.0%} of rows may fail {what}; above that the stage is not published.",
+        blocking=blocking,
+        description=f"At most {limit:.0%} of rows may fail {AUDITS[name].what}"
+                    + ("; above that the stage is not published." if blocking else " (a warning)."),
         facts={"rows_failing": held, "share_failing": round(share, 4), "max_share": limit, "by_check": by_check},
         sample=sample,
     )
@@ -54,21 +72,18 @@ def _share_check(name: str, stage: Stage, condition: str, limit: float, what: st
 
 def audit_stage(stage: Stage, quality: Quality, last_published_rows: int | None) -> list[Audit]:
     """Every audit of ``stage``; publication goes ahead only if no blocking audit failed."""
-    geometry = stage.geometry_column or ""
     accounted = stage.rows_conforming + stage.rows_quarantined == stage.rows_read
     audits = [
         Audit("rows_accounted_for", accounted, True, "Every source row is staged or quarantined.",
               {"rows_read": stage.rows_read, "rows_conforming": stage.rows_conforming,
                "rows_quarantined": stage.rows_quarantined}),
-        _share_check("schema", stage, SCHEMA.format(geometry=geometry), quality.max_schema_failure_share,
-                     "the standard's types, required fields, ranges and keys"),
-        _share_check("crs_and_geometry", stage, GEOMETRY.format(geometry=geometry),
-                     quality.max_geometry_failure_share, "the geometry checks (inside the city, valid, the right type)"),
+        _share_check(SCHEMA.name, stage, quality.max_schema_failure_share),
+        _share_check(GEOMETRY.name, stage, quality.max_geometry_failure_share),
     ]
-    unmapped, _, sample = stage.failing(LABELS)
+    unmapped, _, sample = stage.failing(condition(LABELS.name, stage.geometry_column))
     coverage = 1 - unmapped / stage.rows_read if stage.rows_read else 1.0
     audits.append(Audit(
-        "label_coverage", coverage >= quality.min_label_coverage, False,
+        LABELS.name, coverage >= quality.min_label_coverage, LABELS.blocking,
         f"At least {quality.min_label_coverage:.0%} of rows carry labels mapped to the vocabulary (a warning).",
         {"rows_with_unmapped_labels": unmapped, "label_coverage": round(coverage, 4),
          "min_coverage": quality.min_label_coverage},
