@@ -137,14 +137,19 @@ def write(table: Table, fmt: str, path: pathlib.Path) -> None:
     tmp.unlink(missing_ok=True)
     try:
         if fmt == "geoparquet" and not table.geometry:  # none, or withheld from open exports: plain Parquet
-            pq.write_table(table.attributes, tmp)
+            pq.write_table(table.attributes, tmp, compression="zstd")
         elif fmt == "geoparquet":
             table.geodataframe().to_parquet(tmp, schema_version="1.1.0", write_covering_bbox=True,
-                                            geometry_encoding="WKB", index=False)
-        elif fmt in ("gpkg", "geojson"):
+                                            geometry_encoding="WKB", index=False, compression="zstd")
+        elif fmt == "gpkg":
             layer = table.entry["dataset"].replace(".", "__")
-            driver = "GPKG" if fmt == "gpkg" else "GeoJSON"
-            table.geodataframe().to_file(tmp, driver=driver, layer=layer, engine="pyogrio")
+            table.geodataframe().to_file(tmp, driver="GPKG", layer=layer, engine="pyogrio")
+        elif fmt == "geojson":
+            # RFC 7946: WGS 84 longitude/latitude, no "crs" member, 7 decimals (about 1 cm), right-hand
+            # polygons; GDAL's GeoJSON driver reprojects from the dataset's CRS when asked for it.
+            table.geodataframe().to_file(tmp, driver="GeoJSON", engine="pyogrio",
+                                         layer_options={"RFC7946": "YES", "COORDINATE_PRECISION": "7",
+                                                        "WRITE_BBOX": "YES"})
         else:  # csv: geometry as WKT
             frame = table.frame()
             if table.geometry:

@@ -24,6 +24,7 @@ import json
 import math
 import pathlib
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import pyarrow.csv as pa_csv
 import pyproj
@@ -36,6 +37,7 @@ from twinhub.catalog.lake import META_SCHEMA, Lake
 from twinhub.catalog.notes import column_facts, release_notes
 from twinhub.catalog.versions import dataset_versions
 from twinhub.errors import UserError
+from twinhub.standards.licences import licence_title, licence_url
 
 FORMATS = {"dcat": "catalog.jsonld", "datapackage": "datapackage.json", "stac": "catalog.json"}
 CONTEXT = {
@@ -78,9 +80,26 @@ def _open_datasets(con) -> list[dict]:
     return [e for e in entries if e["classification"] not in NEVER_OPEN]
 
 
+@dataclass(frozen=True)
+class Publishing:
+    """Who publishes the catalog and under which terms: the city (its standards pack) and the manifests."""
+
+    publisher: str = "twinhub"  # the city: dct:publisher of the catalog, licensor in STAC
+    licence: str = "CC-BY-4.0"  # the city's default licence (SPDX id)
+    licences: dict[str, str] = field(default_factory=dict)  # dataset -> its manifest's own licence
+    licence_urls: dict[str, str] = field(default_factory=dict)  # LicenseRef-<name> -> the city's document
+
+    def of(self, dataset: str) -> str:
+        return self.licences.get(dataset) or self.licence
+
+    def url(self, dataset: str) -> str:
+        return licence_url(self.of(dataset), self.licence_urls)
+
+
 def export_catalog(lake: Lake, fmt: str, out: pathlib.Path, force: bool = False,
                    schedules: dict[str, str | None] | None = None, base_url: str | None = None,
-                   title: str = "twinhub catalog", department: str | None = None) -> pathlib.Path:
+                   title: str = "twinhub catalog", department: str | None = None,
+                   publishing: Publishing | None = None) -> pathlib.Path:
     """Write the open part of the catalog to the folder ``out`` in ``fmt``; return the metadata file."""
     if fmt not in FORMATS:
         raise CatalogExportError(f"unknown catalog format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -108,7 +127,7 @@ def export_catalog(lake: Lake, fmt: str, out: pathlib.Path, force: bool = False,
         finally:
             con.close()
         builder: Callable = {"dcat": _dcat, "datapackage": _datapackage, "stac": _stac}[fmt]
-        document = builder(datasets, out, base, schedules or {}, title)
+        document = builder(datasets, out, base, schedules or {}, title, publishing or Publishing())
         tmp = target.with_name(target.name + ".tmp")
         tmp.write_text(json.dumps(document, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
         tmp.replace(target)
@@ -128,32 +147,49 @@ def _extent(table: Table) -> list[float] | None:
     return [float(v) for v in bounds] if all(map(math.isfinite, bounds)) else None
 
 
+def _outward(bbox: list[float] | tuple[float, ...], digits: int = 7) -> list[float]:
+    """Round a bounding box outward to ``digits`` decimals: the rounded box still holds every feature."""
+    scale = 10 ** digits
+    minx, miny, maxx, maxy = bbox
+    return [math.floor(minx * scale) / scale, math.floor(miny * scale) / scale,
+            math.ceil(maxx * scale) / scale, math.ceil(maxy * scale) / scale]
+
+
 def _wgs84_bbox(bbox: list[float], crs: pyproj.CRS) -> list[float]:
     if crs.is_geographic:
-        return [round(v, 7) for v in bbox]
+        return _outward(bbox)
     tr = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    return [round(v, 7) for v in tr.transform_bounds(*bbox)]
+    return _outward(tr.transform_bounds(*bbox, densify_pts=21))
 
 
 # --------------------------------------------------------------------------- DCAT-AP 3
 
 
-def _dcat(datasets: list[dict], out: pathlib.Path, base: str, schedules: dict, title: str) -> dict:
+def _typed(iri: str, kind: str) -> dict:
+    """A reference that also states its class: DCAT-AP 3's SHACL shapes check the class of every range."""
+    return {"@id": iri, "@type": kind}
+
+
+def _dcat(datasets: list[dict], out: pathlib.Path, base: str, schedules: dict, title: str,
+          publishing: Publishing) -> dict:
     graph: list[dict] = []
     departments = sorted({d["entry"]["department"] for d in datasets})
     catalog = {"@id": f"{base}catalog", "@type": "dcat:Catalog", "dct:title": title,
                "dct:description": "Datasets published by the city's departments through twinhub.",
+               "dct:publisher": {"@id": f"{base}publisher"},
+               "dct:license": _typed(licence_url(publishing.licence, publishing.licence_urls), "dct:LicenseDocument"),
                "dct:modified": {"@value": dt.datetime.now(dt.timezone.utc).isoformat(), "@type": "xsd:dateTime"},
                "dcat:dataset": [{"@id": f"{base}dataset/{d['entry']['dataset']}"} for d in datasets]}
     graph.append(catalog)
+    graph.append({"@id": f"{base}publisher", "@type": "foaf:Agent", "foaf:name": publishing.publisher})
     for dep in departments:
         graph.append({"@id": f"{base}department/{dep}", "@type": "foaf:Agent", "foaf:name": dep})
     for d in datasets:
-        graph.extend(_dcat_dataset(d, out, base, schedules.get(d["entry"]["dataset"])))
+        graph.extend(_dcat_dataset(d, out, base, schedules.get(d["entry"]["dataset"]), publishing))
     return {"@context": CONTEXT, "@graph": graph}
 
 
-def _dcat_dataset(d: dict, out: pathlib.Path, base: str, schedule: str | None) -> list[dict]:
+def _dcat_dataset(d: dict, out: pathlib.Path, base: str, schedule: str | None, publishing: Publishing) -> list[dict]:
     e, table = d["entry"], d["table"]
     ident = e["dataset"]
     iri = f"{base}dataset/{ident}"
@@ -164,9 +200,10 @@ def _dcat_dataset(d: dict, out: pathlib.Path, base: str, schedule: str | None) -
         "@id": iri, "@type": "dcat:Dataset", "dct:identifier": ident, "dct:title": e["title"],
         "dct:description": (e["description"] or e["title"]).strip(),
         "dct:publisher": {"@id": f"{base}department/{e['department']}"},
-        "dct:accrualPeriodicity": {"@id": FREQUENCY_BASE + frequency},
-        "dct:accessRights": {"@id": ACCESS_RIGHTS + ("PUBLIC" if e["classification"] == "public" else "RESTRICTED")},
-        "dct:conformsTo": {"@id": f"{base}standard/{e['standard']}/{e['standard_version']}"},
+        "dct:accrualPeriodicity": _typed(FREQUENCY_BASE + frequency, "dct:Frequency"),
+        "dct:accessRights": _typed(ACCESS_RIGHTS + ("PUBLIC" if e["classification"] == "public" else "RESTRICTED"),
+                                   "dct:RightsStatement"),
+        "dct:conformsTo": _typed(f"{base}standard/{e['standard']}/{e['standard_version']}", "dct:Standard"),
         "dct:modified": {"@value": _iso(e["updated_at"]), "@type": "xsd:dateTime"},
         "dcat:keyword": sorted({e["department"], e["standard"]} | {c["name"] for c in d["columns"] if c["is_label"]}),
         "dcat:distribution": [{"@id": f"{iri}/distribution/geoparquet"}],
@@ -180,10 +217,11 @@ def _dcat_dataset(d: dict, out: pathlib.Path, base: str, schedule: str | None) -
         "@id": f"{iri}/distribution/geoparquet", "@type": "dcat:Distribution", "dct:title": f"{ident} (GeoParquet)",
         "dcat:accessURL": {"@id": f"{base}data/{ident}.parquet"},
         "dcat:downloadURL": {"@id": f"{base}data/{ident}.parquet"},
-        "dcat:mediaType": {"@id": f"https://www.iana.org/assignments/media-types/{PARQUET}"},
-        "dct:format": {"@id": FILE_TYPE + "PARQUET"},
+        "dcat:mediaType": _typed(f"https://www.iana.org/assignments/media-types/{PARQUET}", "dct:MediaType"),
+        "dct:format": _typed(FILE_TYPE + "PARQUET", "dct:MediaTypeOrExtent"),
+        "dct:license": _typed(publishing.url(ident), "dct:LicenseDocument"),
         "dcat:byteSize": {"@value": str(path.stat().st_size), "@type": "xsd:nonNegativeInteger"},
-        "dct:conformsTo": {"@id": "https://geoparquet.org/releases/v1.1.0/"},
+        "dct:conformsTo": _typed("https://geoparquet.org/releases/v1.1.0/", "dct:Standard"),
     }]
     versions = sorted(d["versions"], key=lambda v: v["version"])
     if versions:
@@ -196,6 +234,7 @@ def _dcat_dataset(d: dict, out: pathlib.Path, base: str, schedule: str | None) -
                    "dct:issued": {"@value": _iso(v["published_at"]), "@type": "xsd:dateTime"},
                    "dct:isVersionOf": {"@id": iri}}
         summary = (d["notes"].get(v["run_id"]) or {}).get("summary")
+        version["dct:description"] = summary or f"Version {v['version']} of {e['title']}."
         if summary:
             version["adms:versionNotes"] = summary
         if previous:
@@ -207,7 +246,13 @@ def _dcat_dataset(d: dict, out: pathlib.Path, base: str, schedule: str | None) -
 # --------------------------------------------------------------------------- Data Package
 
 
-def _datapackage(datasets: list[dict], out: pathlib.Path, base: str, schedules: dict, title: str) -> dict:
+def _licence_entry(publishing: Publishing, dataset: str | None = None) -> dict:
+    spdx = publishing.of(dataset) if dataset else publishing.licence
+    return {"name": spdx, "path": licence_url(spdx, publishing.licence_urls), "title": licence_title(spdx)}
+
+
+def _datapackage(datasets: list[dict], out: pathlib.Path, base: str, schedules: dict, title: str,
+                 publishing: Publishing) -> dict:
     resources = []
     for d in datasets:
         e, table = d["entry"], d["table"]
@@ -228,11 +273,11 @@ def _datapackage(datasets: list[dict], out: pathlib.Path, base: str, schedules: 
         resources.append({
             "name": e["dataset"], "path": f"data/{e['dataset']}.csv", "title": e["title"],
             "description": (e["description"] or "").strip(), "format": "csv", "mediatype": "text/csv",
-            "encoding": "utf-8", "schema": schema,
+            "encoding": "utf-8", "schema": schema, "licenses": [_licence_entry(publishing, e["dataset"])],
             "sources": [{"title": f"{e['department']} via twinhub, standard {e['standard']} {e['standard_version']}"}],
         })
     return {"name": "twinhub-catalog", "title": title, "created": dt.datetime.now(dt.timezone.utc).isoformat(),
-            "resources": resources}
+            "licenses": [_licence_entry(publishing)], "resources": resources}
 
 
 def write_csv(table: Table, path: pathlib.Path) -> None:
@@ -245,14 +290,15 @@ def write_csv(table: Table, path: pathlib.Path) -> None:
 # --------------------------------------------------------------------------- STAC
 
 
-def _stac(datasets: list[dict], out: pathlib.Path, base: str, schedules: dict, title: str) -> dict:
+def _stac(datasets: list[dict], out: pathlib.Path, base: str, schedules: dict, title: str,
+          publishing: Publishing) -> dict:
     root = {"type": "Catalog", "stac_version": STAC_VERSION, "id": "twinhub", "title": title,
             "description": "Datasets published by the city's departments through twinhub.",
             "links": [{"rel": "root", "href": "./catalog.json", "type": "application/json"},
                       {"rel": "self", "href": f"{base}catalog.json", "type": "application/json"}]}
     for d in datasets:
         ident = d["entry"]["dataset"]
-        collection = _stac_collection(d, out, base)
+        collection = _stac_collection(d, out, base, publishing)
         folder = out / ident
         folder.mkdir(exist_ok=True)
         (folder / "collection.json").write_text(json.dumps(collection, ensure_ascii=False, indent=2, default=str),
@@ -262,7 +308,7 @@ def _stac(datasets: list[dict], out: pathlib.Path, base: str, schedules: dict, t
     return root
 
 
-def _stac_collection(d: dict, out: pathlib.Path, base: str) -> dict:
+def _stac_collection(d: dict, out: pathlib.Path, base: str, publishing: Publishing) -> dict:
     e, table = d["entry"], d["table"]
     ident = e["dataset"]
     write(table, "geoparquet", out / "data" / f"{ident}.parquet")
@@ -273,12 +319,14 @@ def _stac_collection(d: dict, out: pathlib.Path, base: str) -> dict:
     asset = {"href": f"../data/{ident}.parquet", "type": PARQUET, "title": f"{e['title']} (GeoParquet)",
              "roles": ["data"], "proj:code": code, "proj:projjson": table.crs.to_json_dict()}
     if bbox:
-        asset["proj:bbox"] = bbox
+        asset["proj:bbox"] = _outward(bbox, 7 if table.crs.is_geographic else 3)
+    spdx = publishing.of(ident)
     return {
         "type": "Collection", "stac_version": STAC_VERSION, "stac_extensions": [PROJECTION], "id": ident,
-        "title": e["title"], "description": (e["description"] or e["title"]).strip(), "license": "other",
+        "title": e["title"], "description": (e["description"] or e["title"]).strip(), "license": spdx if not spdx.startswith("LicenseRef-") else "other",
         "keywords": [e["department"], e["standard"]],
-        "providers": [{"name": e["department"], "roles": ["producer", "licensor"]},
+        "providers": [{"name": e["department"], "roles": ["producer"]},
+                      {"name": publishing.publisher, "roles": ["licensor"]},
                       {"name": "twinhub", "roles": ["processor", "host"]}],
         "extent": {"spatial": {"bbox": [_wgs84_bbox(bbox, table.crs) if bbox else [-180, -90, 180, 90]]},
                    "temporal": {"interval": [[start, None]]}},
@@ -287,5 +335,6 @@ def _stac_collection(d: dict, out: pathlib.Path, base: str) -> dict:
         "assets": {"data": asset},
         "links": [{"rel": "root", "href": "../catalog.json", "type": "application/json"},
                   {"rel": "parent", "href": "../catalog.json", "type": "application/json"},
-                  {"rel": "self", "href": f"{base}{ident}/collection.json", "type": "application/json"}],
+                  {"rel": "self", "href": f"{base}{ident}/collection.json", "type": "application/json"},
+                  {"rel": "license", "href": publishing.url(ident), "title": licence_title(spdx)}],
     }

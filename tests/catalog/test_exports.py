@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pathlib
 import shutil
 import subprocess
 
@@ -10,13 +11,14 @@ import duckdb
 import frictionless
 import geopandas
 import pyarrow.parquet as pq
+import pyshacl
 import pytest
 import rdflib
 from rdflib.namespace import DCTERMS, FOAF, RDF
 
 from twinhub.catalog.export import ExportError, export_dataset
 from twinhub.catalog.extensions import connect
-from twinhub.catalog.opendata import CatalogExportError, export_catalog
+from twinhub.catalog.opendata import CatalogExportError, Publishing, export_catalog
 from twinhub.catalog.query import run_query
 from twinhub.hub import review
 from twinhub.hub.home import Hub
@@ -62,7 +64,7 @@ def _read_back(path, fmt: str) -> geopandas.GeoDataFrame:
 
 
 @pytest.mark.parametrize("fmt, crs", [("geoparquet", "EPSG:4490"), ("gpkg", "EPSG:4490"),
-                                      ("geojson", "EPSG:4490"), ("csv", None)])
+                                      ("geojson", "EPSG:4326"), ("csv", None)])  # GeoJSON: RFC 7946
 def test_export_opens_back_with_the_same_rows_and_crs(hub, published, tmp_path, fmt, crs):
     result = export_dataset(hub.lake, DATASET, fmt, tmp_path)
     assert result.path.parent == tmp_path and result.rows == len(published)
@@ -72,7 +74,8 @@ def test_export_opens_back_with_the_same_rows_and_crs(hub, published, tmp_path, 
     for (fid, name, capacity, wkt), (fid2, name2, capacity2, geometry) in zip(published, back):
         assert (fid, name) == (fid2, name2)
         assert (capacity is None and capacity2 is geopandas.pd.NA) or capacity == capacity2
-        assert geometry.equals_exact(geopandas.GeoSeries.from_wkt([wkt])[0], tolerance=1e-9)  # full precision
+        # full precision; GeoJSON's RFC 7946 7 decimals (~1 cm; CGCS2000 -> WGS 84 is PROJ's identity)
+        assert geometry.equals_exact(geopandas.GeoSeries.from_wkt([wkt])[0], tolerance=1e-9 if fmt != "geojson" else 6e-8)
 
 
 def test_geoparquet_is_1_1_with_projjson_bbox_covering_and_hilbert_order(hub, tmp_path):
@@ -95,14 +98,33 @@ def test_geoparquet_is_1_1_with_projjson_bbox_covering_and_hilbert_order(hub, tm
         [r[0] for r in order]  # stored along the Hilbert curve
 
 
-@pytest.mark.parametrize("fmt", ["gpkg", "geojson"])
-def test_gdal_opens_the_export_with_the_right_crs_and_count(hub, published, tmp_path, fmt):
+@pytest.mark.parametrize("fmt, crs", [("gpkg", ('ID["EPSG",4490]', "EPSG:4490")),
+                                      ("geojson", ('ID["EPSG",4326]', "WGS 84"))])
+def test_gdal_opens_the_export_with_the_right_crs_and_count(hub, published, tmp_path, fmt, crs):
     ogrinfo = shutil.which("ogrinfo")
     assert ogrinfo, "GDAL's ogrinfo is missing: apt-get install gdal-bin (.ci/run does)"
     path = export_dataset(hub.lake, DATASET, fmt, tmp_path).path
     info = subprocess.run([ogrinfo, "-so", "-al", str(path)], capture_output=True, text=True, check=True).stdout
     assert f"Feature Count: {len(published)}" in info
-    assert 'ID["EPSG",4490]' in info or "EPSG:4490" in info
+    assert any(c in info for c in crs)
+
+
+def test_geojson_follows_rfc_7946(hub, published, tmp_path):
+    """WGS 84 lon/lat, no "crs" member, at most 7 decimals, a bbox holding every feature."""
+    document = json.loads(export_dataset(hub.lake, DATASET, "geojson", tmp_path).path.read_text(encoding="utf-8"))
+    assert document["type"] == "FeatureCollection" and "crs" not in document
+    points = [f["geometry"]["coordinates"] for f in document["features"] if f["geometry"]]
+    assert len(points) == len([p for p in published if p[3]])
+    assert all(len(repr(v).split(".")[-1]) <= 7 for p in points for v in p)
+    assert all(-180 <= x <= 180 and -90 <= y <= 90 for x, y in points)
+    minx, miny, maxx, maxy = document["bbox"]
+    assert all(minx <= x <= maxx and miny <= y <= maxy for x, y in points)
+
+
+def test_geoparquet_is_compressed_with_zstd(hub, tmp_path):
+    path = export_dataset(hub.lake, DATASET, "geoparquet", tmp_path / "w.parquet").path
+    meta = pq.ParquetFile(path).metadata
+    assert {meta.row_group(0).column(i).compression for i in range(meta.num_columns)} == {"ZSTD"}
 
 
 def test_an_existing_file_needs_force(hub, tmp_path):
@@ -125,7 +147,9 @@ def test_restricted_datasets_are_never_exported(hub, tmp_path):
 def catalogs(hub, tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("open")
     schedules = {DATASET: "0 2 * * *", SECRET: "0 3 * * 1"}
-    return {fmt: export_catalog(hub.lake, fmt, out / fmt, schedules=schedules, base_url="https://data.example.cn/hub/")
+    publishing = Publishing(publisher="Sample city", licence="CC-BY-4.0", licences={DATASET: "ODbL-1.0"})
+    return {fmt: export_catalog(hub.lake, fmt, out / fmt, schedules=schedules, base_url="https://data.example.cn/hub/",
+                                publishing=publishing)
             for fmt in ("dcat", "datapackage", "stac")}
 
 
@@ -149,6 +173,53 @@ def test_dcat_is_json_ld_with_datasets_publishers_versions_and_extent(catalogs):
     assert graph.value(versions[0], DCAT.previousVersion) is None
     assert graph.value(versions[0], ADMS.versionNotes).toPython().startswith("first version:")
     assert "private_shelters" not in catalogs["dcat"].read_text(encoding="utf-8")
+
+
+SHAPES = pathlib.Path(__file__).with_name("shapes") / "dcat-ap-3.0.1-SHACL.ttl"  # SEMICeu's, see shapes/SOURCE.txt
+
+
+def test_dcat_passes_the_official_dcat_ap_3_shacl_shapes(catalogs):
+    data = rdflib.Graph().parse(catalogs["dcat"], format="json-ld")
+    conforms, report, text = pyshacl.validate(data, shacl_graph=rdflib.Graph().parse(SHAPES), inference="none")
+    SH = rdflib.Namespace("http://www.w3.org/ns/shacl#")
+    violations = [(str(report.value(r, SH.resultPath)), str(report.value(r, SH.resultMessage)))
+                  for r in report.subjects(RDF.type, SH.ValidationResult)
+                  if report.value(r, SH.resultSeverity) == SH.Violation]
+    assert violations == [] and conforms, text[:2000]
+    # the shapes do check: the same graph without the catalog's publisher violates them
+    data.remove((rdflib.URIRef("https://data.example.cn/hub/catalog"), DCTERMS.publisher, None))
+    assert not pyshacl.validate(data, shacl_graph=rdflib.Graph().parse(SHAPES), inference="none")[0]
+
+
+def test_every_open_format_names_the_licence(catalogs):
+    """The dataset's own licence (its manifest) where it has one, the city's default for the catalog."""
+    graph = rdflib.Graph().parse(catalogs["dcat"], format="json-ld")
+    water = rdflib.URIRef(f"https://data.example.cn/hub/dataset/{DATASET}")
+    assert str(graph.value(graph.value(water, DCAT.distribution), DCTERMS.license)) == \
+        "http://spdx.org/licenses/ODbL-1.0"
+    assert str(graph.value(rdflib.URIRef("https://data.example.cn/hub/catalog"), DCTERMS.license)) == \
+        "http://spdx.org/licenses/CC-BY-4.0"
+    package = json.loads(catalogs["datapackage"].read_text(encoding="utf-8"))
+    assert package["licenses"][0]["name"] == "CC-BY-4.0"
+    assert package["resources"][0]["licenses"][0]["name"] == "ODbL-1.0"
+    collection = json.loads((catalogs["stac"].parent / DATASET / "collection.json").read_text(encoding="utf-8"))
+    assert collection["license"] == "ODbL-1.0"
+    assert any(link["rel"] == "license" and link["href"].endswith("/ODbL-1.0") for link in collection["links"])
+
+
+def test_bounding_boxes_are_rounded_outward(hub, published, catalogs):
+    """Every published point lies inside the STAC and DCAT boxes: rounding never cuts a feature off."""
+    import shapely
+
+    points = [shapely.from_wkt(wkt) for *_, wkt in published if wkt]
+    xs, ys = [p.x for p in points], [p.y for p in points]
+    collection = json.loads((catalogs["stac"].parent / DATASET / "collection.json").read_text(encoding="utf-8"))
+    for minx, miny, maxx, maxy in (collection["extent"]["spatial"]["bbox"][0], collection["assets"]["data"]["proj:bbox"]):
+        assert minx <= min(xs) and miny <= min(ys) and maxx >= max(xs) and maxy >= max(ys)
+    graph = rdflib.Graph().parse(catalogs["dcat"], format="json-ld")
+    water = rdflib.URIRef(f"https://data.example.cn/hub/dataset/{DATASET}")
+    box = shapely.from_wkt(graph.value(graph.value(water, DCTERMS.spatial), DCAT.bbox).toPython())
+    assert all(box.covers(p) for p in points)
 
 
 def test_data_package_validates_with_frictionless(catalogs):
