@@ -15,7 +15,9 @@ compatible:
     a code added, a code replaced by another (its values move on the next run).
 
 A breaking change should come with a new major version; the check says when it
-does not.
+does not. Where a registered check can say so in SQL (its ``sql`` form, for the
+change kinds in its ``changes``), the check counts the published rows a breaking
+change would quarantine (:func:`affected_rows`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ import json
 import pathlib
 from dataclasses import dataclass
 
+from sqlglot import exp
+
+from twinhub.standards.checks import Context, registry
 from twinhub.standards.pack import Standard, StandardsPack
 
 FOLDER = "standards_used"  # under the hub home
@@ -205,3 +210,34 @@ def versioning_problem(old: dict, new: Standard, changes: list[Change]) -> str |
         suggestion = f" (e.g. {int(major) + 1}.0.0)" if major.isdigit() else ""
         return f"{new.name} {old['version']} -> {new.version} is a breaking change: give it a new major version{suggestion}"
     return None
+
+
+def violation(new: Standard, change: Change, pack: StandardsPack) -> exp.Expression | None:
+    """Condition on a published table for the rows ``change`` would quarantine on the next run: the SQL
+    forms of the registered checks that change would fail (None where none can say it)."""
+    if change.field is None or change.field not in new.field_names:
+        return None
+    field = new.schema.get_field(change.field)
+    column = exp.column(field.name, quoted=True)
+    context = Context(pack=pack, standard=new)
+    found = [check.sql(column, field, context) for check in registry.checks()
+             if change.kind in check.changes and "sql" in check.forms]
+    found = [c for c in found if c is not None]
+    return exp.or_(*found) if found else None
+
+
+def affected_rows(con, schema: str, table: str, new: Standard, changes: list[Change],
+                  pack: StandardsPack) -> dict[str, int]:
+    """Published rows of ``schema.table`` (a DuckDB connection ``con`` reads) each breaking change would
+    quarantine on the next run, by the change's message, where a check can count them."""
+    counts = {}
+    for change in changes:
+        condition = violation(new, change, pack) if change.breaking else None
+        if condition is None:
+            continue
+        query = exp.select(exp.Count(this=exp.Star())).from_(exp.table_(table, db=schema, quoted=True))
+        try:
+            counts[change.message] = con.execute(query.where(condition).sql("duckdb")).fetchone()[0]
+        except Exception:  # noqa: BLE001 - a column the old standard did not have, or an odd type
+            continue
+    return counts

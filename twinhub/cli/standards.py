@@ -21,8 +21,6 @@ from twinhub.standards.crs_detect import rank_crs_of_geometries
 from twinhub.standards.pack import Standard, StandardsError, version_key
 from twinhub.standards.score import combine, rescore
 
-SQL_TYPES = {"integer": "BIGINT", "number": "DOUBLE", "boolean": "BOOLEAN", "date": "DATE", "datetime": "TIMESTAMPTZ"}
-
 
 @click.group("standards")
 def standards() -> None:
@@ -80,54 +78,14 @@ def _manifest_problems(hub: Hub, manifest: Manifest, standard: Standard) -> list
     return problems + [f"{k}: {v}" for k, v in label_problems.items()]
 
 
-def _violation(field: dict, change: compat.Change, old: dict) -> str | None:
-    """SQL condition on the published table for rows ``change`` would quarantine, if it can be said."""
-    col = '"' + field["name"].replace('"', '""') + '"'
-    c = field.get("constraints") or {}
-
-    def quote(v) -> str:
-        return "'" + str(v).replace("'", "''") + "'"
-
-    if change.kind == "required_added":
-        return f"{col} IS NULL"
-    if change.kind == "range_narrowed":
-        parts = [f"{col} < {quote(c['minimum'])}" if "minimum" in c else None,
-                 f"{col} > {quote(c['maximum'])}" if "maximum" in c else None,
-                 f"length({col}) > {int(c['maxLength'])}" if "maxLength" in c else None,
-                 f"length({col}) < {int(c['minLength'])}" if "minLength" in c else None]
-        return " OR ".join(p for p in parts if p) or None
-    if change.kind in ("enum_added", "enum_narrowed") and c.get("enum"):
-        return f"{col} NOT IN ({', '.join(quote(v) for v in c['enum'])})"
-    if change.kind == "pattern_changed" and c.get("pattern"):
-        return f"NOT regexp_full_match({col}::VARCHAR, {quote(c['pattern'])})"
-    if change.kind == "type_narrowed" and field.get("type") in SQL_TYPES:
-        return f"{col} IS NOT NULL AND TRY_CAST({col} AS {SQL_TYPES[field['type']]}) IS NULL"
-    if change.kind == "code_removed":
-        vocabulary = field.get("vocabulary")
-        codes = (old.get("vocabularies") or {}).get(vocabulary, {}).get("codes", [])
-        removed = [code for code in codes if f"code {code!r} was removed" in change.message]
-        return f"{col} IN ({', '.join(quote(v) for v in removed)})" if removed else None
-    return None
-
-
-def _affected(hub: Hub, dataset: str, new: Standard, changes: list[compat.Change], old: dict) -> dict[str, int]:
+def _affected(hub: Hub, dataset: str, new: Standard, changes: list[compat.Change]) -> dict[str, int]:
     """Published rows each breaking change would quarantine on the next run (where it can be counted)."""
-    fields = {f["name"]: f for f in new.schema.to_descriptor()["fields"]}
     department, name = dataset.split(".", 1)
-    table = f'"{department}"."{name}"'
-    counts = {}
     con = hub.lake.connect(read_only=True)
     try:
-        for change in changes:
-            condition = _violation(fields[change.field], change, old) if change.breaking and change.field in fields else None
-            if condition:
-                try:
-                    counts[change.message] = con.execute(f"SELECT count(*) FROM {table} WHERE {condition}").fetchone()[0]
-                except Exception:  # noqa: BLE001 - a column the old standard did not have, or an odd type
-                    continue
+        return compat.affected_rows(con, department, name, new, changes, hub.pack)
     finally:
         con.close()
-    return counts
 
 
 def check_dataset(hub: Hub, entry) -> dict:
@@ -161,7 +119,7 @@ def check_dataset(hub: Hub, entry) -> dict:
     changes = compat.compare(old, new, hub.pack)
     result["changes"] += [c.as_dict() for c in changes]
     result["versioning"] = compat.versioning_problem(old, new, changes)
-    result["affected_rows"] = _affected(hub, entry.id, new, changes, old)
+    result["affected_rows"] = _affected(hub, entry.id, new, changes)
     breaking = problems or any(c.breaking for c in changes)
     result["status"] = "breaks" if breaking else ("compatible changes" if changes else "ok")
     return result
