@@ -53,7 +53,8 @@ def enforce(sql: str, schemas: dict[str, dict[str, str]], decide: Decide, protec
     ``schemas`` is {"schema.table": {column: type}} of the tables ``sql`` reads.
     Returns ``sql`` unchanged when the consumer reads every column of them in clear.
     """
-    decisions = {t: {c: _protectable(t, c, decide(t, c), protect) for c in columns} for t, columns in schemas.items()}
+    decisions = {t: {c: _protectable(t, c, decide(t, c), _of(protect, t)) for c in columns}
+                 for t, columns in schemas.items()}
     limited = {t for t, d in decisions.items() if any(x.kind != CLEAR for x in d.values())}
     if not limited:
         return sql
@@ -65,7 +66,7 @@ def enforce(sql: str, schemas: dict[str, dict[str, str]], decide: Decide, protec
     for table in list(tree.find_all(exp.Table)):
         name = _fold(_table_name(table) or "")  # HEALTH.Care_Contacts is health.care_contacts
         if name in limited:
-            table.replace(_restricted_view(table, decisions[name], protect))
+            table.replace(_restricted_view(table, decisions[name], _of(protect, name)))
     for column in tree.find_all(exp.Column):  # water.p.name -> p.name: the subquery keeps the table's name
         if _fold(f"{column.db}.{column.table}") in limited:
             column.set("db", None)
@@ -136,6 +137,11 @@ def _restricted_view(table: exp.Table, decisions: dict[str, Decision], protect: 
     inner = exp.Table(this=table.this.copy(), db=table.args["db"].copy(), sample=table.args.get("sample"))
     alias = table.args.get("alias") or exp.TableAlias(this=exp.to_identifier(table.name, quoted=True))
     return exp.Subquery(this=exp.select(*projections).from_(inner), alias=alias.copy())
+
+
+def _of(protect: Protect | None, dataset: str) -> Protect | None:
+    """``protect`` for the columns of ``dataset`` (each dataset pseudonymizes under its own key)."""
+    return None if protect is None else lambda sql, how: protect(sql, how, dataset=dataset)
 
 
 def _protectable(table: str, column: str, decision: Decision, protect: Protect | None) -> Decision:

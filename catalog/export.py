@@ -95,7 +95,7 @@ def read_table(con, dataset: str, text_geometry: bool = False, view=None) -> Tab
         raise ExportError(f"{dataset}: every column is classified sensitive or restricted: nothing can be exported "
                           "to open formats (its public variant may be: docs/governance.md)")
     geometry = next((c for c, t in types if t.startswith("GEOMETRY")), None)
-    select = [_protected_column(c, protected[c]) if c in protected else _export_column(c, t)
+    select = [_protected_column(c, protected[c], dataset) if c in protected else _export_column(c, t)
               for c, t in types if c != geometry]
     order = "1"
     if geometry:
@@ -116,10 +116,10 @@ def read_table(con, dataset: str, text_geometry: bool = False, view=None) -> Tab
                  tuple(sorted(protected)))
 
 
-def _protected_column(column: str, protection: str) -> str:
+def _protected_column(column: str, protection: str, dataset: str) -> str:
     from twinhub.catalog.masking import protect_sql
 
-    return f"{protect_sql(q(column), protection)} AS {q(column)}"
+    return f"{protect_sql(q(column), protection, dataset=dataset)} AS {q(column)}"
 
 
 def _export_column(column: str, kind: str) -> str:

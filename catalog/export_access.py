@@ -67,7 +67,8 @@ def _decided(access: Access, dataset: str, column: str):
         from twinhub.catalog.masking import protect_sql
     except ImportError:
         protect_sql = None
-    return _protectable(dataset, column, access.decide(dataset, column), protect_sql)
+    protect = None if protect_sql is None else lambda sql, how: protect_sql(sql, how, dataset=dataset)
+    return _protectable(dataset, column, access.decide(dataset, column), protect)
 
 
 def near_view(access: Access, dataset: str, columns: list[str], geometry: str) -> ConsumerView | None:

@@ -94,7 +94,7 @@ def _consumer_columns(con, access, dataset: str, geometry: str, names: list[str]
     for name in names:
         if name == geometry or name in view.withheld:
             continue
-        shown.append(f"{protect_sql(q(name), view.protected[name])} AS {q(name)}" if name in view.protected
+        shown.append(f"{protect_sql(q(name), view.protected[name], dataset=dataset)} AS {q(name)}" if name in view.protected
                      else q(name))
     return ", ".join(shown) or "NULL AS _nothing_readable"
 

@@ -40,15 +40,18 @@ from twinhub.standards.tiers import covered
 
 _EDGE_L = r"(?<![0-9A-Za-z])"
 _EDGE_R = r"(?![0-9A-Za-z])"
+# numbers start after anything but a digit: a Latin prefix (ID310104…, Tel13812345678) does not hide one
+_NUM_L = r"(?<![0-9])"
+_SEP = "[-. ]?"  # 138-1234-5678, 138.1234.5678, 138 1234 5678, 310104 19520403 5894
 _PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
 _PLATE_CHARS = "A-HJ-NP-Z0-9"  # plates never use I or O
 PATTERNS = {
-    "resident_id": _EDGE_L + r"[1-8][0-9]{5}"  # region
-                   + r"(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"  # birth date
+    "resident_id": _NUM_L + r"[1-8][0-9]{5}" + _SEP  # region
+                   + r"(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])" + _SEP  # birth date
                    + r"[0-9]{3}[0-9Xx]" + _EDGE_R,  # sequence, check digit
-    "mobile": _EDGE_L + r"(?:(?:\+|00)86[- ]?)?1[3-9][0-9][- ]?[0-9]{4}[- ]?[0-9]{4}" + _EDGE_R,
-    "landline": _EDGE_L + r"(?:\(0(?:10|2[0-9]|[3-9][0-9]{2})\)|0(?:10|2[0-9]|[3-9][0-9]{2})[- ]?)"  # area code
-                + r"[2-9][0-9]{6,7}" + _EDGE_R,
+    "mobile": _NUM_L + r"(?:(?:\+|00)86[- ]?)?1[3-9][0-9]" + _SEP + "[0-9]{4}" + _SEP + "[0-9]{4}" + _EDGE_R,
+    "landline": _NUM_L + r"(?:\(0(?:10|2[0-9]|[3-9][0-9]{2})\)|0(?:10|2[0-9]|[3-9][0-9]{2}))" + _SEP  # area code
+                + r"[2-9][0-9]{2,3}" + _SEP + "[0-9]{4}" + _EDGE_R,
     "licence_plate": f"[{_PROVINCES}][A-HJ-NP-Z][·• ]?[{_PLATE_CHARS}]{{4}}[{_PLATE_CHARS}挂学警港澳]"
                      f"(?:[{_PLATE_CHARS}])?" + _EDGE_R,
     "email": _EDGE_L + r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
@@ -60,8 +63,8 @@ _HAN = "[\u4e00-\u9fff]"
 PERSON_NAME = f"^(?:{_HAN}{{2,4}}|{_HAN}{{1,8}}·{_HAN}{{1,8}}|[A-Z][a-z]+(?: [A-Z][a-z]+){{1,2}})$"
 # the same patterns for RE2 (Arrow compute), which has no lookarounds: an edge is the start, the end
 # or a character that is not a digit or Latin letter. A value matches one iff it matches the other.
-RE2_PATTERNS = {name: p.replace(_EDGE_L, "(?:^|[^0-9A-Za-z])").replace(_EDGE_R, "(?:$|[^0-9A-Za-z])")
-                for name, p in PATTERNS.items()}
+RE2_PATTERNS = {name: p.replace(_EDGE_L, "(?:^|[^0-9A-Za-z])").replace(_NUM_L, "(?:^|[^0-9])")
+                .replace(_EDGE_R, "(?:$|[^0-9A-Za-z])") for name, p in PATTERNS.items()}
 # all of them in one RE2 pass over every value; each then runs alone on the few values it lets through
 # (a looser prefilter, e.g. any 7 digits, lets every code like R0001234 through and costs more)
 PREFILTER = "|".join(f"(?:{p})" for p in RE2_PATTERNS.values())
@@ -71,6 +74,7 @@ _FULL_WIDTH = "[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a\uff20\uff0b]"
 DETECTORS = tuple(PATTERNS) + ("person_name",)
 MAX_EXAMPLES = 3
 
+_SEPARATORS = "[-. ]"
 _CAPTURE = {name: re.compile(f"({p})") for name, p in PATTERNS.items()}
 _ID_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2])
 _ID_CHECK = np.frombuffer(b"10X98765432", dtype=np.uint8)
@@ -90,14 +94,45 @@ def id_check_digit_ok(numbers: Iterable[str]) -> np.ndarray:
     return _ID_CHECK[total % 11] == raw[:, 17]
 
 
+# How a mask hides each kind of personal data inside a text (catalog/masking.py runs the same table in SQL):
+# (RE2 pattern, replacement). The left edge is consumed and put back (RE2 has no lookbehind); there is no
+# right edge, so a longer number is masked too (when in doubt, hide more).
+_EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+EMAIL_VALUE = f"^{_EMAIL}$"  # a value that is one e-mail address and nothing else
+MASK_SPANS = (
+    ("resident_id", r"(^|[^0-9])([1-8][0-9]{3})[0-9]{2}[-. ]?(?:18|19|20)[0-9]{6}[-. ]?([0-9]{3}[0-9Xx])",
+     r"\1\2**********\3"),
+    ("mobile", r"(^|[^0-9])((?:(?:\+|00)86[- ]?)?1[3-9][0-9])[-. ]?[0-9]{4}[-. ]?([0-9]{4})", r"\1\2****\3"),
+    ("landline", r"(^|[^0-9])(\(0(?:10|2[0-9]|[3-9][0-9]{2})\)|0(?:10|2[0-9]|[3-9][0-9]{2}))([-. ]?)[2-9][0-9]{2,3}"
+                 r"[-. ]?([0-9]{4})", r"\1\2\3****\4"),
+    ("email", r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*(@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})", r"\1***\2"),
+    ("licence_plate", f"([{_PROVINCES}][A-HJ-NP-Z])[·• ]?[{_PLATE_CHARS}]{{3,4}}([{_PLATE_CHARS}挂学警港澳]{{2}})",
+     r"\1***\2"),
+)
+ANY_SPAN = "|".join(f"(?:{pattern})" for _, pattern, _ in MASK_SPANS)
+_SPANS = tuple((re.compile(pattern), replacement) for _, pattern, replacement in MASK_SPANS)
+_EMAIL_VALUE = re.compile(EMAIL_VALUE)
+_ANY_SPAN = re.compile(ANY_SPAN)
+
+
 def redact(text: str) -> str:
-    """Keep a little of a value, star the rest (the same rule as ``catalog.masking``'s mask).
+    """Mask a value: the rule of ``catalog.masking``'s mask, in Python.
+
+    A value that is one e-mail address keeps its first letter and domain; a text holding phones, ID
+    numbers, e-mail addresses or plates keeps its words with each of those masked; any other value
+    (a name, an address) keeps a little of itself.
 
     >>> [redact(v) for v in ["13812345678", "31010519491231002X", "张三", "沪A12345", "li.lei@example.cn"]]
     ['138****5678', '3101**********002X', '张*', '沪A***45', 'l***@example.cn']
+    >>> redact("备注@王先生 电话138.1234.5678")
+    '备注@王先生 电话138****5678'
     """
-    if "@" in text:
+    if _EMAIL_VALUE.match(text):
         return text[:1] + "***" + text[text.index("@"):]
+    if _ANY_SPAN.search(text):
+        for pattern, replacement in _SPANS:
+            text = pattern.sub(replacement, text)
+        return text
     n = len(text)
     head, tail = keep(n)
     return text[:head] + "*" * (n - head - tail) + text[n - tail:] if n else text
@@ -194,6 +229,7 @@ class PrivacyScan:
         found = values.str.extractall(_CAPTURE["resident_id"])[0]
         if found.empty:
             return
+        found = found.str.replace(_SEPARATORS, "", regex=True)  # 310104-19520403-5894 is 310104195204035894
         valid = found[id_check_digit_ok(found.tolist())]
         rows = valid.index.get_level_values(0).unique()
         if len(rows):

@@ -7,9 +7,11 @@ import hashlib
 import duckdb
 import pytest
 
-from twinhub.catalog.masking import KEY_ENV, PseudonymKeyMissing, protect_sql, pseudonym, register_functions
+from twinhub.catalog.masking import (KEY_ENV, PseudonymKeyMissing, dataset_key, protect_sql, pseudonym,
+                                     register_functions)
 from twinhub.standards.privacy import redact
 
+FIRST, SECOND, LOCKED = "01" * 32, "02" * 32, "ab" * 40  # hex keys of 32+ bytes
 VALUES = ["13812345678", "31010519491231002X", "张三", "欧阳娜娜", "沪A12345", "li.lei@example.cn", "x", "",
           "021-64871234", "上海市徐汇区漕溪北路1号", "12345"]
 
@@ -17,7 +19,8 @@ VALUES = ["13812345678", "31010519491231002X", "张三", "欧阳娜娜", "沪A12
 def _protected(con: duckdb.DuckDBPyConnection, protection: str, values: list) -> list:
     con.execute("CREATE OR REPLACE TEMP TABLE v AS "
                 "SELECT unnest(?::VARCHAR[]) AS value, generate_subscripts(?::VARCHAR[], 1) AS i", [values, values])
-    return [r[0] for r in con.execute(f"SELECT {protect_sql('value', protection)} FROM v ORDER BY i").fetchall()]
+    sql = protect_sql("value", protection, dataset="hotline.requests")
+    return [r[0] for r in con.execute(f"SELECT {sql} FROM v ORDER BY i").fetchall()]
 
 
 def test_sql_mask_is_the_scan_redaction():
@@ -36,13 +39,13 @@ def test_mask_of_numbers_and_none():
 
 
 def test_pseudonyms_are_stable_per_key(monkeypatch):
-    monkeypatch.setenv(KEY_ENV, "first key")
+    monkeypatch.setenv(KEY_ENV, FIRST)
     con = duckdb.connect()
     register_functions(con)
     first = _protected(con, "pseudonymize", ["13812345678", "13812345678", "13812345679", None])
     assert first[0] == first[1] != first[2] and first[3] is None
-    assert first[0] == pseudonym("13812345678", b"first key")
-    monkeypatch.setenv(KEY_ENV, "second key")
+    assert first[0] == pseudonym("13812345678", dataset_key(bytes.fromhex(FIRST), "hotline.requests"))
+    monkeypatch.setenv(KEY_ENV, SECOND)
     other = duckdb.connect()
     register_functions(other)
     assert _protected(other, "pseudonymize", ["13812345678"])[0] != first[0]
@@ -50,7 +53,7 @@ def test_pseudonyms_are_stable_per_key(monkeypatch):
 
 def test_hashing_every_number_without_the_key_finds_nothing(monkeypatch):
     """An attacker who hashes all candidate phone numbers (plain SHA-256, or HMAC with a guessed key) finds no match."""
-    monkeypatch.setenv(KEY_ENV, "a secret the attacker does not have")
+    monkeypatch.setenv(KEY_ENV, "5a" * 32)
     con = duckdb.connect()
     register_functions(con)
     target = _protected(con, "pseudonymize", ["13812345678"])[0][2:]
@@ -62,15 +65,15 @@ def test_hashing_every_number_without_the_key_finds_nothing(monkeypatch):
 
 
 def test_the_key_never_appears_in_sql(monkeypatch):
-    monkeypatch.setenv(KEY_ENV, "k3y-that-must-not-leak")
-    sql = protect_sql('"phone"', "pseudonymize")
-    assert "k3y" not in sql and sql == 'twinhub_pseudonym(CAST(("phone") AS VARCHAR))'
+    monkeypatch.setenv(KEY_ENV, "6b33" * 16)
+    sql = protect_sql('"phone"', "pseudonymize", dataset="hotline.requests")
+    assert "6b33" not in sql and sql == "twinhub_pseudonym('hotline.requests', CAST((\"phone\") AS VARCHAR))"
 
 
 def test_missing_key_is_named(monkeypatch):
     monkeypatch.delenv(KEY_ENV, raising=False)
     with pytest.raises(PseudonymKeyMissing, match=KEY_ENV):
-        protect_sql('"phone"', "pseudonymize")
+        protect_sql('"phone"', "pseudonymize", dataset="hotline.requests")
     con = duckdb.connect()
     register_functions(con)  # nothing to register, no error until pseudonymizing is asked for
     assert protect_sql('"phone"', "mask")
@@ -80,13 +83,13 @@ def test_functions_work_on_the_locked_query_connection(monkeypatch, hub):
     """catalog/query.py's read-only connection with external access off and its configuration locked."""
     from twinhub.catalog.query import locked_connection
 
-    monkeypatch.setenv(KEY_ENV, "locked")
+    monkeypatch.setenv(KEY_ENV, LOCKED)
     hub.lake.ensure()
     con = locked_connection(hub.lake)
     try:
         register_functions(con)
-        row = con.execute(f"SELECT {protect_sql(repr('13812345678'), 'pseudonymize')}, "
+        row = con.execute(f"SELECT {protect_sql(repr('13812345678'), 'pseudonymize', dataset='a.b')}, "
                           f"{protect_sql(repr('13812345678'), 'mask')}").fetchone()
     finally:
         con.close()
-    assert row == (pseudonym("13812345678", b"locked"), "138****5678")
+    assert row == (pseudonym("13812345678", dataset_key(bytes.fromhex(LOCKED), "a.b")), "138****5678")
