@@ -23,6 +23,7 @@ import shapely
 
 from twinhub.standards import compat, score
 from twinhub.standards.checks import registry
+from twinhub.standards.checks.duplicate_key import DUPLICATE_KEY
 from twinhub.standards.checks.geometry_invalid import GEOMETRY_INVALID
 from twinhub.standards.checks.outside_city import OUTSIDE_CITY
 from twinhub.standards.checks.reason import Reason, reasons_json
@@ -312,7 +313,7 @@ class Conformer:
         now = now or dt.datetime.now(dt.timezone.utc)
         t = self.tally
         duplicates = self._duplicates() if duplicates is None else duplicates
-        checks = dict(t.checks + Counter({"duplicate_key": duplicates} if duplicates else {}))
+        checks = dict(t.checks + Counter({DUPLICATE_KEY.name: duplicates} if duplicates else {}))
         labels = {name: {**stats.as_dict(), "crosswalks": [c.ref for c in self.c.crosswalks.get(name, ())]}
                   for name, stats in t.labels.items()}
         plausibility = self.plausibility.diagnose()
