@@ -18,8 +18,13 @@ from twinhub.catalog import audit
 from twinhub.catalog.lake import META_SCHEMA, Lake
 from twinhub.catalog.notes import column_facts, q
 from twinhub.catalog.query import locked_connection
+from twinhub.errors import UserError
 
 MAX_PER_DATASET = 1000
+
+
+class NearRefused(UserError, ValueError):
+    """The point or the radius cannot be searched around; the message says which and why."""
 
 
 @dataclass
@@ -36,7 +41,7 @@ def _centre(x: float, y: float, crs: pyproj.CRS) -> tuple[float, float, str]:
     geodetic = crs.geodetic_crs
     lon, lat = pyproj.Transformer.from_crs(crs, geodetic, always_xy=True).transform(x, y)
     if not (math.isfinite(lon) and math.isfinite(lat)) or abs(lat) > 90:
-        raise ValueError(f"({x}, {y}) is not a position in {crs.name}: X is longitude/easting, Y latitude/northing")
+        raise NearRefused(f"({x}, {y}) is not a position in {crs.name}: X is longitude/easting, Y latitude/northing")
     ellipsoid = geodetic.ellipsoid
     proj = (f"+proj=aeqd +lat_0={lat!r} +lon_0={lon!r} +a={ellipsoid.semi_major_metre!r} "
             f"+rf={ellipsoid.inverse_flattening!r} +units=m +no_defs")
@@ -105,7 +110,7 @@ def near(lake: Lake, x: float, y: float, radius_m: float, target_crs: str,
 
     ``who`` (catalog.enforce.AsConsumer): only the datasets and columns that consumer may read."""
     if not (0 < radius_m <= 100_000):
-        raise ValueError(f"--radius must be between 0 and 100000 metres, got {radius_m:g}")
+        raise NearRefused(f"--radius must be between 0 and 100000 metres, got {radius_m:g}")
     crs = pyproj.CRS.from_user_input(target_crs)
     _, _, proj = _centre(x, y, crs)
     minx, miny, maxx, maxy = _search_box(proj, crs, radius_m)

@@ -34,7 +34,7 @@ def test_catalog_show_lists_versions_with_release_notes_and_previews(city):
 @pytest.mark.parametrize("args, first", [
     (["养老院"], "civil_affairs.elderly_care"),
     (["pumping"], "water.pumping_stations"),
-    (["--department", "emergency"], "emergency.shelters"),
+    (["--published-by", "emergency"], "emergency.shelters"),
 ])
 def test_catalog_search(city, args, first):
     result = twinhub(city, "catalog", "search", *args, "--format", "json")
@@ -76,16 +76,16 @@ def test_query_as_of_errors(city, as_of, message):
 
 def test_export_asks_for_force(city, tmp_path):
     target = tmp_path / "water.geojson"
-    first = twinhub(city, "export", "water.pumping_stations", "--format", "geojson", "--out", str(target))
+    first = twinhub(city, "export", "water.pumping_stations", "--file-format", "geojson", "--out", str(target))
     assert first.exit_code == 0 and "wrote 13 rows" in first.output
-    again = twinhub(city, "export", "water.pumping_stations", "--format", "geojson", "--out", str(target))
+    again = twinhub(city, "export", "water.pumping_stations", "--file-format", "geojson", "--out", str(target))
     assert again.exit_code == 2 and "use --force" in again.output
-    forced = twinhub(city, "export", "water.pumping_stations", "--format", "geojson", "--out", str(target), "--force")
+    forced = twinhub(city, "export", "water.pumping_stations", "--file-format", "geojson", "--out", str(target), "--force")
     assert forced.exit_code == 0
 
 
 def test_export_catalog_and_report(city, tmp_path):
-    result = twinhub(city, "export-catalog", "--format", "stac", "--out", str(tmp_path / "stac"))
+    result = twinhub(city, "export-catalog", "--metadata-format", "stac", "--out", str(tmp_path / "stac"))
     assert result.exit_code == 0 and (tmp_path / "stac" / "catalog.json").is_file()
     report = twinhub(city, "report", "--no-save", "--format", "json")
     figures = json.loads(report.output)

@@ -44,7 +44,7 @@ def hub(tmp_path_factory, pseudonym_key) -> Hub:
 
 def export(hub: Hub, tmp_path, consumer: str, dataset: str = CONTACTS):
     out = tmp_path / f"{consumer.replace(':', '_')}.csv"
-    result = CliRunner().invoke(main, ["--home", str(hub.home), "export", dataset, "--format", "csv", "--out", str(out),
+    result = CliRunner().invoke(main, ["--home", str(hub.home), "export", dataset, "--file-format", "csv", "--out", str(out),
                                        "--as", consumer], env={"TWINHUB_USER": "stella"})
     rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8")))) if out.exists() else None
     return result, rows

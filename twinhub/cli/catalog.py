@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import pathlib
 import uuid
@@ -11,38 +10,29 @@ import click
 
 from twinhub.catalog import column_tiers
 from twinhub.catalog.export import FORMATS as EXPORT_FORMATS
-from twinhub.catalog.export import ExportError, export_dataset
+from twinhub.catalog.export import export_dataset
 from twinhub.catalog.info import dataset_info
 from twinhub.catalog.near import near as near_features
 from twinhub.catalog.opendata import FORMATS as CATALOG_FORMATS
-from twinhub.catalog.opendata import CatalogExportError, export_catalog
+from twinhub.catalog.opendata import export_catalog
 from twinhub.catalog.report import build_report
 from twinhub.catalog.search import search as search_catalog
 from twinhub.catalog.versions import rollback as rollback_dataset
 from twinhub.cli import output
+from twinhub.cli.options import (
+    as_option,
+    as_refused,
+    consumer,
+    department_option,
+    format_choice,
+    format_option,
+    open_hub,
+    renamed,
+)
 from twinhub.hub.home import Hub
 
-CATALOG_ERRORS = (ExportError, CatalogExportError, ValueError)
-format_option = click.option("--format", "fmt", type=click.Choice(output.FORMATS), default="table", show_default=True)
-department_option = click.option(
-    "--department", envvar="TWINHUB_DEPARTMENT",
-    help="Your department (default: $TWINHUB_DEPARTMENT), for the audit log and `twinhub report`.")
-
-
-def user_errors(command):
-    """Show the catalog's user-facing errors as one line and exit 2, like the rest of the CLI."""
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except CATALOG_ERRORS as exc:
-            click.secho(f"error: {exc}", fg="red", err=True)
-            raise click.exceptions.Exit(2) from exc
-    return wrapper
-
-
-def _hub(ctx: click.Context) -> Hub:
-    return Hub.open(ctx.obj["home"])
+ACTING_DEPARTMENT = "--department is the department you act for"
+RENDERING = "--format is how a command prints its result (table, json, csv)"
 
 
 def _schedules(hub: Hub) -> dict[str, str | None]:
@@ -76,12 +66,14 @@ def catalog() -> None:
 
 @catalog.command("show")
 @click.argument("dataset")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@as_refused("it shows the served version's personal-data findings, which no grant check covers")
+@format_choice("table", "json")
 @click.pass_context
 def catalog_show(ctx: click.Context, dataset: str, fmt: str) -> None:
     """Show DATASET's entry, columns, and versions with their release notes and map previews."""
-    info = dataset_info(_hub(ctx).lake, dataset)
-    info["column_tiers"] = column_tiers.read_lake(_hub(ctx).lake, dataset)
+    lake = open_hub(ctx).lake
+    info = dataset_info(lake, dataset)
+    info["column_tiers"] = column_tiers.read_lake(lake, dataset)
     if fmt == "json":
         click.echo(json.dumps(info, ensure_ascii=False, indent=2, default=str))
         return
@@ -126,16 +118,18 @@ def _privacy_lines(info: dict) -> list[str]:
 
 @catalog.command("search")
 @click.argument("text", required=False)
-@click.option("--department", help="Only datasets of this department.")
+@click.option("--published-by", "published_by", metavar="DEPARTMENT", help="Only datasets of this department.")
 @click.option("--standard", help="Only datasets following this standard.")
 @click.option("--bbox", help="Only datasets whose extent meets minx,miny,maxx,maxy (catalog CRS).")
+@renamed("--department", "--published-by", ACTING_DEPARTMENT)
+@as_refused("it searches every dataset's catalog entry, which no grant check covers")
 @format_option
 @click.pass_context
-def catalog_search(ctx: click.Context, text: str | None, department: str | None, standard: str | None,
+def catalog_search(ctx: click.Context, text: str | None, published_by: str | None, standard: str | None,
                    bbox: str | None, fmt: str) -> None:
     """Find datasets by title, description, columns and labels (Chinese or English), best first."""
-    hub = _hub(ctx)
-    hits = search_catalog(hub.lake, text, department=department, standard=standard, bbox=_bbox(bbox),
+    hub = open_hub(ctx)
+    hits = search_catalog(hub.lake, text, department=published_by, standard=standard, bbox=_bbox(bbox),
                           synonyms=_synonyms(hub))
     cols = ["dataset", "title", "department", "standard", "classification", "score", "matched"]
     rows = [[h.dataset, h.title, h.department, h.standard, h.classification, h.score, " ".join(h.matched[:6])]
@@ -149,21 +143,15 @@ def catalog_search(ctx: click.Context, text: str | None, department: str | None,
 @click.argument("x", type=float)
 @click.argument("y", type=float)
 @click.option("--radius", type=float, required=True, help="Metres (true distance on the ellipsoid).")
-@department_option
-@click.option("--as", "as_consumer", metavar="CONSUMER",
-              help="Show only what CONSUMER (a department, or user:NAME) may read (default: the local steward).")
+@department_option()
+@as_option("Show only what CONSUMER (a department, or user:NAME) may read")
 @format_option
 @click.pass_context
-@user_errors
 def catalog_near(ctx: click.Context, x: float, y: float, radius: float, department: str | None,
                  as_consumer: str | None, fmt: str) -> None:
     """Features of every department within --radius metres of X Y (X=lon/easting, Y=lat/northing, catalog CRS)."""
-    hub = _hub(ctx)
-    who = None
-    if as_consumer:
-        from twinhub.cli.governance import as_consumer as consumer_for
-
-        who = consumer_for(hub, as_consumer, f"near {x} {y} radius {radius:g} m", action="near")
+    hub = open_hub(ctx)
+    who = consumer(hub, as_consumer, f"near {x} {y} radius {radius:g} m", action="near")
     features = near_features(hub.lake, x, y, radius, hub.target_crs, department=department, who=who)
     if fmt == "json":
         click.echo(json.dumps([{"dataset": f.dataset, "department": f.department, "distance_m": f.distance_m,
@@ -182,31 +170,27 @@ def catalog_near(ctx: click.Context, x: float, y: float, radius: float, departme
 @click.pass_context
 def rollback(ctx: click.Context, dataset: str, version: int, reason: str) -> None:
     """Serve DATASET as it was at an earlier version again, as a new version (history is kept)."""
-    result = rollback_dataset(_hub(ctx).lake, dataset, version, f"rollback-{uuid.uuid4()}", reason)
+    result = rollback_dataset(open_hub(ctx).lake, dataset, version, f"rollback-{uuid.uuid4()}", reason)
     click.echo(f"{dataset}: version {result.version} serves the rows of version {result.restored} "
                f"({result.rows_published} published, {result.rows_quarantined} quarantined)\n  {result.summary}")
 
 
 @click.command("export")
 @click.argument("dataset")
-@click.option("--format", "fmt", type=click.Choice(list(EXPORT_FORMATS)), default="geoparquet", show_default=True)
+@click.option("--file-format", "file_format", type=click.Choice(list(EXPORT_FORMATS)), default="geoparquet",
+              show_default=True, help="The file to write.")
 @click.option("--out", type=click.Path(path_type=pathlib.Path), help="File or folder (default: DATASET.<ext> here).")
 @click.option("--force", is_flag=True, help="Replace the file if it exists.")
-@department_option
-@click.option("--as", "as_consumer", metavar="CONSUMER",
-              help="Export for CONSUMER (a department, or user:NAME) as its grants allow (default: the open audience).")
+@renamed("--format", "--file-format", RENDERING)
+@department_option()
+@as_option("Export for CONSUMER (a department, or user:NAME) as its grants allow", default="the open audience")
 @click.pass_context
-@user_errors
-def export(ctx: click.Context, dataset: str, fmt: str, out: pathlib.Path | None, force: bool,
+def export(ctx: click.Context, dataset: str, file_format: str, out: pathlib.Path | None, force: bool,
            department: str | None, as_consumer: str | None) -> None:
     """Export DATASET's served version as GeoParquet 1.1, GeoPackage, GeoJSON or CSV."""
-    hub = _hub(ctx)
-    who = None
-    if as_consumer:
-        from twinhub.cli.governance import as_consumer as consumer_for
-
-        who = consumer_for(hub, as_consumer, f"export {dataset} as {fmt}", action="export")
-    result = export_dataset(hub.lake, dataset, fmt, out, force=force, department=department, who=who)
+    hub = open_hub(ctx)
+    who = consumer(hub, as_consumer, f"export {dataset} as {file_format}", action="export")
+    result = export_dataset(hub.lake, dataset, file_format, out, force=force, department=department, who=who)
     click.echo(f"wrote {result.rows} rows of {dataset} ({result.crs}) to {result.path}")
     notes = [f"classified {result.classification}"] if result.classification else []
     notes += [f"left out: {', '.join(result.withheld)}"] if result.withheld else []
@@ -216,19 +200,21 @@ def export(ctx: click.Context, dataset: str, fmt: str, out: pathlib.Path | None,
 
 
 @click.command("export-catalog")
-@click.option("--format", "fmt", type=click.Choice(list(CATALOG_FORMATS)), required=True)
+@click.option("--metadata-format", "metadata_format", type=click.Choice(list(CATALOG_FORMATS)), required=True,
+              help="The metadata standard to write: DCAT-AP 3 (JSON-LD), a Frictionless Data Package or STAC.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=pathlib.Path), default=pathlib.Path("open-catalog"),
               show_default=True, help="Folder for the metadata and data files.")
 @click.option("--base-url", help="Where the folder will be served (default: its file:// URL).")
 @click.option("--force", is_flag=True, help="Replace an existing export in --out.")
-@department_option
+@renamed("--format", "--metadata-format", RENDERING)
+@department_option()
+@as_refused("it exports the open datasets, for everyone")
 @click.pass_context
-@user_errors
-def export_catalog_command(ctx: click.Context, fmt: str, out: pathlib.Path, base_url: str | None, force: bool,
-                           department: str | None) -> None:
+def export_catalog_command(ctx: click.Context, metadata_format: str, out: pathlib.Path, base_url: str | None,
+                           force: bool, department: str | None) -> None:
     """Export the catalog's open datasets as DCAT-AP 3 JSON-LD, a Frictionless Data Package or STAC."""
-    hub = _hub(ctx)
-    path = export_catalog(hub.lake, fmt, out, force=force, schedules=_schedules(hub), base_url=base_url,
+    hub = open_hub(ctx)
+    path = export_catalog(hub.lake, metadata_format, out, force=force, schedules=_schedules(hub), base_url=base_url,
                           title=f"{hub.city.name}: twinhub catalog", department=department)
     click.echo(f"wrote {path} (restricted datasets are never exported)")
 
@@ -239,7 +225,7 @@ def export_catalog_command(ctx: click.Context, fmt: str, out: pathlib.Path, base
 @click.pass_context
 def report(ctx: click.Context, no_save: bool, fmt: str) -> None:
     """Is the data used? Reuse across departments, latency, freshness and quarantine, per dataset and department."""
-    hub = _hub(ctx)
+    hub = open_hub(ctx)
     figures = build_report(hub.lake, _schedules(hub), save=not no_save)
     datasets = figures.datasets[["dataset", "department", "versions", "queries_other_departments",
                                  "exports_other_departments", "consuming_departments", "change_to_publish_hours",

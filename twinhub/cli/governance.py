@@ -12,103 +12,33 @@ Every decision and every refusal is written to the audit log (``catalog.audit``)
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 import click
 
 from twinhub.cli import output
+from twinhub.cli.consumers import audit, city_today, departments, derived_inputs, grants, refused, review, tables
+from twinhub.cli.options import format_option, open_hub, reload_ui
 from twinhub.hub.home import Hub
 from twinhub.standards.tiers import CLASSIFICATIONS
 
 if TYPE_CHECKING:  # the catalog's modules load duckdb and sqlglot: imported when a command runs
-    from twinhub.catalog.enforce import AsConsumer
     from twinhub.catalog.grants import Grant
 
 LEVELS = CLASSIFICATIONS[1:]  # what a grant may allow; public data needs no grant
-
-
-class _Lazy:
-    """A module imported when first used, so listing the CLI's commands stays fast."""
-
-    def __init__(self, name: str):
-        self._name = name
-
-    def __getattr__(self, attr: str):
-        return getattr(importlib.import_module(self._name), attr)
-
-
-audit, enforce, grants, review = (_Lazy(m) for m in ("twinhub.catalog.audit", "twinhub.catalog.enforce", "twinhub.catalog.grants",
-                                                      "twinhub.hub.review"))
-format_option = click.option("--format", "fmt", type=click.Choice(output.FORMATS), default="table", show_default=True)
 reason_option = click.option("--reason", required=True, help="Why: recorded with your decision and audited.")
 
 
-def _hub(ctx: click.Context) -> Hub:
-    return Hub.open(ctx.find_root().obj["home"])
-
-
-def city_today(hub: Hub) -> dt.date:
-    """Today in the city's time zone: the day grant expiry is checked against."""
-    return dt.datetime.now(ZoneInfo(hub.city.timezone)).date()
-
-
-def departments(hub: Hub) -> set[str]:
-    """Registered departments (also with registrations pending review, or datasets in the catalog)."""
-    from twinhub.hub.registry import registered
-
-    names = {r.manifest.department for r in registered(hub)} | {p.manifest.department for p in review.pending(hub)}
-    return names | {t.split(".", 1)[0] for t in _tables(hub) if t.split(".", 1)[0] not in ("city", "derived")}
-
-
-def _tables(hub: Hub) -> list[str]:
-    return grants.catalog_tables(hub.lake) if hub.lake.exists() else []
-
-
-def derived_inputs(hub: Hub, tables: list[str]) -> dict[str, list[str]]:
-    """``derived.<name>`` -> the tables its SQL reads (a file that no longer parses reads 'unknown')."""
-    from twinhub.catalog.guard import QueryRefused, prepare_query
-    from twinhub.hub.layers import DERIVED_SCHEMA, derived_dir
-
-    out = {}
-    for path in sorted(derived_dir(hub).glob("*.sql")):
-        try:
-            reads = list(prepare_query(path.read_text(encoding="utf-8"), tables=tables).tables)
-        except QueryRefused:
-            reads = ["unknown.unknown"]  # the rule treats an unknown input as restricted
-        out[f"{DERIVED_SCHEMA}.{path.stem}"] = reads
-    return out
-
-
-def as_consumer(hub: Hub, name: str, statement: str, today: dt.date | None = None,
-                action: str = "query") -> AsConsumer:
-    """What ``twinhub query|export --as NAME`` runs as; an unknown consumer is refused and audited."""
-    try:
-        consumer = grants.parse_consumer(name, departments(hub))
-    except grants.AccessError as exc:
-        _refused(hub, action, statement, str(exc))
-        raise
-    return enforce.AsConsumer(consumer, today or city_today(hub), derived_inputs(hub, _tables(hub)))
-
-
-def _refused(hub: Hub, action: str, statement: str, message: str, dataset: str | None = None,
-             consumer: str | None = None) -> None:
-    audit.record(hub.lake, audit.AuditEntry(action=action, statement=statement, status="refused", message=message,
-                                            tables=[dataset] if dataset else [], consumer=consumer))
-
-
 def _governed(action: str):
-    """Run a grants command; a refusal is audited and shown as one line (exit 2)."""
+    """Run a grants or review command; a refusal is audited, then shown as one line (exit 2)."""
     def decorate(command):
         def wrapper(ctx: click.Context, *args, **kwargs):
             try:
                 return command(ctx, *args, **kwargs)
             except (grants.AccessError, review.ReviewError) as exc:
-                _refused(_hub(ctx), action, " ".join(_argv(ctx)), str(exc), ctx.params.get("dataset"),
-                         ctx.params.get("consumer"))
-                click.secho(f"error: {exc}", fg="red", err=True)
-                raise click.exceptions.Exit(2) from exc
+                refused(open_hub(ctx), action, " ".join(_argv(ctx)), str(exc), ctx.params.get("dataset"),
+                        ctx.params.get("consumer"))
+                raise  # a user error: one line, exit 2 (twinhub/errors.py)
         wrapper.__name__, wrapper.__doc__ = command.__name__, command.__doc__
         return wrapper
     return decorate
@@ -138,7 +68,7 @@ def review_group() -> None:
 @click.pass_context
 def review_list(ctx: click.Context, fmt: str) -> None:
     """Registrations waiting for a steward, and datasets whose tier the privacy scan raised (kind scan)."""
-    hub = _hub(ctx)
+    hub = open_hub(ctx)
     rows = [[p.id, p.manifest.title, p.tier, "; ".join(p.reasons), "change" if p.replaces else "new",
              p.submitted_by, p.submitted_at] for p in review.pending(hub)]
     rows += [[r.id, r.title, r.tier, r.why, "scan", f"run {r.run_id}", r.found_at] for r in review.raised_by_scan(hub)]
@@ -153,7 +83,7 @@ def review_show(ctx: click.Context, dataset: str) -> None:
     """A pending registration (why it waits, and its manifest), or what the scan found in a dataset."""
     import yaml
 
-    hub = _hub(ctx)
+    hub = open_hub(ctx)
     if not review.pending_path(hub, dataset).is_file() and (raised := review.raised(hub, dataset)):
         click.echo(f"{raised.id}: {raised.tier} (declared {raised.declared}), {raised.why}")
         click.echo(f"  found by run {raised.run_id} at {raised.found_at}; queries already read it as {raised.tier}")
@@ -176,7 +106,7 @@ def review_show(ctx: click.Context, dataset: str) -> None:
 @_governed("review")
 def review_approve(ctx: click.Context, dataset: str, reason: str) -> None:
     """Approve DATASET's registration (it joins the registry and runs), or acknowledge the scan's raise of its tier."""
-    hub = _hub(ctx)
+    hub = open_hub(ctx)
     if not review.pending_path(hub, dataset).is_file() and review.raised(hub, dataset):
         seen = review.acknowledge(hub, dataset, reason)
         click.echo(f"acknowledged: {seen.id} stays {seen.tier} as the scan found ({'; '.join(seen.findings)}); "
@@ -184,9 +114,7 @@ def review_approve(ctx: click.Context, dataset: str, reason: str) -> None:
         return
     item = review.approve(hub, dataset, reason)
     click.echo(f"approved {item.id} ({item.tier}); it runs from now on: twinhub run {item.id}")
-    from twinhub.cli.main import _reload_ui
-
-    _reload_ui(hub)
+    reload_ui(hub)
 
 
 @review_group.command("reject")
@@ -196,7 +124,7 @@ def review_approve(ctx: click.Context, dataset: str, reason: str) -> None:
 @_governed("review")
 def review_reject(ctx: click.Context, dataset: str, reason: str) -> None:
     """Reject DATASET's registration: it is discarded (an approved version keeps running)."""
-    item = review.reject(_hub(ctx), dataset, reason)
+    item = review.reject(open_hub(ctx), dataset, reason)
     kept = "; the approved version keeps running" if item.replaces else ""
     click.echo(f"rejected {item.id}{kept}")
 
@@ -212,7 +140,7 @@ def grants_group() -> None:
 def _dataset(hub: Hub, dataset: str) -> str:
     from twinhub.hub.registry import registered
 
-    known = {r.id for r in registered(hub)} | set(_tables(hub)) | set(derived_inputs(hub, []))
+    known = {r.id for r in registered(hub)} | set(tables(hub)) | set(derived_inputs(hub, []))
     known |= {p.id for p in review.pending(hub)}  # a grant may be ready when the steward approves it
     if dataset not in known:
         hint = grants.did_you_mean(dataset, known)
@@ -236,7 +164,7 @@ def _future(until: str, hub: Hub) -> dt.date:
 @_governed("grant-list")
 def grants_list(ctx: click.Context, consumer: str | None, dataset: str | None, fmt: str) -> None:
     """Grants, with whether each is active or expired today."""
-    hub = _hub(ctx)
+    hub = open_hub(ctx)
     today = city_today(hub)
     found = grants.list_grants(hub.lake, consumer, dataset)
     if not found:  # a misspelt name would look like "no grants": say so
@@ -261,7 +189,7 @@ def grants_list(ctx: click.Context, consumer: str | None, dataset: str | None, f
 @_governed("grant-add")
 def grants_add(ctx: click.Context, consumer: str, dataset: str, until: str, level: str, reason: str | None) -> None:
     """Let CONSUMER (a department, or user:NAME) read DATASET until a day."""
-    hub = _hub(ctx)
+    hub = open_hub(ctx)
     who = grants.parse_consumer(consumer, departments(hub))
     grant = grants.Grant(who.name, _dataset(hub, dataset), grants.check_level(level), _future(until, hub),
                          audit.current_actor(), _now(), reason)
@@ -279,7 +207,7 @@ def grants_add(ctx: click.Context, consumer: str, dataset: str, until: str, leve
 @_governed("grant-renew")
 def grants_renew(ctx: click.Context, consumer: str, dataset: str, until: str) -> None:
     """Extend CONSUMER's grant on DATASET (an expired one becomes active again)."""
-    hub = _hub(ctx)
+    hub = open_hub(ctx)
     existing = grants.list_grants(hub.lake, consumer, dataset)
     if not existing:
         raise grants.AccessError(f"{consumer} has no grant on {dataset} to renew: give one with "
@@ -298,7 +226,7 @@ def grants_renew(ctx: click.Context, consumer: str, dataset: str, until: str) ->
 @_governed("grant-revoke")
 def grants_revoke(ctx: click.Context, consumer: str, dataset: str) -> None:
     """Withdraw CONSUMER's grant on DATASET."""
-    hub = _hub(ctx)
+    hub = open_hub(ctx)
     grant = grants.delete_grant(hub.lake, consumer, dataset)
     _audit_grant(hub, "grant-revoke", grant, "revoked")
     click.echo(f"revoked: {grant.consumer} no longer reads {grant.dataset} beyond its public columns")

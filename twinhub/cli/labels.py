@@ -18,7 +18,7 @@ import click
 from twinhub.catalog.info import last_published
 from twinhub.catalog.lake import META_SCHEMA
 from twinhub.cli import output
-from twinhub.cli.main import _hub, format_option
+from twinhub.cli.options import as_refused, format_option, open_hub
 from twinhub.hub.home import Hub
 from twinhub.hub.registry import Registered, lookup, registered
 from twinhub.standards import crosswalk_files
@@ -102,11 +102,12 @@ def labels() -> None:
 
 @labels.command("review")
 @click.argument("dataset", required=False)
+@as_refused("the queue shows source values held in the quarantine, which no grant covers")
 @format_option
 @click.pass_context
 def labels_review(ctx: click.Context, dataset: str | None, fmt: str) -> None:
     """Show the values held back as label_unmapped, with their counts and suggested codes."""
-    hub = _hub(ctx)
+    hub = open_hub(ctx)
     queue = review_queue(hub, dataset)
     columns = ["dataset", "field", "source_column", "value", "rows", "suggestions"]
     if fmt != "table":
@@ -145,7 +146,7 @@ def labels_review(ctx: click.Context, dataset: str | None, fmt: str) -> None:
 def labels_accept(ctx: click.Context, dataset: str, field_name: str, value: str, code: str, match: str,
                   crosswalk_name: str | None, note: str) -> None:
     """Map VALUE of DATASET's FIELD to vocabulary CODE in a crosswalk file."""
-    hub = _hub(ctx)
+    hub = open_hub(ctx)
     entry = lookup(hub, dataset)
     vocabulary = hub.pack.vocabulary(_field_vocabulary(hub, entry, field_name))
     problem = code_problem(vocabulary, code)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import importlib
 import json
 import logging
@@ -15,6 +14,19 @@ from zoneinfo import ZoneInfo
 import click
 
 from twinhub.cli import output
+from twinhub.cli.options import (
+    HOME_HELP,
+    accept_global_options,
+    as_option,
+    as_refused,
+    consumer,
+    department_option,
+    dialect_option,
+    format_option,
+    open_hub,
+    reload_ui,
+)
+from twinhub.errors import DEBUG_ENV, EXIT_FAILED, EXIT_USER, is_user_error
 from twinhub.hub.home import ENV_HOME, Hub
 from twinhub.hub.manifest import ManifestError
 
@@ -22,18 +34,7 @@ from twinhub.hub.manifest import ManifestError
 # use them, and the command groups kept in their own modules only when asked for: `twinhub datasets`
 # over a thousand datasets answers in well under a second (docs/production.md, Scale).
 COMMAND_MODULES = ("twinhub.cli.catalog", "twinhub.cli.standards", "twinhub.cli.ops", "twinhub.cli.governance")
-USER_ERRORS = (  # "module:Name": imported once an error is raised
-    "twinhub.hub.manifest:ManifestError", "twinhub.connectors:SourceError", "twinhub.connectors:ConfigProblem",
-    "twinhub.catalog.query:QueryRefused", "twinhub.catalog.query:QueryTimeout", "twinhub.catalog.query:QueryFailed", "twinhub.hub.home:HubError",
-    "twinhub.catalog.info:UnknownDataset", "twinhub.standards.pack:StandardsError", "twinhub.standards.crs:UnknownCRS",
-    "twinhub.catalog.lake:CatalogBusy", "builtins:FileNotFoundError", "twinhub.catalog.versions:UnknownVersion",
-)
-
-
-@functools.lru_cache(maxsize=None)
-def user_errors() -> tuple[type[Exception], ...]:
-    """The errors that are the user's to fix: one line and exit 2."""
-    return tuple(getattr(importlib.import_module(m), name) for m, _, name in (e.partition(":") for e in USER_ERRORS))
+LOOPBACK_HOSTS = ("localhost", "::1")  # and 127.0.0.0/8
 
 
 def _default_max_rows() -> int:
@@ -42,7 +43,6 @@ def _default_max_rows() -> int:
     return DEFAULT_MAX_ROWS
 
 
-DIALECTS = ("duckdb", "postgres", "mysql", "sqlite", "tsql", "oracle", "hive", "spark", "bigquery", "snowflake", "trino")
 DEMO_QUERY = """\
 SELECT s.name AS shelter, e.name AS care_home,
        round(ST_Distance(s.geometry::geography, e.geometry::geography)) AS metres
@@ -51,12 +51,10 @@ JOIN civil_affairs.elderly_care e
   ON ST_DWithin(s.geometry::geography, e.geometry::geography, 400)
 ORDER BY metres"""
 
-format_option = click.option("--format", "fmt", type=click.Choice(output.FORMATS), default="table", show_default=True)
-
-
 class Group(click.Group):
     """Turns errors into a one-line message: exit 2 for the user's to fix, 1 for anything else.
 
+    Whether an error is the user's to fix is its type's to say (twinhub/errors.py ``user_error``).
     ``TWINHUB_DEBUG=1`` shows the traceback of an unexpected error.
     """
 
@@ -66,19 +64,19 @@ class Group(click.Group):
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as exc:
-            if isinstance(exc, user_errors()):
+            if is_user_error(exc):
                 click.secho(f"error: {exc}", fg="red", err=True)
-                ctx.exit(2)
-            if os.environ.get("TWINHUB_DEBUG"):
+                ctx.exit(EXIT_USER)
+            if os.environ.get(DEBUG_ENV):
                 raise
-            click.secho(f"error: {type(exc).__name__}: {exc}\n(set TWINHUB_DEBUG=1 to see where)", fg="red", err=True)
-            ctx.exit(1)
+            click.secho(f"error: {type(exc).__name__}: {exc}\n(set {DEBUG_ENV}=1 to see where)", fg="red", err=True)
+            ctx.exit(EXIT_FAILED)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         command = super().get_command(ctx, name)
         if command is None and self is main and _add_command_modules():
             command = super().get_command(ctx, name)
-        return command
+        return accept_global_options(command) if command is not None else None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         if self is main:
@@ -99,10 +97,6 @@ def _add_command_modules() -> bool:
     return True
 
 
-def _hub(ctx: click.Context) -> Hub:
-    return Hub.open(ctx.obj["home"])
-
-
 def _progress() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("  %(message)s"))
@@ -113,8 +107,7 @@ def _progress() -> None:
 
 
 @click.group(cls=Group)
-@click.option("--home", type=click.Path(file_okay=False), envvar=ENV_HOME,
-              help=f"Hub home folder (default: ${ENV_HOME}, else ~/.twinhub).")
+@click.option("--home", type=click.Path(file_okay=False), envvar=ENV_HOME, help=HOME_HELP + " Also after the command.")
 @click.pass_context
 def main(ctx: click.Context, home: str | None) -> None:
     """twinhub: register departments' datasets, conform them to shared standards, publish one catalog."""
@@ -126,13 +119,14 @@ def main(ctx: click.Context, home: str | None) -> None:
 @click.pass_context
 def init(ctx: click.Context) -> None:
     """Create the hub home: configuration, registry and an empty catalog."""
-    hub = _hub(ctx)
+    hub = open_hub(ctx)
     click.echo(f"hub home: {hub.home}\nconfiguration: {hub.home / 'twinhub.yaml'}\ntarget CRS: {hub.target_crs}")
 
 
 @main.command()
 @click.argument("manifests", metavar="MANIFEST... | SOURCE", nargs=-1, required=True)
-@click.option("--department", help="Guided: propose a manifest for SOURCE (file, URL, database table) in this department.")
+@click.option("--department", help="Guided: the department you register for: SOURCE (file, URL, database table) "
+                                   "becomes a dataset of it (its SQL schema).")
 @click.option("--dataset", help="Guided: the dataset's name (default: from the file or table name).")
 @click.option("--standard", help="Guided: use this standard instead of the best-fitting one.")
 @click.option("--crs", help="Guided: the source's CRS (e.g. EPSG:4549), when the coordinates cannot tell.")
@@ -152,11 +146,11 @@ def register(ctx: click.Context, manifests: tuple[str, ...], fmt: str, **guided:
 
     opts = Options(**guided, fmt=fmt)
     if wants_guided(manifests, opts):
-        ctx.exit(run_guided(_hub(ctx), manifests, opts))
+        ctx.exit(run_guided(open_hub(ctx), manifests, opts))
     manifests = tuple(pathlib.Path(m) for m in manifests)
     from twinhub.hub.registration import register as register_manifest
 
-    hub = _hub(ctx)
+    hub = open_hub(ctx)
     failed = 0
     for path in manifests:
         try:
@@ -172,7 +166,7 @@ def register(ctx: click.Context, manifests: tuple[str, ...], fmt: str, **guided:
             continue
         click.echo(f"{'updated' if replaced else 'registered'} {entry.id} ({entry.manifest.title}) from {path}")
     if len(manifests) > failed:
-        _reload_ui(hub)
+        reload_ui(hub)
     if failed:
         ctx.exit(2)
 
@@ -192,28 +186,17 @@ def _install_drafts(hub: Hub, path: pathlib.Path, entry) -> bool:
     return True
 
 
-def _reload_ui(hub: Hub) -> None:
-    from twinhub.cli.ui import reload_ui
-
-    try:
-        address = reload_ui(hub)
-    except Exception as exc:  # the registry is updated either way; the UI catches up on its next reload
-        click.secho(f"warning: could not reload the running Dagster UI: {exc}", fg="yellow", err=True)
-        return
-    if address:
-        click.echo(f"the Dagster UI at {address} reloaded the registry", err=True)
-
-
 @main.command()
 @format_option
 @click.pass_context
 def datasets(ctx: click.Context, fmt: str) -> None:
     """List registered datasets and their last published version."""
+    from twinhub.catalog.runs import latest_runs
     from twinhub.hub.registry import registered
     from twinhub.standards.tiers import highest
 
-    hub = _hub(ctx)
-    latest = _latest_runs(hub)
+    hub = open_hub(ctx)
+    latest = latest_runs(hub.lake)
     rows = []
     waiting = _pending_review(hub)
     for r in registered(hub):
@@ -239,22 +222,6 @@ def _pending_review(hub: Hub) -> dict:
     return {p.id: p for p in pending(hub)}
 
 
-def _latest_runs(hub: Hub) -> dict[str, dict]:
-    if not hub.lake.exists():
-        return {}
-    con = hub.lake.connect(read_only=True)
-    try:
-        cur = con.execute(
-            "SELECT r.dataset, r.status, r.rows_published, r.rows_quarantined, d.classification AS served_tier "
-            "FROM catalog.runs r LEFT JOIN catalog.datasets d ON d.dataset = r.dataset "
-            "QUALIFY row_number() OVER (PARTITION BY r.dataset ORDER BY r.finished_at DESC) = 1"
-        )
-        names = [d[0] for d in cur.description]
-        return {row[0]: dict(zip(names, row)) for row in cur.fetchall()}
-    finally:
-        con.close()
-
-
 @main.command()
 @click.argument("datasets", nargs=-1)
 @click.option("--all", "run_all", is_flag=True, help="Run every registered dataset.")
@@ -267,11 +234,12 @@ def run(ctx: click.Context, datasets: tuple[str, ...], run_all: bool, only_faile
     """Pull, conform and publish DATASETS (department.dataset) through Dagster."""
     if (bool(datasets) + run_all + only_failed) != 1:
         raise click.UsageError("name DATASETS to run, or use --all or --failed")
-    hub = _hub(ctx)
+    hub = open_hub(ctx)
     if only_failed:
+        from twinhub.catalog.runs import latest_runs
         from twinhub.hub.registry import registered
 
-        latest = _latest_runs(hub)
+        latest = latest_runs(hub.lake)
         datasets = tuple(r.id for r in registered(hub) if latest.get(r.id, {}).get("status") in ("failed", "blocked"))
         if not datasets:
             click.echo("no dataset's last run failed")
@@ -319,15 +287,13 @@ def _say_raised(hub: Hub, datasets: set[str]) -> None:
 
 @main.command()
 @click.argument("sql")
-@click.option("--dialect", type=click.Choice(DIALECTS), default="duckdb", show_default=True,
-              help="The SQL dialect SQL is written in; it is translated to DuckDB.")
+@dialect_option
 @click.option("--timeout", type=float, default=60.0, show_default=True, help="Cancel the query after this many seconds.")
 @click.option("--as-of", "as_of", help="Read the catalog as of a version number or a time (city time if no offset).")
 @click.option("--max-rows", type=int, default=_default_max_rows,
               help="Return at most this many rows (default: 100,000, catalog.query's DEFAULT_MAX_ROWS).")
-@click.option("--department", envvar="TWINHUB_DEPARTMENT", help="Your department, for the audit log and `twinhub report`.")
-@click.option("--as", "as_consumer", metavar="CONSUMER",
-              help="Read only what CONSUMER (a department, or user:NAME) is granted (default: the local steward).")
+@department_option()
+@as_option()
 @format_option
 @click.pass_context
 def query(ctx: click.Context, sql: str, dialect: str, timeout: float, as_of: str | None, max_rows: int,
@@ -337,17 +303,12 @@ def query(ctx: click.Context, sql: str, dialect: str, timeout: float, as_of: str
     from twinhub.catalog.versions import parse_as_of
     from twinhub.standards.crs import resolve_crs
 
-    hub = _hub(ctx)
+    hub = open_hub(ctx)
     text = sys.stdin.read() if sql == "-" else sql
-    consumer = None
-    if as_consumer:
-        from twinhub.cli.governance import as_consumer as consumer_for
-
-        consumer = consumer_for(hub, as_consumer, text)
     result = run_query(hub.lake, text, dialect=dialect, timeout_s=timeout,
                        geographic=resolve_crs(hub.target_crs).is_geographic, max_rows=max_rows,
                        as_of=parse_as_of(as_of, ZoneInfo(hub.city.timezone)) if as_of else None, department=department,
-                       consumer=consumer)
+                       consumer=consumer(hub, as_consumer, text))
     click.echo(output.render(result.columns, result.rows, fmt))
     if result.truncated:
         click.secho(f"warning: only the first {result.max_rows} rows are shown; more matched "
@@ -356,13 +317,14 @@ def query(ctx: click.Context, sql: str, dialect: str, timeout: float, as_of: str
 
 @main.command()
 @click.argument("dataset")
+@as_refused("it shows the source records as read, which no grant covers")
 @format_option
 @click.pass_context
 def quarantine(ctx: click.Context, dataset: str, fmt: str) -> None:
     """Show DATASET's quarantined rows with every reason (latest publish)."""
     from twinhub.catalog.info import quarantine_rows
 
-    rows = quarantine_rows(_hub(ctx).lake, dataset)
+    rows = quarantine_rows(open_hub(ctx).lake, dataset)
     if fmt == "json":
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
         return
@@ -371,6 +333,18 @@ def quarantine(ctx: click.Context, dataset: str, fmt: str) -> None:
     click.echo(output.render(["source_row", "check", "column", "source_column", "value", "message"], flat, fmt))
     if fmt == "table":
         click.echo(f"\n{len(rows)} rows quarantined: {_reason_counts(rows)}")
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` is this machine only (127.0.0.0/8, ::1, localhost); 0.0.0.0 and :: are every interface."""
+    import ipaddress
+
+    if host.strip().lower() in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name other than localhost may resolve to anything
+        return False
 
 
 def _reason_counts(rows: list[dict]) -> str:
@@ -387,7 +361,12 @@ def ui(ctx: click.Context, host: str, port: int) -> None:
     """Start the Dagster UI (webserver and daemon) on this hub."""
     from twinhub.cli.ui import serve
 
-    hub = _hub(ctx)
+    hub = open_hub(ctx)
+    if not _loopback(host):
+        click.secho(f"warning: --host {host} serves the Dagster UI beyond this machine, and it has no "
+                    "authentication: anyone who reaches it can browse, launch runs and read check metadata. "
+                    "Keep it on 127.0.0.1 behind an authenticating reverse proxy (SSO): docs/production.md",
+                    fg="yellow", err=True)
     click.echo(f"Dagster UI for {hub.home} at http://{host}:{port} (Ctrl-C stops it)", err=True)
     ctx.exit(serve(hub, host, port))
 
@@ -401,7 +380,7 @@ def demo(ctx: click.Context, fresh: bool) -> None:
     from twinhub.catalog.query import run_query
     from twinhub.cli.demo import prepare_demo
 
-    hub = _hub(ctx)
+    hub = open_hub(ctx)
     entries = prepare_demo(hub, fresh=fresh)
     click.echo(f"hub home {hub.home}: registered {', '.join(e.id for e in entries)}", err=True)
     summary = _run(hub, None)

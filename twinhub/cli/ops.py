@@ -10,9 +10,8 @@ import shutil
 import click
 
 from twinhub.cli import output
-from twinhub.hub.home import Hub
+from twinhub.cli.options import as_refused, format_option, open_hub
 
-format_option = click.option("--format", "fmt", type=click.Choice(output.FORMATS), default="table", show_default=True)
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -24,10 +23,6 @@ def duration(text: str) -> dt.timedelta:
     return dt.timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
 
 
-def _hub(ctx: click.Context) -> Hub:
-    return Hub.open(ctx.obj["home"])
-
-
 @click.command("ledger")
 @click.argument("dataset", required=False)
 @click.option("--runs", type=int, default=10, show_default=True, help="Runs per dataset, newest first.")
@@ -37,7 +32,7 @@ def ledger_command(ctx: click.Context, dataset: str | None, runs: int, fmt: str)
     """Per run: rows read, published, quarantined, added, updated, deleted, unchanged; flags runs that don't add up."""
     from twinhub.hub.ledger import COLUMNS, ledger
 
-    rows = ledger(_hub(ctx).lake, dataset, runs)
+    rows = ledger(open_hub(ctx).lake, dataset, runs)
     columns = ([] if dataset else ["dataset"]) + list(COLUMNS)
     click.echo(output.render(columns, [[r.get(c) for c in columns] for r in rows], fmt))
     unbalanced = [r for r in rows if r["balanced"] is False]
@@ -52,13 +47,14 @@ def ledger_command(ctx: click.Context, dataset: str | None, runs: int, fmt: str)
 @click.argument("dataset")
 @click.option("--row", "source_row", type=int, required=True, help="The source row number (1 = first record).")
 @click.option("--run", "run_id", help="The run to look in (default: the one behind the version served now).")
+@as_refused("it shows the source row as read, which no grant covers")
 @format_option
 @click.pass_context
 def trace_command(ctx: click.Context, dataset: str, source_row: int, run_id: str | None, fmt: str) -> None:
     """Where source row ROW of DATASET went: published under which key, or quarantined and why."""
     from twinhub.hub.ledger import trace
 
-    found = trace(_hub(ctx).lake, dataset, source_row, run_id)
+    found = trace(open_hub(ctx).lake, dataset, source_row, run_id)
     if fmt == "json":
         click.echo(json.dumps(found.__dict__, ensure_ascii=False, indent=2, default=str))
         return
@@ -81,7 +77,7 @@ def vacuum_command(ctx: click.Context, dry_run: bool, grace: str, older_than: st
     from twinhub.catalog.vacuum import vacuum
     from twinhub.hub.locks import dead_stages
 
-    hub = _hub(ctx)
+    hub = open_hub(ctx)
     expire = dt.datetime.now(dt.timezone.utc) - duration(older_than) if older_than else None
     stages = dead_stages(hub.home, hub.staging_dir)
     stage_bytes = sum(f.stat().st_size for s in stages for f in s.rglob("*") if f.is_file())

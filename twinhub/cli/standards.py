@@ -11,7 +11,7 @@ import click
 
 from twinhub.catalog.info import last_published
 from twinhub.cli import output
-from twinhub.cli.main import _hub, format_option
+from twinhub.cli.options import format_option, open_hub
 from twinhub.connectors import open_source
 from twinhub.hub.home import Hub
 from twinhub.hub.manifest import Manifest, load_manifest
@@ -31,7 +31,7 @@ def standards() -> None:
 @click.pass_context
 def standards_list(ctx: click.Context) -> None:
     """Standards (every version on disk), vocabularies and crosswalks of the hub's pack."""
-    pack = _hub(ctx).pack
+    pack = open_hub(ctx).pack
     click.echo(f"standards pack: {pack.root}\n")
     rows = [[s.name, ", ".join(sorted(pack.versions.get(s.name, {s.version: s}), key=version_key)), s.title,
              len(s.fields), s.geometry_field.custom.get("geometryType") if s.geometry_field else None]
@@ -40,7 +40,7 @@ def standards_list(ctx: click.Context) -> None:
     rows = [[v.name, v.version, v.title, len(v.codes), len(v.concepts) - len(v.codes)]
             for v in sorted(pack.vocabularies.values(), key=lambda v: v.name)]
     click.echo("\n" + output.table(["vocabulary", "version", "title", "codes", "outdated"], rows))
-    found = crosswalk_files.available(pack, _hub(ctx).home)
+    found = crosswalk_files.available(pack, open_hub(ctx).home)
     rows = [[c.name, c.version, c.vocabulary, len(c.entries), str(c.path)] for c in sorted(found.values(), key=lambda c: c.name)]
     click.echo("\n" + output.table(["crosswalk", "version", "vocabulary", "mappings", "file"], rows))
 
@@ -51,7 +51,7 @@ def standards_list(ctx: click.Context) -> None:
 @click.pass_context
 def standards_show(ctx: click.Context, ref: str, fmt: str) -> None:
     """Show standard REF (name, or name@version): every field with its rules."""
-    standard = _hub(ctx).pack.standard(ref)
+    standard = open_hub(ctx).pack.standard(ref)
     rows = []
     for f in standard.fields:
         rules = {k: v for k, v in f.constraints.items() if k not in ("required", "unique")}
@@ -134,7 +134,7 @@ def standards_check(ctx: click.Context, fmt: str) -> None:
     Compares each dataset's standard as it was last published with the pack on
     disk. Exits 1 when a dataset would break.
     """
-    hub = _hub(ctx)
+    hub = open_hub(ctx)
     results = [check_dataset(hub, entry) for entry in registered(hub)]
     if fmt == "json":
         click.echo(json.dumps(results, ensure_ascii=False, indent=2))
@@ -180,7 +180,7 @@ def dataset_scores(hub: Hub, datasets: tuple[str, ...] = (), now: dt.datetime | 
 @click.pass_context
 def standards_score(ctx: click.Context, datasets: tuple[str, ...], fmt: str) -> None:
     """The interoperability score of each dataset (latest publish) and of each department."""
-    hub = _hub(ctx)
+    hub = open_hub(ctx)
     scores = dataset_scores(hub, datasets)
     parts = ["schema", "labels", "crs", "completeness", "freshness"]
     rows = [[s["dataset"], s["score"], *[(s["parts"] or {}).get(p) for p in parts], s["published_at"]] for s in scores]
@@ -209,7 +209,7 @@ def standards_score(ctx: click.Context, datasets: tuple[str, ...], fmt: str) -> 
 @click.pass_context
 def standards_crs(ctx: click.Context, manifest_path: pathlib.Path, fmt: str) -> None:
     """Rank the CRSs MANIFEST's coordinates could be in, against the city (nothing is applied)."""
-    hub = _hub(ctx)
+    hub = open_hub(ctx)
     manifest = load_manifest(manifest_path)
     connector = open_source(manifest.source, manifest_path.resolve().parent, policy=hub.network_policy)
     connector.check()
