@@ -92,3 +92,17 @@ def test_an_unknown_dialect_is_refused_with_the_guards_list(water_hub):
     result = cli("--home", str(water_hub.home), "query", "--dialect", "dbase", "SELECT 1")
     assert result.exit_code == 2
     assert all(d in result.output for d in SUPPORTED_DIALECTS) and "mariadb (mysql)" in result.output
+
+
+def test_the_cli_reference_lists_the_guards_dialects():
+    """docs/cli.md names the dialects as the guard has them (the guard's list is the one that counts)."""
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")
+    dialects = re.search(r"^- dialects: (.+)$", text, re.M).group(1).split(", ")
+    aliases = {}  # "postgresql, postgis (postgres), mssql, ..." -> {"postgresql": "postgres", ...}
+    for names, dialect in re.findall(r"([\w, ]+?) \((\w+)\)", re.search(r"^- aliases: (.+)$", text, re.M).group(1)):
+        aliases.update({name: dialect for name in names.strip(", ").split(", ")})
+    assert dialects == list(SUPPORTED_DIALECTS)
+    assert aliases == DIALECT_ALIASES
