@@ -17,7 +17,7 @@ import pytest
 from . import imports
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-LAYERS = ["twinhub.cli", "twinhub.pipelines", "twinhub.guided", "twinhub.hub",
+LAYERS = ["twinhub.cli", "twinhub.serve|twinhub.pipelines", "twinhub.guided", "twinhub.hub",
           "twinhub.catalog|twinhub.sample", "twinhub.standards|twinhub.connectors", "twinhub.errors"]
 
 
@@ -69,4 +69,7 @@ def test_the_wheel_holds_only_the_twinhub_package_and_no_bench(tmp_path):
     for layer in ("catalog", "connectors", "standards", "pipelines", "cli", "hub"):
         assert f"twinhub/{layer}/__init__.py" in names
     assert "twinhub/standards/city.yaml" in names and "twinhub/sample/truth.csv" in names
+    on_disk = {f"{name.replace('.', '/')}/__init__.py" for name, path in imports.modules().items()
+               if path.name == "__init__.py"}
+    assert on_disk - set(names) == set(), "packages missing from pyproject's [tool.setuptools] packages list"
     assert not any(n.startswith("bench/") or "/bench/" in n for n in names)

@@ -1,0 +1,67 @@
+"""A served hub: the sample city published, and `twinhub serve`'s app on a loopback port (uvicorn)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from twinhub.catalog import tokens
+from twinhub.catalog.grants import Consumer, Grant, save_grant
+from twinhub.cli.demo import prepare_demo
+from twinhub.hub.home import Hub
+from twinhub.pipelines.runner import run_datasets
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served_hub(tmp_path_factory) -> Hub:
+    """The sample city, published; the serve tests' own (they add grants and tokens)."""
+    hub = Hub.open(tmp_path_factory.mktemp("served") / "home")
+    prepare_demo(hub)
+    assert run_datasets(hub).ok
+    return hub
+
+
+@pytest.fixture(scope="module")
+def health_token(served_hub) -> str:
+    """A token of the health department, granted the civil affairs' internal elderly care dataset."""
+    today = dt.date.today()
+    save_grant(served_hub.lake, Grant("health", "civil_affairs.elderly_care", "internal",
+                                      today + dt.timedelta(days=30), "steward", today.isoformat()))
+    text, _ = tokens.issue_token(served_hub.lake, Consumer("health"), today + dt.timedelta(days=30), today)
+    return text
+
+
+@pytest.fixture(scope="module")
+def server(served_hub) -> Iterator[str]:
+    """`twinhub.serve` in its own process on a free loopback port; yields its base URL."""
+    port = free_port()
+    code = ("import pathlib, sys; from twinhub.hub.home import Hub; from twinhub.serve.server import serve; "
+            "serve(Hub.open(pathlib.Path(sys.argv[1]), create=False), port=int(sys.argv[2]))")
+    process = subprocess.Popen([sys.executable, "-c", code, str(served_hub.home), str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url + "/conformance", timeout=2).close()
+            break
+        except OSError:
+            if process.poll() is not None:
+                pytest.fail(f"the server exited: {process.stdout.read()}")
+            time.sleep(0.3)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)

@@ -1,0 +1,303 @@
+"""The OGC API – Features service of a hub (Part 1 Core, Part 2 CRS by reference, Part 3 CQL2 text).
+
+Every request opens the catalog read-only, resolves its reader (catalog/tokens.py: a bearer token's
+consumer, else the anonymous public reader), and reads through that reader's view of each table
+(catalog/features.py): the same grants, column protection and row filtering as
+``twinhub query --as``. Data requests are audited with the reader, the path and the rows returned;
+the token never reaches the audit log, a log line or a URL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import urllib.parse
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from twinhub.catalog import audit, features
+from twinhub.catalog.enforce import AsConsumer
+from twinhub.catalog.filters import CONFORMANCE as CQL2_CONFORMANCE
+from twinhub.hub.consumers import city_today, derived_inputs
+from twinhub.hub.home import Hub
+from twinhub.serve import errors
+from twinhub.serve.collections import CRS84, Meta, catalog_meta, crs_of_uri, crs_uri, extent
+from twinhub.serve.readers import reader
+
+GEOJSON = "application/geo+json"
+OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
+CONFORMANCE = (
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    *CQL2_CONFORMANCE,
+)
+DEFAULT_LIMIT = 100
+
+
+class Reading:
+    """One request's reader, catalog connection and access (closed when the request ends)."""
+
+    def __init__(self, hub: Hub, request: Request, today: dt.date):
+        self.hub, self.request = hub, request
+        self.con = hub.lake.connect(read_only=True)
+        try:
+            self.consumer = reader(request, hub, today, self.con)
+            tables = features.tables(self.con)
+            self.who = AsConsumer(self.consumer, today, derived_inputs(hub, tables))
+            self.access = self.who.access(self.con, hub.lake)
+            self.tables = tables
+            self.protect = _masking(self.con)
+        except BaseException:
+            self.con.close()
+            raise
+
+    def view(self, cid: str) -> features.View:
+        if cid not in self.tables:
+            raise errors.not_found(f"no collection {cid!r}: GET /collections lists them")
+        try:
+            return features.view(self.con, self.access, cid, self.protect)
+        except features.UnknownCollection:
+            raise errors.forbidden() from None
+
+    def readable(self) -> list[tuple[features.View, Meta]]:
+        out = []
+        for table in self.tables:
+            try:
+                view = features.view(self.con, self.access, table, self.protect)
+            except features.UnknownCollection:
+                continue
+            out.append((view, catalog_meta(self.con, self.hub, self.access, table)))
+        return out
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def _masking(con):
+    from twinhub.catalog import masking
+
+    masking.register_functions(con)
+    return masking.protect_sql
+
+
+def create_app(hub: Hub, today: dt.date | None = None) -> FastAPI:
+    """The service for ``hub``; ``today`` fixes the day grants and tokens are checked against (tests)."""
+    app = FastAPI(title=f"twinhub: {hub.city.name}", openapi_url="/api", docs_url="/api.html", redoc_url=None,
+                  description="The city's published datasets, city layers and derived tables (OGC API – Features).")
+    app.add_exception_handler(Exception, errors.handle)
+    app.add_exception_handler(errors.ApiError, errors.handle)
+
+    def reading(request: Request) -> Reading:
+        return Reading(hub, request, today or city_today(hub))
+
+    def base(request: Request) -> str:
+        return str(request.base_url).rstrip("/")
+
+    @app.get("/", summary="Landing page")
+    def landing(request: Request):
+        b = base(request)
+        return {"title": f"twinhub: {hub.city.name}", "description": "The city's data hub as OGC API – Features.",
+                "links": [{"rel": "self", "href": f"{b}/", "type": "application/json"},
+                          {"rel": "service-desc", "href": f"{b}/api", "type": OPENAPI},
+                          {"rel": "service-doc", "href": f"{b}/api.html", "type": "text/html"},
+                          {"rel": "conformance", "href": f"{b}/conformance", "type": "application/json"},
+                          {"rel": "data", "href": f"{b}/collections", "type": "application/json"}]}
+
+    @app.get("/conformance", summary="Conformance classes")
+    def conformance():
+        return {"conformsTo": list(CONFORMANCE)}
+
+    @app.get("/collections", summary="The collections the reader may read")
+    def collections(request: Request):
+        r = reading(request)
+        try:
+            docs = [_collection(r, view, meta, base(request)) for view, meta in r.readable()]
+        finally:
+            r.close()
+        b = base(request)
+        return {"links": [{"rel": "self", "href": f"{b}/collections", "type": "application/json"}],
+                "collections": docs, "crs": [CRS84, crs_uri(hub.target_crs)]}
+
+    @app.get("/collections/{cid}", summary="One collection")
+    def collection(cid: str, request: Request):
+        r = reading(request)
+        try:
+            view = r.view(cid)
+            return _collection(r, view, catalog_meta(r.con, hub, r.access, cid), base(request))
+        finally:
+            r.close()
+
+    @app.get("/collections/{cid}/queryables", summary="What a filter may use")
+    def queryables(cid: str, request: Request):
+        r = reading(request)
+        try:
+            view = r.view(cid)
+        finally:
+            r.close()
+        props = {c: {"type": _json_type(t)} for c, t in view.queryables.items() if c != view.geometry}
+        if view.geometry:
+            props[view.geometry] = {"format": "geometry-any"}
+        return JSONResponse({"$schema": "https://json-schema.org/draft/2019-09/schema", "type": "object",
+                             "$id": f"{base(request)}/collections/{cid}/queryables", "properties": props},
+                            media_type="application/schema+json")
+
+    @app.get("/collections/{cid}/items", summary="Features, paged")
+    def items(cid: str, request: Request, limit: int = DEFAULT_LIMIT, offset: int = 0, bbox: str | None = None,
+              crs: str | None = None, filter: str | None = None):  # noqa: A002 - the OGC parameter's name
+        params = request.query_params
+        _known_params(params, {"limit", "offset", "bbox", "bbox-crs", "crs", "filter", "filter-lang", "f"})
+        if params.get("filter-lang", "cql2-text") != "cql2-text":
+            raise errors.ApiError(400, "InvalidParameterValue", "filter-lang: only cql2-text is supported")
+        r = reading(request)
+        started = time.monotonic()
+        entry = audit.AuditEntry(action="api-items", statement=_statement(request), tables=[cid],
+                                 consumer=r.consumer.name or "anonymous")
+        try:
+            view = r.view(cid)
+            out_crs = _crs_param(crs, hub)
+            box = _bbox_param(bbox, params.get("bbox-crs"), hub)
+            id_column = _id_column(r, cid, view)
+            page = features.read_page(r.con, view, min(limit, features.MAX_LIMIT), offset, box[0] if box else None,
+                                      filter, target_crs=crs_of_uri(out_crs), table_crs=_table_crs(r, cid, hub),
+                                      id_column=id_column, bbox_crs=crs_of_uri(box[1]) if box else None)
+            entry.rows_returned, entry.columns = len(page.features), [f"{cid}.{c}" for c in view.columns]
+        except BaseException as exc:
+            entry.status, entry.message = ("refused" if isinstance(exc, errors.ApiError) else "error"), str(exc)[:500]
+            raise
+        finally:
+            entry.duration_ms = (time.monotonic() - started) * 1000
+            audit.record(hub.lake, entry)
+            r.close()
+        links = _page_links(request, page)
+        body = {"type": "FeatureCollection", "features": page.features, "numberMatched": page.matched,
+                "numberReturned": len(page.features), "timeStamp": dt.datetime.now(dt.timezone.utc).isoformat(),
+                "links": links}
+        return JSONResponse(body, media_type=GEOJSON, headers={"Content-Crs": f"<{out_crs}>"})
+
+    @app.get("/collections/{cid}/items/{fid}", summary="One feature")
+    def item(cid: str, fid: str, request: Request, crs: str | None = None):
+        r = reading(request)
+        entry = audit.AuditEntry(action="api-item", statement=_statement(request), tables=[cid],
+                                 consumer=r.consumer.name or "anonymous")
+        try:
+            view = r.view(cid)
+            out_crs = _crs_param(crs, hub)
+            id_column = _id_column(r, cid, view)
+            if id_column is None:
+                raise errors.not_found(f"{cid} has no identifier column: read its items instead")
+            found = features.read_one(r.con, view, fid, id_column, crs_of_uri(out_crs), _table_crs(r, cid, hub))
+            if found is None:
+                raise errors.not_found(f"no feature {fid!r} in {cid}")
+            entry.rows_returned = 1
+        except BaseException as exc:
+            entry.status, entry.message = ("refused" if isinstance(exc, errors.ApiError) else "error"), str(exc)[:500]
+            raise
+        finally:
+            audit.record(hub.lake, entry)
+            r.close()
+        b = base(request)
+        found["links"] = [{"rel": "self", "href": f"{b}/collections/{cid}/items/{fid}", "type": GEOJSON},
+                          {"rel": "collection", "href": f"{b}/collections/{cid}", "type": "application/json"}]
+        return JSONResponse(found, media_type=GEOJSON, headers={"Content-Crs": f"<{out_crs}>"})
+
+    return app
+
+
+def _statement(request: Request) -> str:
+    """What the audit log keeps of a request: method, path and query string (never its headers)."""
+    query = urllib.parse.unquote(request.url.query)
+    return f"{request.method} {request.url.path}" + (f"?{query}" if query else "")
+
+
+def _known_params(params, allowed: set[str]) -> None:
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise errors.ApiError(400, "InvalidParameterValue", f"unknown parameter {unknown[0]!r}; "
+                                                            f"this endpoint takes {', '.join(sorted(allowed))}")
+
+
+def _crs_param(crs: str | None, hub: Hub) -> str:
+    allowed = [CRS84, crs_uri(hub.target_crs)]
+    if crs is None:
+        return CRS84
+    if crs not in allowed:
+        raise errors.ApiError(400, "InvalidParameterValue", f"crs: {crs!r} is not offered; use one of "
+                                                            f"{', '.join(allowed)}")
+    return crs
+
+
+def _bbox_param(text: str | None, bbox_crs: str | None, hub: Hub):
+    if text is None:
+        return None
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != 4 or values[0] > values[2] or values[1] > values[3]:
+        raise errors.ApiError(400, "InvalidParameterValue", "bbox: four numbers minx,miny,maxx,maxy "
+                                                            "(lower left, then upper right)")
+    crs = bbox_crs or CRS84
+    if crs not in (CRS84, crs_uri(hub.target_crs)):
+        raise errors.ApiError(400, "InvalidParameterValue", f"bbox-crs: {crs!r} is not offered; use {CRS84} "
+                                                            f"or {crs_uri(hub.target_crs)}")
+    return tuple(values), crs
+
+
+def _table_crs(r: Reading, cid: str, hub: Hub) -> str:
+    row = r.con.execute("SELECT target_crs FROM catalog.datasets WHERE dataset = ?", [cid]).fetchone()
+    return (row[0] if row and row[0] else None) or hub.target_crs
+
+
+def _id_column(r: Reading, cid: str, view: features.View) -> str | None:
+    """The dataset's key when it is one readable column (city layers: none, items have no id)."""
+    try:
+        keys = [c for c, in r.con.execute("SELECT name FROM catalog.columns WHERE dataset = ? AND is_key",
+                                          [cid]).fetchall()]
+    except Exception:  # an older catalog without the is_key column
+        keys = []
+    return keys[0] if len(keys) == 1 and keys[0] in view.columns and keys[0] not in view.protected else None
+
+
+def _json_type(kind: str) -> str:
+    if kind.startswith(("DECIMAL", "DOUBLE", "FLOAT", "REAL")):
+        return "number"
+    if kind in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"):
+        return "integer"
+    return "boolean" if kind == "BOOLEAN" else "string"
+
+
+def _collection(r: Reading, view: features.View, meta: Meta, b: str) -> dict:
+    box = extent(r.con, view, _table_crs(r, meta.id, r.hub))
+    doc = {
+        "id": meta.id, "title": meta.title, "description": meta.description, "itemType": "feature",
+        "crs": [CRS84, crs_uri(meta.crs)], "storageCrs": crs_uri(meta.crs),
+        "keywords": [k for k in (meta.department, meta.standard) if k],
+        "license": meta.licence,
+        "twinhub": {"department": meta.department, "standard": meta.standard, "tier": meta.tier,
+                    "version": meta.version, "updated": meta.updated_at, "rows": meta.rows,
+                    "quarantined_share": meta.quarantined_share, "protected_columns": list(view.protected)},
+        "links": [{"rel": "self", "href": f"{b}/collections/{meta.id}", "type": "application/json"},
+                  {"rel": "items", "href": f"{b}/collections/{meta.id}/items", "type": GEOJSON},
+                  {"rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+                   "href": f"{b}/collections/{meta.id}/queryables", "type": "application/schema+json"}],
+    }
+    if box:
+        doc["extent"] = {"spatial": {"bbox": [box], "crs": CRS84}}
+    return doc
+
+
+def _page_links(request: Request, page: features.Page) -> list[dict]:
+    url = str(request.url)
+    links = [{"rel": "self", "href": url, "type": GEOJSON}]
+    if page.offset + page.limit < page.matched:
+        query = dict(request.query_params)
+        query.update(offset=str(page.offset + page.limit), limit=str(page.limit))
+        links.append({"rel": "next", "type": GEOJSON,
+                      "href": f"{str(request.base_url).rstrip('/')}{request.url.path}?"
+                              f"{urllib.parse.urlencode(query)}"})
+    return links
