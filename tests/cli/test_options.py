@@ -106,3 +106,24 @@ def test_the_cli_reference_lists_the_guards_dialects():
         aliases.update({name: dialect for name in names.strip(", ").split(", ")})
     assert dialects == list(SUPPORTED_DIALECTS)
     assert aliases == DIALECT_ALIASES
+
+
+def test_command_modules_import_the_shared_options_never_main():
+    """main registers the command modules; were one to import main back, the CLI would be a cycle again."""
+    import ast
+    import pathlib
+
+    import twinhub.cli
+
+    importers = []
+    for path in sorted(pathlib.Path(twinhub.cli.__path__[0]).glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            if "twinhub.cli.main" in names:
+                importers.append(path.name)
+    assert importers == []
