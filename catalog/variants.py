@@ -4,12 +4,21 @@ A manifest's ``public_variant`` asks for one of two forms, built from the new
 version inside the same publishing transaction (readers never see a variant of
 another version):
 
-- ``grid_m``: one row per row, with only the columns that are neither personal
-  nor above ``internal``, and each location replaced by the centre of the grid
-  cell (``grid_m`` metres wide, in a metric CRS: the target CRS if it is
-  projected, else the CGCS2000 3-degree Gauss-Kruger zone of the data) holding it;
+- ``grid_m``: one row per row, with only the columns the manifest lists
+  (``columns``) that are, in this version, neither personal nor above ``internal``,
+  and each location replaced by the centre of the grid cell (``grid_m`` metres
+  wide, in a metric CRS: the target CRS if it is projected, else the CGCS2000
+  3-degree Gauss-Kruger zone of the data) holding it;
 - ``aggregate``: one row per value of a field (e.g. ``district``) with the number
-  of rows, leaving out values with fewer than ``min_count`` rows.
+  of rows, leaving out values with fewer than ``min_count`` rows (never fewer than
+  the city's ``floor``, default 5). A field that is not open in this version
+  (above ``internal`` or holding personal data, the scan's findings included)
+  publishes no variant.
+
+The hub may withhold the variant (``{"withheld": why}``: the scan raised the dataset
+and no steward has acknowledged it yet): the variant is then removed. The rules
+are checked here, on the tiers of the version being published, whatever the
+manifest check let through.
 
 The variant is classified ``public`` and is an ordinary catalog dataset
 (search, exports, queries see it); its run row says which dataset it comes from.
@@ -19,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 
 import duckdb
 import pyproj
@@ -31,6 +41,8 @@ from twinhub.standards.tiers import ColumnTier, rank
 
 SUFFIX = "_public"
 TIER = "public"
+FLOOR = 5  # the least min_count when the hub gives none (twinhub.hub.protection.variant_floor)
+log = logging.getLogger("twinhub")
 
 
 class VariantConflict(UserError, ValueError):
@@ -59,6 +71,20 @@ def metric_crs(target_crs: str, lon: float) -> str:
 def open_columns(tiers: list[ColumnTier], geometry: str | None) -> list[str]:
     """Columns a public variant may carry: no personal data, tier at most internal."""
     return [t.name for t in tiers if t.name != geometry and not t.personal_data and rank(t.classification) <= 1]
+
+
+def withheld_because(entry, variant: dict) -> str | None:
+    """Why the variant of this version may not be published (None: it may)."""
+    if variant.get("withheld"):
+        return str(variant["withheld"])
+    field = variant.get("aggregate")
+    if field and field not in open_columns(list(entry.column_tiers), entry.geometry):
+        tier = next((t for t in entry.column_tiers if t.name == field), None)
+        what = (f"holds personal data ({', '.join(tier.personal_data)})" if tier and tier.personal_data else
+                f"is {tier.classification}" if tier else "is not a published column")
+        return f"public_variant.aggregate: {field} {what} in this version; a public variant aggregates only " \
+               f"over open fields"
+    return None
 
 
 def _grid_sql(table: str, columns: list[str], geometry: str, grid_m: float, target: str, metric: str) -> str:
@@ -97,8 +123,12 @@ def publish_variant(con: duckdb.DuckDBPyConnection, entry, run, variant: dict | 
         raise VariantConflict(f"{entry.id}: public_variant would replace the dataset {vid}, which is registered "
                               f"on its own; rename one of them")
     vtable = f"{q(entry.department)}.{q(entry.name + SUFFIX)}"
-    if not variant:
-        if parent == entry.id:  # the manifest no longer asks for it
+    withheld = withheld_because(entry, variant) if variant else None
+    if withheld:
+        log.warning("%s: public variant %s withheld: %s", entry.id, vid, withheld)
+        run.details["public_variant"] = {"withheld": withheld}
+    if not variant or withheld:
+        if parent == entry.id:  # the manifest no longer asks for it, or it may not be published now
             con.execute(f"DROP TABLE IF EXISTS {vtable}")
             for meta in ("datasets", "columns"):
                 con.execute(f"DELETE FROM {META_SCHEMA}.{meta} WHERE dataset = ?", [vid])
@@ -107,11 +137,12 @@ def publish_variant(con: duckdb.DuckDBPyConnection, entry, run, variant: dict | 
     tiers = list(entry.column_tiers)
     if variant.get("grid_m"):
         lon = (extent[0] + extent[2]) / 2 if extent else 0.0
-        select = _grid_sql(table, open_columns(tiers, entry.geometry), entry.geometry, float(variant["grid_m"]),
+        allowed = [c for c in open_columns(tiers, entry.geometry) if c in (variant.get("columns") or ())]
+        select = _grid_sql(table, allowed, entry.geometry, float(variant["grid_m"]),
                            entry.target_crs, metric_crs(entry.target_crs, lon))
-        key, geometry = [k for k in entry.key if k in open_columns(tiers, entry.geometry)], entry.geometry
+        key, geometry = [k for k in entry.key if k in allowed], entry.geometry
     else:
-        select, key, geometry = _aggregate_sql(table, variant["aggregate"], variant.get("min_count", 5)), [], None
+        select, key, geometry = _aggregate_sql(table, variant["aggregate"], min_count(variant)), [], None
     con.execute(f"CREATE OR REPLACE TABLE {vtable} AS {select}")
     rows = con.execute(f"SELECT count(*) FROM {vtable}").fetchone()[0]
     schema = notes.columns_of(con, entry.department, entry.name + SUFFIX)
@@ -121,11 +152,16 @@ def publish_variant(con: duckdb.DuckDBPyConnection, entry, run, variant: dict | 
     return rows
 
 
+def min_count(variant: dict) -> int:
+    """The variant's min_count, never below the floor."""
+    return max(int(variant.get("min_count", FLOOR)), int(variant.get("floor", FLOOR)))
+
+
 def _record_entry(con: duckdb.DuckDBPyConnection, entry, run, vid: str, variant: dict, rows: int) -> None:
     now = dt.datetime.now(dt.timezone.utc)
     how = (f"locations snapped to the centres of a {variant['grid_m']:g} m grid" if variant.get("grid_m") else
            f"row counts per {variant['aggregate']} "
-           f"(values with fewer than {variant.get('min_count', 5)} rows left out)")
+           f"(values with fewer than {min_count(variant)} rows left out)")
     con.execute(f"DELETE FROM {META_SCHEMA}.datasets WHERE dataset = ?", [vid])
     con.execute(
         f"INSERT INTO {META_SCHEMA}.datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

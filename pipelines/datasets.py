@@ -86,10 +86,12 @@ def _manifest_reference(path: str) -> dg.CodeReferencesMetadataValue:
         )
 
 
-def _check_result(audit) -> dg.AssetCheckResult:
+def _check_result(audit, privacy: dict | None = None) -> dg.AssetCheckResult:
+    from twinhub.hub.redact import redact_sample
+
     metadata = {k: dg.MetadataValue.json(v) if isinstance(v, (dict, list)) else v for k, v in audit.facts.items()}
-    if audit.sample:
-        metadata["failing_rows_sample"] = dg.MetadataValue.json(audit.sample)
+    if audit.sample:  # protected columns' values never leave the run (Dagster stores and shows metadata)
+        metadata["failing_rows_sample"] = dg.MetadataValue.json(redact_sample(audit.sample, privacy))
     return dg.AssetCheckResult(
         check_name=audit.name,
         passed=audit.passed,
@@ -191,7 +193,7 @@ def _stage_and_audit(context, hub: Hub, current: Registered, staged: dg.AssetKey
     audits = audit_stage(run.stage, current.manifest.quality,
                          run.previous["rows_published"] if run.previous else None)
     ran = {a.name for a in audits}
-    results = [_check_result(a) for a in audits] + [
+    results = [_check_result(a, run.run.details.get("privacy")) for a in audits] + [
         dg.AssetCheckResult(check_name=name, passed=True, metadata={"skipped": "no served version yet"})
         for name in AUDITS if name not in ran
     ]

@@ -11,6 +11,7 @@ import yaml
 from click.testing import CliRunner
 
 from twinhub import sample
+from twinhub.catalog.audit import current_actor
 from twinhub.catalog.query import run_query
 from twinhub.cli.main import main
 from twinhub.hub import review
@@ -21,6 +22,8 @@ from twinhub.hub.registry import lookup
 
 from .access_hub import CONTACTS, contacts_manifest, sample_copy
 from .test_tiers import _rows, _write
+
+ACTOR = current_actor()  # the OS user: TWINHUB_USER=stella, set by cli(), is not an identity
 
 REQUESTS = "hotline.requests"
 
@@ -86,7 +89,7 @@ def test_review_lists_a_dataset_the_scan_raised_until_acknowledged(scanned):
     assert [p.id for p in review.pending(scanned)] == [CONTACTS]  # the registration still waits
     audited = run_query(scanned.lake, "SELECT actor, statement FROM catalog.audit "
                                       "WHERE action = 'review-acknowledged'").rows
-    assert audited == [("stella", f"acknowledged {REQUESTS}: seen; hotline will declare it")]
+    assert audited == [(ACTOR, f"acknowledged {REQUESTS}: seen; hotline will declare it")]
     # queries keep the raised tier: a consumer without a grant cannot read the column
     refused = cli(scanned, "query", "--as", "health", f"SELECT description FROM {REQUESTS}")
     assert refused.exit_code == 2 and "description (sensitive)" in refused.output
@@ -117,7 +120,11 @@ def test_declaring_the_column_ends_the_listing(tmp_path):
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     data["columns"] = {"description": {"personal_data": "none"}}  # the steward: these are not personal data
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    register(hub, path)
+    entry, _ = register(hub, path)
+    # served sensitive (raised by the scan): the new column policy is the steward's to approve
+    assert entry.review == ["its column policies (columns:) change"]
+    assert [r.id for r in review.raised_by_scan(hub)] == [REQUESTS]
+    review.approve(hub, REQUESTS, "equipment codes, not phones")
     assert review.raised_by_scan(hub) == []
 
 

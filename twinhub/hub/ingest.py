@@ -257,8 +257,9 @@ def publish_stage(hub: Hub, registered: Registered, run_id: str) -> PublishResul
     run = _run_from_info(stage.info)
     clock = time.monotonic()
     try:
-        result = publish(hub.lake, dataset_entry(manifest, standard, hub.target_crs, run.details.get("privacy")), stage, run,
-                         before_commit=lambda: faults.point("publish.before_commit"))
+        privacy = run.details.get("privacy")  # governance: a held version, a withheld public variant
+        entry = protection.governed_entry(hub, manifest, dataset_entry(manifest, standard, hub.target_crs, privacy), privacy)
+        result = publish(hub.lake, entry, stage, run, before_commit=lambda: faults.point("publish.before_commit"))
         faults.point("publish.after_commit")
     except Exception as exc:
         if published_run(hub.lake, manifest.id, run_id) is None:  # else it failed after committing

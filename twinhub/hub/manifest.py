@@ -197,7 +197,7 @@ def check_manifest(
         if standard.required(f) and f.name not in manifest.fields:
             problems[f"fields.{f.name}"] = f"required by standard {standard.name}; map it to a source column"
 
-    problems.update(protection.problems(manifest.columns, manifest.public_variant, standard))
+    problems.update(protection.manifest_problems(manifest, standard, pack, home))  # with the city's floor
     vocabularies = standard.vocabulary_fields
     try:
         problems.update(crosswalk_files.resolve(manifest.labels, vocabularies, pack, home)[1])

@@ -3,7 +3,7 @@
     columns:
       address: {classification: sensitive}
       description: {personal_data: phone, protect: mask}
-    public_variant: {grid_m: 500}          # or {aggregate: district, min_count: 5}
+    public_variant: {grid_m: 500, columns: [category, status]}   # or {aggregate: district, min_count: 5}
 
 Keys under ``columns`` are the standard's field names (what is published).
 See docs/governance.md.
@@ -12,16 +12,21 @@ See docs/governance.md.
 from __future__ import annotations
 
 import difflib
+import pathlib
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from twinhub.standards.tiers import DECLARABLE, ColumnTier, column_tiers, dataset_tier
+from twinhub.errors import UserError
+from twinhub.standards.tiers import DECLARABLE, ColumnTier, column_tiers, dataset_tier, rank
 
 # the manifest imports this module: keep reading the registry free of pandas (docs/production.md, Scale)
 if TYPE_CHECKING:
-    from twinhub.standards.pack import Standard
+    from twinhub.standards.pack import Standard, StandardsPack
     from twinhub.standards.privacy import PrivacyScan
+
+MIN_COUNT_FLOOR = 5  # the least min_count of an aggregate variant, unless the city or the hub sets its own
+FLOOR_KEY = "public_variant_min_count"  # in the standards pack's city.yaml, or the hub's twinhub.yaml
 
 Tier = Literal["public", "internal", "sensitive", "restricted"]
 
@@ -51,7 +56,8 @@ class PublicVariant(BaseModel):
 
     grid_m: float | None = Field(None, gt=0)  # snap each location to the centre of a grid cell this wide
     aggregate: str | None = None  # or: one row per value of this field (e.g. district) with a count
-    min_count: int = Field(5, ge=1)  # aggregate: values with fewer rows are left out
+    min_count: int = Field(MIN_COUNT_FLOOR, ge=1)  # aggregate: values with fewer rows are left out
+    columns: list[str] = Field(default_factory=list)  # grid: the only columns published beside the location
 
     @model_validator(mode="after")
     def _one_way(self) -> PublicVariant:
@@ -65,19 +71,87 @@ def _hint(value: str, choices: list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else f" (choose from: {', '.join(choices)})"
 
 
-def problems(columns: dict[str, ColumnPolicy], variant: PublicVariant | None, standard: Standard) -> dict[str, str]:
-    """Manifest problems of these keys against the standard, keyed ``columns.<name>`` / ``public_variant``."""
+def problems(columns: dict[str, ColumnPolicy], variant: PublicVariant | None, standard: Standard,
+             classification: str = "internal", floor: int = MIN_COUNT_FLOOR) -> dict[str, str]:
+    """Manifest problems of these keys against the standard, keyed ``columns.<name>`` / ``public_variant.<key>``.
+
+    ``classification`` is the dataset's (columns without their own tier inherit it); ``floor`` the city's
+    least ``min_count``."""
     out = {}
     names = standard.field_names
     for name in columns:
         if name not in names:
             out[f"columns.{name}"] = f"not a field of standard {standard.name}" + _hint(name, names)
-    if variant and variant.grid_m and not standard.geometry_field:
-        out["public_variant.grid_m"] = f"standard {standard.name} has no geometry to coarsen; use aggregate"
-    if variant and variant.aggregate and variant.aggregate not in names:
-        out["public_variant.aggregate"] = (f"not a field of standard {standard.name}"
-                                           + _hint(variant.aggregate, names))
+    if variant:
+        out.update(variant_problems(variant, columns, standard, classification, floor))
     return out
+
+
+def variant_problems(variant: PublicVariant, columns: dict[str, ColumnPolicy], standard: Standard,
+                     classification: str, floor: int) -> dict[str, str]:
+    """What keeps ``public_variant`` from being public: a grid without a geometry, a field that is not
+    open (above internal, or personal data), a min_count below the city's floor, an unlisted column."""
+    out = {}
+    names = standard.field_names
+    geometry = standard.geometry_field.name if standard.geometry_field else None
+    tiers = {t.name: t for t in column_tiers(names, classification, declarations(columns), {})}
+    if variant.grid_m and not geometry:
+        out["public_variant.grid_m"] = f"standard {standard.name} has no geometry to coarsen; use aggregate"
+    if variant.aggregate:
+        if variant.aggregate not in names:
+            out["public_variant.aggregate"] = (f"not a field of standard {standard.name}"
+                                               + _hint(variant.aggregate, names))
+        elif reason := _not_open(tiers[variant.aggregate], geometry):
+            out["public_variant.aggregate"] = f"{variant.aggregate!r} {reason}; aggregate over an open field " \
+                                              f"such as district (public or internal, no personal data)"
+        if variant.min_count < floor:
+            out["public_variant.min_count"] = (f"{variant.min_count} is below the city's floor of {floor}: "
+                                               f"smaller groups single people out; use min_count: {floor} or more")
+        if variant.columns:
+            out["public_variant.columns"] = f"an aggregate publishes only {variant.aggregate!r} and its count; " \
+                                            "remove columns"
+    for name in variant.columns:
+        key = f"public_variant.columns.{name}"
+        if name not in names:
+            out[key] = f"not a field of standard {standard.name}" + _hint(name, names)
+        elif name == geometry:
+            out[key] = "the location is always published, coarsened; list only other columns"
+        elif reason := _not_open(tiers[name], geometry):
+            out[key] = f"{reason}; a public variant publishes only public or internal columns without personal data"
+    return out
+
+
+def _not_open(tier: ColumnTier, geometry: str | None) -> str | None:
+    """Why a column may not be published in a public variant (None: it may)."""
+    if tier.name == geometry:
+        return "is the location"
+    if tier.personal_data:
+        return f"holds personal data ({', '.join(tier.personal_data)})"
+    if rank(tier.classification) > rank("internal"):
+        return f"is {tier.classification}"
+    return None
+
+
+def variant_floor(pack: StandardsPack | None, home: pathlib.Path | None = None) -> int:
+    """The least min_count of an aggregate variant: ``public_variant_min_count`` of the hub's twinhub.yaml,
+    else of the standards pack's city.yaml, else 5."""
+    import yaml
+
+    for path in ([home / "twinhub.yaml"] if home else []) + ([pathlib.Path(pack.root) / "city.yaml"] if pack else []):
+        try:
+            value = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get(FLOOR_KEY)
+        except (OSError, yaml.YAMLError, AttributeError):
+            continue
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            return value
+    return MIN_COUNT_FLOOR
+
+
+def manifest_problems(manifest, standard: Standard, pack: StandardsPack | None = None,
+                      home: pathlib.Path | None = None) -> dict[str, str]:
+    """:func:`problems` of a manifest, with the floor of its city and hub."""
+    return problems(manifest.columns, manifest.public_variant, standard, manifest.classification,
+                    variant_floor(pack, home))
 
 
 def declarations(columns: dict[str, ColumnPolicy]) -> dict[str, dict]:
@@ -159,3 +233,55 @@ def steward_lines(privacy: dict | None) -> list[str]:
             f"under columns.{name} (personal_data, protect), or personal_data: none if these are not personal data"
         )
     return lines
+
+
+class VersionHeld(UserError, RuntimeError):
+    """The scan found personal data in a column its manifest declares ``personal_data: none``: the version
+    waits for a steward (twinhub review approve) instead of being published as if it were clean."""
+
+
+def declared_none_found(manifest, privacy: dict | None) -> dict[str, list[str]]:
+    """Per column declared ``personal_data: none``, the kinds of personal data the scan found in it anyway."""
+    found = ((privacy or {}).get("scan") or {}).get("found") or {}
+    out = {}
+    for name, kinds in declared_kinds(manifest.columns).items():
+        if "none" in kinds and found.get(name):
+            out[name] = sorted(found[name])
+    return out
+
+
+def held_key(held: dict[str, list[str]]) -> str:
+    """What a steward acknowledges for a held version: which columns declared none hold which kinds."""
+    return "held: " + "; ".join(f"column {c} {k}" for c, kinds in sorted(held.items()) for k in kinds)
+
+
+def governed_entry(hub, manifest, entry, privacy: dict | None):
+    """The catalog entry a run may publish, by the governance rules (docs/governance.md):
+
+    - a column declared ``personal_data: none`` where the scan found personal data holds the version
+      (:class:`VersionHeld`) until a steward acknowledges exactly those findings;
+    - the public variant is withheld while the scan raised a column no steward has acknowledged, and
+      otherwise carries the city's floor of ``min_count``.
+    """
+    import dataclasses
+
+    from twinhub.hub import review
+
+    held = declared_none_found(manifest, privacy)
+    if held and not review.acknowledged(hub, manifest.id, held_key(held)):
+        review.hold(hub, manifest.id, held, privacy)
+        found = privacy["scan"]["found"]
+        what = "; ".join(f"{c}: " + ", ".join(f"{k} in {found[c][k]['values']} values (e.g. "
+                                                f"{', '.join(found[c][k]['examples'])})" for k in kinds)
+                         for c, kinds in held.items())
+        raise VersionHeld(f"{manifest.id}: not published, held for a steward: columns declared personal_data: "
+                          f"none hold personal data ({what}). Fix columns.<name>.personal_data in the manifest, or "
+                          f"a steward confirms they are not personal data: twinhub review approve {manifest.id} "
+                          f"--reason \"...\"")
+    variant = entry.public_variant
+    if variant:
+        raised = review.unacknowledged_raise(hub, manifest, privacy)
+        variant = ({"withheld": f"the privacy scan raised {raised} and no steward has acknowledged it "
+                                f"(twinhub review list)"} if raised else
+                   {**variant, "floor": variant_floor(hub.pack, hub.home)})
+    return dataclasses.replace(entry, public_variant=variant)

@@ -31,6 +31,7 @@ from twinhub.catalog import audit
 from twinhub.hub.home import Hub, HubError
 from twinhub.hub.manifest import Manifest, parse_manifest
 from twinhub.hub.registry import META_KEY, entry_path, pending_path, registered, review_dir, write_entry
+from twinhub.standards.tiers import highest
 
 REVIEWED_TIERS = ("sensitive", "restricted")
 REVIEW_KEY = "review"  # pending files carry this beside the manifest: who submitted it, when, why
@@ -67,22 +68,58 @@ def effective_tier(hub: Hub, manifest: Manifest) -> str:
     return declared_tier(manifest, hub.pack.standard(manifest.standard))
 
 
+# What a steward reviews in a change to a sensitive or restricted dataset: every key that decides what is
+# read (source), how it maps to published columns (fields, columns), who may see it (classification) and what
+# is published openly (public_variant). Anything else (title, description, schedule, steward, quality,
+# labels) applies at once.
+REVIEWED_KEYS = ("source", "fields", "columns", "classification", "public_variant")
+
+
 def review_reasons(hub: Hub, manifest: Manifest, approved: Manifest | None) -> list[str]:
-    """Why ``manifest`` needs a steward's review before it runs ([]: approve at once)."""
+    """Why ``manifest`` needs a steward's review before it runs ([]: approve at once).
+
+    A change to an approved dataset is reviewed when the dataset is sensitive or restricted before or
+    after it: as declared, or as served (the privacy scan may have raised it)."""
     tier = effective_tier(hub, manifest)
     if approved is None:
         return [f"classified {tier}" + _raised(manifest, tier)] if tier in REVIEWED_TIERS else []
-    before = effective_tier(hub, approved)
+    before = highest([effective_tier(hub, approved), served_tier(hub, approved.id) or "public"])
     if tier not in REVIEWED_TIERS and before not in REVIEWED_TIERS:
         return []
     reasons = []
-    if tier != before:
-        reasons.append(f"tier changes from {before} to {tier}" + _raised(manifest, tier))
-    if manifest.fields != approved.fields:
-        reasons.append("its fields change: " + _changed(approved.fields, manifest.fields))
-    if _columns(manifest) != _columns(approved):
-        reasons.append("its column policies (columns:) change")
+    if tier != effective_tier(hub, approved):
+        reasons.append(f"tier changes from {effective_tier(hub, approved)} to {tier}" + _raised(manifest, tier))
+    for key in REVIEWED_KEYS:
+        old, new = _reviewed(approved, key), _reviewed(manifest, key)
+        if old != new:
+            reasons.append(_CHANGE.get(key, f"its {key} changes: ")
+                           + (_changed(old, new) if key != "columns" else "").rstrip(": "))
     return reasons
+
+
+_CHANGE = {"fields": "its fields change: ", "columns": "its column policies (columns:) change"}
+
+
+def _reviewed(manifest: Manifest, key: str) -> dict:
+    """The value of a reviewed key as a mapping (a missing public_variant is {})."""
+    if key == "columns":
+        return _columns(manifest)
+    value = getattr(manifest, key)
+    if hasattr(value, "model_dump"):
+        return value.model_dump(exclude_none=True)
+    return value if isinstance(value, dict) else {} if value is None else {key: value}
+
+
+def served_tier(hub: Hub, dataset_id: str) -> str | None:
+    """The tier the catalog serves ``dataset_id`` with (raised by the scan, if it was); None if unpublished."""
+    if not hub.lake.exists():
+        return None
+    con = hub.lake.connect(read_only=True)
+    try:
+        row = con.execute("SELECT classification FROM catalog.datasets WHERE dataset = ?", [dataset_id]).fetchone()
+    finally:
+        con.close()
+    return row[0] if row else None
 
 
 def _raised(manifest: Manifest, tier: str) -> str:
@@ -98,6 +135,7 @@ def _columns(manifest: Manifest) -> dict:
 def _changed(before: dict, after: dict) -> str:
     keys = sorted(set(before) | set(after))
     return ", ".join(f"{k} {before.get(k)!r} -> {after.get(k)!r}" for k in keys if before.get(k) != after.get(k))
+
 
 
 def submit(hub: Hub, data: dict, manifest: Manifest, reasons: list[str], replaces: bool) -> Pending:
@@ -179,15 +217,67 @@ class Raised:
     findings: list[str]  # "column address mobile in 15 values"
     run_id: str
     found_at: str
+    held: str = ""  # the key of a version held for a steward (columns declared personal_data: none)
 
     @property
     def key(self) -> str:
         """What a steward acknowledges: the tier and which columns hold what (not the counts, which change)."""
-        return f"{self.tier}: " + "; ".join(f.split(" in ", 1)[0] for f in self.findings)
+        return self.held or scan_key(self.tier, self.findings)
 
     @property
     def why(self) -> str:
+        if self.held:
+            return "version held: declared personal_data: none but the scan found " + "; ".join(self.findings)
         return "tier raised by scan: " + "; ".join(self.findings)
+
+
+def scan_key(tier: str, findings: list[str]) -> str:
+    return f"{tier}: " + "; ".join(f.split(" in ", 1)[0] for f in findings)
+
+
+def acknowledged(hub: Hub, dataset_id: str, key: str) -> bool:
+    """Whether a steward's latest acknowledgement of ``dataset_id`` is of exactly ``key``."""
+    keys = [r.get("key") for r in decisions(hub, dataset_id) if r["decision"] == "acknowledged"]
+    return bool(keys) and keys[-1] == key
+
+
+def unacknowledged_raise(hub: Hub, manifest: Manifest, privacy: dict | None) -> str | None:
+    """What the scan raised in a run (``privacy``: its details) that no steward has acknowledged; None if nothing."""
+    from twinhub.hub.protection import declared_kinds
+
+    findings = _findings(privacy or {}, declared_kinds(manifest.columns))
+    if not findings or acknowledged(hub, manifest.id, scan_key((privacy or {}).get("classification", ""), findings)):
+        return None
+    return "; ".join(findings)
+
+
+def _held_path(hub: Hub, dataset_id: str) -> pathlib.Path:
+    return review_dir(hub) / "held" / f"{dataset_id}.json"
+
+
+def hold(hub: Hub, dataset_id: str, held: dict[str, list[str]], privacy: dict) -> None:
+    """Record a version held for a steward (listed by :func:`raised_by_scan` until acknowledged)."""
+    from twinhub.hub.protection import held_key
+
+    found = privacy["scan"]["found"]
+    findings = [f"column {c} {k} in {found[c][k]['values']} values" for c, kinds in sorted(held.items()) for k in kinds]
+    path = _held_path(hub, dataset_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"key": held_key(held), "findings": findings, "tier": privacy.get("classification"),
+                                "at": _now()}, ensure_ascii=False), encoding="utf-8")
+    _decided(hub, dataset_id, "held", "; ".join(findings), audit.current_actor(), _now())
+
+
+def _held(hub: Hub) -> list[Raised]:
+    out = []
+    for path in sorted((review_dir(hub) / "held").glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        dataset_id = path.name[:-len(".json")]
+        if acknowledged(hub, dataset_id, data["key"]):
+            continue
+        out.append(Raised(dataset_id, dataset_id, "", data.get("tier") or "", data["findings"], "", data["at"],
+                          held=data["key"]))
+    return out
 
 
 def raised_by_scan(hub: Hub) -> list[Raised]:
@@ -198,7 +288,7 @@ def raised_by_scan(hub: Hub) -> list[Raised]:
     from twinhub.hub.protection import declared_kinds
 
     served = _served_privacy(hub)
-    acknowledged = {r["dataset"]: r.get("key") for r in decisions(hub) if r["decision"] == "acknowledged"}
+    acks = {r["dataset"]: r.get("key") for r in decisions(hub) if r["decision"] == "acknowledged"}
     out = []
     for entry in registered(hub):
         tier, run_id, at, privacy = served.get(entry.id, (None, None, None, {}))
@@ -207,9 +297,10 @@ def raised_by_scan(hub: Hub) -> list[Raised]:
             continue
         declared = effective_tier(hub, entry.manifest)
         item = Raised(entry.id, entry.manifest.title, declared, tier, findings, run_id, at)
-        if acknowledged.get(entry.id) != item.key:
+        if acks.get(entry.id) != item.key:
             out.append(item)
-    return out
+    held = _held(hub)
+    return [r for r in out if r.id not in {h.id for h in held}] + held
 
 
 def raised(hub: Hub, dataset_id: str) -> Raised | None:
@@ -223,6 +314,8 @@ def acknowledge(hub: Hub, dataset_id: str, reason: str) -> Raised:
         _existing(hub, dataset_id)  # refuses, naming what is pending
     _reason(reason, "approve", dataset_id)
     _decided(hub, dataset_id, "acknowledged", reason, audit.current_actor(), _now(), key=item.key)
+    if item.held:
+        _held_path(hub, dataset_id).unlink(missing_ok=True)  # the next run publishes it
     return item
 
 

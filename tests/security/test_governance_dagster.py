@@ -1,0 +1,34 @@
+"""Attack (issue 15, finding 8): the staging asset's check metadata (``failing_rows_sample``) carried raw
+restricted values into Dagster's database and UI. Run the real asset checks in-process and read what
+Dagster stored."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+
+from twinhub.hub.home import Hub
+from twinhub.pipelines.runner import run_datasets
+
+from .governance_city import activate, resident_id, rows, write
+
+SECRET_ID = resident_id("310104", "19520403", "589")
+
+
+def test_check_metadata_is_redacted_by_column_tier(hub: Hub, tmp_path):
+    # opened_at of row 3 cannot be read as a time: its raw value (an ID number) is the failing row's value
+    data = rows(12, opened=lambda i: f"身份证{SECRET_ID}" if i == 3 else "2024-05-01 10:00")
+    activate(hub, write(tmp_path, "cases", data, classification="restricted",
+                        columns={"category": {"classification": "internal"}}))
+    assert run_datasets(hub, ["hotline.cases"]).ok
+    key = dg.AssetKey(["hotline", "cases_staged"])
+    with dg.DagsterInstance.from_config(str(hub.dagster_home)) as instance:
+        records = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+            [dg.AssetCheckKey(key, "schema")])
+        metadata = next(iter(records.values())).evaluation.metadata
+    sample = metadata["failing_rows_sample"].value
+    stored = json.dumps(sample, ensure_ascii=False)
+    assert SECRET_ID not in stored and SECRET_ID[6:14] not in stored
+    reason = next(r for row in sample for r in row["reasons"] if r["column"] == "opened_at")
+    assert reason["value"] == "[redacted: restricted]"
