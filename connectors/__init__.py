@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from twinhub.connectors.errors import SourceError
 from twinhub.connectors.http.policy import NetworkPolicy
+from twinhub.connectors.policy import Limits, SourcePolicy, SourceRefused
 from twinhub.errors import UserError
 
 if TYPE_CHECKING:
@@ -37,8 +38,8 @@ CONNECTORS: dict[str, str] = {
 _BASE = ("Chunk", "Connector", "SourceConfig")  # from connectors.base, imported on first use
 
 __all__ = [
-    "CONNECTORS", "Chunk", "Connector", "ConfigProblem", "NetworkPolicy", "SourceConfig", "SourceError",
-    "connector_class", "open_source",
+    "CONNECTORS", "Chunk", "ConfigProblem", "Connector", "Limits", "NetworkPolicy", "SourceConfig", "SourceError",
+    "SourcePolicy", "SourceRefused", "connector_class", "named_secrets", "open_source",
 ]
 
 
@@ -77,14 +78,27 @@ def _keys(cls: type[Connector]) -> list[str]:
     return [k for k in cls.Config.model_fields if k != "password"]
 
 
-def open_source(spec: dict, base_dir: pathlib.Path | None = None, policy: NetworkPolicy | None = None) -> Connector:
+def named_secrets(config: SourceConfig) -> list[tuple[str, str]]:
+    """``(manifest key, environment variable)`` for every variable the source's config names."""
+    named = [("source.password_env", getattr(config, "password_env", None))]
+    for kind in ("headers_env", "params_env"):
+        named += [(f"source.{kind}.{name}", variable) for name, variable in (getattr(config, kind, None) or {}).items()]
+    return [(key, variable) for key, variable in named if variable]
+
+
+def open_source(spec: dict, base_dir: pathlib.Path | None = None,
+                policy: SourcePolicy | NetworkPolicy | None = None) -> Connector:
     """A connector for a manifest's ``source`` mapping; relative paths are taken from ``base_dir``.
 
-    ``policy`` says which network hosts HTTP sources may reach (the hub's ``http`` configuration);
-    without it, only public addresses.
+    ``policy`` (connectors/policy.py) says which files, environment variables and network hosts
+    the source may reach, and its limits; the hub passes its department's
+    (``twinhub.hub.manifest.source_policy``). A bare ``NetworkPolicy``, or None (public hosts
+    only), leaves files unconfined and any variable but the hub's own allowed: for trusted
+    callers such as tests. ConfigProblem names the manifest key refused.
     """
     from pydantic import ValidationError
 
+    rules = SourcePolicy.of(policy)
     fmt = spec.get("format")
     if fmt not in CONNECTORS:
         raise ConfigProblem({"source.format": f"unknown format {fmt!r}; use one of {', '.join(sorted(CONNECTORS))}"})
@@ -93,10 +107,20 @@ def open_source(spec: dict, base_dir: pathlib.Path | None = None, policy: Networ
         config = cls.Config.model_validate(spec)
     except ValidationError as exc:
         raise ConfigProblem(dict(_problem(fmt, cls, err) for err in exc.errors())) from None
+    try:
+        rules.check_secrets(named_secrets(config))
+    except SourceRefused as exc:
+        raise ConfigProblem({exc.key: exc.reason}) from None
     path = getattr(config, "path", None)
     if path is not None:
         resolved = pathlib.Path(path).expanduser()
         if base_dir is not None and not resolved.is_absolute():
             resolved = (base_dir / resolved).resolve()
         config = config.model_copy(update={"path": str(resolved)})
-    return cls(config, policy=policy)
+    connector = cls(config, policy=rules)
+    if connector.path is not None:
+        try:
+            rules.confine("source.path", [connector.path, *connector.files()])
+        except SourceRefused as exc:
+            raise ConfigProblem({exc.key: exc.reason}) from None
+    return connector

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from twinhub.connectors.errors import SourceError
 from twinhub.connectors.http.policy import NetworkPolicy
 from twinhub.connectors.points import PointColumn
+from twinhub.connectors.policy import SourcePolicy
 
 __all__ = ["DEFAULT_CHUNK_ROWS", "Chunk", "Connector", "FileConfig", "FileConnector", "SourceConfig", "SourceError"]
 
@@ -59,21 +60,26 @@ class Chunk:
 
 
 class Connector(ABC):
-    """A source of rows. ``policy`` says which network hosts it may reach (HTTP sources)."""
+    """A source of rows. ``rules`` (connectors/policy.py) say what it may reach and read;
+    ``policy`` is their network part (the hosts HTTP and database sources may reach)."""
 
     name: ClassVar[str]
     Config: ClassVar[type[SourceConfig]] = SourceConfig
     path: pathlib.Path | None = None  # the file or folder, for sources that are files
 
-    def __init__(self, config: SourceConfig, policy: NetworkPolicy | None = None):
+    def __init__(self, config: SourceConfig, policy: SourcePolicy | NetworkPolicy | None = None):
         self.config = config
-        self.policy = policy or NetworkPolicy()
+        self.rules = SourcePolicy.of(policy)
+        self.policy = self.rules.network
 
     def describe(self) -> str:
         return f"{self.name} source"
 
     def check(self) -> None:  # noqa: B027 - optional: a connector that can open its source cheaply overrides it
         """Raise SourceError unless the source can be opened."""
+
+    def preflight(self) -> None:  # noqa: B027 - optional: sources on the network check their host
+        """Raise SourceError if the source could not be reached under the policy, without contacting it."""
 
     @abstractmethod
     def columns(self) -> list[str]:
@@ -99,7 +105,7 @@ class FileConnector(Connector):
     config: FileConfig
     origin: str | None = None  # e.g. the URL a downloaded file came from
 
-    def __init__(self, config: FileConfig, policy: NetworkPolicy | None = None):
+    def __init__(self, config: FileConfig, policy: SourcePolicy | NetworkPolicy | None = None):
         super().__init__(config, policy)
         self.path = pathlib.Path(config.path)
 
@@ -107,8 +113,14 @@ class FileConnector(Connector):
         return self.origin or f"{self.name} source {self.path}"
 
     def check(self) -> None:
+        """The file exists, still inside the department's folders (a symlink may have changed since
+        registration), and its first bytes are those of its format (connectors/magic.py)."""
         if not self.path.exists():
             raise SourceError(f"{self.describe()}: file not found; check source.path in the manifest")
+        self.rules.confine("source.path", [self.path, *self.files()])
+        from twinhub.connectors.magic import check_magic
+
+        check_magic(self.name, self.path, self.describe(), self.rules.limits)
 
     def files(self) -> list[pathlib.Path]:
         """The files the source is made of: the file, or every file under a folder."""

@@ -99,6 +99,27 @@ class CsvConnector(FileConnector):
                 ) from None
         if not self.sample().strip():
             raise SourceError(f"{self.describe()}: the file is empty")
+        self._check_width()
+
+    def _check_width(self) -> None:
+        """Refuse a header of more than ``limits.max_columns`` names before any parser sees it: the
+        delimiters of its first line are counted a block at a time (a 10 MB header of a million
+        columns would otherwise take minutes and gigabytes). Quoted delimiters count too: an upper bound."""
+        delimiter = self.delimiter()
+        if len(delimiter) != 1:
+            return
+        encoding = self.encoding()
+        mark = delimiter.encode("utf-8" if encoding.lower().startswith("utf-8") else encoding, errors="ignore") or b","
+        cap = self.rules.limits.max_columns
+        count = 1
+        with self.path.open("rb") as fh:
+            while block := fh.read(1 << 20):
+                line, newline, _ = block.partition(b"\n")
+                count += line.count(mark)
+                if count > cap:
+                    self.rules.limits.check_columns(count, self.describe(), at_least=True)
+                if newline:
+                    return
 
     def sample(self) -> bytes:
         with self.path.open("rb") as fh:

@@ -29,6 +29,7 @@ import pyproj
 import shapely
 from pyproj.exceptions import CRSError
 
+from twinhub.connectors import gdal
 from twinhub.connectors.base import DEFAULT_CHUNK_ROWS, Chunk, FileConfig, FileConnector, SourceError
 
 # a .prj without an authority code is matched to an EPSG code at this pyproj confidence
@@ -51,15 +52,17 @@ def unsafe_member(name: str) -> bool:
     return name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) is not None or ".." in parts
 
 
-def member_refusal(info: zipfile.ZipInfo) -> str | None:
+def member_refusal(info: zipfile.ZipInfo, max_ratio: int = MAX_COMPRESSION_RATIO,
+                   min_bytes: int = BOMB_MIN_BYTES) -> str | None:
     """Why a zip member is refused, or None."""
     if unsafe_member(info.filename):
         return "points outside the archive (absolute path or '..')"
     if (info.external_attr >> 16) & 0o170000 == _SYMLINK:
         return "is a symbolic link"
-    if info.file_size > BOMB_MIN_BYTES and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1):
+    if info.file_size > min_bytes and info.file_size > max_ratio * max(info.compress_size, 1):
         ratio = info.file_size / max(info.compress_size, 1)
-        return f"expands {ratio:,.0f} times ({info.compress_size:,} to {info.file_size:,} bytes; over {MAX_COMPRESSION_RATIO}:1 is refused as a zip bomb)"
+        return (f"expands {ratio:,.0f} times ({info.compress_size:,} to {info.file_size:,} bytes; over {max_ratio}:1 is "
+                "refused as a zip bomb: limits.max_inflate_ratio in twinhub.yaml)")
     return None
 
 
@@ -89,18 +92,20 @@ class VectorConnector(FileConnector):
                 members = archive.infolist()
         except zipfile.BadZipFile as exc:
             raise SourceError(f"{self.describe()}: not a readable zip archive ({exc}); re-create the zip") from exc
+        limits = self.rules.limits
         for info in members:
-            refusal = member_refusal(info)
+            refusal = member_refusal(info, limits.max_inflate_ratio, limits.inflate_min_bytes)
             if refusal:
                 raise SourceError(
                     f"{self.describe()}: refused, zip member {info.filename!r} {refusal}; "
                     "re-create the zip with the plain files and relative names"
                 )
         expanded, packed = sum(i.file_size for i in members), sum(i.compress_size for i in members)
-        if expanded > BOMB_MIN_BYTES and expanded > MAX_COMPRESSION_RATIO * max(packed, 1):
+        if limits.inflated(packed, expanded):
             raise SourceError(
                 f"{self.describe()}: refused, its {len(members)} members expand {expanded / max(packed, 1):,.0f} times "
-                f"({packed:,} to {expanded:,} bytes; over {MAX_COMPRESSION_RATIO}:1 is refused as a zip bomb)"
+                f"({packed:,} to {expanded:,} bytes; over {limits.max_inflate_ratio}:1 is refused as a zip bomb: "
+                "limits.max_inflate_ratio in twinhub.yaml)"
             )
         names = [info.filename for info in members]
         return [n for n in names if not n.startswith("__MACOSX/") and not n.rsplit("/", 1)[-1].startswith("._")]
@@ -125,8 +130,11 @@ class VectorConnector(FileConnector):
     def _open(self, batch_size: int = 65_536):
         """pyogrio's Arrow stream; GDAL's errors on opening become SourceErrors.
 
+        GDAL is locked down first (connectors/gdal.py: the formats' own drivers only, no network
+        file systems); the file was checked by then (confined, its magic bytes its format's).
         pyogrio raises when the context is entered, not when open_arrow is called.
         """
+        gdal.harden()
         self._require_parts()
         stream = pyogrio.open_arrow(
             str(self.path), layer=self.config.layer, encoding=self.config.encoding, batch_size=batch_size,
@@ -144,8 +152,18 @@ class VectorConnector(FileConnector):
             stream.__exit__(None, None, None)
 
     def info(self) -> dict:
-        with self._open(batch_size=1) as (meta, _reader):
-            return meta
+        """The layer's metadata, once GDAL has shown it opens the file with the format's own driver."""
+        gdal.harden()
+        self._require_parts()
+        try:
+            meta = pyogrio.read_info(str(self.path), layer=self.config.layer, encoding=self.config.encoding)
+        except pyogrio.errors.DataSourceError as exc:
+            raise SourceError(f"{self.describe()}: GDAL cannot open it: {exc}") from exc
+        except pyogrio.errors.DataLayerError as exc:
+            raise SourceError(f"{self.describe()}: {exc}; check source.layer") from exc
+        gdal.expected_driver(self.name, meta.get("driver"), self.describe())
+        self.rules.limits.check_columns(len(meta["fields"]), self.describe())
+        return meta
 
     def check(self) -> None:
         self.info()

@@ -1,7 +1,9 @@
 """Database sources: PostgreSQL/PostGIS and MySQL/MariaDB tables or read-only queries.
 
-The password comes from the environment variable named by ``source.password_env``,
-is read only when connecting, and never appears in a message: connection and query
+The host must be allowed by the hub's network policy (``http.allow_hosts``; the connection
+goes to the address that was checked), and the account must not be privileged
+(connectors/db/drivers.py). The password comes from the environment variable named by
+``source.password_env`` (an allowed one: connectors/policy.py), is read only when connecting, and never appears in a message: connection and query
 errors are re-raised as SourceErrors naming host, port, database and user, with the
 password masked should the driver ever echo it, and without the driver's exception
 chained to them.
@@ -82,16 +84,25 @@ class DatabaseConnector(Connector):
     @contextlib.contextmanager
     def _session(self) -> Iterator[Any]:
         """A read-only connection; driver errors become SourceErrors without the password."""
-        password = self._password()
         c = self.config
+        address = self.policy.check_host(c.host, self.port, self.describe())  # before the password is read
+        password = self._password()
         try:
-            conn = self.driver.connect(c.host, self.port, c.database, c.user, password, c.connect_timeout)
+            conn = self.driver.connect(c.host, address, self.port, c.database, c.user, password, c.connect_timeout)
+            power = self.driver.privileged(conn)
         except self.driver.errors as exc:
             raise SourceError(
                 f"{self.describe()}: cannot connect to {self.name} at {c.host}:{self.port}, database {c.database!r}, "
                 f"user {c.user!r}: {self._scrub(exc, password)}; check that the server is running and reachable from "
                 f"the hub, source.host/port/database/user, and the password in ${c.password_env or '(no source.password_env)'}"
             ) from None
+        if power:
+            with contextlib.suppress(Exception):
+                conn.close()
+            raise SourceError(
+                f"{self.describe()}: refused, user {c.user!r} {power}: such an account can read the server's own "
+                "files and catalogues; give the hub a user that can only read the source's tables (source.user)"
+            )
         try:
             yield conn
         except self.driver.errors as exc:
@@ -102,6 +113,9 @@ class DatabaseConnector(Connector):
         finally:
             with contextlib.suppress(Exception):
                 conn.close()
+
+    def preflight(self) -> None:
+        self.policy.check_host(self.config.host, self.port, self.describe())
 
     # ---------------------------------------------------------------- what is read
 

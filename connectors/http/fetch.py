@@ -7,6 +7,9 @@
   ends before its ``Content-Length`` (or its last chunk) are retried after
   ``backoff``, ``2 * backoff``, ``4 * backoff``... seconds, ``retries`` times at most.
 - Any other 4xx is not retried: the error names the status and the URL.
+- A body over ``limits.max_download_mb`` (announced or sent), or a compressed body that
+  expands more than ``limits.max_inflate_ratio`` times, is refused (not retried); urllib3
+  inflates a block at a time, so a gzip bomb is stopped after a few blocks.
 - Credentials (``headers_env``, ``params_env``) are read from the environment at
   request time, sent only to the source URL's own scheme, host and port, and never
   appear in a message: URLs in messages have their query values elided.
@@ -28,6 +31,7 @@ from urllib3 import exceptions as u3
 from twinhub.connectors.errors import SourceError
 from twinhub.connectors.http.config import HttpConfig
 from twinhub.connectors.http.policy import NetworkPolicy, Target, redact
+from twinhub.connectors.policy import Limits
 
 log = logging.getLogger("twinhub.connectors")
 
@@ -71,11 +75,12 @@ def _retry_after(value: str | None) -> float | None:
 class Fetcher:
     """GETs for one source, with that source's credentials, timeouts and retries."""
 
-    def __init__(self, config: HttpConfig, policy: NetworkPolicy, where: str):
+    def __init__(self, config: HttpConfig, policy: NetworkPolicy, where: str, limits: Limits | None = None):
         self.config = config
         self.policy = policy
         self.where = where
         self.origin = policy_origin(config.url)
+        self.limits = limits or Limits()
 
     def _secret(self, kind: str, name: str, variable: str) -> str:
         value = os.environ.get(variable)
@@ -168,6 +173,9 @@ class Fetcher:
         except u3.HTTPError as exc:
             raise Retryable(f"cannot connect to {redact(target.url)}: {_reason(exc)}") from None
 
+    def _too_large(self, url: str, what: str) -> SourceError:
+        return SourceError(_too_large_message(self.where, url, what, self.limits.max_download_bytes))
+
     def _raise_for_status(self, response: urllib3.BaseHTTPResponse, url: str) -> None:
         status = response.status
         if status < 400:
@@ -187,11 +195,21 @@ class Fetcher:
         out.seek(0)
         out.truncate()
         expected = response.headers.get("Content-Length")
+        cap = self.limits.max_download_bytes
+        if expected and expected.isdigit() and int(expected) > cap:
+            raise self._too_large(url, f"announces {int(expected):,} bytes")
         size = 0
         try:
             for block in response.stream(1 << 16):
                 out.write(block)
                 size += len(block)
+                if size > cap:
+                    raise self._too_large(url, f"sent more than {cap:,} bytes")
+                if self.limits.inflated(response.tell(), size):
+                    raise SourceError(
+                        f"{self.where}: refused {redact(url)}: its compressed body expands more than "
+                        f"{self.limits.max_inflate_ratio} times ({response.tell():,} bytes to {size:,} so far; a "
+                        "decompression bomb); limits.max_inflate_ratio in twinhub.yaml raises the cap")
         except (u3.ReadTimeoutError, u3.ConnectTimeoutError):
             raise Retryable(f"{redact(url)} stopped sending after {size} bytes for {self.config.timeout:g} s (source.timeout)") from None
         except (u3.ProtocolError, u3.DecodeError, u3.HTTPError) as exc:
@@ -199,6 +217,11 @@ class Fetcher:
             raise Retryable(f"the download of {redact(url)} was cut off after {size}{said} bytes ({_reason(exc)})") from None
         out.flush()
         return size
+
+
+def _too_large_message(where: str, url: str, what: str, cap: int) -> str:
+    return (f"{where}: refused {redact(url)}: it {what}, over the hub's cap of {cap >> 20:,} MB a download; "
+            "limits.max_download_mb in twinhub.yaml raises it")
 
 
 def policy_origin(url: str) -> tuple[str, str, int]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Literal
 
 from pydantic import model_validator
@@ -56,17 +57,21 @@ class HttpFileConnector(Connector):
         if self._file is None:
             self._folder = tempfile.TemporaryDirectory(prefix="twinhub-http-")
             path = f"{self._folder.name}/download.{self.config.data_format}"
-            fetcher = Fetcher(self.config, self.policy, self.describe())
+            fetcher = Fetcher(self.config, self.policy, self.describe(), self.rules.limits)
             with open(path, "wb") as out:
                 fetcher.get(self.config.url, out, accept=ACCEPT[self.config.data_format])
             keys = self.config.model_dump(include={"crs", *CSV_ONLY})
+            rules = replace(self.rules, roots=None)  # the download is the hub's own file, not a department's path
             if self.config.data_format == "csv":
-                inner: FileConnector = CsvConnector(CsvConfig(format="csv", path=path, **keys))
+                inner: FileConnector = CsvConnector(CsvConfig(format="csv", path=path, **keys), rules)
             else:
-                inner = GeoJSONConnector(VectorConfig(format="geojson", path=path, crs=self.config.crs))
+                inner = GeoJSONConnector(VectorConfig(format="geojson", path=path, crs=self.config.crs), rules)
             inner.origin = self.describe()
             self._file = inner
         return self._file
+
+    def preflight(self) -> None:
+        self.policy.check(self.config.url)
 
     def check(self) -> None:
         self._downloaded().check()

@@ -48,7 +48,7 @@ class PagedConnector(Connector):
 
     def __init__(self, config: HttpConfig, policy=None):
         super().__init__(config, policy)
-        self.fetcher = Fetcher(config, self.policy, self.describe())
+        self.fetcher = Fetcher(config, self.policy, self.describe(), self.rules.limits)
         self._folder: tempfile.TemporaryDirectory | None = None
         self._spooled: list[pathlib.Path] | None = None
         self._digest = ""
@@ -101,6 +101,9 @@ class PagedConnector(Connector):
         if self._spooled:
             return json.loads(self._spooled[0].read_text(encoding="utf-8"))
         return next(iter(self.pages()))
+
+    def preflight(self) -> None:
+        self.policy.check(self.config.url)
 
     def check(self) -> None:
         self._first_page()

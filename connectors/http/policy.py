@@ -32,7 +32,7 @@ from twinhub.connectors.errors import SourceError
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 SCHEMES = ("http", "https")
-_HINT = "; list the host under http.allow_hosts in twinhub.yaml if the hub should reach it"
+_HINT = "; list the host under http.allow_hosts in twinhub.yaml if the hub should reach it (HTTP and database sources)"
 
 
 class NetworkRefused(SourceError):
@@ -60,17 +60,77 @@ def _port(parts: urllib.parse.SplitResult) -> int | None:
         return None
 
 
-def address_kind(ip: IPAddress) -> str | None:
-    """None for a public address, else what it is: loopback, link-local, private or reserved."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
-    if ip.is_loopback or ip.is_unspecified:  # 0.0.0.0 reaches the machine itself
+# IPv6 ranges that carry an IPv4 address inside them: a packet to one of these can end at that IPv4
+# address (a NAT64 gateway, a 6to4 relay, a Teredo server), so the embedded address is what counts
+NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+SIX_TO_FOUR = ipaddress.IPv6Network("2002::/16")
+TEREDO = ipaddress.IPv6Network("2001::/32")
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # ::a.b.c.d (deprecated), and :: and ::1 themselves
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> tuple[str, ipaddress.IPv4Address] | None:
+    """The IPv4 address an IPv6 transition address leads to, and the mechanism's name; None if none.
+
+    >>> embedded_ipv4(ipaddress.IPv6Address("2002:7f00:1::"))
+    ('6to4', IPv4Address('127.0.0.1'))
+    """
+    value = int(ip)
+    if ip.ipv4_mapped is not None:
+        return "IPv4-mapped", ip.ipv4_mapped
+    if ip in IPV4_COMPATIBLE and value > 1:
+        return "IPv4-compatible", ipaddress.IPv4Address(value & 0xFFFFFFFF)
+    if any(ip in net for net in NAT64):
+        return "NAT64", ipaddress.IPv4Address(value & 0xFFFFFFFF)
+    if ip in SIX_TO_FOUR:
+        return "6to4", ipaddress.IPv4Address((value >> 80) & 0xFFFFFFFF)
+    if ip in TEREDO:  # the client's address is stored inverted in the last 32 bits
+        return "Teredo", ipaddress.IPv4Address(~value & 0xFFFFFFFF)
+    return None
+
+
+def _plain_kind(ip: IPAddress) -> str | None:
+    if ip.is_unspecified:  # 0.0.0.0 and :: reach the machine itself
+        return "loopback (unspecified)"
+    if ip.is_loopback:
         return "loopback"
     if ip.is_link_local:
         return "link-local"
+    if ip.is_multicast:
+        return "multicast"
     if ip.is_private and not ip.is_reserved:
         return "private"
     return None if ip.is_global else "reserved"
+
+
+def address_kind(ip: IPAddress) -> str | None:
+    """None for a public address, else what it is: loopback, link-local, private, multicast, reserved...
+
+    An IPv6 address embedding an IPv4 one (IPv4-compatible, NAT64, 6to4, Teredo) is never public
+    by itself: it is named with what it embeds (``6to4 address leading to 10.0.0.1 (private)``)
+    and refused unless allowed in twinhub.yaml, like any non-public address. IPv4-mapped
+    addresses (``::ffff:127.0.0.1``) are the IPv4 address itself.
+    """
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = embedded_ipv4(ip)
+        if embedded is not None:
+            how, v4 = embedded
+            if how == "IPv4-mapped":  # the socket layer connects to the IPv4 address itself
+                return _plain_kind(v4)
+            return f"{how} address leading to {v4} ({_plain_kind(v4) or 'public'})"
+    return _plain_kind(ip)
+
+
+def _noun(kind: str) -> str:
+    """``a loopback address``, ``an IPv4-compatible address leading to ...``."""
+    phrase = kind if " address" in kind else f"{kind} address"
+    return ("an " if phrase[0] in "aeiouI" else "a ") + phrase
+
+
+def _literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -131,6 +191,9 @@ class NetworkPolicy:
         kind = address_kind(ip)
         if kind is None or self._host_allowed(host) or any(ip in net for net in self._networks):
             return True
+        mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+        if mapped is not None and any(mapped in net for net in self._networks):
+            return True  # ::ffff:127.0.0.1 is the listed 127.0.0.1
         return kind == "private" and self.allow_private
 
     def refusal(self, url: str, addresses: list[str]) -> str | None:
@@ -139,9 +202,10 @@ class NetworkPolicy:
         for text in addresses:
             ip = ipaddress.ip_address(text.split("%", 1)[0])
             if not self._ip_allowed(host, ip):
-                if host == str(ip):
-                    return f"{ip} is a {address_kind(ip)} address"
-                return f"{host} resolves to {ip}, a {address_kind(ip)} address"
+                what = _noun(address_kind(ip) or "")
+                if _literal(host) == ip:
+                    return f"{ip} is {what}"
+                return f"{host} resolves to {ip}, {what}"
         return None
 
     def check(self, url: str) -> Target:
@@ -168,6 +232,20 @@ class NetworkPolicy:
             raise NetworkRefused(f"refused {redact(url)}: {reason}{_HINT}")
         path = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
         return Target(url=url, scheme=scheme, host=host, port=port, ip=addresses[0].split("%", 1)[0], path=path)
+
+    def check_host(self, host: str, port: int, what: str) -> str:
+        """The address to connect to for a database host, checked as a URL's host is; NetworkRefused otherwise.
+
+        ``what`` names the source in messages (``postgres source user@host:5432/db``).
+        """
+        literal = _literal(host)
+        netloc = f"[{host}]" if literal is not None and literal.version == 6 else host
+        url = f"db://{netloc}:{port}/"
+        addresses = self.resolve(host, port, url)
+        reason = self.refusal(url, addresses)
+        if reason:
+            raise NetworkRefused(f"{what}: refused source.host {host}: {reason}{_HINT}")
+        return addresses[0].split("%", 1)[0]
 
     @staticmethod
     def resolve(host: str, port: int, url: str) -> list[str]:

@@ -19,7 +19,8 @@ import pytest
 import yaml
 from sqlglot import exp
 
-from twinhub.connectors import ConfigProblem, SourceError, open_source
+from twinhub.connectors import ConfigProblem, NetworkPolicy, SourceError
+from twinhub.connectors import open_source as _open_source
 from twinhub.connectors.db.drivers import MySQL
 from twinhub.standards.crs import transform_geometries
 
@@ -29,10 +30,32 @@ GEOD = pyproj.Geod(ellps="WGS84")
 PASSWORD = "Pw-7q!x9Zr2-distinctive"  # must never show up anywhere
 CHUNK = 7
 
+READER = "twinhub_reader"  # a user that can only read: the hub refuses superusers and FILE/SUPER accounts
 BASE = {
-    "postgres": {"format": "postgres", "host": "127.0.0.1", "port": 5432, "database": "test", "user": "postgres"},
-    "mysql": {"format": "mysql", "host": "127.0.0.1", "port": 3306, "database": "test", "user": "root"},
+    "postgres": {"format": "postgres", "host": "127.0.0.1", "port": 5432, "database": "test", "user": READER},
+    "mysql": {"format": "mysql", "host": "127.0.0.1", "port": 3306, "database": "test", "user": READER},
 }
+LOCAL = NetworkPolicy(allow_hosts=("127.0.0.1",))  # database hosts fall under the network policy
+
+
+def open_source(spec: dict, base_dir=None, policy=LOCAL):
+    """The servers run on loopback, which the hub allows only when told to (as twinhub.yaml would)."""
+    return _open_source(spec, base_dir, policy)
+
+
+def create_readers() -> None:
+    """The read-only users the tests connect as (the servers' own accounts are superusers)."""
+    with psycopg.connect(host="127.0.0.1", dbname="test", user="postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (READER,)).fetchone():
+            conn.execute(f"CREATE ROLE {READER} LOGIN")
+        conn.execute(f"GRANT pg_read_all_data TO {READER}")
+    conn = pymysql.connect(host="127.0.0.1", user="root", password="", autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE USER IF NOT EXISTS '{READER}'@'%'")
+            cur.execute(f"GRANT SELECT ON test.* TO '{READER}'@'%'")
+    finally:
+        conn.close()
 
 
 def parking_rows() -> list[dict]:
@@ -92,6 +115,7 @@ class Database:
 
 @pytest.fixture(scope="module")
 def databases():
+    create_readers()
     opened = {d: Database(d) for d in BASE}
     tables = {d: db.parking() for d, db in opened.items()}
     yield opened, tables
@@ -200,9 +224,9 @@ def test_bad_database_config_names_the_key_and_never_echoes_a_password(changes, 
 
 # (id, dialect, changes, texts the error must contain)
 CONNECTION_FAILURES = [
-    ("postgres-nothing-listening", "postgres", {"port": 5999}, ["127.0.0.1:5999", "database 'test'", "user 'postgres'", "Connection refused", "$TWINHUB_TEST_DB_PASSWORD"]),
+    ("postgres-nothing-listening", "postgres", {"port": 5999}, ["127.0.0.1:5999", "database 'test'", "user 'twinhub_reader'", "Connection refused", "$PARKING_DB_PASSWORD"]),
     ("mysql-nothing-listening", "mysql", {"port": 3999}, ["127.0.0.1:3999", "cannot connect to mysql", "server is running"]),
-    ("mysql-wrong-password", "mysql", {}, ["Access denied for user 'root'", "127.0.0.1:3306", "$TWINHUB_TEST_DB_PASSWORD"]),
+    ("mysql-wrong-password", "mysql", {}, ["Access denied for user 'twinhub_reader'", "127.0.0.1:3306", "$PARKING_DB_PASSWORD"]),
     ("postgres-unknown-database", "postgres", {"database": "no_such_db"}, ["database 'no_such_db'", "does not exist"]),
     ("postgres-unknown-table", "postgres", {"table": "no_such_table"}, ["the query failed", "no_such_table", "source.table"]),
     ("postgres-unknown-geometry", "postgres", {"geometry": "the_geom"}, ["source.geometry names column 'the_geom'", "geom"]),
@@ -212,8 +236,8 @@ CONNECTION_FAILURES = [
 @pytest.mark.parametrize(("dialect", "changes", "says"), [pytest.param(*c[1:], id=c[0]) for c in CONNECTION_FAILURES])
 def test_connection_failures_name_the_server_not_the_password(databases, monkeypatch, dialect, changes, says):
     _, tables = databases
-    monkeypatch.setenv("TWINHUB_TEST_DB_PASSWORD", PASSWORD)
-    source = spec(dialect, tables, "table-geometry") | {"password_env": "TWINHUB_TEST_DB_PASSWORD"} | changes
+    monkeypatch.setenv("PARKING_DB_PASSWORD", PASSWORD)
+    source = spec(dialect, tables, "table-geometry") | {"password_env": "PARKING_DB_PASSWORD"} | changes
     with pytest.raises(SourceError) as info:
         connector = open_source(source)
         connector.check()
@@ -227,9 +251,9 @@ def test_connection_failures_name_the_server_not_the_password(databases, monkeyp
 
 def test_an_unset_password_variable_is_named(databases, monkeypatch):
     _, tables = databases
-    monkeypatch.delenv("TWINHUB_UNSET_PASSWORD", raising=False)
-    with pytest.raises(SourceError, match="TWINHUB_UNSET_PASSWORD \\(source.password_env\\) is not set"):
-        open_source(spec("postgres", tables, "table-geometry") | {"password_env": "TWINHUB_UNSET_PASSWORD"}).check()
+    monkeypatch.delenv("PARKING_UNSET_PASSWORD", raising=False)
+    with pytest.raises(SourceError, match="PARKING_UNSET_PASSWORD \\(source.password_env\\) is not set"):
+        open_source(spec("postgres", tables, "table-geometry") | {"password_env": "PARKING_UNSET_PASSWORD"}).check()
 
 
 def test_rows_with_another_srid_are_an_error_naming_the_row(databases):
@@ -282,6 +306,7 @@ def test_the_server_session_is_read_only_too(databases):
     opened, _ = databases
     sequence = opened["postgres"].new_table("seq")
     opened["postgres"].execute(f"CREATE SEQUENCE {sequence}")
+    opened["postgres"].execute(f"GRANT USAGE, UPDATE ON SEQUENCE {sequence} TO {READER}")  # only read-only stops it
     connector = open_source(BASE["postgres"] | {"query": f"SELECT nextval('{sequence}') AS n"})
     with pytest.raises(SourceError, match="read-only transaction"):
         list(connector.chunks())
@@ -321,6 +346,16 @@ def test_fingerprint_changes_with_the_rows_and_only_then(databases, dialect, wat
 # --------------------------------------------------------------------------- through the hub: no password anywhere
 
 
+def allow_loopback(hub):
+    """The hub, its twinhub.yaml allowing the loopback servers (http.allow_hosts)."""
+    from twinhub.hub.home import Hub
+
+    config = hub.home / "twinhub.yaml"
+    config.write_text(config.read_text(encoding="utf-8").replace("\nhttp:\n", "\nhttp: {allow_hosts: [127.0.0.1]}\n"),
+                      encoding="utf-8")
+    return Hub.open(hub.home)
+
+
 def _manifest(tmp: pathlib.Path, dataset: str, source: dict) -> pathlib.Path:
     path = tmp / f"{dataset}.yaml"
     path.write_text(yaml.safe_dump({
@@ -339,6 +374,8 @@ def test_a_database_password_never_reaches_the_registry_catalog_or_dagster(hub, 
     from twinhub.hub.registration import register
     from twinhub.pipelines.runner import run_datasets
 
+    hub = allow_loopback(hub)
+
     opened, _ = databases
     pg, maria = opened["postgres"], opened["mysql"]
     shelters = pg.new_table("shelters")
@@ -349,12 +386,12 @@ def test_a_database_password_never_reaches_the_registry_catalog_or_dagster(hub, 
     maria.execute(f"CREATE TABLE {points} (code VARCHAR(9), name VARCHAR(99), kind VARCHAR(20), geom POINT REF_SYSTEM_ID=4326)")
     maria.execute(f"INSERT INTO {points} VALUES ('P1', 'Bund', 'assembly point', ST_GeomFromText('POINT(121.4903 31.2400)', 4326))")
 
-    monkeypatch.setenv("TWINHUB_PG_PASSWORD", PASSWORD)  # trust authentication ignores it, but it is sent
-    monkeypatch.setenv("TWINHUB_MARIA_PASSWORD", "")  # root's real (empty) password, for registering
-    register(hub, _manifest(tmp_path, "db_shelters", BASE["postgres"] | {"table": shelters, "geometry": "geom", "password_env": "TWINHUB_PG_PASSWORD"}))
-    register(hub, _manifest(tmp_path, "db_points", BASE["mysql"] | {"table": points, "geometry": "geom", "password_env": "TWINHUB_MARIA_PASSWORD"}))
+    monkeypatch.setenv("EMERGENCY_PG_PASSWORD", PASSWORD)  # trust authentication ignores it, but it is sent
+    monkeypatch.setenv("EMERGENCY_MARIA_PASSWORD", "")  # root's real (empty) password, for registering
+    register(hub, _manifest(tmp_path, "db_shelters", BASE["postgres"] | {"table": shelters, "geometry": "geom", "password_env": "EMERGENCY_PG_PASSWORD"}))
+    register(hub, _manifest(tmp_path, "db_points", BASE["mysql"] | {"table": points, "geometry": "geom", "password_env": "EMERGENCY_MARIA_PASSWORD"}))
     register(hub, sample.CITY / "emergency" / "shelters.yaml")
-    monkeypatch.setenv("TWINHUB_MARIA_PASSWORD", PASSWORD)  # now wrong: the run must fail
+    monkeypatch.setenv("EMERGENCY_MARIA_PASSWORD", PASSWORD)  # now wrong: the run must fail
 
     summary = run_datasets(hub)
     outcomes = {o.dataset: o for o in summary.outcomes}

@@ -11,6 +11,8 @@ import yaml
 from twinhub.hub.home import Hub
 from twinhub.standards.pack import DEFAULT_PACK
 
+REALWORLD = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "data" / "realworld"
+
 CITIES = {  # name -> extent in lon/lat (target CRS EPSG:4326)
     "adur": ("Adur", "Europe/London", [-0.42, 50.80, -0.17, 50.90]),
     "toronto": ("Toronto (East York)", "America/Toronto", [-79.64, 43.58, -79.11, 43.86]),
@@ -34,7 +36,9 @@ def city_hub(root: pathlib.Path, city: str) -> Hub:
     }), encoding="utf-8")
     home = root / "home"
     Hub.open(home)
-    (home / "twinhub.yaml").write_text(f"standards: {pack}\n", encoding="utf-8")
+    # the departments' files are the shared real-world data and the test's own folder (landing:)
+    landing = {department: [str(REALWORLD), str(root)] for department in ("facilities", "city_services", "parks")}
+    (home / "twinhub.yaml").write_text(yaml.safe_dump({"standards": str(pack), "landing": landing}), encoding="utf-8")
     return Hub.open(home)
 
 

@@ -12,6 +12,7 @@ from twinhub.cli.main import main
 from twinhub.guided.drafts import read_draft
 from twinhub.guided.guide import propose
 from twinhub.guided.source import GuidedError, source_spec
+from twinhub.hub.home import Hub
 from twinhub.hub.registry import registered
 
 from .conftest import city_hub
@@ -196,14 +197,20 @@ def test_a_postgis_table_is_located_and_its_srid_taken(adur_hub):
     import psycopg
 
     table = f"guided_{uuid.uuid4().hex[:8]}"
+    config = adur_hub.home / "twinhub.yaml"  # the server is on loopback: allowed as twinhub.yaml would
+    config.write_text(config.read_text(encoding="utf-8") + "http: {allow_hosts: [127.0.0.1]}\n", encoding="utf-8")
+    adur_hub = Hub.open(adur_hub.home)
     with psycopg.connect("host=127.0.0.1 user=postgres dbname=test", autocommit=True) as con:
         con.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        if not con.execute("SELECT 1 FROM pg_roles WHERE rolname = 'twinhub_reader'").fetchone():
+            con.execute("CREATE ROLE twinhub_reader LOGIN")  # the hub refuses superusers as source accounts
         con.execute(f"CREATE TABLE {table} (uprn bigint, location_text text, category text, geom geometry(Point, 27700))")
         con.execute(f"INSERT INTO {table} VALUES (60001449, 'BEACH GREEN', 'Public toilets', "
                     "ST_SetSRID(ST_MakePoint(518072, 103649), 27700)), (60002210, 'MONKS RECREATION GROUND', "
                     "'Public toilets', ST_SetSRID(ST_MakePoint(518225, 104730), 27700))")
+        con.execute(f"GRANT SELECT ON {table} TO twinhub_reader")
         try:
-            proposal = propose(adur_hub, f"postgresql://postgres@127.0.0.1:5432/test?table=public.{table}", "facilities")
+            proposal = propose(adur_hub, f"postgresql://twinhub_reader@127.0.0.1:5432/test?table=public.{table}", "facilities")
         finally:
             con.execute(f"DROP TABLE {table}")
     assert proposal.manifest["source"]["geometry"] == "geom" and "crs" not in proposal.manifest["source"]

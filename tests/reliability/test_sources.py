@@ -162,6 +162,9 @@ def pg_table():
         cur.executemany(f"INSERT INTO {name} VALUES (%s, %s, %s, %s, %s, %s)",
                         [(f"P-{i:05d}", f"pg point {i} v1", "shelter", 100 + i, 121.30 + i * 0.0001, 31.10)
                          for i in range(1, 301)])
+    if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'twinhub_reader'").fetchone():
+        conn.execute("CREATE ROLE twinhub_reader LOGIN")  # the hub refuses superusers as source accounts
+    conn.execute(f"GRANT SELECT ON {name} TO twinhub_reader")
     yield conn, name
     conn.execute(f"DROP TABLE IF EXISTS {name}")
     conn.close()
@@ -170,7 +173,7 @@ def pg_table():
 def test_a_database_reader_cut_off_mid_read_fails_cleanly(tmp_path, pg_table, monkeypatch):
     conn, table = pg_table
     hub = _hub(tmp_path, {"format": "postgres", "host": "127.0.0.1", "port": 5432, "database": "test",
-                          "user": "postgres", "table": table, "x": "lon", "y": "lat", "crs": "EPSG:4490"})
+                          "user": "twinhub_reader", "table": table, "x": "lon", "y": "lat", "crs": "EPSG:4490"})
     ingest(hub, lookup(hub, DATASET), run_id="first")
     assert _served(hub)[:2] == (300, 300)
     conn.execute(f"UPDATE {table} SET name = replace(name, 'v1', 'v2')")

@@ -20,7 +20,7 @@ from twinhub.catalog.stage import Stage
 from twinhub.connectors import ConfigProblem, SourceError, open_source
 from twinhub.guided.source import GuidedError
 from twinhub.hub.home import Hub
-from twinhub.hub.manifest import Manifest, conformance
+from twinhub.hub.manifest import Manifest, conformance, source_policy
 from twinhub.standards.conform import Conformer
 from twinhub.standards.crs import resolve_crs
 from twinhub.standards.crs_policy import CRSRefused
@@ -89,7 +89,7 @@ def dry_run(hub: Hub, manifest: Manifest, base_dir: pathlib.Path | None = None,
     """Conform the whole source into a throw-away stage; ``drafts`` are crosswalk drafts per field."""
     clock = time.monotonic()
     try:
-        connector = open_source(manifest.source, base_dir, policy=hub.network_policy)
+        connector = open_source(manifest.source, base_dir, policy=source_policy(hub, manifest.department, base_dir))
         connector.check()
         declared = manifest.source.get("crs") or connector.crs()
     except ConfigProblem as exc:

@@ -22,7 +22,7 @@ from twinhub.guided.manifest_text import manifest_text, relative_source
 from twinhub.guided.propose import LabelDraft, StandardScore, choose_standard, label_drafts, suggested_entry
 from twinhub.guided.source import GuidedError, source_spec
 from twinhub.hub.home import Hub
-from twinhub.hub.manifest import Manifest, ManifestError, check_manifest, load_manifest, parse_manifest
+from twinhub.hub.manifest import Manifest, ManifestError, check_manifest, load_manifest, parse_manifest, source_policy
 from twinhub.standards.pack import Crosswalk, CrosswalkEntry, StandardsError, StandardsPack
 
 
@@ -104,7 +104,8 @@ def _complete(drafts: list[LabelDraft], result: DryRun, pack) -> bool:
 
 def _problems(hub: Hub, manifest: Manifest, base_dir: pathlib.Path | None) -> dict[str, str]:
     try:
-        check_manifest(manifest, hub.pack, base_dir or pathlib.Path.cwd(), manifest.id, hub.network_policy, hub.home)
+        base = base_dir or pathlib.Path.cwd()
+        check_manifest(manifest, hub.pack, base, manifest.id, source_policy(hub, manifest.department, base), hub.home)
     except ManifestError as exc:
         return exc.problems
     return {}

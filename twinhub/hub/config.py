@@ -67,6 +67,14 @@ class SecretsConfig(_Model):
         return tuple(self.allow_prefixes.get(department) or (f"{department.upper()}_",))
 
 
+class LimitsConfig(_Model):
+    """``limits:`` caps on what one source may make the hub read; each refusal names its key (docs/connectors.md)."""
+
+    max_columns: int = Field(10_000, gt=0)  # columns of a source
+    max_download_mb: int = Field(2048, gt=0)  # bytes an HTTP source may send, after decompression
+    max_inflate_ratio: int = Field(100, gt=1)  # decompressed / compressed size of a gzip body or zip member
+
+
 class HubConfig(_Model):
     """twinhub.yaml. Paths are relative to the hub home."""
 
@@ -80,6 +88,7 @@ class HubConfig(_Model):
     # department -> folders its file sources may be read from; a department not listed: its manifest's folder
     landing: dict[str, list[str]] = Field(default_factory=dict)
     secrets: SecretsConfig = Field(default_factory=SecretsConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
 
     def landing_roots(self, department: str, home: pathlib.Path) -> tuple[pathlib.Path, ...]:
         """The department's landing folders, resolved against ``home``; empty if none are declared."""
@@ -95,7 +104,8 @@ class ConfigError(ValueError):
 
 
 # Nested sections by key, to name the keys valid where an unknown one was found.
-SECTIONS: dict[str, type[_Model]] = {"catalog": CatalogConfig, "http": HttpConfig, "secrets": SecretsConfig}
+SECTIONS: dict[str, type[_Model]] = {"catalog": CatalogConfig, "http": HttpConfig, "secrets": SecretsConfig,
+                                     "limits": LimitsConfig}
 
 
 def _keys(model: type[BaseModel]) -> list[str]:

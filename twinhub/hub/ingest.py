@@ -31,7 +31,7 @@ from twinhub.hub.diskspace import explain_disk_full
 from twinhub.hub.home import Hub
 from twinhub.hub.ledger import published_run
 from twinhub.hub.locks import hold_dataset
-from twinhub.hub.manifest import Manifest, conformance
+from twinhub.hub.manifest import Manifest, conformance, source_policy
 from twinhub.hub.registry import Registered
 from twinhub.standards import compat
 from twinhub.standards.conform import Conformed, Conformer, run_warnings
@@ -175,7 +175,8 @@ def stage_dataset(hub: Hub, registered: Registered, run_id: str, force: bool = F
     standard = hub.pack.standard(manifest.standard)
     started = dt.datetime.now(dt.timezone.utc)
     try:
-        connector = open_source(manifest.source, policy=hub.network_policy)
+        rules = source_policy(hub, manifest.department, pathlib.Path(registered.manifest_path).parent)
+        connector = open_source(manifest.source, policy=rules)  # confined again: a symlink may have moved
         connector.check()
         declared = manifest.source.get("crs") or connector.crs()
         if not declared:

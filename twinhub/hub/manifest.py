@@ -20,7 +20,8 @@ from twinhub.hub import protection
 from twinhub.standards.licences import check_licence
 
 if TYPE_CHECKING:  # checking a manifest against its source needs these; reading the registry does not
-    from twinhub.connectors import Connector, NetworkPolicy
+    from twinhub.connectors import Connector, NetworkPolicy, SourcePolicy
+    from twinhub.hub.home import Hub
     from twinhub.standards.conform import Conformance
     from twinhub.standards.pack import StandardsPack
 
@@ -138,15 +139,44 @@ def load_manifest(path: pathlib.Path) -> Manifest:
     return parse_manifest(data, str(path))
 
 
+def source_policy(hub: Hub, department: str, manifest_dir: pathlib.Path | None) -> SourcePolicy:
+    """What ``department``'s sources may reach (connectors/policy.py), from twinhub.yaml.
+
+    Files: inside the department's ``landing`` folders, or, when none are declared, inside the
+    folder of its manifest (``manifest_dir``; none given, as for a guided proposal from a path the
+    operator typed: unconfined until it is registered). Secrets: variables
+    starting with the department's ``secrets.allow_prefixes`` (default ``<DEPARTMENT>_``), never the
+    hub's own. Network: ``http`` (HTTP and database hosts). Caps: ``limits``.
+    """
+    from twinhub.connectors import Limits, SourcePolicy
+
+    config = hub.config
+    roots = config.landing_roots(department, hub.home)
+    declared = bool(roots)
+    if not declared:
+        roots = (manifest_dir.resolve(),) if manifest_dir is not None else None
+    caps = config.limits
+    return SourcePolicy(
+        network=hub.network_policy, roots=roots, secret_prefixes=config.secrets.prefixes(department),
+        limits=Limits(max_columns=caps.max_columns, max_download_bytes=caps.max_download_mb << 20,
+                      max_inflate_ratio=caps.max_inflate_ratio),
+        department=department, roots_declared=declared,
+    )
+
+
 def check_manifest(
-    manifest: Manifest, pack: StandardsPack, base_dir: pathlib.Path, where: str, policy: NetworkPolicy | None = None,
-    home: pathlib.Path | None = None,
+    manifest: Manifest, pack: StandardsPack, base_dir: pathlib.Path, where: str,
+    policy: SourcePolicy | NetworkPolicy | None = None, home: pathlib.Path | None = None, contact: bool = True,
 ) -> Connector:
     """Check the manifest against the standards pack and the real source; return its connector.
 
-    ``home`` (the hub home) adds its crosswalks to the pack's.
+    ``policy``: what the source may reach (``source_policy``: the department's files, secrets, hosts
+    and limits). ``home`` (the hub home) adds its crosswalks to the pack's. ``contact=False`` checks
+    everything that needs no connection to the source (its keys, files' confinement, secrets' names,
+    hosts against the network policy) and leaves the source itself to the first run: a registration
+    awaiting review is never contacted with credentials (twinhub/hub/registration.py).
     """
-    from twinhub.connectors import ConfigProblem, SourceError, open_source
+    from twinhub.connectors import ConfigProblem, SourceError, SourceRefused, open_source
     from twinhub.standards import crosswalk_files
     from twinhub.standards.crs import UnknownCRS, resolve_crs
     from twinhub.standards.crs_detect import crs_hint, lonlat_extent
@@ -162,18 +192,24 @@ def check_manifest(
         raise ManifestError(where, {"standard": message}) from None
     try:
         connector = open_source(manifest.source, base_dir, policy=policy)
-        connector.check()
-        columns = connector.columns()
+        connector.preflight()
+        columns: list[str] | None = None  # not contacted: the columns are checked by the first run
+        if contact:
+            connector.check()
+            columns = connector.columns()
+            connector.rules.limits.check_columns(len(columns), connector.describe())
     except ConfigProblem as exc:
         raise ManifestError(where, exc.problems) from None
+    except SourceRefused as exc:
+        raise ManifestError(where, {exc.key: exc.reason}) from None
     except SourceError as exc:
         raise ManifestError(where, {"source": str(exc)}) from None
 
-    crs = manifest.source.get("crs") or connector.crs()
-    if not crs:
+    crs = manifest.source.get("crs") or (connector.crs() if contact else None)
+    if not crs and contact:
         hint = crs_hint(connector.chunks(2_000), pack.city, pack.city.target_crs)
         problems["source.crs"] = f"the source does not declare its CRS; add source.crs (e.g. EPSG:4549, GCJ-02, BD-09). {hint}"
-    else:
+    elif crs:
         try:
             target = resolve_crs(pack.city.target_crs)
             reprojection_record(
@@ -184,14 +220,14 @@ def check_manifest(
             problems["source.crs"] = str(exc)
     for axis in ("x", "y"):
         column = manifest.source.get(axis)
-        if column and column not in columns:
+        if column and columns is not None and column not in columns:
             problems[f"source.{axis}"] = f"column {column!r} is not in the source" + _hint(column, columns)
 
     names = standard.field_names
     for field_name, column in manifest.fields.items():
         if field_name not in names:
             problems[f"fields.{field_name}"] = f"not a field of standard {standard.name}" + _hint(field_name, names)
-        elif column not in columns:
+        elif columns is not None and column not in columns:
             problems[f"fields.{field_name}"] = f"column {column!r} is not in the source" + _hint(column, columns)
     for f in standard.attribute_fields:
         if standard.required(f) and f.name not in manifest.fields:

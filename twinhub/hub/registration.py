@@ -10,8 +10,9 @@ import pathlib
 from twinhub.catalog import audit
 from twinhub.hub import review
 from twinhub.hub.home import Hub
-from twinhub.hub.manifest import ManifestError, check_manifest, load_manifest
+from twinhub.hub.manifest import Manifest, ManifestError, check_manifest, load_manifest, source_policy
 from twinhub.hub.registry import META_KEY, Registered, entry_path, load_entry, write_entry
+from twinhub.standards.pack import StandardsError
 
 
 def register(hub: Hub, manifest_path: pathlib.Path) -> tuple[Registered, bool]:
@@ -36,10 +37,28 @@ def _audit_refusal(hub: Hub, manifest_path: pathlib.Path, exc: ManifestError) ->
         logging.getLogger(__name__).warning("could not audit the refused registration of %s: %s", manifest_path, failed)
 
 
+def _names_secrets(source: dict) -> bool:
+    return bool(source.get("password_env") or source.get("headers_env") or source.get("params_env"))
+
+
+def _awaits_review(hub: Hub, manifest: Manifest) -> bool:
+    """Whether registering ``manifest`` would wait for a steward (an unknown standard: check_manifest says so)."""
+    target = entry_path(hub, manifest.id)
+    try:
+        return bool(review.review_reasons(hub, manifest, load_entry(target).manifest if target.exists() else None))
+    except StandardsError:
+        return False
+
+
 def _register(hub: Hub, manifest_path: pathlib.Path) -> tuple[Registered, bool]:
     manifest_path = manifest_path.resolve()
     manifest = load_manifest(manifest_path)
-    connector = check_manifest(manifest, hub.pack, manifest_path.parent, str(manifest_path), hub.network_policy, hub.home)
+    rules = source_policy(hub, manifest.department, manifest_path.parent)
+    # a registration that waits for review is never contacted with credentials: its source is checked
+    # (keys, files, secrets' names, hosts) without connecting, and read first by the run after approval
+    deferred = _names_secrets(manifest.source) and _awaits_review(hub, manifest)
+    connector = check_manifest(manifest, hub.pack, manifest_path.parent, str(manifest_path), rules, hub.home,
+                               contact=not deferred)
     source = dict(manifest.source, path=str(connector.path)) if connector.path else dict(manifest.source)
     stored = manifest.model_copy(update={"source": source})
     target = entry_path(hub, manifest.id)
