@@ -1,8 +1,8 @@
-"""A manifest's cron schedule as a publication cadence.
+"""A manifest's cron schedule as a publication frequency, for the DCAT export.
 
-Two uses: the update frequency of the DCAT export (a code of the EU
-frequency vocabulary) and the expected interval that freshness is measured
-against in ``twinhub report``.
+The schedule is read by standards/cadence.py (the one cron reader: the score,
+``twinhub report`` and Dagster's freshness use it too); this names its cadence
+with a code of the EU frequency vocabulary.
 
     >>> cadence("0 2 * * *")
     ('DAILY', datetime.timedelta(days=1))
@@ -16,51 +16,23 @@ from __future__ import annotations
 
 import datetime as dt
 
+from twinhub.standards.cadence import cron_interval
+
 FREQUENCY_BASE = "http://publications.europa.eu/resource/authority/frequency/"
 
-
-def _single(field: str) -> bool:
-    return field.isdigit()
-
-
-def _count(field: str, size: int) -> int | None:
-    """How many values a cron field takes (``*``, ``*/n``, lists and single values); None if unsure."""
-    if field == "*":
-        return size
-    if field.startswith("*/") and field[2:].isdigit() and int(field[2:]) > 0:
-        return -(-size // int(field[2:]))
-    parts = field.split(",")
-    if all(p.isdigit() for p in parts):
-        return len(parts)
-    return None
+YEAR = dt.timedelta(days=365.25)
+# the EU code of each cadence a cron can have exactly (standards/cadence.py: a mean over whole years)
+FREQUENCIES = {
+    dt.timedelta(hours=1): "HOURLY", dt.timedelta(hours=12): "TWICE_A_DAY", dt.timedelta(days=1): "DAILY",
+    dt.timedelta(days=7): "WEEKLY", YEAR / 12: "MONTHLY", YEAR / 4: "QUARTERLY", YEAR / 2: "ANNUAL_2", YEAR: "ANNUAL",
+}
+CONTINUOUS = dt.timedelta(minutes=5)  # this often or more: CONT
 
 
 def cadence(cron: str | None) -> tuple[str, dt.timedelta | None]:
-    """(EU frequency code, expected interval) of a five-field cron expression."""
-    fields = (cron or "").split()
-    if len(fields) != 5:
+    """(EU frequency code, expected interval) of a cron schedule; ``IRREG`` without a readable one."""
+    interval = cron_interval(cron)
+    if interval is None:
         return ("IRREG", None)
-    minute, hour, dom, month, dow = fields
-    if dom == "*" and month == "*" and dow == "*":
-        hours = _count(hour, 24)
-        minutes = _count(minute, 60)
-        if hours is None or minutes is None:
-            return ("OTHER", None)
-        per_day = hours * minutes
-        if per_day == 1:
-            return ("DAILY", dt.timedelta(days=1))
-        if hours == 24 and minutes == 1:
-            return ("HOURLY", dt.timedelta(hours=1))
-        if per_day == 2:
-            return ("TWICE_A_DAY", dt.timedelta(hours=12))
-        return ("CONT" if per_day >= 24 * 12 else "OTHER", dt.timedelta(days=1) / per_day)
-    if dom == "*" and month == "*" and _single(minute) and _single(hour):
-        days = _count(dow, 7)
-        if days == 1:
-            return ("WEEKLY", dt.timedelta(days=7))
-        return ("OTHER", dt.timedelta(days=7) / days) if days else ("OTHER", None)
-    if _single(dom) and dow == "*" and _single(minute) and _single(hour):
-        months = _count(month, 12)
-        code = {12: "MONTHLY", 4: "QUARTERLY", 2: "ANNUAL_2", 1: "ANNUAL"}.get(months or 0, "OTHER")
-        return (code, dt.timedelta(days=365.25) / months if months else None)
-    return ("OTHER", None)
+    code = FREQUENCIES.get(interval) or ("CONT" if interval <= CONTINUOUS else "OTHER")
+    return (code, interval)

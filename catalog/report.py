@@ -10,7 +10,8 @@ From the audit log and the run history:
   itself), averaged over the dataset's source changes;
 * **freshness** -- hours since the hub last confirmed the dataset current (a
   run that published or found the source unchanged) against the manifest's
-  declared cadence: ``fresh`` within 1.5 cadences, else ``stale``;
+  declared cadence (standards/cadence.py, as the score and Dagster's freshness
+  read it): ``fresh`` within 1.5 cadences, else ``stale``;
 * **quality** -- the share of source rows the served version quarantined.
 
 :func:`build_report` returns the figures and, with ``save``, writes them as
@@ -25,10 +26,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from twinhub.catalog.cadence import cadence
 from twinhub.catalog.lake import META_SCHEMA, Lake, commit, with_retry
+from twinhub.standards.cadence import GRACE, cron_interval
 
-GRACE = 1.5  # a dataset is stale after this many declared intervals without a confirming run
 REUSE_ACTIONS = ("query", "near", "export", "export-catalog")
 
 DATASET_FIGURES = f"""
@@ -81,6 +81,12 @@ class Report:
     departments: pd.DataFrame
 
 
+def expected_interval_hours(schedule: str | None) -> float | None:
+    """The cadence a dataset's freshness is measured against, in hours; None without a readable schedule."""
+    interval = cron_interval(schedule)
+    return interval.total_seconds() / 3600 if interval else None
+
+
 def _freshness(row: pd.Series) -> str:
     if pd.isna(row["expected_interval_hours"]):
         return "no schedule"
@@ -118,10 +124,9 @@ def build_report(lake: Lake, schedules: dict[str, str | None] | None = None, sav
     finally:
         con.close()
     schedules = schedules or {}
-    intervals = {d: cadence(schedules.get(d))[1] for d in datasets["dataset"]}
     datasets["schedule"] = datasets["dataset"].map(lambda d: schedules.get(d))
     datasets["expected_interval_hours"] = datasets["dataset"].map(
-        lambda d: intervals[d].total_seconds() / 3600 if intervals[d] else None).astype("float64")
+        lambda d: expected_interval_hours(schedules.get(d))).astype("float64")
     datasets["freshness"] = datasets.apply(_freshness, axis=1) if len(datasets) else []
     report = Report(now, datasets, _departments(datasets, now))
     if save:
@@ -153,4 +158,4 @@ def dataset_figures(lake: Lake, dataset: str, schedule: str | None = None) -> di
     return {k: (None if pd.isna(v) else v.item() if hasattr(v, "item") else v) for k, v in rows.iloc[0].items()}
 
 
-__all__ = ["Report", "build_report", "dataset_figures"]
+__all__ = ["Report", "build_report", "dataset_figures", "expected_interval_hours"]

@@ -1,8 +1,9 @@
 """Schedules, freshness and landing-folder sensors, all from the registry.
 
-A manifest's cron is its schedule (in the city's timezone) and its cadence:
-a dataset not refreshed for one interval shows as late (a warning), and for
-one and a half as failing its freshness (the `twinhub report` rule).
+A manifest's cron is its schedule (in the city's timezone) and its cadence
+(standards/cadence.py, the reader the score and `twinhub report` use): a
+dataset not refreshed for one cadence shows as late (a warning), and for one
+and a half as failing its freshness (the `twinhub report` rule).
 Each department's landing folders (where its file sources live) are watched:
 a new or changed file starts a run of that dataset; the run key (file, size,
 mtime) means one run per file version.
@@ -10,34 +11,29 @@ mtime) means one run per file version.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import json
 import pathlib
 import re
-import time
 
 import dagster as dg
-from dagster._utils.schedules import cron_string_iterator
 
 from twinhub.hub.registry import Registered
+from twinhub.standards.cadence import GRACE, cron_interval
 
 SENSOR_INTERVAL_S = 30
 
 
-def cadence(cron: str, timezone: str) -> dt.timedelta:
-    """The interval between two ticks of ``cron`` (the shortest of the next few)."""
-    ticks = cron_string_iterator(time.time(), cron, timezone)
-    times = [next(ticks) for _ in range(4)]
-    return min(b - a for a, b in zip(times, times[1:]))
-
-
 def freshness_policy(entry: Registered, timezone: str) -> dg.FreshnessPolicy | None:
-    return _policy(entry.manifest.schedule, timezone) if entry.manifest.schedule else None
+    """The dataset's freshness policy from its manifest's cron; None without a schedule.
+
+    ``timezone`` (the city's) places the schedule's ticks; the cadence is the same in every timezone.
+    """
+    return policy_for(entry.manifest.schedule) if entry.manifest.schedule else None
 
 
 @functools.lru_cache(maxsize=None)
-def _policy(cron: str, timezone: str) -> dg.FreshnessPolicy:
+def policy_for(cron: str) -> dg.FreshnessPolicy | None:
     """Late after one cadence, failing after 1.5 (the run of the next tick gets half an interval).
 
     A time window rather than Dagster's cron policy: every process reading the code
@@ -45,8 +41,10 @@ def _policy(cron: str, timezone: str) -> dg.FreshnessPolicy:
     cron policy walks ~1,000 cron ticks when built (20-80 ms): 1,000 datasets took the
     webserver over a minute to load.
     """
-    interval = cadence(cron, timezone)
-    return dg.FreshnessPolicy.time_window(fail_window=interval * 1.5, warn_window=interval)
+    interval = cron_interval(cron)
+    if interval is None:  # the manifest check refuses such a schedule; a registry edited by hand may have one
+        return None
+    return dg.FreshnessPolicy.time_window(fail_window=interval * GRACE, warn_window=interval)
 
 
 def schedule_name(cron: str) -> str:

@@ -146,7 +146,7 @@ def parse_cron(text: str) -> Cron:
 @functools.lru_cache(maxsize=1024)
 def cron_interval(text: str | None) -> dt.timedelta | None:
     """The cadence of a schedule: its mean interval (module docstring); None without a readable one."""
-    if not text:
+    if not isinstance(text, str) or not text.strip():
         return None
     try:
         cron = parse_cron(text)

@@ -10,7 +10,8 @@ Each part is a share between 0 and 1 (None when it does not apply):
                   was only accepted by the manifest (``accept_accuracy_m``);
 ``completeness``  required cells filled, over rows x required fields;
 ``freshness``     1 while the source's content is younger than the declared cadence
-                  (the manifest's ``schedule``), falling linearly to 0 at ten cadences.
+                  (the manifest's ``schedule``, read by standards/cadence.py as the report
+                  and Dagster's freshness read it), falling linearly to 0 at ten cadences.
 
 The score is 100 x the weighted mean of the parts that apply (weights from
 city.yaml ``score_weights``, all 1 by default).
@@ -19,23 +20,21 @@ city.yaml ``score_weights``, all 1 by default).
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
+
+from twinhub.standards.cadence import cron_interval
 
 FRESHNESS_ZERO_AT = 10  # cadences after which freshness is 0
 
 
-@functools.lru_cache(maxsize=256)
-def cadence_seconds(schedule: str | None, timezone: str = "UTC") -> float | None:
-    """The shortest interval between two runs of a cron ``schedule``, in seconds."""
-    if not schedule:
-        return None
-    from dagster._utils.schedules import get_smallest_cron_interval  # a cron reader the hub already has
+def cadence_seconds(schedule: str | None, timezone: str | None = None) -> float | None:
+    """The cadence of a cron ``schedule`` in seconds (standards/cadence.py: its mean interval), None without one.
 
-    try:
-        return get_smallest_cron_interval(schedule, timezone).total_seconds()
-    except Exception:  # noqa: BLE001 - an invalid cron is reported by the manifest check, not here
-        return None
+    The same in every ``timezone`` (a daylight-saving shift moves a tick, it adds or removes none); callers
+    pass the city's.
+    """
+    interval = cron_interval(schedule)
+    return interval.total_seconds() if interval else None
 
 
 def source_since(previous_run: dict | None, source_fingerprint: str, now: dt.datetime) -> str:

@@ -108,7 +108,7 @@ def test_dataset_figures_are_plain_numbers(hub):
 @pytest.mark.parametrize("cron, code, hours", [
     ("0 2 * * *", "DAILY", 24), ("0 * * * *", "HOURLY", 1), ("0 */6 * * *", "OTHER", 6),
     ("0 8,20 * * *", "TWICE_A_DAY", 12), ("0 6 * * 1", "WEEKLY", 168), ("0 1 1 * *", "MONTHLY", 730.5),
-    ("0 1 1 1,4,7,10 *", "QUARTERLY", 2191.5), ("0 1 1 1 *", "ANNUAL", 8766), ("@daily", "IRREG", None),
+    ("0 1 1 1,4,7,10 *", "QUARTERLY", 2191.5), ("0 1 1 1 *", "ANNUAL", 8766), ("@daily", "DAILY", 24), ("every day", "IRREG", None), (None, "IRREG", None),
 ])
 def test_cadence_of_a_cron_schedule(cron, code, hours):
     got_code, interval = cadence(cron)

@@ -10,7 +10,6 @@ import dagster as dg
 
 from twinhub import sample
 from twinhub.hub.registration import register
-from twinhub.pipelines.automation import cadence
 from twinhub.pipelines.factory import build_definitions
 
 
@@ -61,9 +60,3 @@ def test_the_schedule_runs_its_dataset_at_the_manifest_cron_in_the_city_timezone
     assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} >= {
         "water/pumping_stations_staged", "water/pumping_stations"}
     assert schedule.execution_timezone == "Asia/Shanghai"
-
-
-def test_cadence_is_the_interval_between_cron_ticks():
-    assert cadence("0 2 * * *", "Asia/Shanghai") == dt.timedelta(days=1)
-    assert cadence("30 2 * * 1", "Asia/Shanghai") == dt.timedelta(days=7)
-    assert cadence("0 * * * *", "UTC") == dt.timedelta(hours=1)

@@ -178,6 +178,7 @@ def check_manifest(
     """
     from twinhub.connectors import ConfigProblem, SourceError, SourceRefused, open_source
     from twinhub.standards import crosswalk_files
+    from twinhub.standards.cadence import CronError, parse_cron
     from twinhub.standards.crs import UnknownCRS, resolve_crs
     from twinhub.standards.crs_detect import crs_hint, lonlat_extent
     from twinhub.standards.crs_policy import CRSRefused, reprojection_record
@@ -240,10 +241,10 @@ def check_manifest(
     except StandardsError as exc:  # a crosswalk file in the hub home is broken
         problems["labels"] = str(exc)
     if manifest.schedule:
-        from dagster._utils.schedules import is_valid_cron_string
-
-        if not is_valid_cron_string(manifest.schedule):
-            problems["schedule"] = f"{manifest.schedule!r} is not a cron expression (e.g. '0 2 * * *' for 02:00 daily)"
+        try:
+            parse_cron(manifest.schedule)  # the reader the score, the report and Dagster's freshness use
+        except CronError as exc:
+            problems["schedule"] = f"not a cron expression: {exc} (e.g. '0 2 * * *' for 02:00 daily)"
     if problems:
         raise ManifestError(where, problems)
     return connector
