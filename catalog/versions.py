@@ -1,9 +1,11 @@
 """Versions: reading the catalog as of a version or a time, and serving an earlier version again.
 
 Every publish is a DuckLake snapshot, and a dataset's versions are the
-snapshots its publishing runs committed. History is never rewritten: a
+snapshots its publishing runs committed. History is not rewritten: a
 rollback publishes the rows (and the quarantine) of an earlier version as a
-*new* version, recorded in ``catalog.runs`` with status ``rollback``.
+*new* version, recorded in ``catalog.runs`` with status ``rollback``. The one
+exception is :func:`purge`, for a version that leaked what it must not have:
+it removes that version from history, data files included, audited.
 
     >>> parse_as_of("12")
     12
@@ -16,13 +18,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
+import sqlglot
 
-from twinhub.catalog import column_tiers, notes, variants
+from twinhub.catalog import audit, column_tiers, notes, variants
 from twinhub.catalog.lake import ALIAS, META_SCHEMA, Lake, UnknownVersion, commit, with_retry
-from twinhub.catalog.preview import render_preview
+from twinhub.catalog.preview import preview_path, render_preview
+from twinhub.errors import UserError
 
 AS_OF_HINT = "give a version number (see `twinhub catalog show DATASET`) or a time such as 2026-05-01 08:00"
 
@@ -196,3 +200,113 @@ def _temp_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 def _geometry(con: duckdb.DuckDBPyConnection, department: str, name: str) -> str | None:
     return next((c for c, t in notes.columns_of(con, department, name) if t.startswith("GEOMETRY")), None)
+
+
+class PurgeRefused(UserError, ValueError):
+    """A purge that would remove the served version, or is asked without a reason."""
+
+
+@dataclass
+class PurgeResult:
+    dataset: str
+    version: int
+    snapshots: list[int]  # the catalog versions expired: none of them can be read any more
+    files: list[str]  # data files deleted from disk
+    inlined_rows: int  # rows kept in the metadata database that no remaining version could read, deleted
+    others: dict[str, list[int]] = field(default_factory=dict)  # other datasets' versions that went with them
+
+
+def purge(lake: Lake, dataset: str, version: int, reason: str, actor: str | None = None) -> PurgeResult:
+    """Remove ``version`` of ``dataset`` from history: what it served cannot be read again, with ``--as-of``
+    or from disk.
+
+    DuckLake keeps every version (time travel); data only goes by expiring every snapshot that can still
+    see it and then deleting the files no remaining snapshot uses (``ducklake_expire_snapshots``,
+    ``ducklake_cleanup_old_files``). The rows of ``version`` (the dataset's, its public variant's, its
+    quarantine's) are visible from its snapshot until the dataset's next version, so every snapshot in
+    between is expired: other datasets' versions committed meanwhile go too (listed in ``others``; what
+    they still serve stays). Rows small enough to live inside the metadata database (DuckLake's data
+    inlining) that no remaining snapshot can read are deleted too, and the version's map preview.
+    The served version cannot be purged: roll back or publish a corrected version first. Audited
+    (action ``purge``), refused attempts too.
+    """
+    actor = actor or audit.current_actor()
+    con = lake.connect()
+    try:
+        try:
+            snapshots, others = _purge_plan(con, dataset, int(version), reason)
+        except (PurgeRefused, UnknownVersion) as exc:
+            audit.record(lake, audit.AuditEntry(action="purge", statement=f"purge {dataset} version {version}",
+                                                status="refused", message=str(exc), tables=[dataset], actor=actor),
+                         con=con)
+            raise
+        with_retry(lambda: con.execute(f"CALL ducklake_expire_snapshots('{ALIAS}', versions => ?)", [snapshots]),
+                   what=f"purging {dataset}")
+        files = [str(r[0]) for r in with_retry(lambda: con.execute(
+            f"SELECT path FROM ducklake_cleanup_old_files('{ALIAS}', cleanup_all => true)").fetchall())]
+        inlined = _drop_unreadable_inlined_rows(con, lake)
+        audit.record(lake, audit.AuditEntry(
+            action="purge", statement=f"purge {dataset} version {version}: {reason}", tables=[dataset],
+            actor=actor, message=f"expired versions {snapshots}; {len(files)} files and {inlined} inlined rows "
+                                 f"deleted; other datasets' versions gone with them: {others or 'none'}"), con=con)
+    finally:
+        con.close()
+    for snapshot in snapshots:
+        for name in (dataset, variants.variant_id(dataset)):
+            preview_path(lake, name, snapshot).unlink(missing_ok=True)
+    return PurgeResult(dataset, int(version), snapshots, files, inlined, others)
+
+
+def _purge_plan(con: duckdb.DuckDBPyConnection, dataset: str, version: int,
+                reason: str) -> tuple[list[int], dict[str, list[int]]]:
+    """The snapshots to expire to purge ``version``, and the other datasets' versions among them."""
+    if not (reason or "").strip():
+        raise PurgeRefused(f"give the reason for purging: twinhub catalog purge {dataset} --version {version} "
+                           f"--reason \"...\"")
+    known = sorted(v["version"] for v in dataset_versions(con, dataset))
+    if version not in known:
+        raise UnknownVersion(f"{dataset} has no version {version}; its versions: "
+                             f"{', '.join(map(str, known)) or 'none'}")
+    later = [v for v in known if v > version]
+    if not later:
+        raise PurgeRefused(f"version {version} is the one {dataset} serves now: serve another first "
+                           f"(twinhub catalog rollback {dataset} --to VERSION, or publish a corrected version), "
+                           f"then purge it")
+    snapshots = [r[0] for r in con.execute(
+        f"SELECT snapshot_id FROM {ALIAS}.snapshots() WHERE snapshot_id >= ? AND snapshot_id < ? ORDER BY 1",
+        [version, later[0]]).fetchall()]
+    others: dict[str, list[int]] = {}
+    for other, snapshot in con.execute(
+            f"""SELECT json_extract_string(commit_extra_info, '$.dataset'), snapshot_id FROM {ALIAS}.snapshots()
+                WHERE snapshot_id > ? AND snapshot_id < ? ORDER BY 2""", [version, later[0]]).fetchall():
+        if other and other != dataset:
+            others.setdefault(other, []).append(snapshot)
+    return snapshots, others
+
+
+_INLINED = re.compile(r"ducklake_inlined_data_\d+_\d+")
+
+
+def _drop_unreadable_inlined_rows(con: duckdb.DuckDBPyConnection, lake: Lake) -> int:
+    """Delete rows of DuckLake's inlined data that no remaining snapshot can read (expiring snapshots drops
+    the files only they use, but keeps such rows of tables that still exist); returns how many."""
+    catalog, schema = lake.metadata_schema.split(".", 1)
+    listing = sqlglot.exp.select("table_name").from_(sqlglot.exp.table_("ducklake_inlined_data_tables", db=schema,
+                                                                         catalog=catalog, quoted=True))
+    deleted = 0
+    for (name,) in con.execute(listing.sql("duckdb")).fetchall():
+        if not _INLINED.fullmatch(str(name)):
+            continue
+        table = sqlglot.exp.table_(name, db=schema, catalog=catalog, quoted=True)
+        snapshots = sqlglot.exp.table_("ducklake_snapshot", db=schema, catalog=catalog, quoted=True)
+        readable = sqlglot.parse_one(
+            "EXISTS (SELECT 1 FROM s WHERE s.snapshot_id >= t.begin_snapshot AND s.snapshot_id < t.end_snapshot)",
+            read="duckdb")
+        readable.find(sqlglot.exp.Table).replace(snapshots.as_("s"))
+        for column in readable.find_all(sqlglot.exp.Column):
+            if column.table == "t":
+                column.set("table", sqlglot.exp.to_identifier(name, quoted=True))
+        condition = sqlglot.exp.and_(sqlglot.exp.column("end_snapshot").is_(sqlglot.exp.null()).not_(),
+                                     sqlglot.exp.not_(readable))
+        deleted += con.execute(sqlglot.exp.delete(table, where=condition).sql("duckdb")).fetchone()[0]
+    return deleted
