@@ -31,7 +31,7 @@ def _home(tmp_path: pathlib.Path, text: str) -> pathlib.Path:
     ({"secrets": {"allow_prefix": {"water": ["WATER_"]}}},
      "unknown key 'secrets.allow_prefix' (did you mean 'secrets.allow_prefixes'?)"),
     ({"landings": {"water": ["/srv/landing/water"]}}, "unknown key 'landings' (did you mean 'landing'?)"),
-    ({"xyz": 1}, "unknown key 'xyz' (valid keys: standards, target_crs, chunk_rows, catalog, http, landing, secrets)"),
+    ({"xyz": 1}, "unknown key 'xyz' (valid keys: standards, target_crs, chunk_rows, catalog, http, landing, secrets"),
     ({"http": {"allow_private": "yes"}}, "http.allow_private: Input should be a valid boolean"),
     ({"chunk_rows": 0}, "chunk_rows: Input should be greater than 0"),
     ({"catalog": "postgres:dbname=x"}, "catalog: expected a mapping with keys metadata, schema, data, previews"),

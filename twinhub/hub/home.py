@@ -55,6 +55,9 @@ landing:
 # (password_env, headers_env, params_env). Not listed: the department in capitals, e.g. WATER_.
 # secrets: {allow_prefixes: {water: [WATER_]}}
 secrets:
+# limits: caps on what one source may make the hub read (defaults shown):
+# limits: {max_columns: 10000, max_download_mb: 2048, max_inflate_ratio: 100}
+limits:
 """
 
 
