@@ -133,3 +133,59 @@ def test_a_filter_cannot_reach_beyond_the_view(server):
     cql = urllib.parse.quote("name = 'x'') OR 1=1 --'")
     status, _, page = get(f"{server}/collections/emergency.shelters/items?filter={cql}")
     assert status == 200 and page["numberMatched"] == 0
+
+
+def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    import math
+
+    x = int((lon + 180) / 360 * 2**z)
+    y = int((1 - math.log(math.tan(math.radians(lat)) + 1 / math.cos(math.radians(lat))) / math.pi) / 2 * 2**z)
+    return x, y
+
+
+def fetch(url: str, token: str | None = None, headers: dict | None = None):
+    request = urllib.request.Request(url, headers={**({"Authorization": f"Bearer {token}"} if token else {}),
+                                                   **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+def test_gdal_reads_the_vector_tiles_of_a_collection_with_every_feature(server, served_hub, tmp_path):
+    """A z8 tile over the city holds every shelter; GDAL's MVT driver decodes it with its attributes."""
+    rows = run_query(served_hub.lake, "SELECT facility_id, ST_X(geometry), ST_Y(geometry) FROM emergency.shelters "
+                                      "WHERE geometry IS NOT NULL").rows
+    x, y = _tile_of(121.47, 31.23, 8)
+    assert all(_tile_of(lon, lat, 8) == (x, y) for _, lon, lat in rows)  # the city fits one z8 tile
+    status, headers, body = fetch(f"{server}/collections/emergency.shelters/tiles/WebMercatorQuad/8/{y}/{x}")
+    assert status == 200 and headers["Content-Type"] == "application/vnd.mapbox-vector-tile"
+    path = tmp_path / "tile.pbf"
+    path.write_bytes(body)
+    out = ogr("-ro", "-al", "-oo", f"X={x}", "-oo", f"Y={y}", "-oo", "Z=8", str(path))
+    assert out.count("OGRFeature(") == len(rows)
+    assert all(f"facility_id (String) = {fid}" in out for fid, _, _ in rows)
+    again = fetch(f"{server}/collections/emergency.shelters/tiles/WebMercatorQuad/8/{y}/{x}",
+                  headers={"If-None-Match": headers["ETag"]})
+    assert again[0] == 304  # cached per version and view: the client's copy is current
+
+
+def test_tiles_follow_the_readers_access(server, health_token):
+    x, y = _tile_of(121.47, 31.23, 8)
+    path = f"/collections/civil_affairs.elderly_care/tiles/WebMercatorQuad/8/{y}/{x}"
+    assert fetch(server + path)[0] == 403
+    status, _, body = fetch(server + path, token=health_token)
+    assert status == 200 and len(body) > 0
+    status, _, body = fetch(f"{server}/collections/emergency.shelters/tiles/WebMercatorQuad/8/0/0")
+    assert status == 204 and body == b""  # a tile far from the city: empty
+    assert fetch(f"{server}/collections/emergency.shelters/tiles/WebMercatorQuad/3/9/0")[0] == 400
+
+
+def test_tilejson_describes_the_layer_and_its_fields(server):
+    status, _, doc = get(f"{server}/collections/emergency.shelters/tiles/WebMercatorQuad/tilejson.json")
+    assert status == 200 and doc["tilejson"] == "3.0.0"
+    assert doc["tiles"][0].endswith("/collections/emergency.shelters/tiles/WebMercatorQuad/{z}/{y}/{x}")
+    assert doc["vector_layers"][0]["fields"]["capacity"] == "integer"
+    minx, miny, maxx, maxy = doc["bounds"]
+    assert 121 < minx < maxx < 122 and 31 < miny < maxy < 32

@@ -14,9 +14,9 @@ import time
 import urllib.parse
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
-from twinhub.catalog import audit, features
+from twinhub.catalog import audit, features, tiles
 from twinhub.catalog.enforce import AsConsumer
 from twinhub.catalog.filters import CONFORMANCE as CQL2_CONFORMANCE
 from twinhub.hub.consumers import city_today, derived_inputs
@@ -24,8 +24,10 @@ from twinhub.hub.home import Hub
 from twinhub.serve import errors
 from twinhub.serve.collections import CRS84, Meta, catalog_meta, crs_of_uri, crs_uri, extent
 from twinhub.serve.readers import reader
+from twinhub.serve.tilecache import TileCache
 
 GEOJSON = "application/geo+json"
+MVT = "application/vnd.mapbox-vector-tile"
 OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
 CONFORMANCE = (
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
@@ -35,6 +37,10 @@ CONFORMANCE = (
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
     *CQL2_CONFORMANCE,
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
 )
 DEFAULT_LIMIT = 100
 
@@ -204,6 +210,56 @@ def create_app(hub: Hub, today: dt.date | None = None) -> FastAPI:
         found["links"] = [{"rel": "self", "href": f"{b}/collections/{cid}/items/{fid}", "type": GEOJSON},
                           {"rel": "collection", "href": f"{b}/collections/{cid}", "type": "application/json"}]
         return JSONResponse(found, media_type=GEOJSON, headers={"Content-Crs": f"<{out_crs}>"})
+
+    cache = TileCache()
+
+    @app.get("/collections/{cid}/tiles", summary="The collection's tilesets (OGC API – Tiles)")
+    def tilesets(cid: str, request: Request):
+        r = reading(request)
+        try:
+            r.view(cid)
+        finally:
+            r.close()
+        b = f"{base(request)}/collections/{cid}/tiles/WebMercatorQuad"
+        return {"tilesets": [{
+            "title": f"{cid} (vector tiles)", "dataType": "vector", "crs": crs_uri("EPSG:3857"),
+            "tileMatrixSetURI": "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad",
+            "links": [{"rel": "self", "href": b, "type": "application/json"},
+                      {"rel": "item", "href": b + "/{tileMatrix}/{tileRow}/{tileCol}", "templated": True,
+                       "type": MVT},
+                      {"rel": "describedby", "href": b + "/tilejson.json", "type": "application/json"}]}]}
+
+    @app.get("/collections/{cid}/tiles/WebMercatorQuad/tilejson.json", summary="TileJSON 3.0")
+    def tilejson(cid: str, request: Request):
+        r = reading(request)
+        try:
+            view = r.view(cid)
+            box = extent(r.con, view, _table_crs(r, cid, hub))
+        finally:
+            r.close()
+        fields = {c: _json_type(t) for c, t in view.columns.items() if c != view.geometry}
+        return {"tilejson": "3.0.0", "name": cid, "scheme": "xyz", "minzoom": 0, "maxzoom": tiles.MAX_ZOOM,
+                "bounds": box or [-180, -85.0511, 180, 85.0511],
+                "tiles": [f"{base(request)}/collections/{cid}/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}"],
+                "vector_layers": [{"id": cid, "fields": fields}]}
+
+    @app.get("/collections/{cid}/tiles/WebMercatorQuad/{z}/{y}/{x}", summary="One vector tile (MVT)")
+    def tile(cid: str, z: int, y: int, x: int, request: Request):
+        tiles.check_tile(z, x, y)
+        r = reading(request)
+        try:
+            view = r.view(cid)
+            key = cache.key(r.con, view, z, x, y)
+            if request.headers.get("if-none-match") == f'"{key}"':
+                return Response(status_code=304, headers={"ETag": f'"{key}"'})
+            body = cache.get(key)
+            if body is None:
+                body = tiles.tile(r.con, view, z, x, y, _table_crs(r, cid, hub), cid)
+                cache.put(key, body)
+        finally:
+            r.close()
+        return Response(body, status_code=200 if body else 204, media_type=MVT,
+                        headers={"ETag": f'"{key}"', "Cache-Control": "private, max-age=60"})
 
     return app
 
