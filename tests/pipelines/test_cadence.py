@@ -6,7 +6,9 @@ ticks over 28 years (2001-2028: whole weeks and whole leap cycles), in the sched
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
+import pathlib
 import zoneinfo
 
 import pytest
@@ -52,3 +54,21 @@ def test_score_report_dcat_and_dagster_read_a_schedule_alike(cron, timezone):
 def test_an_unreadable_schedule_has_no_cadence_anywhere():
     assert cadence_seconds("0 0 L * *") is None and expected_interval_hours("0 0 L * *") is None
     assert policy_for("0 0 L * *") is None and cadence("0 0 L * *") == ("IRREG", None)
+
+
+def _imported(node: ast.AST) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    return [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+
+
+def test_no_private_dagster_api_outside_the_orchestration_layer():
+    """Dagster's private modules (``dagster._…``) change without notice: only pipelines/ may lean on them."""
+    repo = pathlib.Path(__file__).resolve().parents[2]
+    found = []
+    for folder in ("twinhub", "catalog", "connectors", "standards"):
+        for path in (repo / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                found += [f"{path.relative_to(repo)}:{node.lineno} {name}" for name in _imported(node)
+                          if name.startswith("dagster._")]
+    assert found == []
