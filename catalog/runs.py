@@ -1,34 +1,38 @@
 """Each dataset's newest run, as the catalog recorded it (``catalog.runs``).
 
 ``twinhub datasets`` shows it as the last run, ``twinhub run --failed`` reruns the datasets whose newest
-run failed or was blocked, and the steward's review reads the newest published run's privacy findings.
+run failed or was blocked; the steward's review may read the newest published run's details.
 """
 
 from __future__ import annotations
 
 from twinhub.catalog.lake import Lake
 
-# The newest run per dataset (of one status, when given), with the tier the catalog serves it at.
-# The status is a bound parameter; the SQL is a constant.
-LATEST_RUNS = (
-    "SELECT r.*, d.classification AS served_tier "
+# The newest run per dataset (of one status, when given: a bound parameter), with the tier the catalog
+# serves the dataset at. Two constant statements: with and without the run's details (JSON, the
+# largest column; listing a thousand datasets needs none of it).
+_SUMMARY = "r.dataset, r.run_id, r.status, r.finished_at, r.rows_published, r.rows_quarantined"
+_LATEST = (
     "FROM catalog.runs r LEFT JOIN catalog.datasets d ON d.dataset = r.dataset "
     "WHERE (CAST(? AS VARCHAR) IS NULL OR r.status = ?) "
     "QUALIFY row_number() OVER (PARTITION BY r.dataset ORDER BY r.finished_at DESC) = 1"
 )
+LATEST_RUNS = f"SELECT {_SUMMARY}, d.classification AS served_tier {_LATEST}"
+LATEST_RUNS_WITH_DETAILS = f"SELECT {_SUMMARY}, r.details, d.classification AS served_tier {_LATEST}"
 
 
-def latest_runs(lake: Lake, status: str | None = None) -> dict[str, dict]:
-    """dataset -> its newest run (its newest run of ``status``) as a record, plus ``served_tier``.
+def latest_runs(lake: Lake, status: str | None = None, details: bool = False) -> dict[str, dict]:
+    """dataset -> its newest run (its newest run of ``status``) as a record.
 
-    ``served_tier`` is the classification the catalog serves the dataset at now (None if it serves none).
-    An empty dict when the catalog does not exist yet.
+    Each record holds dataset, run_id, status, finished_at, rows_published, rows_quarantined, with
+    ``details`` the run's details (JSON text), and ``served_tier``: the classification the catalog
+    serves the dataset at now (None if it serves none). Empty when the catalog does not exist yet.
     """
     if not lake.exists():
         return {}
     con = lake.connect(read_only=True)
     try:
-        cur = con.execute(LATEST_RUNS, [status, status])
+        cur = con.execute(LATEST_RUNS_WITH_DETAILS if details else LATEST_RUNS, [status, status])
         names = [d[0] for d in cur.description]
         return {record["dataset"]: record for record in (dict(zip(names, row)) for row in cur.fetchall())}
     finally:

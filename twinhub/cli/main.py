@@ -51,6 +51,7 @@ JOIN civil_affairs.elderly_care e
   ON ST_DWithin(s.geometry::geography, e.geometry::geography, 400)
 ORDER BY metres"""
 
+
 class Group(click.Group):
     """Turns errors into a one-line message: exit 2 for the user's to fix, 1 for anything else.
 
