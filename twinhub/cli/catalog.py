@@ -178,7 +178,7 @@ def rollback(ctx: click.Context, dataset: str, version: int, reason: str) -> Non
 @click.command("export")
 @click.argument("dataset")
 @click.option("--file-format", "file_format", type=click.Choice(list(EXPORT_FORMATS)), default="geoparquet",
-              show_default=True, help="The file to write.")
+              show_default=True, help="The format of the file to write.")
 @click.option("--out", type=click.Path(path_type=pathlib.Path), help="File or folder (default: DATASET.<ext> here).")
 @click.option("--force", is_flag=True, help="Replace the file if it exists.")
 @renamed("--format", "--file-format", RENDERING)
