@@ -65,6 +65,7 @@ class Tiers:
     datasets: dict[str, str] = field(default_factory=dict)  # table -> tier
     owners: dict[str, str] = field(default_factory=dict)  # departments' datasets -> department
     columns: dict[str, dict[str, ColumnTier]] = field(default_factory=dict)  # table -> column -> tier
+    inputs: dict[str, list[str]] = field(default_factory=dict)  # city layer -> the datasets its rows come from
 
     def column(self, table: str, column: str) -> ColumnTier:
         declared = self.columns.get(table, {}).get(column)
@@ -84,6 +85,7 @@ def load_tiers(con: duckdb.DuckDBPyConnection, derived_inputs: dict[str, list[st
     tiers.columns = _declared_columns(con)
     for standard, members in standards.items():
         _inherit(tiers, f"{CITY}.{standard}", members, by_column=True)
+        tiers.inputs[f"{CITY}.{standard}"] = sorted(members)
     pending = dict(derived_inputs or {})
     for _ in range(len(pending) + 1):  # derived datasets may read each other: resolve in rounds
         for table, inputs in list(pending.items()):
@@ -95,7 +97,7 @@ def load_tiers(con: duckdb.DuckDBPyConnection, derived_inputs: dict[str, list[st
 
 def stricter(then: Tiers, now: Tiers) -> Tiers:
     """Per table and column, the higher of two tiers (a tie: unprotected wins, it is the stricter)."""
-    out = Tiers(owners={**then.owners, **now.owners})
+    out = Tiers(owners={**then.owners, **now.owners}, inputs={**then.inputs, **now.inputs})
     for table in set(then.datasets) | set(now.datasets):
         out.datasets[table] = highest([t.datasets[table] for t in (then, now) if table in t.datasets])
         names = set(then.columns.get(table, {})) | set(now.columns.get(table, {}))
@@ -175,6 +177,27 @@ class Access:
         if tier.protection in PROTECTIONS and tier.tier != "restricted":
             return Decision(PROTECTED, protection=tier.protection)
         return Decision(BLOCKED, reason=self._refusal(table, column, tier.tier, grant))
+
+    def readable_inputs(self, table: str) -> list[str] | None:
+        """For a city layer, the input datasets whose rows the consumer may read; None for any other
+        table (every row). An input's rows are readable when the input is public, of the consumer's own
+        department, granted to the consumer, or classified no higher than the consumer's grant on the
+        layer: an internal grant on the layer does not open the rows of a restricted input.
+        """
+        if table not in self.tiers.inputs:
+            return None
+        layer = self.grant(table)
+        level = rank(layer.level) if layer is not None and layer.active(self.today) else -1
+        return [d for d in self.tiers.inputs[table]
+                if rank(self.tiers.datasets.get(d, TIERS[-1])) <= level or self._reads_rows_of(d)]
+
+    def _reads_rows_of(self, dataset: str) -> bool:
+        if self.tiers.datasets.get(dataset) == "public":
+            return True
+        if self.consumer.department and self.tiers.owners.get(dataset) == self.consumer.department:
+            return True
+        grant = self.grant(dataset)
+        return grant is not None and grant.active(self.today)
 
     def _meta(self, table: str) -> Decision:
         if table.split(".", 1)[1] in OPEN_META:

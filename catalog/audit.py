@@ -1,48 +1,53 @@
 """The audit log: every query, lookup and export, refused or not, shown as ``catalog.audit``.
 
-Who (the OS user, or ``TWINHUB_USER``), for which department (``--department``
-or ``TWINHUB_DEPARTMENT``), when, the statement, the tables and columns it
-touched (sqlglot lineage over the guarded DuckDB SQL), the rows returned and
-the outcome. Written after the query ran, on a separate connection (the
-query's own is read-only and cannot touch the log), into the catalog's
-metadata database (SQLite or PostgreSQL) beside DuckLake's tables: reading
-the catalog never makes a new version, and the log travels with the catalog.
-
-    >>> touched_columns("SELECT name FROM water.pumping_stations WHERE category = 'x'",
-    ...                 {"water.pumping_stations": {"name": "VARCHAR", "category": "VARCHAR"}})
-    ['water.pumping_stations.category', 'water.pumping_stations.name']
+Who (the operating-system user of the process: ``TWINHUB_USER`` is not an
+identity, anyone can set it), for which department (``--department`` or
+``TWINHUB_DEPARTMENT``), when, the full statement (never cut) and its
+SHA-256, the tables and columns it read (catalog/lineage.py over the guarded
+DuckDB SQL), the rows returned and the outcome. A query's record is written
+*before* it runs (status ``started``) and completed after (``ok``,
+``refused``, ``error``, ``timeout``, ``killed``): a query whose process is
+killed keeps its ``started`` record. Records go on a separate connection (the
+query itself runs in a sandbox that has no catalog, catalog/sandbox.py) into
+the catalog's metadata database (SQLite or PostgreSQL) beside DuckLake's
+tables: reading the catalog never makes a new version, and the log travels
+with the catalog.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import getpass
+import hashlib
 import json
 import os
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import duckdb
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import SqlglotError
-from sqlglot.optimizer.qualify import qualify
-from sqlglot.optimizer.scope import traverse_scope
 
 from twinhub.catalog.lake import ALIAS, Lake, with_retry
+from twinhub.catalog.lineage import columns_read
 
-ENV_USER = "TWINHUB_USER"
+ENV_USER = "TWINHUB_USER"  # not an identity: shown nowhere as the actor (anyone can set it)
 ENV_DEPARTMENT = "TWINHUB_DEPARTMENT"
-MAX_STATEMENT = 20_000  # characters of a statement kept in the log
+# columns this module adds to the log when missing (catalog/lake.py's AUDIT_COLUMNS has the others)
+EXTRA_COLUMNS = (("query_id", "VARCHAR"), ("statement_sha256", "VARCHAR"))
+RECORD_COLUMNS = ("happened_at", "actor", "department", "action", "dialect", "statement", "as_of", "tables",
+                  "columns", "rows_returned", "truncated", "status", "message", "duration_ms", "consumer",
+                  "query_id", "statement_sha256")
+OUTCOME_COLUMNS = ("tables", "columns", "rows_returned", "truncated", "status", "message", "duration_ms")
+_migrated: set[tuple[str, str]] = set()
 
 
 @dataclass
 class AuditEntry:
     action: str  # query | near | export | export-catalog | rollback
     statement: str
-    status: str = "ok"  # ok | refused | timeout | error
+    status: str = "ok"  # started | ok | refused | timeout | killed | error
     dialect: str | None = None
     as_of: str | None = None
     tables: list[str] = field(default_factory=list)
@@ -54,55 +59,143 @@ class AuditEntry:
     actor: str | None = None
     department: str | None = None
     consumer: str | None = None  # `--as`: the consumer whose grants applied
+    query_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 def current_actor() -> str:
-    """Who is asking: ``TWINHUB_USER`` if set, else the operating-system user."""
-    name = os.environ.get(ENV_USER)
-    if name:
-        return name
-    try:
+    """Who is asking: the operating-system account of this process (its uid's passwd entry).
+
+    Not ``TWINHUB_USER`` nor ``USER``/``LOGNAME``: environment variables are whatever the caller says.
+    """
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    if uid is None:
+        import getpass
+
         return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (some containers)
-        return f"uid:{os.getuid()}" if hasattr(os, "getuid") else "unknown"
+    try:
+        import pwd
+
+        return pwd.getpwuid(uid).pw_name
+    except (KeyError, ImportError):  # no passwd entry (some containers)
+        return f"uid:{uid}"
 
 
 def current_department(given: str | None = None) -> str | None:
     return given or os.environ.get(ENV_DEPARTMENT) or None
 
 
-def record(lake: Lake, entry: AuditEntry) -> None:
+def statement_sha256(statement: str) -> str:
+    return hashlib.sha256(statement.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _outcome(entry: AuditEntry) -> dict:
+    return {"tables": json.dumps(sorted(set(entry.tables))), "columns": json.dumps(sorted(set(entry.columns))),
+            "rows_returned": entry.rows_returned, "truncated": entry.truncated, "status": entry.status,
+            "message": (entry.message or "")[:2000] or None, "duration_ms": entry.duration_ms}
+
+
+def _values(entry: AuditEntry) -> dict:
+    return {"happened_at": dt.datetime.now(dt.timezone.utc), "actor": entry.actor or current_actor(),
+            "department": current_department(entry.department), "action": entry.action, "dialect": entry.dialect,
+            "statement": entry.statement, "as_of": entry.as_of, **_outcome(entry), "consumer": entry.consumer,
+            "query_id": entry.query_id, "statement_sha256": statement_sha256(entry.statement)}
+
+
+def _migrate(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
+    """Add :data:`EXTRA_COLUMNS` to a log made before them (once per process and catalog)."""
+    if (lake.uri, lake.audit_table) in _migrated:
+        return
+    have = {d[0] for d in con.execute(exp.select(exp.Star()).from_(exp.to_table(lake.audit_table)).limit(0)
+                                      .sql(dialect="duckdb")).description}
+    for name, kind in EXTRA_COLUMNS:
+        if name not in have:
+            alter = exp.Alter(this=exp.to_table(lake.audit_table), kind="TABLE", actions=[
+                exp.ColumnDef(this=exp.to_identifier(name), kind=exp.DataType.build(kind))])
+            con.execute(alter.sql(dialect="duckdb"))
+    _migrated.add((lake.uri, lake.audit_table))
+
+
+def _insert(con: duckdb.DuckDBPyConnection, lake: Lake, entry: AuditEntry) -> None:
+    values = _values(entry)
+    insert = exp.insert(exp.Values(expressions=[exp.Tuple(expressions=[exp.Placeholder() for _ in RECORD_COLUMNS])]),
+                        exp.to_table(lake.audit_table), columns=list(RECORD_COLUMNS))
+    with_retry(lambda: (_migrate(con, lake), con.execute(insert.sql(dialect="duckdb"),
+                                                          [values[c] for c in RECORD_COLUMNS])),
+               what="the audit log")
+
+
+def record(lake: Lake, entry: AuditEntry, con: duckdb.DuckDBPyConnection | None = None) -> None:
     """Append ``entry`` to ``catalog.audit`` (retried while another writer holds the catalog)."""
-    values = [
-        dt.datetime.now(dt.timezone.utc), entry.actor or current_actor(), current_department(entry.department),
-        entry.action, entry.dialect, entry.statement[:MAX_STATEMENT], entry.as_of,
-        json.dumps(sorted(set(entry.tables))), json.dumps(sorted(set(entry.columns))), entry.rows_returned,
-        entry.truncated, entry.status, (entry.message or "")[:2000] or None, entry.duration_ms, entry.consumer,
-    ]
-    con = lake.connect()
+    own = con is None
+    con = con or lake.connect()
     try:
-        marks = ", ".join("?" * len(values))
-        with_retry(lambda: con.execute(f"INSERT INTO {lake.audit_table} VALUES ({marks})", values),
+        _insert(con, lake, entry)
+    finally:
+        if own:
+            con.close()
+
+
+def start(lake: Lake, entry: AuditEntry, con: duckdb.DuckDBPyConnection | None = None) -> None:
+    """Write ``entry`` as ``started`` before anything runs; :func:`finish` completes the same record."""
+    status, entry.status = entry.status, "started"
+    try:
+        record(lake, entry, con)
+    finally:
+        entry.status = status
+
+
+def finish(lake: Lake, entry: AuditEntry, con: duckdb.DuckDBPyConnection | None = None) -> None:
+    """Complete the record :func:`start` wrote with ``entry``'s outcome."""
+    outcome = _outcome(entry)
+    update = exp.update(exp.to_table(lake.audit_table), {c: exp.Placeholder() for c in OUTCOME_COLUMNS},
+                        where=exp.column("query_id").eq(exp.Placeholder()))
+    own = con is None
+    con = con or lake.connect()
+    try:
+        with_retry(lambda: con.execute(update.sql(dialect="duckdb"),
+                                       [outcome[c] for c in OUTCOME_COLUMNS] + [entry.query_id]),
                    what="the audit log")
     finally:
-        con.close()
+        if own:
+            con.close()
+
+
+class Run:
+    """One audited action: :meth:`start` writes the ``started`` record (once); the end completes it."""
+
+    def __init__(self, lake: Lake, entry: AuditEntry):
+        self.lake, self.entry, self.started = lake, entry, False
+
+    def start(self) -> None:
+        if not self.started:
+            start(self.lake, self.entry)
+            self.started = True
+
+    def end(self) -> None:
+        (finish if self.started else record)(self.lake, self.entry)
 
 
 @contextlib.contextmanager
-def audited(lake: Lake, entry: AuditEntry, outcomes: dict[type, str] | None = None) -> Iterator[AuditEntry]:
-    """Record ``entry`` when the block ends, however it ends: an exception of a type in ``outcomes``
-    sets that status (e.g. ``refused``) and its message; any other is an ``error``."""
+def audited(lake: Lake, entry: AuditEntry, outcomes: dict[type, str] | None = None,
+            deferred: bool = False) -> Iterator[Run]:
+    """Record ``entry`` as started, run the block, complete the record however the block ends: an
+    exception of a type in ``outcomes`` sets that status (e.g. ``refused``) and its message; any other
+    is an ``error``. ``deferred``: the block calls ``run.start()`` itself, just before it executes
+    anything (a refusal before that is recorded once, complete)."""
+    run = Run(lake, entry)
+    if not deferred:
+        run.start()
     clock = time.monotonic()
     try:
-        yield entry
-    except Exception as exc:
+        yield run
+    except BaseException as exc:
         status = next((s for kind, s in (outcomes or {}).items() if isinstance(exc, kind)), None)
-        entry.status = status or "error"
+        entry.status = status or ("killed" if isinstance(exc, KeyboardInterrupt) else "error")
         entry.message = str(exc) if status else f"{type(exc).__name__}: {str(exc)[:500]}"
         raise
     finally:
         entry.duration_ms = round((time.monotonic() - clock) * 1000, 1)
-        record(lake, entry)
+        run.end()
 
 
 def table_schemas(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...] | list[str]) -> dict[str, dict[str, str]]:
@@ -120,20 +213,10 @@ def table_schemas(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...] | list
 
 
 def touched_columns(sql: str, schemas: dict[str, dict[str, str]]) -> list[str]:
-    """``schema.table.column`` for every catalog column ``sql`` (DuckDB) reads; [] if lineage fails."""
-    nested: dict[str, dict[str, dict[str, str]]] = {}
-    for name, columns in schemas.items():
-        schema, table = name.split(".", 1)
-        nested.setdefault(schema, {})[table] = columns
-    try:
-        tree = qualify(sqlglot.parse_one(sql, read="duckdb"), schema=nested, dialect="duckdb",
-                       validate_qualify_columns=False, quote_identifiers=False)
-        found = set()
-        for scope in traverse_scope(tree):
-            for column in scope.columns:
-                source = scope.sources.get(column.table)
-                if isinstance(source, exp.Table) and source.db and column.name:
-                    found.add(f"{source.db}.{source.name}.{column.name}")
-        return sorted(found)
-    except (SqlglotError, RecursionError, KeyError, ValueError):
-        return []
+    """``schema.table.column`` for every catalog column ``sql`` (DuckDB) reads (catalog/lineage.py).
+
+        >>> touched_columns("SELECT name FROM water.pumping_stations WHERE category = 'x'",
+        ...                 {"water.pumping_stations": {"name": "VARCHAR", "category": "VARCHAR"}})
+        ['water.pumping_stations.category', 'water.pumping_stations.name']
+    """
+    return sorted(f"{t}.{c}" for t, columns in columns_read(sql, schemas).items() for c in columns)

@@ -39,6 +39,7 @@ from twinhub.catalog.access import BLOCKED, CLEAR, PROTECTED, Access, Decision, 
 from twinhub.catalog.grants import Consumer, read_grants
 from twinhub.catalog.guard import PreparedQuery, QueryRefused, prepare_query
 from twinhub.catalog.lake import ALIAS, Lake
+from twinhub.catalog.sandbox import SandboxTable, table_select
 
 Decide = Callable[[str, str], Decision]
 Protect = Callable[[str, str], str]  # (column SQL, protection) -> SQL of the protected value
@@ -53,16 +54,11 @@ def enforce(sql: str, schemas: dict[str, dict[str, str]], decide: Decide, protec
     ``schemas`` is {"schema.table": {column: type}} of the tables ``sql`` reads.
     Returns ``sql`` unchanged when the consumer reads every column of them in clear.
     """
-    decisions = {t: {c: _protectable(t, c, decide(t, c), _of(protect, t)) for c in columns}
-                 for t, columns in schemas.items()}
+    decisions = check(sql, schemas, decide, protect)
     limited = {t for t, d in decisions.items() if any(x.kind != CLEAR for x in d.values())}
     if not limited:
         return sql
     tree = _parse(sql)
-    _check(_qualified(tree.copy(), schemas), decisions, _star_hint(tree))
-    for table in sorted(limited):  # nothing of it readable, e.g. count(*) without a grant
-        if all(d.kind == BLOCKED for d in decisions[table].values()):
-            raise QueryRefused(decide(table, TABLE).reason)
     for table in list(tree.find_all(exp.Table)):
         name = _fold(_table_name(table) or "")  # HEALTH.Care_Contacts is health.care_contacts
         if name in limited:
@@ -72,6 +68,56 @@ def enforce(sql: str, schemas: dict[str, dict[str, str]], decide: Decide, protec
             column.set("db", None)
             column.set("catalog", None)
     return tree.sql(dialect="duckdb")
+
+
+def check(sql: str, schemas: dict[str, dict[str, str]], decide: Decide,
+          protect: Protect | None = None) -> dict[str, dict[str, Decision]]:
+    """Each column's decision for the consumer; raise QueryRefused if ``sql`` uses a blocked column
+    anywhere, or reads a table of which nothing is readable (even ``count(*)``)."""
+    decisions = {t: {c: _protectable(t, c, decide(t, c), _of(protect, t)) for c in columns}
+                 for t, columns in schemas.items()}
+    limited = {t for t, d in decisions.items() if any(x.kind != CLEAR for x in d.values())}
+    if not limited:
+        return decisions
+    tree = _parse(sql)
+    _check(_qualified(tree.copy(), schemas), decisions, _star_hint(tree))
+    for table in sorted(limited):  # nothing of it readable, e.g. count(*) without a grant
+        if all(d.kind == BLOCKED for d in decisions[table].values()):
+            raise QueryRefused(decide(table, TABLE).reason)
+    return decisions
+
+
+def sandbox_tables(reads: dict[str, list[str]], decisions: dict[str, dict[str, Decision]] | None = None,
+                   rows: Callable[[str], list[str] | None] | None = None,
+                   protect: Protect | None = None) -> list[SandboxTable]:
+    """The sandbox's tables for a query reading ``reads`` ({table: columns}): per table the columns read,
+    clear or in their protected form (blocked ones left out), and, for a city layer, only the rows of
+    the inputs ``rows(table)`` names (``None``: every row). Without ``decisions`` (the local steward)
+    every column is clear."""
+    out = []
+    for table, columns in reads.items():
+        projections = []
+        for column in columns:
+            decision = (decisions or {}).get(table, {}).get(column, Decision(CLEAR))
+            ident = exp.to_identifier(column, quoted=True)
+            if decision.kind == CLEAR:
+                projections.append(exp.column(ident))
+            elif decision.kind == PROTECTED:
+                projections.append(exp.alias_(_protected(ident.sql("duckdb"), decision, _of(protect, table)), ident))
+        inputs = rows(table) if rows is not None else None
+        out.append(SandboxTable(table, table_select(table, projections, None if inputs is None
+                                                    else _from_inputs(inputs))))
+    return out
+
+
+def _from_inputs(inputs: list[str]) -> exp.Expr:
+    """``department || '.' || dataset IN ('water.p', ...)``: a city layer's rows from these inputs only."""
+    if not inputs:
+        return exp.false()
+    origin = exp.DPipe(this=exp.DPipe(this=exp.column(exp.to_identifier("department", quoted=True)),
+                                      expression=exp.Literal.string(".")),
+                       expression=exp.column(exp.to_identifier("dataset", quoted=True)))
+    return exp.In(this=origin, expressions=[exp.Literal.string(i) for i in inputs])
 
 
 def _parse(sql: str) -> exp.Expr:

@@ -1,37 +1,47 @@
-"""Run a user's read-only SQL on the catalog.
+"""Run a user's read-only SQL on the catalog, in a sandbox that holds only what the query may read.
 
-Two locks, so that one mistake is not enough: the sqlglot guard allows only a
-single SELECT over catalog tables with allow-listed functions, and the
-connection itself is read-only with file access switched off (only the
-catalog's own data folder is readable) and its configuration locked. A time
-limit cancels long queries, a row limit caps what comes back, and every
-attempt, refused or not, is written to the audit log (catalog/audit.py).
+1. The sqlglot guard (catalog/guard.py) allows one SELECT over catalog tables
+   with allow-listed functions and translates it to DuckDB SQL.
+2. catalog/lineage.py resolves every column it reads (a query it cannot
+   resolve is refused); for a consumer (``--as``) catalog/enforce.py refuses
+   a blocked column by name and decides each column's form.
+3. The audit record is written *before* anything runs, with the full
+   statement (catalog/audit.py), and completed however the query ends.
+4. A worker process (catalog/worker.py) builds a fresh in-memory DuckDB with
+   only those tables and columns, in the form the consumer may read them
+   (catalog/sandbox.py), locks it (no files, no network, no settings), runs
+   the query wrapped to print geometries as text (a syntax tree, never text
+   pasted together) and is killed at the deadline.
 
-``as_of`` (a version number or a time) attaches the catalog as it was then:
-every table, ``catalog.*`` included, reads that snapshot. The guard is not
-involved, so time travel cannot be used to reach anything else.
+A guard bypass, whatever it is, runs in a sandbox without the catalog, its
+metadata, grants, audit log or files: it reads at most what the consumer was
+given for this query.
+
+``as_of`` (a version number or a time) reads the catalog as it was then: the
+sandbox's tables are copied from that snapshot.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from dataclasses import dataclass
 
 import duckdb
+from sqlglot import exp
 
-from twinhub.catalog import audit
-from twinhub.catalog.enforce import AsConsumer, restrict_query
+from twinhub.catalog import audit, enforce, worker
+from twinhub.catalog.enforce import AsConsumer
 from twinhub.catalog.guard import PreparedQuery, QueryRefused, prepare_query
 from twinhub.catalog.lake import Lake, UnknownVersion
-from twinhub.errors import UserError
+from twinhub.catalog.lineage import columns_read
+from twinhub.catalog.sandbox import Limits
+from twinhub.catalog.worker import QueryFailed, QueryKilled, QueryTimeout
 
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_MAX_ROWS = 100_000
-
-
-class QueryTimeout(UserError, RuntimeError):
-    pass
+USER_SQL_ERRORS = worker.USER_SQL_ERRORS
+OUTCOMES = {QueryRefused: "refused", UnknownVersion: "refused", QueryTimeout: "timeout", QueryFailed: "error",
+            QueryKilled: "killed"}
 
 
 @dataclass
@@ -45,21 +55,14 @@ class QueryResult:
 
 
 def locked_connection(lake: Lake, as_of: int | dt.datetime | None = None) -> duckdb.DuckDBPyConnection:
+    """A read-only catalog connection with file access off (for the hub's own fixed SQL, e.g. catalog/near.py;
+    users' SQL runs in the sandbox instead)."""
     con = lake.connect(read_only=True, snapshot=as_of)
-    con.execute(f"SET allowed_directories = ['{lake.data}/']")
+    folder = exp.Array(expressions=[exp.Literal.string(f"{lake.data}/")]).sql(dialect="duckdb")
+    con.execute(f"SET allowed_directories = {folder}")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
-
-
-def _display_sql(con: duckdb.DuckDBPyConnection, sql: str) -> str:
-    """Wrap ``sql`` so geometry columns come back as WKT text."""
-    described = con.execute(f"DESCRIBE ({sql})").fetchall()
-    geometry = [name for name, kind, *_ in described if str(kind).upper().startswith("GEOMETRY")]
-    if not geometry:
-        return sql
-    replace = ", ".join(f'ST_AsText("{c}") AS "{c}"' for c in geometry)
-    return f"SELECT * REPLACE ({replace}) FROM ({sql})"
 
 
 def run_query(
@@ -73,11 +76,15 @@ def run_query(
     department: str | None = None,
     action: str = "query",
     consumer: AsConsumer | None = None,
+    limits: Limits | None = None,
 ) -> QueryResult:
-    """Guard, translate and run ``sql``; raise QueryRefused, QueryTimeout or UnknownVersion.
+    """Guard, translate and run ``sql``; raise QueryRefused, QueryTimeout, QueryFailed, QueryKilled or
+    UnknownVersion.
 
-    With ``consumer``, only what the consumer's grants allow is read (catalog/enforce.py).
-    Every call is audited, whatever its outcome, with the consumer's name.
+    With ``consumer``, only what the consumer's grants allow is read (catalog/enforce.py); without, the
+    local steward reads everything, through the same sandbox. ``limits`` caps the query's memory,
+    threads and temporary disk (default :class:`~catalog.sandbox.Limits`). Every call is audited before
+    it runs and completed after, whatever its outcome.
     """
     if max_rows < 1:
         raise QueryRefused(f"--max-rows must be at least 1, got {max_rows}")
@@ -86,60 +93,40 @@ def run_query(
     if consumer is not None:  # who asked stays the actor; whose grants applied is the consumer
         entry.department = consumer.consumer.department or department
         entry.consumer = consumer.consumer.name
-    outcomes = {QueryRefused: "refused", UnknownVersion: "refused", QueryTimeout: "timeout", QueryFailed: "error"}
-    with audit.audited(lake, entry, outcomes):
-        result = _run(lake, sql, dialect, timeout_s, geographic, as_of, max_rows, entry, consumer)
-    return result
+    with audit.audited(lake, entry, OUTCOMES, deferred=True) as run:
+        plan, prepared = _plan(lake, sql, dialect, geographic, as_of, max_rows, entry, consumer, limits or Limits())
+        answer = worker.execute(plan, timeout_s, on_ready=run.start)  # recorded before the query runs
+        truncated = len(answer.rows) > max_rows
+        rows = answer.rows[:max_rows]
+        entry.rows_returned, entry.truncated = len(rows), truncated
+    return QueryResult(columns=answer.columns, rows=rows, prepared=prepared, truncated=truncated,
+                       max_rows=max_rows, as_of=as_of)
 
 
-def _run(lake: Lake, sql: str, dialect: str, timeout_s: float, geographic: bool,
-         as_of: int | dt.datetime | None, max_rows: int, entry: audit.AuditEntry,
-         consumer: AsConsumer | None = None) -> QueryResult:
-    con = locked_connection(lake, as_of)
+def _plan(lake: Lake, sql: str, dialect: str, geographic: bool, as_of: int | dt.datetime | None, max_rows: int,
+          entry: audit.AuditEntry, consumer: AsConsumer | None, limits: Limits) -> tuple[worker.Plan, PreparedQuery]:
+    """What the worker runs: the guarded SQL and the sandbox's tables (read on a connection closed here,
+    before the worker forks)."""
+    con = lake.connect(read_only=True, snapshot=as_of)
     try:
         prepared = prepare_query(sql, dialect=dialect, tables=Lake.tables(con), geographic=geographic)
         entry.tables = list(prepared.tables)
         schemas = audit.table_schemas(con, prepared.tables)
-        entry.columns = audit.touched_columns(prepared.sql, schemas)
+        reads = columns_read(prepared.sql, schemas)
+        entry.columns = [f"{t}.{c}" for t, columns in reads.items() for c in columns]
+        decisions, rows, protect = None, None, None
         if consumer is not None:
-            prepared = restrict_query(con, lake, prepared, consumer, schemas, time_travel=as_of is not None)
-        timer = threading.Timer(timeout_s, con.interrupt)
-        timer.start()
-        try:
-            cursor = con.execute(f"SELECT * FROM ({_display_sql(con, prepared.sql)}) LIMIT {int(max_rows) + 1}")
-            columns = [d[0] for d in cursor.description]
-            rows = cursor.fetchall()
-        except duckdb.InterruptException as exc:
-            raise QueryTimeout(f"the query ran longer than {timeout_s:g} s and was cancelled") from exc
-        except USER_SQL_ERRORS as exc:  # e.g. a misspelt column: DuckDB's message without its echo of the SQL
-            raise QueryFailed(_first_lines(str(exc))) from None
-        finally:
-            timer.cancel()
-        truncated = len(rows) > max_rows
-        rows = rows[:max_rows]
-        entry.rows_returned, entry.truncated = len(rows), truncated
-        return QueryResult(columns=columns, rows=rows, prepared=prepared, truncated=truncated,
-                           max_rows=max_rows, as_of=as_of)
+            access = consumer.access(con, lake, time_travel=as_of is not None)
+            masking = enforce._masking()
+            protect = masking.protect_sql if masking else None
+            decisions = enforce.check(prepared.sql, schemas, access.decide, protect)
+            rows = access.readable_inputs
     finally:
         con.close()
-
-
-class QueryFailed(UserError, ValueError):
-    """DuckDB could not run the (guarded) query as written: a column or type that does not fit."""
-
-
-USER_SQL_ERRORS = (duckdb.BinderException, duckdb.CatalogException, duckdb.ConversionException,
-                   duckdb.InvalidInputException, duckdb.OutOfRangeException)
-
-
-def _first_lines(message: str) -> str:
-    """DuckDB's message up to its ``LINE 1: <sql>`` echo (which shows the hub's wrapping, not the user's SQL)."""
-    kept = []
-    for line in message.splitlines():
-        if line.startswith("LINE "):
-            break
-        kept.append(line.strip())
-    return "the query failed: " + " ".join(k for k in kept if k)
+    tables = enforce.sandbox_tables(reads, decisions, rows, protect)
+    pseudonymize = any(d.protection == "pseudonymize" for t in (decisions or {}).values() for d in t.values()
+                       if d.kind == "protected")
+    return worker.Plan(lake, as_of, tables, prepared.sql, max_rows, limits, pseudonymize), prepared
 
 
 def _shown(as_of: int | dt.datetime | None) -> str | None:
@@ -148,4 +135,5 @@ def _shown(as_of: int | dt.datetime | None) -> str | None:
     return as_of.isoformat() if isinstance(as_of, dt.datetime) else str(as_of)
 
 
-__all__ = ["DEFAULT_MAX_ROWS", "QueryFailed", "QueryRefused", "QueryResult", "QueryTimeout", "UnknownVersion", "run_query"]
+__all__ = ["DEFAULT_MAX_ROWS", "Limits", "QueryFailed", "QueryKilled", "QueryRefused", "QueryResult", "QueryTimeout",
+           "UnknownVersion", "run_query"]

@@ -12,6 +12,7 @@ import yaml
 from click.testing import CliRunner
 
 from twinhub import sample
+from twinhub.catalog.audit import current_actor
 from twinhub.catalog.enforce import AsConsumer
 from twinhub.catalog.extensions import connect
 from twinhub.catalog.grants import AccessError, Consumer, Grant, delete_grant, list_grants, parse_consumer, save_grant
@@ -23,6 +24,8 @@ from twinhub.hub.registration import register
 from twinhub.hub.registry import lookup
 
 from .access_hub import CONTACTS, build_hub
+
+ACTOR = current_actor()  # the OS user: TWINHUB_USER=stella, set by cli(), is not an identity
 
 CARE = "civil_affairs.elderly_care"
 
@@ -68,7 +71,7 @@ def test_add_list_renew_revoke(hub):
     assert f"granted: water reads {CARE} up to internal until 2099-06-30" in added.output
     listed = json.loads(cli(hub, "grants", "list", "--consumer", "water", "--format", "json").output)
     assert [(g["dataset"], g["level"], g["until"], g["state"], g["granted_by"], g["reason"]) for g in listed] == \
-        [(CARE, "internal", "2099-06-30", "active", "stella", "flood planning")]
+        [(CARE, "internal", "2099-06-30", "active", ACTOR, "flood planning")]
 
     renewed = cli(hub, "grants", "renew", "water", CARE, "--until", "2100-01-31")
     assert renewed.exit_code == 0 and "until 2100-01-31" in renewed.output
@@ -77,8 +80,8 @@ def test_add_list_renew_revoke(hub):
     revoked = cli(hub, "grants", "revoke", "water", CARE)
     assert revoked.exit_code == 0 and list_grants(hub.lake, "water", CARE) == []
     actions = [(a, s, who, dep) for a, s, who, dep, *_ in audit_rows(hub, f"water {CARE}")]
-    assert actions == [("grant-add", "ok", "stella", "water"), ("grant-renew", "ok", "stella", "water"),
-                       ("grant-revoke", "ok", "stella", "water")]
+    assert actions == [("grant-add", "ok", ACTOR, "water"), ("grant-renew", "ok", ACTOR, "water"),
+                       ("grant-revoke", "ok", ACTOR, "water")]
 
 
 def test_a_grant_to_a_named_user(hub):
@@ -117,8 +120,8 @@ def test_query_as_a_consumer_end_to_end(hub):
                                          "WHERE statement LIKE '%cli-%'").rows)
     rows = {stmt.split("'")[1]: (actor, consumers.get(stmt), status)
             for _, status, actor, _, stmt, _ in audit_rows(hub, "cli-") if "catalog.audit" not in stmt}
-    assert rows == {"cli-ok": ("stella", "user:bob", "ok"), "cli-refused": ("stella", "user:bob", "refused"),
-                    "cli-who": ("stella", None, "refused")}
+    assert rows == {"cli-ok": (ACTOR, "user:bob", "ok"), "cli-refused": (ACTOR, "user:bob", "refused"),
+                    "cli-who": (ACTOR, None, "refused")}
 
 
 def test_without_as_the_cli_is_the_local_steward(hub):
