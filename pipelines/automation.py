@@ -24,10 +24,10 @@ from twinhub.standards.cadence import GRACE, cron_interval
 SENSOR_INTERVAL_S = 30
 
 
-def freshness_policy(entry: Registered, timezone: str) -> dg.FreshnessPolicy | None:
+def freshness_policy(entry: Registered) -> dg.FreshnessPolicy | None:
     """The dataset's freshness policy from its manifest's cron; None without a schedule.
 
-    ``timezone`` (the city's) places the schedule's ticks; the cadence is the same in every timezone.
+    No timezone: the city's places the schedule's ticks, but the cadence is the same in every timezone.
     """
     return policy_for(entry.manifest.schedule) if entry.manifest.schedule else None
 

@@ -40,7 +40,7 @@ def build_definitions(hub: Hub) -> dg.Definitions:
         if standard.name not in schemas:
             schemas[standard.name] = column_schema(standard, hub.pack)
         schema = schemas[standard.name]
-        assets.append(build_dataset_assets(hub, e, standard, schema, freshness_policy(e, timezone)))
+        assets.append(build_dataset_assets(hub, e, standard, schema, freshness_policy(e)))
         keys[e.id] = [staged_key(e), published_key(e)]
         by_department[e.manifest.department].append(e)
 
