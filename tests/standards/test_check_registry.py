@@ -42,8 +42,8 @@ FIELDS = [
     {"name": "category", "type": "string", "vocabulary": "facility_category"},
     {"name": "geometry", "type": "geojson", "geometryType": "Point", "constraints": {"required": True}},
 ]
-SCHEMA_ = frictionless.Schema.from_descriptor({"fields": FIELDS, "primaryKey": ["code"]})
-STANDARD = Standard("trial", "1.0.0", "trial", "every rule once", SCHEMA_, pathlib.Path("trial.schema.yaml"))
+TRIAL_SCHEMA = frictionless.Schema.from_descriptor({"fields": FIELDS, "primaryKey": ["code"]})
+STANDARD = Standard("trial", "1.0.0", "trial", "every rule once", TRIAL_SCHEMA, pathlib.Path("trial.schema.yaml"))
 CONTEXT = Context(pack=PACK, standard=STANDARD, extent=EXTENT)
 
 
