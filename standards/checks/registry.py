@@ -29,13 +29,17 @@ _CHECKS: dict[str, Check] = {}
 
 
 def register(check: Check) -> Check:
-    """Add ``check`` (after the others). Refuses a taken id, an unknown audit, form or score part."""
+    """Add ``check`` (after the others). Refuses a taken id, an unknown audit, form or score part, and a
+    declared form the check does not define."""
     if check.name in _CHECKS:
         raise ValueError(f"check {check.name!r} is registered already")
     if check.audit is not None and check.audit not in AUDITS:
         raise ValueError(f"check {check.name!r}: audit {check.audit!r} is none of {sorted(AUDITS)}")
     if not check.forms <= FORMS:
         raise ValueError(f"check {check.name!r}: forms {sorted(check.forms - FORMS)} are none of {sorted(FORMS)}")
+    missing = sorted(f for f in check.forms if getattr(type(check), f) is getattr(Check, f))
+    if missing:
+        raise ValueError(f"check {check.name!r} declares forms {missing} it does not define")
     if check.score_part not in SCORE_PARTS:
         raise ValueError(f"check {check.name!r}: score part {check.score_part!r} is none of {SCORE_PARTS}")
     _CHECKS[check.name] = check

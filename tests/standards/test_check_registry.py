@@ -89,6 +89,9 @@ def test_a_check_missing_a_declared_form_is_caught():
 
     assert _missing_forms(NoSql()) == ["no_sql: form sql missing",
                                        "no_sql: its sql form gives no condition for a field with its rule"]
+    with pytest.raises(ValueError, match=r"declares forms \['sql'\] it does not define"):
+        registry.register(NoSql())
+    assert registry.get("no_sql") is None
 
     class Undeclared(NoSql):
         name, forms = "undeclared", frozenset()
