@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from twinhub.standards.checks import registry
 from twinhub.standards.compile import Points, compile_schema, failure_table, pandera_failures
 from twinhub.standards.pack import load_pack
 
@@ -63,6 +64,9 @@ def test_the_direct_checks_report_what_pandera_reports():
     expected = pandera_failures(schema, frame)
     assert {"required", "max_length", "label_unmapped", "minimum", "maximum", "outside_city", "geometry_type",
             "geometry_empty", "geometry_invalid"} <= set(expected["check"])
+    # every registered check the schema carries was tried (the registry's, not a list kept here)
+    carried = {check.name for column in schema.columns.values() for check in column.checks}
+    assert carried <= {c.name for c in registry.checks()} and carried <= set(expected["check"])
     _same(failure_table(schema, frame), expected)
 
 
