@@ -336,6 +336,15 @@ def quarantine(ctx: click.Context, dataset: str, fmt: str) -> None:
         click.echo(f"\n{len(rows)} rows quarantined: {_reason_counts(rows)}")
 
 
+def exposure_warning(host: str) -> str | None:
+    """What ``twinhub ui --host HOST`` warns of when HOST is reachable beyond this machine (issue 15, finding 8)."""
+    if _loopback(host):
+        return None
+    return (f"warning: --host {host} serves the Dagster UI beyond this machine, and it has no authentication: "
+            "anyone who reaches it can browse, launch runs and read check metadata. Keep it on 127.0.0.1 behind "
+            "an authenticating reverse proxy (SSO): docs/production.md")
+
+
 def _loopback(host: str) -> bool:
     """Whether ``host`` is this machine only (127.0.0.0/8, ::1, localhost); 0.0.0.0 and :: are every interface."""
     import ipaddress
@@ -363,11 +372,8 @@ def ui(ctx: click.Context, host: str, port: int) -> None:
     from twinhub.cli.ui import serve
 
     hub = open_hub(ctx)
-    if not _loopback(host):
-        click.secho(f"warning: --host {host} serves the Dagster UI beyond this machine, and it has no "
-                    "authentication: anyone who reaches it can browse, launch runs and read check metadata. "
-                    "Keep it on 127.0.0.1 behind an authenticating reverse proxy (SSO): docs/production.md",
-                    fg="yellow", err=True)
+    if warning := exposure_warning(host):
+        click.secho(warning, fg="yellow", err=True)
     click.echo(f"Dagster UI for {hub.home} at http://{host}:{port} (Ctrl-C stops it)", err=True)
     ctx.exit(serve(hub, host, port))
 
