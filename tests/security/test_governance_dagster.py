@@ -9,6 +9,7 @@ import json
 import dagster as dg
 
 from twinhub.hub.home import Hub
+from twinhub.hub.redact import redact_sample
 from twinhub.pipelines.runner import run_datasets
 
 from .governance_city import activate, resident_id, rows, write
@@ -32,3 +33,19 @@ def test_check_metadata_is_redacted_by_column_tier(hub: Hub, tmp_path):
     assert SECRET_ID not in stored and SECRET_ID[6:14] not in stored
     reason = next(r for row in sample for r in row["reasons"] if r["column"] == "opened_at")
     assert reason["value"] == "[redacted: restricted]"
+
+
+def test_redaction_follows_the_columns_tier_and_the_scan():
+    privacy = {"classification": "sensitive", "columns": {
+        "category": {"classification": "internal"}, "description": {"classification": "sensitive"}}}
+    sample = [{"source_row": 1, "reasons": [
+        {"check": "label_unmapped", "column": "category", "value": "路灯", "message": "'路灯' has no code"},
+        {"check": "type", "column": "description", "value": "13812345678", "message": "'13812345678' too long"},
+        {"check": "duplicate_key", "column": "category, description", "value": "路灯, 13812345678",
+         "message": "category, description '路灯, 13812345678' appears in 2 rows"},
+        {"check": "required", "column": "经度", "value": "121.4", "message": "x is missing"}]}]
+    seen = [(r["value"], r["message"]) for r in redact_sample(sample, privacy)[0]["reasons"]]
+    assert seen == [("路灯", "'路灯' has no code"),  # internal: as the source wrote it
+                    ("[redacted: sensitive]", "'[redacted: sensitive]' too long"),
+                    ("[redacted: sensitive]", "category, description '[redacted: sensitive]' appears in 2 rows"),
+                    ("[redacted: sensitive]", "x is missing")]  # a source column: the dataset's tier

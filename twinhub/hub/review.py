@@ -275,7 +275,9 @@ def _held(hub: Hub) -> list[Raised]:
         dataset_id = path.name[:-len(".json")]
         if acknowledged(hub, dataset_id, data["key"]):
             continue
-        out.append(Raised(dataset_id, dataset_id, "", data.get("tier") or "", data["findings"], "", data["at"],
+        entry = next((r for r in registered(hub) if r.id == dataset_id), None)
+        title, declared = (entry.manifest.title, effective_tier(hub, entry.manifest)) if entry else (dataset_id, "")
+        out.append(Raised(dataset_id, title, declared, data.get("tier") or "", data["findings"], "", data["at"],
                           held=data["key"]))
     return out
 
