@@ -472,6 +472,7 @@ def _validate(tree: exp.Expr, allowed: frozenset[str], read: str) -> frozenset[s
     found: set[str] = set()
     _check_tables(tree, frozenset(), allowed, found)
     _check_functions(tree)
+    _check_units(tree)
     return frozenset(found)
 
 
@@ -584,6 +585,50 @@ def _func_name(func: exp.Func) -> str:
     if isinstance(func, (exp.Anonymous, exp.AnonymousAggFunc, exp.CombinedAggFunc, exp.ParameterizedAgg)):
         return _fold(func.name)
     return _fold(type(func).sql_name())
+
+
+# Date and interval units: sqlglot keeps a unit as a bare word (exp.Var) that the DuckDB generator writes
+# out as it is, so a unit must be one of these words (or a quoted string, which is escaped as a value).
+# tsql abbreviations (dd, mi, ...) are already the full word when sqlglot parses them.
+DATE_UNITS = frozenset({
+    "MILLENNIUM", "MILLENNIA", "CENTURY", "CENTURIES", "DECADE", "DECADES", "YEAR", "YEARS", "ISOYEAR",
+    "QUARTER", "QUARTERS", "MONTH", "MONTHS", "WEEK", "WEEKS", "ISOWEEK", "DAY", "DAYS", "HOUR", "HOURS",
+    "MINUTE", "MINUTES", "SECOND", "SECONDS", "MILLISECOND", "MILLISECONDS", "MICROSECOND", "MICROSECONDS",
+    "NANOSECOND", "NANOSECONDS", "EPOCH", "DOW", "DOY", "ISODOW", "DAYOFWEEK", "DAYOFYEAR", "DAYOFMONTH",
+    "WEEKDAY", "WEEKOFYEAR", "YEARWEEK", "JULIAN", "TIMEZONE", "TIMEZONE_HOUR", "TIMEZONE_MINUTE",
+})
+
+
+# SQL Server's abbreviations, as SQL Server reads them
+UNIT_ABBREVIATIONS = {
+    "YY": "YEAR", "YYYY": "YEAR", "QQ": "QUARTER", "Q": "QUARTER", "MM": "MONTH", "M": "MONTH",
+    "DY": "DAYOFYEAR", "Y": "DAYOFYEAR", "DD": "DAY", "D": "DAY", "WK": "WEEK", "WW": "WEEK", "DW": "DAYOFWEEK",
+    "HH": "HOUR", "MI": "MINUTE", "N": "MINUTE", "SS": "SECOND", "S": "SECOND", "MS": "MILLISECOND",
+    "MCS": "MICROSECOND", "NS": "NANOSECOND",
+}
+
+
+def _check_units(tree: exp.Expr) -> None:
+    """Every date/interval unit is an allow-listed word, rebuilt as a fresh node; refuse anything else."""
+    for node in list(tree.walk()):
+        slots = ["unit"] + (["this"] if isinstance(node, exp.Extract) else [])
+        for slot in slots:
+            unit = node.args.get(slot)
+            if isinstance(unit, exp.IntervalSpan):
+                for key in ("this", "expression"):
+                    unit.set(key, _unit(unit.args.get(key)))
+            elif isinstance(unit, exp.Var):
+                node.set(slot, _unit(unit))
+
+
+def _unit(unit: exp.Expr | None) -> exp.Var:
+    word = unit.name.upper() if isinstance(unit, exp.Var) else ""
+    word = UNIT_ABBREVIATIONS.get(word, word)
+    if word not in DATE_UNITS:
+        shown = unit.sql(dialect="duckdb")[:40] if isinstance(unit, exp.Expr) else "?"
+        raise QueryRefused(f"{shown!r} is not a date or time unit: use one of day, week, month, year, hour, "
+                           "minute, second, ...")
+    return exp.Var(this=word)
 
 
 def _check_functions(tree: exp.Expr) -> None:
