@@ -226,9 +226,12 @@ def _privacy(privacy: dict | None) -> dict:
 def _map_preview(hub: Hub, dataset: str, version: int | None) -> dg.MetadataValue | None:
     """The version's map preview as markdown with the PNG embedded (the UI shows it inline)."""
     from twinhub.catalog.preview import preview_path
+    from twinhub.hub.redact import protected_geometry
 
     if version is None:
         return None
+    if tier := protected_geometry(hub.lake, dataset):  # the points themselves would leave the run
+        return dg.MetadataValue.md(f"map preview withheld: the locations are {tier}")
     path = preview_path(hub.lake, dataset, version)
     if not path.is_file():
         return None

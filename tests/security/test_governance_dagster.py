@@ -28,6 +28,9 @@ def test_check_metadata_is_redacted_by_column_tier(hub: Hub, tmp_path):
         records = instance.event_log_storage.get_latest_asset_check_execution_by_key(
             [dg.AssetCheckKey(key, "schema")])
         metadata = next(iter(records.values())).evaluation.metadata
+        published = instance.get_latest_materialization_event(dg.AssetKey(["hotline", "cases"]))
+        preview = published.asset_materialization.metadata["map_preview"].value
+    assert "data:image/png" not in preview and preview == "map preview withheld: the locations are restricted"
     sample = metadata["failing_rows_sample"].value
     stored = json.dumps(sample, ensure_ascii=False)
     assert SECRET_ID not in stored and SECRET_ID[6:14] not in stored

@@ -7,7 +7,8 @@ every value of a column at ``sensitive`` or above (by the run's effective tiers:
 declared, raised by the scan) is replaced by a marker, in the value and wherever
 the message quotes it. A reason naming a column the run has no tier for (a source
 column, a composite key ``a, b``) is judged by the highest tier of what it names,
-else by the dataset's.
+else by the dataset's. A dataset whose locations are protected has no map preview in
+Dagster either (:func:`protected_geometry`).
 
     >>> privacy = {"classification": "restricted", "columns": {"id_no": {"classification": "restricted"},
     ...            "status": {"classification": "internal"}}}
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from twinhub.catalog.lake import Lake
 from twinhub.standards.tiers import highest, rank
 
 PROTECTED_FROM = "sensitive"  # values of columns at this tier or above never leave the run
@@ -54,3 +56,16 @@ def redact_reason(reason: Mapping, privacy: Mapping | None) -> dict:
 def redact_sample(sample: list[Mapping], privacy: Mapping | None) -> list[dict]:
     """An audit's failing-rows sample with protected values replaced by a marker."""
     return [{**row, "reasons": [redact_reason(r, privacy) for r in row.get("reasons") or []]} for row in sample]
+
+
+def protected_geometry(lake: Lake, dataset: str) -> str | None:
+    """The tier of ``dataset``'s served geometry when it is protected (its map preview would show every
+    location), else None."""
+    con = lake.connect(read_only=True)
+    try:
+        tiers = [t for (t,) in con.execute("SELECT classification FROM catalog.columns WHERE dataset = ? "
+                                           "AND is_geometry", [dataset]).fetchall()]
+    finally:
+        con.close()
+    tier = highest(tiers, default="public")
+    return tier if rank(tier) >= rank(PROTECTED_FROM) else None
