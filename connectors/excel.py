@@ -106,6 +106,7 @@ class ExcelConnector(FileConnector):
         header = [c.strip() for c in cells]
         while header and not header[-1]:
             header.pop()
+        self.rules.limits.check_columns(len(header), self._where())
         if not header:
             raise SourceError(f"{self._where()}: header row {number} is empty; set source.header_row to the row naming the columns")
         seen: dict[str, int] = {}

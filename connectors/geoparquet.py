@@ -46,6 +46,7 @@ class GeoParquetConnector(FileConnector):
 
     def check(self) -> None:
         self._geometry_column()
+        self.rules.limits.check_columns(len(self._file().schema_arrow.names), self.describe())
 
     def columns(self) -> list[str]:
         geometry = self._geometry_column()
