@@ -53,7 +53,7 @@ def server(served_hub) -> Iterator[str]:
     process = subprocess.Popen([sys.executable, "-c", code, str(served_hub.home), str(port)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         try:
             urllib.request.urlopen(url + "/conformance", timeout=2).close()
@@ -64,4 +64,8 @@ def server(served_hub) -> Iterator[str]:
             time.sleep(0.3)
     yield url
     process.terminate()
-    process.wait(timeout=30)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

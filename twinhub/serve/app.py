@@ -10,15 +10,18 @@ the token never reaches the audit log, a log line or a URL.
 from __future__ import annotations
 
 import datetime as dt
+import pathlib
 import time
 import urllib.parse
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 
 from twinhub.catalog import audit, features, tiles
 from twinhub.catalog.enforce import AsConsumer
 from twinhub.catalog.filters import CONFORMANCE as CQL2_CONFORMANCE
+from twinhub.catalog.lake import UnknownVersion
 from twinhub.hub.consumers import city_today, derived_inputs
 from twinhub.hub.home import Hub
 from twinhub.serve import errors
@@ -43,19 +46,30 @@ CONFORMANCE = (
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
 )
 DEFAULT_LIMIT = 100
+STATIC = pathlib.Path(__file__).with_name("static")
+CSP = ("default-src 'self'; script-src 'self'; worker-src 'self' blob:; child-src 'self' blob:; "
+       "img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; connect-src 'self'; font-src 'self'; "
+       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
 class Reading:
-    """One request's reader, catalog connection and access (closed when the request ends)."""
+    """One request's reader, catalog connection and access (closed when the request ends).
+
+    ``as-of`` (a catalog version) reads the catalog as it was then, each column at the stricter of
+    its tiers then and now, as ``twinhub query --as-of`` does."""
 
     def __init__(self, hub: Hub, request: Request, today: dt.date):
         self.hub, self.request = hub, request
-        self.con = hub.lake.connect(read_only=True)
+        as_of = _as_of(request)
         try:
-            self.consumer = reader(request, hub, today, self.con)
+            self.con = hub.lake.connect(read_only=True, snapshot=as_of)
+        except UnknownVersion as exc:
+            raise errors.ApiError(404, "NotFound", f"as-of: {exc}") from None
+        try:
+            self.consumer = reader(request, hub, today, self.con)  # tokens live beside DuckLake's metadata
             tables = features.tables(self.con)
             self.who = AsConsumer(self.consumer, today, derived_inputs(hub, tables))
-            self.access = self.who.access(self.con, hub.lake)
+            self.access = self.who.access(self.con, hub.lake, time_travel=as_of is not None)
             self.tables = tables
             self.protect = _masking(self.con)
         except BaseException:
@@ -84,6 +98,15 @@ class Reading:
         self.con.close()
 
 
+def _as_of(request: Request) -> int | None:
+    text = request.query_params.get("as-of")
+    if text is None or text == "":
+        return None
+    if not text.isdigit():
+        raise errors.ApiError(400, "InvalidParameterValue", "as-of: a catalog version number (GET /versions)")
+    return int(text)
+
+
 def _masking(con):
     from twinhub.catalog import masking
 
@@ -91,12 +114,22 @@ def _masking(con):
     return masking.protect_sql
 
 
-def create_app(hub: Hub, today: dt.date | None = None) -> FastAPI:
-    """The service for ``hub``; ``today`` fixes the day grants and tokens are checked against (tests)."""
-    app = FastAPI(title=f"twinhub: {hub.city.name}", openapi_url="/api", docs_url="/api.html", redoc_url=None,
+def create_app(hub: Hub, today: dt.date | None = None, dagster_url: str | None = None) -> FastAPI:
+    """The service for ``hub``; ``today`` fixes the day grants and tokens are checked against (tests);
+    ``dagster_url`` is where the map links each feature's Dagster asset (none: no link)."""
+    app = FastAPI(title=f"twinhub: {hub.city.name}", openapi_url="/api", docs_url=None, redoc_url=None,
                   description="The city's published datasets, city layers and derived tables (OGC API – Features).")
     app.add_exception_handler(Exception, errors.handle)
     app.add_exception_handler(errors.ApiError, errors.handle)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers["Content-Security-Policy"] = CSP  # the map may reach this server and nothing else
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
 
     def reading(request: Request) -> Reading:
         return Reading(hub, request, today or city_today(hub))
@@ -104,8 +137,30 @@ def create_app(hub: Hub, today: dt.date | None = None) -> FastAPI:
     def base(request: Request) -> str:
         return str(request.base_url).rstrip("/")
 
+    @app.get("/map", summary="The city map (HTML)", include_in_schema=False)
+    def city_map():
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @app.get("/map/config", summary="What the map page needs to know", include_in_schema=False)
+    def map_config():
+        return {"title": f"twinhub · {hub.city.name}", "dagster_url": dagster_url}
+
+    @app.get("/versions", summary="Catalog versions of the collections the reader may read")
+    def versions(request: Request):
+        r = reading(request)
+        try:
+            readable = {view.table for view, _ in r.readable()}
+            rows = r.con.execute("SELECT version, dataset, published_at FROM catalog.versions "
+                                 "ORDER BY version DESC").fetchall()
+        finally:
+            r.close()
+        return {"versions": [{"version": v, "dataset": d, "published_at": str(at)} for v, d, at in rows
+                             if d in readable]}
+
     @app.get("/", summary="Landing page")
     def landing(request: Request):
+        if "text/html" in request.headers.get("accept", "") and request.query_params.get("f") != "json":
+            return FileResponse(STATIC / "index.html", media_type="text/html")  # a browser: the map
         b = base(request)
         return {"title": f"twinhub: {hub.city.name}", "description": "The city's data hub as OGC API – Features.",
                 "links": [{"rel": "self", "href": f"{b}/", "type": "application/json"},
@@ -156,7 +211,7 @@ def create_app(hub: Hub, today: dt.date | None = None) -> FastAPI:
     def items(cid: str, request: Request, limit: int = DEFAULT_LIMIT, offset: int = 0, bbox: str | None = None,
               crs: str | None = None, filter: str | None = None):  # noqa: A002 - the OGC parameter's name
         params = request.query_params
-        _known_params(params, {"limit", "offset", "bbox", "bbox-crs", "crs", "filter", "filter-lang", "f"})
+        _known_params(params, {"limit", "offset", "bbox", "bbox-crs", "crs", "filter", "filter-lang", "f", "as-of"})
         if params.get("filter-lang", "cql2-text") != "cql2-text":
             raise errors.ApiError(400, "InvalidParameterValue", "filter-lang: only cql2-text is supported")
         r = reading(request)
