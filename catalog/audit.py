@@ -161,28 +161,29 @@ def finish(lake: Lake, entry: AuditEntry, con: duckdb.DuckDBPyConnection | None 
 
 
 class Run:
-    """One audited action: :meth:`start` writes the ``started`` record (once); the end completes it."""
+    """One audited action: :meth:`start` writes the ``started`` record (once); the end completes it.
+    ``con``: a writable catalog connection to write on (default: one per write)."""
 
-    def __init__(self, lake: Lake, entry: AuditEntry):
-        self.lake, self.entry, self.started = lake, entry, False
+    def __init__(self, lake: Lake, entry: AuditEntry, con: duckdb.DuckDBPyConnection | None = None):
+        self.lake, self.entry, self.con, self.started = lake, entry, con, False
 
     def start(self) -> None:
         if not self.started:
-            start(self.lake, self.entry)
+            start(self.lake, self.entry, self.con)
             self.started = True
 
     def end(self) -> None:
-        (finish if self.started else record)(self.lake, self.entry)
+        (finish if self.started else record)(self.lake, self.entry, self.con)
 
 
 @contextlib.contextmanager
 def audited(lake: Lake, entry: AuditEntry, outcomes: dict[type, str] | None = None,
-            deferred: bool = False) -> Iterator[Run]:
+            deferred: bool = False, con: duckdb.DuckDBPyConnection | None = None) -> Iterator[Run]:
     """Record ``entry`` as started, run the block, complete the record however the block ends: an
     exception of a type in ``outcomes`` sets that status (e.g. ``refused``) and its message; any other
     is an ``error``. ``deferred``: the block calls ``run.start()`` itself, just before it executes
     anything (a refusal before that is recorded once, complete)."""
-    run = Run(lake, entry)
+    run = Run(lake, entry, con)
     if not deferred:
         run.start()
     clock = time.monotonic()

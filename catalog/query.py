@@ -34,7 +34,7 @@ from twinhub.catalog.enforce import AsConsumer
 from twinhub.catalog.guard import PreparedQuery, QueryRefused, prepare_query
 from twinhub.catalog.lake import Lake, UnknownVersion
 from twinhub.catalog.lineage import columns_read
-from twinhub.catalog.sandbox import Limits
+from twinhub.catalog.sandbox import Limits, extensions_for
 from twinhub.catalog.worker import QueryFailed, QueryKilled, QueryTimeout
 
 DEFAULT_TIMEOUT_S = 60.0
@@ -93,21 +93,27 @@ def run_query(
     if consumer is not None:  # who asked stays the actor; whose grants applied is the consumer
         entry.department = consumer.consumer.department or department
         entry.consumer = consumer.consumer.name
-    with audit.audited(lake, entry, OUTCOMES, deferred=True) as run:
-        plan, prepared = _plan(lake, sql, dialect, geographic, as_of, max_rows, entry, consumer, limits or Limits())
-        answer = worker.execute(plan, timeout_s, on_ready=run.start)  # recorded before the query runs
-        truncated = len(answer.rows) > max_rows
-        rows = answer.rows[:max_rows]
-        entry.rows_returned, entry.truncated = len(rows), truncated
+    con = lake.connect()  # writable: the audit's records; and, without as_of, the catalog to plan on
+    try:
+        with audit.audited(lake, entry, OUTCOMES, deferred=True, con=con) as run:
+            plan, prepared = _plan(lake, sql, dialect, geographic, as_of, max_rows, entry, consumer,
+                                   limits or Limits(), None if as_of is not None else con)
+            answer = worker.execute(plan, timeout_s, on_ready=run.start)  # recorded before the query runs
+            truncated = len(answer.rows) > max_rows
+            rows = answer.rows[:max_rows]
+            entry.rows_returned, entry.truncated = len(rows), truncated
+    finally:
+        con.close()
     return QueryResult(columns=answer.columns, rows=rows, prepared=prepared, truncated=truncated,
                        max_rows=max_rows, as_of=as_of)
 
 
 def _plan(lake: Lake, sql: str, dialect: str, geographic: bool, as_of: int | dt.datetime | None, max_rows: int,
-          entry: audit.AuditEntry, consumer: AsConsumer | None, limits: Limits) -> tuple[worker.Plan, PreparedQuery]:
-    """What the worker runs: the guarded SQL and the sandbox's tables (read on a connection closed here,
-    before the worker forks)."""
-    con = lake.connect(read_only=True, snapshot=as_of)
+          entry: audit.AuditEntry, consumer: AsConsumer | None, limits: Limits,
+          current: duckdb.DuckDBPyConnection | None = None) -> tuple[worker.Plan, PreparedQuery]:
+    """What the worker runs: the guarded SQL and the sandbox's tables, read on ``current`` (the catalog
+    now) or a connection to the ``as_of`` snapshot closed here. The worker never uses either."""
+    con = current or lake.connect(read_only=True, snapshot=as_of)
     try:
         prepared = prepare_query(sql, dialect=dialect, tables=Lake.tables(con), geographic=geographic)
         entry.tables = list(prepared.tables)
@@ -122,11 +128,13 @@ def _plan(lake: Lake, sql: str, dialect: str, geographic: bool, as_of: int | dt.
             decisions = enforce.check(prepared.sql, schemas, access.decide, protect)
             rows = access.readable_inputs
     finally:
-        con.close()
+        if con is not current:
+            con.close()
     tables = enforce.sandbox_tables(reads, decisions, rows, protect)
     pseudonymize = any(d.protection == "pseudonymize" for t in (decisions or {}).values() for d in t.values()
                        if d.kind == "protected")
-    return worker.Plan(lake, as_of, tables, prepared.sql, max_rows, limits, pseudonymize), prepared
+    return worker.Plan(lake, as_of, tables, prepared.sql, max_rows, limits, pseudonymize,
+                       extensions_for(prepared.sql)), prepared
 
 
 def _shown(as_of: int | dt.datetime | None) -> str | None:

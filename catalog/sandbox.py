@@ -37,7 +37,9 @@ from sqlglot import exp
 
 from twinhub.catalog.extensions import extension_path
 
-EXTENSIONS = ("spatial",)
+SPATIAL = ("spatial",)
+# functions DuckDB itself has (its GEOMETRY type and these come with the core): no extension needed for them
+CORE_GEOMETRY_FUNCTIONS = frozenset({"st_astext", "st_aswkt", "st_geomfromtext", "st_geomfromwkb", "st_aswkb"})
 ROW_PLACEHOLDER = "_row"  # the one column of a table the query reads no column of (count(*))
 _SIZE = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
 
@@ -100,8 +102,24 @@ def table_select(table: str, projections: list[exp.Expr], where: exp.Expr | None
     return select.sql(dialect="duckdb")
 
 
-def open_sandbox(limits: Limits, temp_dir: str) -> duckdb.DuckDBPyConnection:
-    """A new in-memory DuckDB with the spatial extension loaded (signature checked), not yet locked."""
+def extensions_for(sql: str) -> tuple[str, ...]:
+    """The extensions the guarded DuckDB ``sql`` needs: spatial when it calls an ``ST_`` function DuckDB's
+    core does not have. Checking the extension's signature costs about 0.3 s, so a query that needs no
+    spatial function does without (its geometries are still shown: DuckDB's own ``ST_AsText``).
+
+        >>> extensions_for("SELECT ST_X(geometry) FROM w.p"), extensions_for("SELECT name FROM w.p")
+        (('spatial',), ())
+    """
+    for func in sqlglot.parse_one(sql, read="duckdb").find_all(exp.Func):
+        name = (func.name if isinstance(func, exp.Anonymous) else func.sql_name()).lower()
+        if name.startswith("st_") and name not in CORE_GEOMETRY_FUNCTIONS or name == "point":
+            return SPATIAL
+    return ()
+
+
+def open_sandbox(limits: Limits, temp_dir: str, extensions: tuple[str, ...] = SPATIAL) -> duckdb.DuckDBPyConnection:
+    """A new in-memory DuckDB with ``extensions`` loaded from their PyPI packages (signatures checked),
+    not yet locked."""
     config = {
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
@@ -117,7 +135,7 @@ def open_sandbox(limits: Limits, temp_dir: str) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(":memory:", config=config)
     except duckdb.Error as exc:
         raise SandboxError(f"the query limits in twinhub.yaml (query:) are not usable: {exc}") from exc
-    for name in EXTENSIONS:
+    for name in extensions:
         con.execute("LOAD " + exp.Literal.string(str(extension_path(name))).sql(dialect="duckdb"))
     return con
 
