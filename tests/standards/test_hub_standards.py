@@ -46,7 +46,10 @@ def _hub_with_pack(tmp_path: pathlib.Path, edit_city=None) -> tuple[Hub, pathlib
         edit_city(city)
         (pack / "city.yaml").write_text(yaml.safe_dump(city, allow_unicode=True), encoding="utf-8")
     hub = Hub.open(tmp_path / "home")
-    (hub.home / "twinhub.yaml").write_text(f"standards: {pack}\n", encoding="utf-8")
+    # the departments' files are the sample city's and the shared real-world data (twinhub.yaml landing:)
+    shared = [str(sample.CITY), str(pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "data" / "realworld")]
+    landing = {department: shared for department in ("civil_affairs", "transport", "public_works")}
+    (hub.home / "twinhub.yaml").write_text(yaml.safe_dump({"standards": str(pack), "landing": landing}), encoding="utf-8")
     return Hub.open(hub.home), pack
 
 

@@ -14,7 +14,7 @@ from twinhub.cli import output
 from twinhub.cli.options import format_option, open_hub
 from twinhub.connectors import open_source
 from twinhub.hub.home import Hub
-from twinhub.hub.manifest import Manifest, load_manifest
+from twinhub.hub.manifest import Manifest, load_manifest, source_policy
 from twinhub.hub.registry import registered
 from twinhub.standards import compat, crosswalk_files
 from twinhub.standards.crs_detect import rank_crs_of_geometries
@@ -211,7 +211,8 @@ def standards_crs(ctx: click.Context, manifest_path: pathlib.Path, fmt: str) -> 
     """Rank the CRSs MANIFEST's coordinates could be in, against the city (nothing is applied)."""
     hub = open_hub(ctx)
     manifest = load_manifest(manifest_path)
-    connector = open_source(manifest.source, manifest_path.resolve().parent, policy=hub.network_policy)
+    folder = manifest_path.resolve().parent
+    connector = open_source(manifest.source, folder, policy=source_policy(hub, manifest.department, folder))
     connector.check()
     first = next(iter(connector.chunks(2_000)), None)
     candidates = rank_crs_of_geometries(first.geometry if first is not None and first.geometry is not None else [],
