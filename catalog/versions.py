@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 
@@ -27,6 +28,9 @@ from twinhub.catalog import audit, column_tiers, notes, variants
 from twinhub.catalog.lake import ALIAS, META_SCHEMA, Lake, UnknownVersion, commit, with_retry
 from twinhub.catalog.preview import preview_path, render_preview
 from twinhub.errors import UserError
+from twinhub.standards.tiers import highest, rank
+
+log = logging.getLogger("twinhub")
 
 AS_OF_HINT = "give a version number (see `twinhub catalog show DATASET`) or a time such as 2026-05-01 08:00"
 
@@ -107,17 +111,21 @@ def _restore(con: duckdb.DuckDBPyConnection, dataset: str, target: dict, run_id:
     at = f"AT (VERSION => {int(version)})"
     old_run = _one(con, f"SELECT * FROM {META_SCHEMA}.runs {at} WHERE run_id = ? AND dataset = ?",
                    [target["run_id"], dataset], "run record")
-    tiers = column_tiers.read(con, dataset, at)  # read before this transaction rewrites catalog.columns
+    # read before this transaction rewrites catalog.columns: each column at the stricter of its tier then
+    # and now (a column graded up since, by a steward or the scan, stays graded up in the version restored)
+    tiers = _stricter(column_tiers.read(con, dataset, at), column_tiers.read(con, dataset))
+    tier = _served_tier(con, dataset, at)
     geometry = _geometry(con, department, name)
     before = notes.facts(con, dataset, table, None, geometry)
     previous_run = notes.previous_run(con, dataset)
     _replace_rows(con, dataset, at, run_id)
-    _restore_variant(con, dataset, at)
+    _restore_variant(con, dataset, at, tiers)
     entry = _one(con, f"SELECT * FROM {META_SCHEMA}.datasets {at} WHERE dataset = ?", [dataset], "catalog entry")
     now = dt.datetime.now(dt.timezone.utc)
     con.execute(f"DELETE FROM {META_SCHEMA}.datasets WHERE dataset = ?", [dataset])
-    con.execute(f"INSERT INTO {META_SCHEMA}.datasets BY NAME SELECT * REPLACE (?::TIMESTAMPTZ AS updated_at) "
-                f"FROM {META_SCHEMA}.datasets {at} WHERE dataset = ?", [now, dataset])
+    con.execute(f"INSERT INTO {META_SCHEMA}.datasets BY NAME SELECT * REPLACE (?::TIMESTAMPTZ AS updated_at, "
+                f"?::VARCHAR AS classification) FROM {META_SCHEMA}.datasets {at} WHERE dataset = ?",
+                [now, tier, dataset])
     key = tuple(r[0] for r in con.execute(
         f"SELECT name FROM {META_SCHEMA}.columns {at} WHERE dataset = ? AND is_key", [dataset]).fetchall())
     after = notes.facts(con, dataset, table, None, geometry)
@@ -162,14 +170,44 @@ def _replace_rows(con: duckdb.DuckDBPyConnection, dataset: str, at: str, run_id:
     )
 
 
-def _restore_variant(con: duckdb.DuckDBPyConnection, dataset: str, at: str) -> None:
+def _stricter(then: dict[str, dict], now: dict[str, dict]) -> dict[str, dict]:
+    """Per column, the tier record (column_tiers.read) with the higher classification; ``then`` on a tie."""
+    out = dict(then)
+    for name, tier in now.items():
+        if name in out and rank(tier["classification"]) > rank(out[name]["classification"]):
+            out[name] = tier
+    return out
+
+
+def _served_tier(con: duckdb.DuckDBPyConnection, dataset: str, at: str) -> str | None:
+    """The dataset's tier for the version restored: the stricter of its tier then and now."""
+    tiers = [r[0] for sql in (f"SELECT classification FROM {META_SCHEMA}.datasets {at} WHERE dataset = ?",
+                              f"SELECT classification FROM {META_SCHEMA}.datasets WHERE dataset = ?")
+             for r in con.execute(sql, [dataset]).fetchall() if r[0]]
+    return highest(tiers) if tiers else None
+
+
+def _variant_refused(con: duckdb.DuckDBPyConnection, vid: str, at: str, tiers: dict[str, dict]) -> list[str]:
+    """Columns of the variant as it was at ``at`` that the dataset's ``tiers`` no longer let out openly."""
+    columns = con.execute(f"SELECT name FROM {META_SCHEMA}.columns {at} WHERE dataset = ? AND NOT is_geometry",
+                          [vid]).fetchall()
+    return [n for (n,) in columns if n in tiers and (rank(tiers[n]["classification"]) > rank("internal")
+                                                     or tiers[n].get("personal_data"))]
+
+
+def _restore_variant(con: duckdb.DuckDBPyConnection, dataset: str, at: str, tiers: dict[str, dict]) -> None:
     """The dataset's public variant (catalog/variants.py) as it was at the version ``at``: its rows and its
     catalog entry and columns, or no variant when the version had none. A variant published with a later
-    version would otherwise keep serving that version's rows, coarsened."""
+    version would otherwise keep serving that version's rows, coarsened. A variant holding a column the
+    restored ``tiers`` protect (sensitive or above, personal data) is not restored: none is served."""
     vid = variants.variant_id(dataset)
     department, name = vid.split(".", 1)
     vtable = f"{_q(department)}.{_q(name)}"
     then = con.execute(f"SELECT count(*) FROM {META_SCHEMA}.datasets {at} WHERE dataset = ?", [vid]).fetchone()[0]
+    if then and (refused := _variant_refused(con, vid, at, tiers)):
+        log.warning("%s: the public variant of that version is not restored: %s no longer open",
+                    dataset, ", ".join(refused))
+        then = 0
     now = variants.parent_of(con, vid)
     if now == "" or (not then and now is None):  # a dataset of its own, or no variant then nor now
         return
@@ -180,8 +218,9 @@ def _restore_variant(con: duckdb.DuckDBPyConnection, dataset: str, at: str) -> N
         con.execute(f"DROP TABLE IF EXISTS {vtable}")
     for meta in ("datasets", "columns"):
         con.execute(f"DELETE FROM {META_SCHEMA}.{meta} WHERE dataset = ?", [vid])
-        con.execute(f"INSERT INTO {META_SCHEMA}.{meta} BY NAME "
-                    f"SELECT * FROM {META_SCHEMA}.{meta} {at} WHERE dataset = ?", [vid])
+        if then:
+            con.execute(f"INSERT INTO {META_SCHEMA}.{meta} BY NAME "
+                        f"SELECT * FROM {META_SCHEMA}.{meta} {at} WHERE dataset = ?", [vid])
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list, what: str) -> dict:

@@ -101,3 +101,33 @@ def test_the_citys_floor_comes_from_city_yaml(tmp_path):
     problems = variant_problems(PublicVariant(aggregate="district", min_count=5), {}, standard, "internal", 10)
     assert problems == {"public_variant.min_count": "5 is below the city's floor of 10: smaller groups single "
                                                     "people out; use min_count: 10 or more"}
+
+
+def test_a_rollback_does_not_bring_back_what_is_protected_now(hub: Hub, tmp_path):
+    """status is graded sensitive after a variant published it: rolling back to that version keeps status
+    sensitive and serves no variant (it would publish status again)."""
+    from twinhub.catalog.versions import dataset_versions, rollback
+
+    variant = {"grid_m": 500, "columns": ["status"]}
+    ingest(hub, activate(hub, write(tmp_path / "a", "requests", rows(8), public_variant=variant)), run_id="open")
+    assert "status" in [n for (n,) in query(hub, "SELECT name FROM catalog.columns "
+                                                 "WHERE dataset = 'hotline.requests_public'")]
+    graded = write(tmp_path / "b", "requests", rows(8), public_variant={"grid_m": 500},
+                   columns={"status": {"classification": "sensitive"}})
+    ingest(hub, activate(hub, graded, reason="status reveals case outcomes"), run_id="graded")
+    assert "status" not in [n for (n,) in query(hub, "SELECT name FROM catalog.columns "
+                                                     "WHERE dataset = 'hotline.requests_public'")]
+    con = hub.lake.connect(read_only=True)
+    try:
+        versions = {v["run_id"]: v["version"] for v in dataset_versions(con, "hotline.requests")}
+    finally:
+        con.close()
+
+    rollback(hub.lake, "hotline.requests", versions["open"], run_id="back")
+    assert "hotline.requests_public" not in tables(hub)
+    assert query(hub, "SELECT count(*) FROM catalog.datasets WHERE dataset = 'hotline.requests_public'") == [(0,)]
+    assert query(hub, "SELECT classification FROM catalog.columns WHERE dataset = 'hotline.requests' "
+                      "AND name = 'status'") == [("sensitive",)]
+    assert query(hub, "SELECT classification FROM catalog.datasets WHERE dataset = 'hotline.requests'") == [
+        ("sensitive",)]
+    assert query(hub, "SELECT count(*) FROM hotline.requests") == [(8,)]
