@@ -7,8 +7,14 @@ import hashlib
 import duckdb
 import pytest
 
-from twinhub.catalog.masking import (KEY_ENV, PseudonymKeyMissing, dataset_key, protect_sql, pseudonym,
-                                     register_functions)
+from twinhub.catalog.masking import (
+    KEY_ENV,
+    PseudonymKeyMissing,
+    dataset_key,
+    protect_sql,
+    pseudonym,
+    register_functions,
+)
 from twinhub.standards.privacy import redact
 
 FIRST, SECOND, LOCKED = "01" * 32, "02" * 32, "ab" * 40  # hex keys of 32+ bytes
