@@ -12,7 +12,11 @@ vector file is opened (:func:`harden`):
   or anyone's) skips them again;
 - the network and indirection virtual file systems (``NETWORK_PREFIXES``) are removed, so
   such a path is an ordinary missing file; ``CPL_VSIL_CURL_ALLOWED_EXTENSIONS`` names no
-  real extension, should one come back.
+  real extension, should one come back;
+- GDAL's own HTTP client (``CPLHTTPFetch``) answers every request with an error, without a
+  connection: the drivers kept still call it for links inside a file (a GeoJSON
+  ``"crs": {"type": "link", "properties": {"href": "http://..."}}`` is fetched by
+  ``importFromUrl``).
 
 After opening, the driver GDAL chose must be the format's own (:func:`expected_driver`).
 pyogrio does not take an allowed-drivers list, so this goes through GDAL's C API (ctypes)
@@ -41,6 +45,29 @@ NETWORK_PREFIXES = (
 )
 _lock = threading.Lock()
 _hardened: list[str] = []  # the drivers removed, once done
+# CPLHTTPFetchCallbackFunc(url, options, progress, progress_arg, write, write_arg, user_data) -> CPLHTTPResult*
+_FETCH = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                          ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+_RESULT_BYTES = 256  # more than sizeof(CPLHTTPResult); GDAL frees it with CPLHTTPDestroyResult
+_ERRBUF_OFFSET = ctypes.sizeof(ctypes.c_void_p) * 2  # int nStatus (padded), char *pszContentType, char *pszErrBuf
+_callbacks: list = []  # kept alive as long as the process: GDAL holds the pointer
+
+
+def _refusing_fetch(gdal: ctypes.CDLL):
+    """A CPLHTTPFetch that fetches nothing: a zeroed result, status 1 and an error text, made with GDAL's allocator."""
+    gdal.CPLCalloc.restype = ctypes.c_void_p
+    gdal.CPLCalloc.argtypes = [ctypes.c_size_t, ctypes.c_size_t]
+    gdal.CPLStrdup.restype = ctypes.c_void_p
+    gdal.CPLStrdup.argtypes = [ctypes.c_char_p]
+
+    def refuse(url, *_args):
+        result = gdal.CPLCalloc(1, _RESULT_BYTES)
+        ctypes.c_int.from_address(result).value = 1
+        ctypes.c_void_p.from_address(result + _ERRBUF_OFFSET).value = gdal.CPLStrdup(
+            b"refused: the hub's GDAL fetches nothing over the network")
+        return result
+
+    return _FETCH(refuse)
 
 
 def _libgdal() -> ctypes.CDLL:
@@ -84,6 +111,10 @@ def harden() -> list[str]:
                 gdal.GDALDeregisterDriver(driver)
         for prefix in NETWORK_PREFIXES:
             gdal.VSIRemovePluginHandler(prefix.encode())
+        callback = _refusing_fetch(gdal)
+        gdal.CPLHTTPSetFetchCallback.argtypes = [_FETCH, ctypes.c_void_p]
+        gdal.CPLHTTPSetFetchCallback(callback, None)
+        _callbacks.append(callback)
         _hardened.extend(removed or ["(none)"])
         return _hardened
 

@@ -9,6 +9,7 @@ driver that opened the file must be the format's.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import zipfile
 
@@ -79,6 +80,22 @@ def test_a_zip_holding_only_a_vrt_is_not_opened_through_it(tmp_path):
         with pytest.raises(SourceError, match="GDAL cannot open it|GDAL reads it as"):
             open_source({"format": "geojson", "path": str(archive)}).check()
         assert server.requests == []
+
+
+def test_a_link_inside_a_geojson_file_is_not_fetched(tmp_path):
+    """GDAL's GeoJSON driver fetches a linked CRS itself (CPLHTTPFetch, past the network policy):
+    its HTTP client is made to fetch nothing; the file still reads, in GeoJSON's default CRS."""
+    wkt = b'GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]],PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]]'
+    with LoopbackServer({"/crs.wkt": Reply(body=wkt)}) as server:
+        linked = json.loads(SHELTERS.read_text(encoding="utf-8"))
+        linked["crs"] = {"type": "link", "properties": {"href": f"{server.url}/crs.wkt", "type": "ogcwkt"}}
+        path = tmp_path / "linked.geojson"
+        path.write_text(json.dumps(linked), encoding="utf-8")
+        connector = open_source({"format": "geojson", "path": str(path)})
+        connector.check()
+        rows = sum(len(chunk.frame) for chunk in connector.chunks())
+        assert server.requests == []
+    assert rows == len(linked["features"]) and connector.crs() == "EPSG:4326"
 
 
 def _sqlite(path):
