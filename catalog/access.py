@@ -24,6 +24,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 import duckdb
+from sqlglot import exp
 
 from twinhub.catalog.grants import TIERS, Consumer, Grant
 from twinhub.catalog.lake import ALIAS, META_SCHEMA
@@ -137,13 +138,12 @@ def _declared_columns(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Col
     ).fetchall()}
     if "classification" not in have:
         return {}
-    name = "column_name" if "column_name" in have else "name"
-    protection = "protection" if "protection" in have else "NULL"
+    name = exp.column("column_name" if "column_name" in have else "name")
+    protection = exp.column("protection") if "protection" in have else exp.null()
+    select = exp.select(exp.column("dataset"), name, exp.column("classification"), protection) \
+        .from_(exp.table_("columns", db=META_SCHEMA)).where(exp.column("classification").is_(exp.null()).not_())
     out: dict[str, dict[str, ColumnTier]] = {}
-    for dataset, column, tier, protect in con.execute(
-        f"SELECT dataset, {name}, classification, {protection} FROM {META_SCHEMA}.columns "
-        "WHERE classification IS NOT NULL"
-    ).fetchall():
+    for dataset, column, tier, protect in con.execute(select.sql(dialect="duckdb")).fetchall():
         out.setdefault(dataset, {})[column] = ColumnTier(tier, protect if protect in PROTECTIONS else None)
     return out
 

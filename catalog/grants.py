@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 
 import duckdb
+from sqlglot import exp
 
 from twinhub.catalog.guard import QueryRefused
 from twinhub.catalog.lake import Lake, with_retry
@@ -31,8 +32,7 @@ from twinhub.standards.tiers import CLASSIFICATIONS
 TIERS = CLASSIFICATIONS  # lowest to highest
 LEVELS = TIERS[1:]  # what a grant may allow; public needs no grant
 GRANTS_TABLE = "twinhub_grants"
-GRANT_COLUMNS = "consumer VARCHAR, dataset VARCHAR, level VARCHAR, until VARCHAR, granted_by VARCHAR, " \
-                "granted_at VARCHAR, reason VARCHAR"
+GRANT_FIELDS = ("consumer", "dataset", "level", "until", "granted_by", "granted_at", "reason")  # all VARCHAR
 USER_PREFIX = "user:"
 USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
@@ -104,15 +104,24 @@ def grants_table(lake: Lake) -> str:
     return lake.audit_table.rsplit(".", 1)[0] + "." + GRANTS_TABLE
 
 
+def _table(lake: Lake) -> exp.Table:
+    return exp.to_table(grants_table(lake))
+
+
+def _where(**values: object) -> exp.Expr:
+    """``a = ? AND b = ?`` for bound values."""
+    return exp.and_(*(exp.column(k).eq(exp.Placeholder()) for k in values))
+
+
 def read_grants(con: duckdb.DuckDBPyConnection, lake: Lake, consumer: str | None = None,
                 dataset: str | None = None) -> list[Grant]:
     """Grants on an open connection (read-only is fine), optionally of one consumer and/or dataset."""
     try:
-        rows = con.execute(
-            f"SELECT consumer, dataset, level, until, granted_by, granted_at, reason FROM {grants_table(lake)} "
-            "WHERE (? IS NULL OR consumer = ?) AND (? IS NULL OR dataset = ?) ORDER BY consumer, dataset",
-            [consumer, consumer, dataset, dataset],
-        ).fetchall()
+        wanted = {k: v for k, v in (("consumer", consumer), ("dataset", dataset)) if v is not None}
+        select = exp.select(*GRANT_FIELDS).from_(_table(lake)).order_by("consumer", "dataset")
+        if wanted:
+            select = select.where(_where(**wanted))
+        rows = con.execute(select.sql(dialect="duckdb"), list(wanted.values())).fetchall()
     except duckdb.CatalogException:  # no grant was ever given in this hub: the table does not exist yet
         return []
     return [Grant(c, d, lv, dt.date.fromisoformat(u), by, at, why) for c, d, lv, u, by, at, why in rows]
@@ -130,16 +139,20 @@ def save_grant(lake: Lake, grant: Grant) -> Grant | None:
     """Write ``grant``, replacing the consumer's grant on that dataset; returns the one replaced."""
     con = lake.connect()
     try:
-        with_retry(lambda: con.execute(f"CREATE TABLE IF NOT EXISTS {grants_table(lake)} ({GRANT_COLUMNS})"))
+        schema = exp.Schema(this=_table(lake), expressions=[
+            exp.ColumnDef(this=exp.to_identifier(f), kind=exp.DataType.build("VARCHAR")) for f in GRANT_FIELDS])
+        with_retry(lambda: con.execute(exp.Create(this=schema, kind="TABLE", exists=True).sql(dialect="duckdb")))
         before = read_grants(con, lake, grant.consumer, grant.dataset)
 
         def write() -> None:
             con.execute("BEGIN")
             try:
                 _delete(con, lake, grant.consumer, grant.dataset)
-                con.execute(f"INSERT INTO {grants_table(lake)} VALUES (?, ?, ?, ?, ?, ?, ?)",
-                            [grant.consumer, grant.dataset, grant.level, grant.until.isoformat(),
-                             grant.granted_by, grant.granted_at, grant.reason])
+                row = exp.Tuple(expressions=[exp.Placeholder() for _ in GRANT_FIELDS])
+                insert = exp.insert(exp.Values(expressions=[row]), _table(lake), columns=list(GRANT_FIELDS))
+                con.execute(insert.sql(dialect="duckdb"), [grant.consumer, grant.dataset, grant.level,
+                                                           grant.until.isoformat(), grant.granted_by,
+                                                           grant.granted_at, grant.reason])
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
@@ -165,7 +178,8 @@ def delete_grant(lake: Lake, consumer: str, dataset: str) -> Grant:
 
 
 def _delete(con: duckdb.DuckDBPyConnection, lake: Lake, consumer: str, dataset: str) -> None:
-    con.execute(f"DELETE FROM {grants_table(lake)} WHERE consumer = ? AND dataset = ?", [consumer, dataset])
+    delete = exp.delete(_table(lake), where=_where(consumer=consumer, dataset=dataset))
+    con.execute(delete.sql(dialect="duckdb"), [consumer, dataset])
 
 
 def no_grant_message(con: duckdb.DuckDBPyConnection, lake: Lake, consumer: str, dataset: str) -> str:

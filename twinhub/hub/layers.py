@@ -17,6 +17,9 @@ import pathlib
 import re
 from dataclasses import dataclass
 
+import sqlglot
+from sqlglot import exp
+
 from twinhub.catalog.guard import prepare_query
 from twinhub.catalog.lake import ALIAS, Lake, with_retry
 from twinhub.errors import UserError
@@ -55,24 +58,31 @@ def _replace_table(lake: Lake, schema: str, name: str, select: str, inputs: list
     since the table was last built: an unchanged run makes no new catalog version.
     """
     con = lake.connect()
+    target = exp.Table(this=exp.to_identifier(name, quoted=True), db=exp.to_identifier(schema, quoted=True))
+    count = exp.select(exp.Count(this=exp.Star())).from_(target.copy()).sql(dialect="duckdb")
     try:
-        with_retry(lambda: con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
+        with_retry(lambda: con.execute(exp.Create(this=exp.Table(this=exp.to_identifier(schema, quoted=True)),
+                                                  kind="SCHEMA", exists=True).sql(dialect="duckdb")))
         fingerprint = LAYER_COMMENT + _fingerprint(select, lake.table_versions(con, list(inputs)))
         built = con.execute(
             "SELECT comment FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? AND table_name = ?",
             [ALIAS, schema, name],
         ).fetchone()
         if built and built[0] == fingerprint:
-            return con.execute(f"SELECT count(*) FROM {schema}.{name}").fetchone()[0]
+            return con.execute(count).fetchone()[0]
+        create = exp.Create(this=target.copy(), kind="TABLE", replace=True,
+                            expression=sqlglot.parse_one(select, read="duckdb")).sql(dialect="duckdb")
+        comment = exp.Comment(this=target.copy(), kind="TABLE",
+                              expression=exp.Literal.string(fingerprint)).sql(dialect="duckdb")
 
         def replace() -> int:
             con.execute("BEGIN")
             try:
-                con.execute(f"CREATE OR REPLACE TABLE {schema}.{name} AS {select}")
-                con.execute(f"COMMENT ON TABLE {schema}.{name} IS '{fingerprint}'")
-                count = con.execute(f"SELECT count(*) FROM {schema}.{name}").fetchone()[0]
+                con.execute(create)
+                con.execute(comment)
+                rows = con.execute(count).fetchone()[0]
                 con.execute("COMMIT")
-                return count
+                return rows
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
@@ -99,15 +109,33 @@ def published(lake: Lake, dataset_ids: list[str]) -> list[str]:
 
 def build_city_layer(hub: Hub, standard: str, entries: list[Registered]) -> int:
     """``city.<standard>``: the published datasets of ``standard`` in one table."""
-    columns = ", ".join(f'"{c}"' for c in hub.pack.standard(standard).field_names)
+    fields = hub.pack.standard(standard).field_names
     sources = published(hub.lake, [e.id for e in entries])
     if not sources:
         raise LayerError(f"no dataset of standard {standard} is published yet")
-    select = " UNION ALL ".join(
-        f"SELECT '{d.split('.')[0]}' AS department, '{d.split('.')[1]}' AS dataset, {columns} FROM {d}"
-        for d in sources
-    )
+    select = city_layer_select(sources, fields)
     return _replace_table(hub.lake, CITY_SCHEMA, standard, select, sources)
+
+
+def city_layer_select(sources: list[str], fields: list[str]) -> str:
+    """``SELECT '<department>' AS department, '<dataset>' AS dataset, <fields> FROM <source> UNION ALL ...``,
+    built as a syntax tree (names are identifiers, the provenance values literals).
+
+        >>> print(city_layer_select(["water.p"], ["name"]))
+        SELECT 'water' AS "department", 'p' AS "dataset", "name" FROM "water"."p"
+    """
+    selects = []
+    for source in sources:
+        department, dataset = source.split(".", 1)
+        selects.append(exp.select(
+            exp.alias_(exp.Literal.string(department), exp.to_identifier("department", quoted=True)),
+            exp.alias_(exp.Literal.string(dataset), exp.to_identifier("dataset", quoted=True)),
+            *(exp.column(exp.to_identifier(f, quoted=True)) for f in fields),
+        ).from_(exp.Table(this=exp.to_identifier(dataset, quoted=True), db=exp.to_identifier(department, quoted=True))))
+    union = selects[0]
+    for select in selects[1:]:
+        union = exp.union(union, select, distinct=False)
+    return union.sql(dialect="duckdb")
 
 
 def derived_dir(hub: Hub) -> pathlib.Path:
