@@ -242,15 +242,23 @@ class Conformer:
 
     def _validate(self, frame: pd.DataFrame, geoms: np.ndarray | None, failures: dict[int, list[Reason]],
                   points: dict[str, Points]) -> None:
-        unreadable = {(i, r.column) for i, reasons in failures.items() for r in reasons if r.check == TYPE.name}
-        for row in failure_table(self.schema, frame, points).itertuples(index=False):
-            if row.check == REQUIRED.name and (int(row.index), row.column) in unreadable:
+        """The failure table's rows as reasons, made column-wise (``Reason._make`` over zipped columns: no
+        Python frame per failing cell, which on a chunk where every row fails is most of the time)."""
+        table = failure_table(self.schema, frame, points)
+        if not len(table):
+            return
+        index = table["index"].astype(np.int64).tolist()
+        checks, columns, messages = table["check"].tolist(), table["column"].tolist(), table["message"].tolist()
+        if geoms is not None and GEOMETRY_INVALID.name in checks:
+            for k in (k for k, check in enumerate(checks) if check == GEOMETRY_INVALID.name):
+                messages[k] = self._invalid_message(geoms[index[k]])
+        sources = map(self.c.fields.get, columns)
+        reasons = map(Reason._make, zip(checks, columns, sources, map(_short, table["value"].tolist()), messages))
+        unreadable = {(i, r.column) for i, found in failures.items() for r in found if r.check == TYPE.name}
+        for i, reason in zip(index, reasons):
+            if unreadable and reason.check == REQUIRED.name and (i, reason.column) in unreadable:
                 continue  # the value was there but unreadable: "type" already says so
-            message = row.message
-            if row.check == GEOMETRY_INVALID.name and geoms is not None:
-                message = self._invalid_message(geoms[int(row.index)])
-            failures[int(row.index)].append(Reason(row.check, row.column, self.c.fields.get(row.column),
-                                                   _short(row.value), message))
+            failures[i].append(reason)
 
     def _invalid_message(self, geom) -> str:
         if geom is not None and not _finite(np.array([geom], dtype=object))[0]:
