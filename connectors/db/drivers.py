@@ -106,13 +106,17 @@ class Postgres(Driver):
             cur.execute(
                 "SELECT rolsuper, pg_has_role(current_user, 'pg_read_server_files', 'MEMBER'), "
                 "pg_has_role(current_user, 'pg_write_server_files', 'MEMBER'), "
-                "pg_has_role(current_user, 'pg_execute_server_program', 'MEMBER') "
+                "pg_has_role(current_user, 'pg_execute_server_program', 'MEMBER'), "
+                "(SELECT string_agg(s.rolname, ', ') FROM pg_roles s WHERE s.rolsuper AND s.rolname <> current_user "
+                "AND pg_has_role(current_user, s.oid, 'MEMBER')) "
                 "FROM pg_roles WHERE rolname = current_user"
             )
-            superuser, read_files, write_files, programs = cur.fetchone()
+            superuser, read_files, write_files, programs, super_roles = cur.fetchone()
         conn.rollback()
         if superuser:
             return "is a superuser"
+        if super_roles:  # SET ROLE would make it one
+            return f"is a member of the superuser role {super_roles}"
         roles = [name for name, held in (("pg_read_server_files", read_files), ("pg_write_server_files", write_files),
                                          ("pg_execute_server_program", programs)) if held]
         return f"is a member of {', '.join(roles)}" if roles else None

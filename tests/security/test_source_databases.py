@@ -22,7 +22,7 @@ from .source_support import hub_with, write_manifest
 LOCAL = NetworkPolicy(allow_hosts=("127.0.0.1",))
 PG = {"format": "postgres", "host": "127.0.0.1", "port": 5432, "database": "test"}
 MARIA = {"format": "mysql", "host": "127.0.0.1", "port": 3306, "database": "test"}
-READER, FILE_READER = "twinhub_reader", "twinhub_file_reader"
+READER, FILE_READER, SUPER_MEMBER = "twinhub_reader", "twinhub_file_reader", "twinhub_super_member"
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +39,10 @@ def accounts():
                 pg.execute(f"CREATE ROLE {role} LOGIN")
             pg.execute(f"GRANT SELECT ON {table} TO {role}")
         pg.execute(f"GRANT pg_read_server_files TO {FILE_READER}")
+        if not pg.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (SUPER_MEMBER,)).fetchone():
+            pg.execute(f"CREATE ROLE {SUPER_MEMBER} LOGIN NOINHERIT")
+        pg.execute(f"GRANT SELECT ON {table} TO {SUPER_MEMBER}")
+        pg.execute(f"GRANT postgres TO {SUPER_MEMBER}")  # not a superuser itself, but SET ROLE postgres away
     maria = pymysql.connect(host="127.0.0.1", user="root", password="", database="test", autocommit=True)
     with maria.cursor() as cur:
         cur.execute(f"DROP TABLE IF EXISTS {table}")
@@ -53,6 +57,7 @@ def accounts():
     with psycopg.connect(host="127.0.0.1", dbname="test", user="postgres", autocommit=True) as pg:
         pg.execute(f"DROP TABLE IF EXISTS {table}")
         pg.execute(f"REVOKE pg_read_server_files FROM {FILE_READER}")
+        pg.execute(f"REVOKE postgres FROM {SUPER_MEMBER}")
     with maria.cursor() as cur:
         cur.execute(f"DROP TABLE IF EXISTS {table}")
         cur.execute(f"REVOKE FILE ON *.* FROM '{FILE_READER}'@'%'")
@@ -71,6 +76,7 @@ def test_a_database_on_loopback_is_refused_unless_the_hub_allows_it(accounts, ba
 PRIVILEGED = [
     ("postgres-superuser", PG, "postgres", "is a superuser"),
     ("postgres-read-server-files", PG, FILE_READER, "is a member of pg_read_server_files"),
+    ("postgres-member-of-a-superuser", PG, SUPER_MEMBER, "is a member of the superuser role postgres"),
     ("mariadb-root", MARIA, "root", "holds"),
     ("mariadb-file-privilege", MARIA, FILE_READER, "holds FILE on *.*"),
 ]
