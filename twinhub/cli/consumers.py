@@ -1,6 +1,8 @@
 """Who a command reads as: ``--as CONSUMER`` resolved to the grants catalog/enforce.py applies.
 
-Shared by ``twinhub query|export|catalog near --as`` and the grants commands. Every refusal is audited.
+Shared by ``twinhub query|export|catalog near --as`` and the grants commands. The facts it needs about
+the hub (today in the city, its departments, derived datasets' inputs) come from twinhub.hub.consumers,
+which ``twinhub serve`` uses too. Every refusal is audited.
 """
 
 from __future__ import annotations
@@ -8,12 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
+from twinhub.hub.consumers import city_today, departments, derived_inputs, tables
 from twinhub.hub.home import Hub
 
 if TYPE_CHECKING:  # the catalog's modules load duckdb and sqlglot: imported when a command runs
     from twinhub.catalog.enforce import AsConsumer
+
+__all__ = ["as_consumer", "audit", "city_today", "departments", "derived_inputs", "enforce", "grants", "refused",
+           "review", "tables"]
 
 
 class _Lazy:
@@ -28,39 +33,6 @@ class _Lazy:
 
 audit, enforce, grants, review = (_Lazy(m) for m in ("twinhub.catalog.audit", "twinhub.catalog.enforce",
                                                       "twinhub.catalog.grants", "twinhub.hub.review"))
-
-
-def city_today(hub: Hub) -> dt.date:
-    """Today in the city's time zone: the day grant expiry is checked against."""
-    return dt.datetime.now(ZoneInfo(hub.city.timezone)).date()
-
-
-def departments(hub: Hub) -> set[str]:
-    """Registered departments (also with registrations pending review, or datasets in the catalog)."""
-    from twinhub.hub.registry import registered
-
-    names = {r.manifest.department for r in registered(hub)} | {p.manifest.department for p in review.pending(hub)}
-    return names | {t.split(".", 1)[0] for t in tables(hub) if t.split(".", 1)[0] not in ("city", "derived")}
-
-
-def tables(hub: Hub) -> list[str]:
-    """The catalog's tables as ``schema.table``."""
-    return grants.catalog_tables(hub.lake) if hub.lake.exists() else []
-
-
-def derived_inputs(hub: Hub, catalog_tables: list[str]) -> dict[str, list[str]]:
-    """``derived.<name>`` -> the tables its SQL reads (a file that no longer parses reads 'unknown')."""
-    from twinhub.catalog.guard import QueryRefused, prepare_query
-    from twinhub.hub.layers import DERIVED_SCHEMA, derived_dir
-
-    out = {}
-    for path in sorted(derived_dir(hub).glob("*.sql")):
-        try:
-            reads = list(prepare_query(path.read_text(encoding="utf-8"), tables=catalog_tables).tables)
-        except QueryRefused:
-            reads = ["unknown.unknown"]  # the rule treats an unknown input as restricted
-        out[f"{DERIVED_SCHEMA}.{path.stem}"] = reads
-    return out
 
 
 def as_consumer(hub: Hub, name: str, statement: str, today: dt.date | None = None,
