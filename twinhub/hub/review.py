@@ -323,17 +323,10 @@ def acknowledge(hub: Hub, dataset_id: str, reason: str) -> Raised:
 
 def _served_privacy(hub: Hub) -> dict[str, tuple]:
     """dataset -> (served tier, run id, finished at, the newest published run's privacy details)."""
-    if not hub.lake.exists():
-        return {}
-    con = hub.lake.connect(read_only=True)
-    try:
-        rows = con.execute(
-            "SELECT d.dataset, d.classification, r.run_id, r.finished_at, r.details "
-            "FROM catalog.datasets d JOIN catalog.runs r ON r.dataset = d.dataset AND r.status = 'published' "
-            "QUALIFY row_number() OVER (PARTITION BY d.dataset ORDER BY r.finished_at DESC) = 1"
-        ).fetchall()
-    finally:
-        con.close()
+    from twinhub.catalog.runs import latest_runs
+
+    rows = [(d, r["served_tier"], r["run_id"], r["finished_at"], r["details"])
+            for d, r in latest_runs(hub.lake, "published", details=True).items() if r["served_tier"] is not None]
     return {d: (tier, run, at.astimezone(dt.timezone.utc).isoformat(timespec="seconds") if at else "",
                 (json.loads(details) if details else {}).get("privacy") or {})
             for d, tier, run, at, details in rows}
