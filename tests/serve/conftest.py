@@ -48,9 +48,8 @@ def health_token(served_hub) -> str:
 def server(served_hub) -> Iterator[str]:
     """`twinhub.serve` in its own process on a free loopback port; yields its base URL."""
     port = free_port()
-    code = ("import pathlib, sys; from twinhub.hub.home import Hub; from twinhub.serve.server import serve; "
-            "serve(Hub.open(pathlib.Path(sys.argv[1]), create=False), port=int(sys.argv[2]))")
-    process = subprocess.Popen([sys.executable, "-c", code, str(served_hub.home), str(port)],
+    process = subprocess.Popen([sys.executable, "-m", "twinhub", "--home", str(served_hub.home), "serve",
+                                "--port", str(port), "--dagster-url", "http://127.0.0.1:3000"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180

@@ -23,6 +23,7 @@ from twinhub.cli.options import (
     department_option,
     dialect_option,
     format_option,
+    is_loopback,
     open_hub,
     reload_ui,
 )
@@ -33,8 +34,8 @@ from twinhub.hub.manifest import ManifestError
 # Heavy modules (pandas, GDAL, pyproj, DuckDB's SQL tooling) are imported inside the commands that
 # use them, and the command groups kept in their own modules only when asked for: `twinhub datasets`
 # over a thousand datasets answers in well under a second (docs/production.md, Scale).
-COMMAND_MODULES = ("twinhub.cli.catalog", "twinhub.cli.standards", "twinhub.cli.ops", "twinhub.cli.governance")
-LOOPBACK_HOSTS = ("localhost", "::1")  # and 127.0.0.0/8
+COMMAND_MODULES = ("twinhub.cli.catalog", "twinhub.cli.standards", "twinhub.cli.ops", "twinhub.cli.governance",
+                   "twinhub.cli.serve")
 
 
 def _default_max_rows() -> int:
@@ -338,23 +339,11 @@ def quarantine(ctx: click.Context, dataset: str, fmt: str) -> None:
 
 def exposure_warning(host: str) -> str | None:
     """What ``twinhub ui --host HOST`` warns of when HOST is reachable beyond this machine (issue 15, finding 8)."""
-    if _loopback(host):
+    if is_loopback(host):
         return None
     return (f"warning: --host {host} serves the Dagster UI beyond this machine, and it has no authentication: "
             "anyone who reaches it can browse, launch runs and read check metadata. Keep it on 127.0.0.1 behind "
             "an authenticating reverse proxy (SSO): docs/production.md")
-
-
-def _loopback(host: str) -> bool:
-    """Whether ``host`` is this machine only (127.0.0.0/8, ::1, localhost); 0.0.0.0 and :: are every interface."""
-    import ipaddress
-
-    if host.strip().lower() in LOOPBACK_HOSTS:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:  # a host name other than localhost may resolve to anything
-        return False
 
 
 def _reason_counts(rows: list[dict]) -> str:

@@ -37,6 +37,21 @@ class OptionRefused(UserError):
     """An option this command does not take (any more, or not yet): the message says what to write instead."""
 
 
+LOOPBACK_HOSTS = ("localhost", "::1")  # and 127.0.0.0/8
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine only (127.0.0.0/8, ::1, localhost); 0.0.0.0 and :: are every interface."""
+    import ipaddress
+
+    if host.strip().lower() in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name other than localhost may resolve to anything
+        return False
+
+
 def open_hub(ctx: click.Context) -> Hub:
     """The hub of ``--home`` (given before or after the subcommand), ``$TWINHUB_HOME`` or ~/.twinhub."""
     return Hub.open(ctx.find_root().obj["home"])

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import pathlib
 
 from twinhub.hub.home import ENV_HOME, Hub
+
+ENV_DAGSTER_URL = "TWINHUB_DAGSTER_URL"  # where the map links Dagster assets (twinhub serve --dagster-url)
 
 
 def app_from_env():
     """The app factory uvicorn's workers call: each opens the hub of TWINHUB_HOME (read-only use)."""
     from twinhub.serve.app import create_app
 
-    return create_app(Hub.open(pathlib.Path(os.environ[ENV_HOME]), create=False))
-
-
-def is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
+    return create_app(Hub.open(pathlib.Path(os.environ[ENV_HOME]), create=False),
+                      dagster_url=os.environ.get(ENV_DAGSTER_URL) or None)
 
 
 def serve(hub: Hub, host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
