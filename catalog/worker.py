@@ -19,6 +19,7 @@ import contextlib
 import ctypes
 import datetime as dt
 import multiprocessing
+import os
 import shutil
 import signal
 import sys
@@ -32,7 +33,7 @@ import duckdb
 
 from twinhub.catalog import sandbox
 from twinhub.catalog.lake import Lake
-from twinhub.errors import UserError
+from twinhub.errors import TerminalError, UserError
 
 SETUP_S = 60.0  # building the sandbox (copying the tables the query reads) may take this long at least
 USER_SQL_ERRORS = (duckdb.BinderException, duckdb.CatalogException, duckdb.ConversionException,
@@ -44,7 +45,7 @@ class QueryTimeout(UserError, RuntimeError):
     """The query ran past its deadline and its worker was killed."""
 
 
-class QueryKilled(RuntimeError):
+class QueryKilled(TerminalError, RuntimeError):
     """The query's worker ended without an answer (killed by a signal, e.g. out of memory)."""
 
 
@@ -131,6 +132,7 @@ def _child(plan: Plan, send, temp: str) -> None:
     _die_with_parent()
     try:
         con = _build(plan, temp)
+        _scrub_environment()
     except BaseException as exc:  # noqa: BLE001 - the hub's part failed, not the user's SQL
         send.send(("error", f"building the query's sandbox failed: {type(exc).__name__}: {str(exc)[:500]}"))
         send.close()
@@ -179,6 +181,17 @@ def _build(plan: Plan, temp: str) -> duckdb.DuckDBPyConnection:
             builder.close()
     sandbox.lock(con)
     return con
+
+
+KEPT_ENVIRONMENT = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR")
+
+
+def _scrub_environment() -> None:
+    """Once the builder is closed, the worker keeps no secret of the hub's environment (the pseudonym key,
+    PGPASSWORD, cloud credentials): nothing the query could make DuckDB read can hold one."""
+    for name in list(os.environ):
+        if name not in KEPT_ENVIRONMENT and not name.startswith("LC_"):
+            del os.environ[name]
 
 
 def _die_with_parent() -> None:

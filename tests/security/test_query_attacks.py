@@ -357,3 +357,22 @@ def test_a_date_unit_must_be_a_unit(dialect, sql):
 ])
 def test_date_units_translate_as_before(dialect, sql, out):
     assert prepare_query(sql, dialect=dialect, tables={"w.t"}).sql == out
+
+
+def _environment_after_scrub(send) -> None:
+    worker._scrub_environment()
+    send.send(dict(os.environ))
+
+
+def test_the_worker_keeps_no_secret_of_the_hubs_environment(monkeypatch):
+    monkeypatch.setenv("TWINHUB_PSEUDONYM_KEY", KEY)
+    monkeypatch.setenv("PGPASSWORD", "hunter2")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_environment_after_scrub, args=(send,))
+    child.start()
+    kept = receive.recv()
+    child.join(10)
+    assert set(kept) <= set(worker.KEPT_ENVIRONMENT) | {k for k in kept if k.startswith("LC_")}
+    assert "PATH" in kept and os.environ["PGPASSWORD"] == "hunter2"  # the parent's own is untouched
