@@ -8,12 +8,15 @@ and ``SELECT *``):
    WHERE, JOIN ON, GROUP BY, ORDER BY, inside subqueries and CTEs), is looked
    up in the consumer's :class:`~catalog.access.Access`; a blocked one is a
    refusal naming the column and the grant that would allow it.
-2. **Rewrite**: each catalog table the consumer may not read in full is
-   replaced by a subquery of the same alias that projects only what the
-   consumer may see: clear columns as they are, protected ones through
-   catalog/masking.py's ``protect_sql``, blocked ones not at all. Whatever
-   the check might not see (a row referenced as a struct, ``COLUMNS(...)``)
-   can then only reach what the subquery exposes.
+2. **Contents**: :func:`sandbox_tables` gives the query sandbox
+   (catalog/sandbox.py) one table per catalog table read, projecting only
+   what the consumer may see of the columns read: clear columns as they are,
+   protected ones through catalog/masking.py's ``protect_sql``, blocked ones
+   not at all (and, for a city layer, only the readable inputs' rows).
+   Whatever the check might not see (a row referenced as a struct,
+   ``COLUMNS(...)``, a guard bypass) can then only reach those tables.
+   :func:`enforce` is the same rule as a rewrite of one query (each limited
+   table replaced by such a subquery), for callers without a sandbox.
 
     >>> from twinhub.catalog.access import Decision
     >>> decide = lambda t, c: Decision("blocked", reason=f"no {c}") if c == "phone" else Decision("clear")
@@ -37,7 +40,7 @@ from sqlglot.optimizer.scope import traverse_scope
 
 from twinhub.catalog.access import BLOCKED, CLEAR, PROTECTED, Access, Decision, load_tiers, stricter
 from twinhub.catalog.grants import Consumer, read_grants
-from twinhub.catalog.guard import PreparedQuery, QueryRefused, prepare_query
+from twinhub.catalog.guard import QueryRefused
 from twinhub.catalog.lake import ALIAS, Lake
 from twinhub.catalog.sandbox import SandboxTable, table_select
 
@@ -234,38 +237,6 @@ class AsConsumer:
             finally:
                 now.close()
         return Access(self.consumer, tiers, grants, self.today)
-
-
-def restrict_query(con: duckdb.DuckDBPyConnection, lake: Lake, prepared: PreparedQuery, who: AsConsumer,
-                   schemas: dict[str, dict[str, str]], time_travel: bool = False) -> PreparedQuery:
-    """``prepared`` as ``who`` may run it (checked, rewritten, guarded again); raise QueryRefused."""
-    protect = _masking()
-    access = who.access(con, lake, time_travel)
-    sql = enforce(prepared.sql, schemas, access.decide, protect and protect.protect_sql)
-    if sql == prepared.sql:
-        return prepared
-    if protect is not None:
-        protect.register_functions(con)
-    again = prepare_query(_guard_view(sql, protect), dialect="duckdb", tables=prepared.tables)
-    if again.tables != prepared.tables:
-        raise QueryRefused("this query cannot be checked column by column: its tables changed when rewritten")
-    return PreparedQuery(sql=sql, tables=prepared.tables)
-
-
-def _guard_view(sql: str, protect) -> str:
-    """``sql`` with the pseudonym function replaced by its argument, for the guard's second look.
-
-    Users may not call the function themselves (the guard refuses it in their SQL):
-    with it, anyone could pseudonymize guessed values and match them.
-    """
-    name = getattr(protect, "PSEUDONYM_FUNCTION", None)
-    if not name:
-        return sql
-    tree = sqlglot.parse_one(sql, read="duckdb")
-    for call in list(tree.find_all(exp.Anonymous)):
-        if call.name.lower() == name:
-            call.replace(call.expressions[0].copy())
-    return tree.sql(dialect="duckdb")
 
 
 def _masking():
