@@ -376,3 +376,11 @@ def test_the_worker_keeps_no_secret_of_the_hubs_environment(monkeypatch):
     child.join(10)
     assert set(kept) <= set(worker.KEPT_ENVIRONMENT) | {k for k in kept if k.startswith("LC_")}
     assert "PATH" in kept and os.environ["PGPASSWORD"] == "hunter2"  # the parent's own is untouched
+
+
+def test_a_query_whose_columns_cannot_be_resolved_is_refused_and_audited(city):
+    sql = f"SELECT q.* FROM {CARE} AS t WHERE 'unresolved' <> ''"
+    with pytest.raises(QueryRefused, match="could not be resolved column by column"):
+        run_query(city.lake, sql)
+    [record] = audit_of(city, sql)
+    assert record["status"] == "refused" and record["statement"] == sql
