@@ -26,7 +26,7 @@ from twinhub.catalog.publish import DatasetEntry, PublishResult, RunInfo, publis
 from twinhub.catalog.stage import SUMMARY, Stage
 from twinhub.connectors import SourceError, open_source
 from twinhub.connectors.readahead import read_ahead
-from twinhub.hub import faults, protection
+from twinhub.hub import faults, gate, protection
 from twinhub.hub.diskspace import explain_disk_full
 from twinhub.hub.home import Hub
 from twinhub.hub.ledger import published_run
@@ -259,7 +259,7 @@ def publish_stage(hub: Hub, registered: Registered, run_id: str) -> PublishResul
     clock = time.monotonic()
     try:
         privacy = run.details.get("privacy")  # governance: a held version, a withheld public variant
-        entry = protection.governed_entry(hub, manifest, dataset_entry(manifest, standard, hub.target_crs, privacy), privacy)
+        entry = gate.governed_entry(hub, manifest, dataset_entry(manifest, standard, hub.target_crs, privacy), privacy)
         result = publish(hub.lake, entry, stage, run, before_commit=lambda: faults.point("publish.before_commit"))
         faults.point("publish.after_commit")
     except Exception as exc:
