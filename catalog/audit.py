@@ -29,13 +29,13 @@ from dataclasses import dataclass, field
 import duckdb
 from sqlglot import exp
 
-from twinhub.catalog.lake import ALIAS, Lake, with_retry
+from twinhub.catalog.lake import ALIAS, AUDIT_COLUMNS, Lake, with_retry
 from twinhub.catalog.lineage import columns_read
 
 ENV_USER = "TWINHUB_USER"  # not an identity: shown nowhere as the actor (anyone can set it)
 ENV_DEPARTMENT = "TWINHUB_DEPARTMENT"
 # columns this module adds to the log when missing (catalog/lake.py's AUDIT_COLUMNS has the others)
-EXTRA_COLUMNS = (("query_id", "VARCHAR"), ("statement_sha256", "VARCHAR"))
+EXTRA_COLUMNS = tuple(c for c in AUDIT_COLUMNS if c[0] in ("query_id", "statement_sha256"))  # added since v3
 RECORD_COLUMNS = ("happened_at", "actor", "department", "action", "dialect", "statement", "as_of", "tables",
                   "columns", "rows_returned", "truncated", "status", "message", "duration_ms", "consumer",
                   "query_id", "statement_sha256")

@@ -68,11 +68,13 @@ AUDIT_COLUMNS = (
     ("columns", "VARCHAR"), ("rows_returned", "BIGINT"), ("truncated", "BOOLEAN"), ("status", "VARCHAR"),
     ("message", "VARCHAR"), ("duration_ms", "DOUBLE"),
     ("consumer", "VARCHAR"),  # `twinhub query --as`: whose grants applied (actor is who asked)
+    ("query_id", "VARCHAR"),  # one query's 'started' record and its completion (catalog/audit.py)
+    ("statement_sha256", "VARCHAR"),  # of the full statement, kept whole beside it
 )
 
 # Views over the tables above, for stewards asking questions in SQL. Bump the
 # revision when a view changes: ensure() replaces views of an older revision.
-VIEWS_REVISION = "twinhub views 3"
+VIEWS_REVISION = "twinhub views 4"
 META_VIEWS = {
     # every version of every dataset: a run that published (or rolled back) and its snapshot
     "versions": f"""

@@ -18,7 +18,7 @@ def test_definitions_benchmark_compares_n_datasets_with_one(tmp_path):
     for name in ("definitions_s", "datasets_cli_s"):
         figures = saved[name]
         assert figures["baseline_1"] > 0 and figures["n_12"] > 0
-        assert figures["ratio"] == round(figures["n_12"] / figures["baseline_1"], 2)
+        assert figures["ratio"] == pytest.approx(figures["n_12"] / figures["baseline_1"], abs=0.011)  # of unrounded times
     for size in ("baseline_1", "n_12"):  # the UI served the hub and the catalog page rendered
         assert saved["ui"][size]["code_location_loaded_s"] > 0 and saved["ui"][size]["catalog_page_s"] > 0
 

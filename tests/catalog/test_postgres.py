@@ -108,7 +108,7 @@ def test_two_processes_publish_and_query_through_postgres_at_once(pg_hub):
         for dataset, tag in (("water.pumping_stations", "a"), ("emergency.shelters", "b"))
     ]
     outputs = [p.communicate(timeout=300)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert [p.returncode for p in procs] == [0, 0], "\n---\n".join(outputs)  # whole, not pytest's shortened list
     for dataset, tag in (("water.pumping_stations", "a"), ("emergency.shelters", "b")):
         versions = dataset_info(pg_hub.lake, dataset)["versions"]
         assert [v["run_id"] for v in versions[:2]] == [f"{tag}-1", f"{tag}-0"]

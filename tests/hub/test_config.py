@@ -16,7 +16,7 @@ from twinhub.hub.home import DEFAULT_CONFIG, Hub, HubConfigError, HubError
 
 def _home(tmp_path: pathlib.Path, text: str) -> pathlib.Path:
     home = tmp_path / "home"
-    home.mkdir()
+    home.mkdir(parents=True)
     (home / "twinhub.yaml").write_text(text, encoding="utf-8")
     return home
 
@@ -37,6 +37,9 @@ def _home(tmp_path: pathlib.Path, text: str) -> pathlib.Path:
     ({"catalog": "postgres:dbname=x"}, "catalog: expected a mapping with keys metadata, schema, data, previews"),
     ({"landing": {"water": "/srv/landing"}}, "landing.water: Input should be a valid list"),
     (["standards"], "expected a mapping"),
+    ({"query": {"memroy": "1GB"}}, "unknown key 'query.memroy' (did you mean 'query.memory'?)"),
+    ({"query": {"memory": "lots"}}, "query.memory: String should match pattern"),
+    ({"query": {"threads": 0}}, "query.threads: Input should be greater than or equal to 1"),
 ])
 def test_a_bad_key_is_named_with_the_fix(data, message):
     with pytest.raises(ConfigError) as caught:
@@ -102,3 +105,20 @@ def test_the_cli_exits_2_on_a_misspelt_key(tmp_path):
                             timeout=120)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "twinhub.yaml: unknown key 'standard' (did you mean 'standards'?)" in result.stderr + result.stdout
+
+
+def test_the_query_caps_reach_the_sandbox(tmp_path):
+    """query: {memory, threads, temp} in twinhub.yaml are the limits every query's sandbox gets."""
+    from twinhub.catalog.sandbox import Limits, open_sandbox
+
+    hub = Hub.open(_home(tmp_path, "query: {memory: 300MB, threads: 1, temp: 1GB}\n"))
+    limits = Limits.from_config(hub.config.query.model_dump())
+    con = open_sandbox(limits, str(tmp_path))
+    try:
+        settings = dict(con.execute("SELECT name, value FROM duckdb_settings() WHERE name IN "
+                                    "('memory_limit', 'threads', 'max_temp_directory_size')").fetchall())
+    finally:
+        con.close()
+    assert settings["threads"] == "1"
+    assert settings["memory_limit"].startswith(("286", "300"))  # DuckDB shows MiB
+    assert Limits.from_config(Hub.open(_home(tmp_path / "b", "")).config.query.model_dump()) == Limits()

@@ -302,12 +302,14 @@ def query(ctx: click.Context, sql: str, dialect: str, timeout: float, as_of: str
           department: str | None, as_consumer: str | None, fmt: str) -> None:
     """Run one read-only SELECT over catalog tables (SQL '-' reads standard input)."""
     from twinhub.catalog.query import run_query
+    from twinhub.catalog.sandbox import Limits
     from twinhub.catalog.versions import parse_as_of
     from twinhub.standards.crs import resolve_crs
 
     hub = open_hub(ctx)
     text = sys.stdin.read() if sql == "-" else sql
     result = run_query(hub.lake, text, dialect=dialect, timeout_s=timeout,
+                       limits=Limits.from_config(hub.config.query.model_dump()),
                        geographic=resolve_crs(hub.target_crs).is_geographic, max_rows=max_rows,
                        as_of=parse_as_of(as_of, ZoneInfo(hub.city.timezone)) if as_of else None, department=department,
                        consumer=consumer(hub, as_consumer, text))

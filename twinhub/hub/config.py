@@ -75,6 +75,15 @@ class LimitsConfig(_Model):
     max_inflate_ratio: int = Field(100, gt=1)  # decompressed / compressed size of a gzip body or zip member
 
 
+class QueryConfig(_Model):
+    """``query:`` what one query's sandbox may use (catalog/sandbox.py): DuckDB's memory_limit, threads and
+    max_temp_directory_size. A query past them fails alone; the machine keeps serving."""
+
+    memory: str = Field("1GB", pattern=r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+    threads: int = Field(2, ge=1, le=64)
+    temp: str = Field("4GB", pattern=r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+
+
 class HubConfig(_Model):
     """twinhub.yaml. Paths are relative to the hub home."""
 
@@ -89,6 +98,7 @@ class HubConfig(_Model):
     landing: dict[str, list[str]] = Field(default_factory=dict)
     secrets: SecretsConfig = Field(default_factory=SecretsConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    query: QueryConfig = Field(default_factory=QueryConfig)
 
     def landing_roots(self, department: str, home: pathlib.Path) -> tuple[pathlib.Path, ...]:
         """The department's landing folders, resolved against ``home``; empty if none are declared."""
@@ -105,7 +115,7 @@ class ConfigError(ValueError):
 
 # Nested sections by key, to name the keys valid where an unknown one was found.
 SECTIONS: dict[str, type[_Model]] = {"catalog": CatalogConfig, "http": HttpConfig, "secrets": SecretsConfig,
-                                     "limits": LimitsConfig}
+                                     "limits": LimitsConfig, "query": QueryConfig}
 
 
 def _keys(model: type[BaseModel]) -> list[str]:

@@ -58,6 +58,9 @@ secrets:
 # limits: caps on what one source may make the hub read (defaults shown):
 # limits: {max_columns: 10000, max_download_mb: 2048, max_inflate_ratio: 100}
 limits:
+# query: what one query's sandbox may use (defaults shown); a query past them fails alone:
+# query: {memory: 1GB, threads: 2, temp: 4GB}
+query:
 """
 
 

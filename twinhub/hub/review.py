@@ -14,8 +14,8 @@ Datasets whose served columns the privacy scan raised (undeclared personal data)
 listed for the steward too (:func:`raised_by_scan`) until acknowledged (:func:`acknowledge`,
 ``review approve``) or declared in the manifest.
 
-Decisions are appended to ``<home>/review/decisions.jsonl`` (who: ``TWINHUB_USER``
-or the OS user; when; the reason) and written to the audit log.
+Decisions are appended to ``<home>/review/decisions.jsonl`` (who: the OS user, never ``TWINHUB_USER``;
+when; the reason) and written to the audit log.
 """
 
 from __future__ import annotations
