@@ -78,3 +78,42 @@ def pg_schema() -> Iterator[str]:
         con.execute(f"CALL postgres_execute('pg', 'DROP SCHEMA IF EXISTS {schema} CASCADE')")
     finally:
         con.close()
+
+
+class Processes:
+    """Processes as /proc shows them: what a command started, and whether each is still running."""
+
+    @staticmethod
+    def parents() -> dict[int, int]:
+        out = {}
+        for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+            try:
+                out[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+        return out
+
+    def children(self, pid: int) -> set[int]:
+        return {child for child, parent in self.parents().items() if parent == pid}
+
+    def descendants(self, pid: int) -> set[int]:
+        """Every living process below ``pid``: children of children included."""
+        parents, found, frontier = self.parents(), set(), {pid}
+        while frontier:
+            frontier = {child for child, parent in parents.items() if parent in frontier} - found
+            found |= frontier
+        return found
+
+    @staticmethod
+    def alive(pid: int) -> bool:
+        """Running (a zombie has ended: it only waits for its parent to read its exit status)."""
+        try:
+            return pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+
+@pytest.fixture
+def processes() -> Processes:
+    return Processes()
+

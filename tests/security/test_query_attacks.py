@@ -252,41 +252,20 @@ def _catch(into: list, fn, *args, **kwargs) -> None:
         into.append(exc)
 
 
-def test_a_killed_cli_leaves_its_started_record_and_no_query_running(city):
+def test_a_killed_cli_leaves_its_started_record_and_no_query_running(city, processes):
     sql = LEVENSHTEIN.replace("4000", "4200")
     cli = subprocess.Popen([sys.executable, "-m", "twinhub", "--home", str(city.home), "query", sql],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not audit_of(city, sql):
         time.sleep(0.1)
-    workers = _children(cli.pid)
+    workers = processes.children(cli.pid)
     cli.send_signal(signal.SIGKILL)
     cli.wait(10)
     [record] = audit_of(city, sql)
     assert record["status"] == "started" and record["actor"] == OS_USER
     time.sleep(0.5)
-    assert workers and not [w for w in workers if _alive(w)]  # the worker died with its parent
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in pathlib.Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+    assert workers and not [w for w in workers if processes.alive(w)]  # the worker died with its parent
 
 
 @pytest.mark.parametrize("sql, expected", [

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import pathlib
 import signal
 import subprocess
 import sys
@@ -42,29 +41,7 @@ def test_a_steward_issues_lists_and_revokes_a_token_that_the_server_then_refuses
     assert unknown.returncode == 2 and "unknown consumer" in unknown.stderr
 
 
-def _children(pid: int) -> set[int]:
-    found, frontier = set(), {pid}
-    while frontier:
-        nxt = set()
-        for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
-            try:
-                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) in frontier:
-                    nxt.add(int(stat.parent.name))
-            except (OSError, ValueError):
-                continue
-        frontier = nxt - found
-        found |= frontier
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def test_serve_with_workers_stops_every_process_on_sigterm(served_hub):
+def test_serve_with_workers_stops_every_process_on_sigterm(served_hub, processes):
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "twinhub", "--home", str(served_hub.home), "serve",
                                 "--port", str(port), "--workers", "2"],
@@ -78,14 +55,14 @@ def test_serve_with_workers_stops_every_process_on_sigterm(served_hub):
                 break
             except OSError:
                 time.sleep(0.5)
-        started = _children(process.pid)
+        started = processes.descendants(process.pid)
         assert len(started) >= 2  # the workers
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) is not None
         deadline = time.monotonic() + 20  # uvicorn gives open requests up to 10 s
-        while time.monotonic() < deadline and any(_alive(p) for p in started):
+        while time.monotonic() < deadline and any(processes.alive(p) for p in started):
             time.sleep(0.2)
-        assert [p for p in started if _alive(p)] == []
+        assert [p for p in started if processes.alive(p)] == []
         with pytest.raises(OSError):
             urllib.request.urlopen(f"http://127.0.0.1:{port}/conformance", timeout=2)
     finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import pathlib
 import signal
 import socket
 import subprocess
@@ -20,30 +19,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _descendants(pid: int) -> set[int]:
-    """Every living process below ``pid`` (read from /proc: children of children included)."""
-    parents: dict[int, int] = {}
-    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(stat.parent.name)] = int(fields[1])
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 def _answers(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2):
@@ -54,7 +29,7 @@ def _answers(port: int) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_to_twinhub_ui_alone_stops_the_webserver_daemon_and_code_servers(hub, signum):
+def test_a_signal_to_twinhub_ui_alone_stops_the_webserver_daemon_and_code_servers(hub, signum, processes):
     port = _free_port()
     # only the twinhub process gets the signal (a service manager's `kill PID`, not the whole group)
     ui = subprocess.Popen([sys.executable, "-m", "twinhub", "--home", str(hub.home), "ui", "--port", str(port)],
@@ -66,20 +41,20 @@ def test_a_signal_to_twinhub_ui_alone_stops_the_webserver_daemon_and_code_server
             time.sleep(1)
         assert _answers(port), f"the UI did not come up ({ui.poll()=})"
         time.sleep(2)  # let the daemon and the code server start too
-        started = _descendants(ui.pid)
+        started = processes.descendants(ui.pid)
         assert len(started) >= 3  # dagster dev, its webserver and daemon (and code servers)
         ui.send_signal(signum)
         assert ui.wait(timeout=60) != 0 or signum == signal.SIGINT
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(map(_alive, started)):
+        while time.monotonic() < deadline and any(map(processes.alive, started)):
             time.sleep(0.2)
-        assert [pid for pid in started if _alive(pid)] == []
+        assert [pid for pid in started if processes.alive(pid)] == []
         assert not _answers(port)
         assert not (hub.home / "ui.json").exists()
     finally:
         if ui.poll() is None:
             ui.kill()
-        for pid in started | _descendants(ui.pid):  # orphans too: a failing run must not leave them
+        for pid in started | processes.descendants(ui.pid):  # orphans too: a failing run must not leave them
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
