@@ -39,4 +39,4 @@ def test_ensure_adds_audit_columns_at_the_end(tmp_path, monkeypatch):
         columns = [d[0] for d in con.execute(f"SELECT * FROM {hub.lake.audit_table} LIMIT 0").description]
     finally:
         con.close()
-    assert columns[-2:] == ["consumer", "reviewer"]  # records are appended positionally
+    assert columns[-3:] == ["query_id", "statement_sha256", "reviewer"]  # a new column goes last
