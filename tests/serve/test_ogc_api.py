@@ -189,3 +189,17 @@ def test_tilejson_describes_the_layer_and_its_fields(server):
     assert doc["vector_layers"][0]["fields"]["capacity"] == "integer"
     minx, miny, maxx, maxy = doc["bounds"]
     assert 121 < minx < maxx < 122 and 31 < miny < maxy < 32
+
+
+def test_a_request_past_its_size_or_time_budget_is_refused(server, served_hub):
+    status, _, body = get(f"{server}/collections/emergency.shelters/items?filter=" + "a" * 20_000)
+    assert (status, body["code"]) == (413, "RequestTooLarge")
+    from fastapi.testclient import TestClient
+
+    from twinhub.serve.app import create_app
+
+    slow = TestClient(create_app(served_hub, budget_s=0.0), raise_server_exceptions=False)
+    response = slow.get("/collections/emergency.shelters/items")
+    assert response.status_code == 503 and response.json()["code"] == "ServiceUnavailable"
+    assert response.headers["Retry-After"] == "5"
+    assert "shelter" not in response.text.lower()  # no data, no path in the error

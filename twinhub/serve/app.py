@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import pathlib
+import threading
 import time
 import urllib.parse
 
@@ -46,6 +47,7 @@ CONFORMANCE = (
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
 )
 DEFAULT_LIMIT = 100
+MAX_QUERY_CHARS = 16_384  # a request's query string (filters included)
 STATIC = pathlib.Path(__file__).with_name("static")
 CSP = ("default-src 'self'; script-src 'self'; worker-src 'self' blob:; child-src 'self' blob:; "
        "img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; connect-src 'self'; font-src 'self'; "
@@ -58,7 +60,7 @@ class Reading:
     ``as-of`` (a catalog version) reads the catalog as it was then, each column at the stricter of
     its tiers then and now, as ``twinhub query --as-of`` does."""
 
-    def __init__(self, hub: Hub, request: Request, today: dt.date):
+    def __init__(self, hub: Hub, request: Request, today: dt.date, budget_s: float = 30.0):
         self.hub, self.request = hub, request
         as_of = _as_of(request)
         try:
@@ -75,6 +77,16 @@ class Reading:
         except BaseException:
             self.con.close()
             raise
+        # the time budget: past it, every statement still to run is interrupted and the request answers 503
+        self._closed = threading.Event()
+        self._timer = threading.Thread(target=self._expire, args=(budget_s,), daemon=True)
+        self._timer.start()
+
+    def _expire(self, budget_s: float) -> None:
+        if self._closed.wait(budget_s):
+            return
+        while not self._closed.wait(0.05):  # an interrupt stops the running statement only: keep at it
+            self.con.interrupt()
 
     def view(self, cid: str) -> features.View:
         if cid not in self.tables:
@@ -95,6 +107,8 @@ class Reading:
         return out
 
     def close(self) -> None:
+        self._closed.set()
+        self._timer.join()
         self.con.close()
 
 
@@ -114,7 +128,8 @@ def _masking(con):
     return masking.protect_sql
 
 
-def create_app(hub: Hub, today: dt.date | None = None, dagster_url: str | None = None) -> FastAPI:
+def create_app(hub: Hub, today: dt.date | None = None, dagster_url: str | None = None,
+               budget_s: float = 30.0) -> FastAPI:
     """The service for ``hub``; ``today`` fixes the day grants and tokens are checked against (tests);
     ``dagster_url`` is where the map links each feature's Dagster asset (none: no link)."""
     app = FastAPI(title=f"twinhub: {hub.city.name}", openapi_url="/api", docs_url=None, redoc_url=None,
@@ -125,6 +140,10 @@ def create_app(hub: Hub, today: dt.date | None = None, dagster_url: str | None =
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
+        if len(request.url.query) > MAX_QUERY_CHARS:
+            return JSONResponse(errors.exception_body(413, "RequestTooLarge", f"the query string is longer than "
+                                                      f"{MAX_QUERY_CHARS} characters: shorten the filter"),
+                                status_code=413)
         response = await call_next(request)
         response.headers["Content-Security-Policy"] = CSP  # the map may reach this server and nothing else
         response.headers["X-Content-Type-Options"] = "nosniff"
@@ -132,7 +151,7 @@ def create_app(hub: Hub, today: dt.date | None = None, dagster_url: str | None =
         return response
 
     def reading(request: Request) -> Reading:
-        return Reading(hub, request, today or city_today(hub))
+        return Reading(hub, request, today or city_today(hub), budget_s)
 
     def base(request: Request) -> str:
         return str(request.base_url).rstrip("/")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import duckdb
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -40,6 +41,9 @@ async def handle(request: Request, exc: Exception) -> JSONResponse:
         error = not_found(str(exc))
     elif isinstance(exc, (BadRequest, FilterError)):
         error = ApiError(400, "InvalidParameterValue", str(exc))
+    elif isinstance(exc, duckdb.InterruptException):
+        error = ApiError(503, "ServiceUnavailable", "the request took longer than its time budget: narrow it "
+                                                    "(bbox, filter, limit) or try again", {"Retry-After": "5"})
     else:
         import logging
 
