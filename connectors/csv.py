@@ -1,20 +1,9 @@
 """CSV/TSV files: declared or detected encoding, sniffed delimiter, x/y or WKT/GeoJSON geometry.
 
-Encoding detection (no ``source.encoding``) tries ``CANDIDATE_ENCODINGS`` in order on
-the first 64 KiB and takes the first that decodes it:
-
-- UTF-8, with or without a BOM, is reliable: other encodings' text is almost never valid UTF-8.
-- GBK/GB18030 is reliable.
-- Big5 bytes are nearly all valid GB18030 too. They are told apart because Big5 text
-  lands in GBK's user-defined areas, which decode to Private Use Area characters that
-  real GBK text does not contain; so GB18030 is skipped when its reading has any.
-  Limit: a tiny Big5 file whose few characters all miss those areas (e.g. just
-  ``板橋區``) still reads as GB18030 mojibake.
-- Latin-1 is the fallback and is only reached when GB18030 and Big5 both fail. Limit:
-  Western text in which every accented letter is followed by an ASCII letter (``Müller,
-  Köln``) is valid GB18030 and reads as Chinese characters.
-
-For those cases declare ``source.encoding`` in the manifest.
+Encoding detection (no ``source.encoding``) runs connectors/encodings.py's detector on the
+first 64 KiB; when no candidate fits, the file is read as Latin-1 (its bytes then fail
+nowhere, and the text shows what to declare). For the detector's limits declare
+``source.encoding`` in the manifest.
 """
 
 from __future__ import annotations
@@ -23,7 +12,6 @@ import codecs
 import csv as _csv
 import logging
 import pathlib
-import re
 from collections.abc import Iterator
 
 import numpy as np
@@ -31,29 +19,16 @@ import pandas as pd
 
 from twinhub.connectors.base import DEFAULT_CHUNK_ROWS, Chunk, FileConfig, FileConnector, SourceError
 from twinhub.connectors.csv_arrow import ArrowGaveUp, Undecodable, arrow_frames
+from twinhub.connectors.encodings import CANDIDATE_ENCODINGS, detect_encoding  # noqa: F401 (re-exported)
 from twinhub.connectors.tabular_geometry import TabularConfig, frame_geometry
 
-# tried in order when no encoding is declared; latin-1 accepts any bytes, so it is last
-CANDIDATE_ENCODINGS = ("utf-8-sig", "gb18030", "big5", "latin-1")
 SNIFF_BYTES = 64 * 1024
 log = logging.getLogger("twinhub")
-_PRIVATE_USE = re.compile("[\ue000-\uf8ff]")  # where GB18030 puts Big5 text (see the module docstring)
 
 
 class CsvConfig(TabularConfig, FileConfig):
     encoding: str | None = None
     delimiter: str | None = None
-
-
-def _plausible(sample: bytes, encoding: str, whole_file: bool) -> bool:
-    """Whether ``sample`` reads as text in ``encoding``."""
-    try:
-        text = sample.decode(encoding)
-    except UnicodeDecodeError as exc:
-        if whole_file or exc.start < len(sample) - 4:
-            return False
-        text = sample[: exc.start].decode(encoding)  # only a character cut at the end of the sample
-    return encoding != "gb18030" or not _PRIVATE_USE.search(text)
 
 
 def locate_undecodable(path: pathlib.Path, encoding: str, delimiter: str) -> tuple[int, int, int] | None:
@@ -131,7 +106,7 @@ class CsvConnector(FileConnector):
             return "utf-8-sig" if declared in ("utf-8", "utf8") else self.config.encoding
         sample = self.sample()
         whole_file = len(sample) < SNIFF_BYTES
-        return next((enc for enc in CANDIDATE_ENCODINGS if _plausible(sample, enc, whole_file)), "latin-1")
+        return detect_encoding(sample, whole_file) or "latin-1"
 
     def delimiter(self) -> str:
         if self.config.delimiter:

@@ -13,6 +13,11 @@ place through /vsizip/). Refused, with the member named:
 - a member, or the archive as a whole, over ``BOMB_MIN_BYTES`` that expands more
   than ``MAX_COMPRESSION_RATIO`` times (a zip bomb). Real exports compress 2-20
   times; smaller ones cannot do harm, whatever their ratio.
+
+Text encoding: ``source.encoding`` if declared; else GDAL's own reading (a Shapefile's
+.cpg or the DBF's code-page byte). A DBF with neither has its text detected as a CSV's is
+(connectors/encodings.py) from its field names and the character fields of its first
+records. Text the encoding cannot read raises a SourceError naming ``source.encoding``.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import zipfile
 from collections.abc import Iterator
 
 import numpy as np
+import pyarrow as pa
 import pyogrio
 import pyproj
 import shapely
@@ -31,6 +37,7 @@ from pyproj.exceptions import CRSError
 
 from twinhub.connectors import gdal
 from twinhub.connectors.base import DEFAULT_CHUNK_ROWS, Chunk, FileConfig, FileConnector, SourceError
+from twinhub.connectors.encodings import detect_encoding
 
 # a .prj without an authority code is matched to an EPSG code at this pyproj confidence
 # (ESRI WKT of a State Plane zone, e.g. NYC's nybb.prj, matches EPSG:2263 at 100)
@@ -39,6 +46,11 @@ MAX_COMPRESSION_RATIO = 100
 BOMB_MIN_BYTES = 1 << 20
 _SYMLINK = 0o120000  # the file-type bits of a Unix symlink in a zip member's external attributes
 _AUTHORITY_CODE = re.compile(r"^[A-Za-z]+:\w+$")
+DBF_SNIFF_BYTES = 64 * 1024
+LDID_OFFSET = 29  # a DBF header's code-page byte (0: none declared)
+# Python's names of the detected encodings as GDAL (iconv) knows them
+_GDAL_ENCODING = {"utf-8-sig": "UTF-8", "gb18030": "GB18030", "big5": "BIG5", "latin-1": "ISO-8859-1"}
+_UNDECODABLE = (UnicodeDecodeError, pa.ArrowInvalid)
 
 
 class VectorConfig(FileConfig):
@@ -77,6 +89,28 @@ def declared_epsg(crs: str | None) -> str | None:
     return f"EPSG:{code}" if code is not None else crs
 
 
+def dbf_text(head: bytes) -> bytes:
+    """The field names and the character fields of the whole records in ``head`` (a DBF's
+    first bytes), one per line: the text an encoding must read. Numbers, dates and
+    binary fields are left out."""
+    header_length = int.from_bytes(head[8:10], "little")
+    record_length = int.from_bytes(head[10:12], "little")
+    names, fields, start = [], [], 1  # a record begins with its deletion flag
+    for at in range(32, min(header_length, len(head)) - 31, 32):
+        if head[at] == 0x0D:
+            break
+        descriptor = head[at: at + 32]
+        names.append(descriptor[:11].split(b"\0", 1)[0])
+        if descriptor[11:12] == b"C":
+            fields.append((start, start + descriptor[16]))
+        start += descriptor[16]
+    texts = list(names)
+    end = header_length + max(record_length, 1) * ((len(head) - header_length) // max(record_length, 1))
+    for record in range(header_length, end if record_length else header_length, record_length or 1):
+        texts.extend(head[record + a: record + b].rstrip(b" \0") for a, b in fields)
+    return b"\n".join(texts)
+
+
 class VectorConnector(FileConnector):
     name = "vector"
     Config = VectorConfig
@@ -85,6 +119,18 @@ class VectorConnector(FileConnector):
     def _missing_parts(self, names: list[str]) -> list[str]:
         """Files the format needs beside ``names`` (a zip's members or a folder's files); none here."""
         return []
+
+    def encoding(self) -> str | None:
+        """The encoding GDAL reads text with: the declared one, else None (GDAL's own)."""
+        return self.config.encoding
+
+    def _undecodable(self, exc: Exception, where: str) -> SourceError:
+        how = f"the declared source.encoding {self.config.encoding!r}" if self.config.encoding else (
+            f"the detected encoding {self.encoding()}" if self.encoding() else "UTF-8 (no code page in the file)")
+        return SourceError(
+            f"{self.describe()}: text {where} is not valid in {how} ({exc}); "
+            "declare the right source.encoding in the manifest (e.g. gbk, big5, utf-8, latin-1)"
+        )
 
     def _zip_members(self) -> list[str]:
         try:
@@ -137,7 +183,7 @@ class VectorConnector(FileConnector):
         gdal.harden()
         self._require_parts()
         stream = pyogrio.open_arrow(
-            str(self.path), layer=self.config.layer, encoding=self.config.encoding, batch_size=batch_size,
+            str(self.path), layer=self.config.layer, encoding=self.encoding(), batch_size=batch_size,
             use_pyarrow=True,
         )
         try:
@@ -146,6 +192,8 @@ class VectorConnector(FileConnector):
             raise SourceError(f"{self.describe()}: GDAL cannot open it: {exc}") from exc
         except pyogrio.errors.DataLayerError as exc:
             raise SourceError(f"{self.describe()}: {exc}; check source.layer") from exc
+        except _UNDECODABLE as exc:
+            raise self._undecodable(exc, "in the layer's fields") from exc
         try:
             yield opened
         finally:
@@ -156,11 +204,13 @@ class VectorConnector(FileConnector):
         gdal.harden()
         self._require_parts()
         try:
-            meta = pyogrio.read_info(str(self.path), layer=self.config.layer, encoding=self.config.encoding)
+            meta = pyogrio.read_info(str(self.path), layer=self.config.layer, encoding=self.encoding())
         except pyogrio.errors.DataSourceError as exc:
             raise SourceError(f"{self.describe()}: GDAL cannot open it: {exc}") from exc
         except pyogrio.errors.DataLayerError as exc:
             raise SourceError(f"{self.describe()}: {exc}; check source.layer") from exc
+        except _UNDECODABLE as exc:
+            raise self._undecodable(exc, "in the layer's field names") from exc
         gdal.expected_driver(self.name, meta.get("driver"), self.describe())
         self.rules.limits.check_columns(len(meta["fields"]), self.describe())
         return meta
@@ -182,15 +232,18 @@ class VectorConnector(FileConnector):
             while True:
                 try:
                     batch = next(batches)
+                    batch.validate(full=True)  # GDAL passes text it did not recode as it is: check it is UTF-8
+                    frame = batch.to_pandas()
                 except StopIteration:
                     break
+                except _UNDECODABLE as exc:
+                    raise self._undecodable(exc, f"from feature {first}") from exc
                 except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError) as exc:
                     # a file cut off or damaged after the first features: nothing is published
                     raise SourceError(
                         f"{self.describe()}: GDAL stopped reading after feature {first - 1}: {exc}; "
                         "the file looks truncated or damaged, export it again"
                     ) from exc
-                frame = batch.to_pandas()
                 wkb = frame.pop(geometry_column).to_numpy() if geometry_column in frame else None
                 geometry = shapely.from_wkb(wkb) if wkb is not None else None
                 yield Chunk(frame=frame, geometry=geometry, source_rows=np.arange(first, first + len(frame)))
@@ -213,6 +266,50 @@ class ShapefileConnector(VectorConnector):
         if not shapes:
             return ["a .shp file"]
         return [f"{stem}{ext}" for stem in shapes for ext in self.PARTS if ext not in stems[stem]]
+
+    def encoding(self) -> str | None:
+        """The declared encoding; else, for a DBF without .cpg or code-page byte, the detected one."""
+        if self.config.encoding:
+            return self.config.encoding
+        head = self._uncoded_dbf_head()
+        if head is None:
+            return None
+        detected = detect_encoding(dbf_text(head), whole_file=True)
+        if detected is None:
+            raise SourceError(
+                f"{self.describe()}: the .dbf has no .cpg and no code page, and its text is none of UTF-8, "
+                "GBK/GB18030, Big5 or Latin-1; declare source.encoding in the manifest (e.g. cp1252, shift_jis)"
+            )
+        return _GDAL_ENCODING.get(detected, detected)
+
+    def _uncoded_dbf_head(self) -> bytes | None:
+        """The first bytes of the layer's .dbf if it has neither a .cpg nor a code-page byte, else None."""
+        if self.path.suffix.lower() == ".zip":
+            with zipfile.ZipFile(self.path) as archive:
+                names = self._zip_members()
+                dbf, cpg = self._layer_part(names, ".dbf"), self._layer_part(names, ".cpg")
+                if dbf is None or cpg is not None:
+                    return None
+                with archive.open(dbf) as fh:
+                    head = fh.read(DBF_SNIFF_BYTES)
+        else:
+            folder = self.path if self.path.is_dir() else self.path.parent
+            names = [p.name for p in folder.iterdir()] if self.path.is_dir() else [p.name for p in self.files()]
+            dbf, cpg = self._layer_part(names, ".dbf"), self._layer_part(names, ".cpg")
+            if dbf is None or cpg is not None:
+                return None
+            with (folder / dbf).open("rb") as fh:
+                head = fh.read(DBF_SNIFF_BYTES)
+        return head if len(head) > LDID_OFFSET and head[LDID_OFFSET] == 0 else None
+
+    def _layer_part(self, names: list[str], ext: str) -> str | None:
+        """The member of ``names`` with extension ``ext`` belonging to the layer read (source.layer,
+        the .shp given, or the first Shapefile of a folder or zip)."""
+        shapes = sorted(n.rpartition(".")[0] for n in names if n.lower().endswith(".shp"))
+        if self.path.suffix.lower() == ".shp":
+            shapes = [self.path.stem]
+        stem = next((s for s in shapes if s.rsplit("/", 1)[-1] == self.config.layer), shapes[0] if shapes else None)
+        return next((n for n in names if n.rpartition(".")[0] == stem and n.lower().endswith(ext)), None)
 
     def files(self) -> list[pathlib.Path]:
         """A .shp comes with its sidecar files (.shx, .dbf, .prj, ...): the attributes live in the .dbf."""
