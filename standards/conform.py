@@ -25,6 +25,7 @@ from twinhub.standards import compat, score
 from twinhub.standards.checks import registry
 from twinhub.standards.checks.duplicate_key import DUPLICATE_KEY
 from twinhub.standards.checks.geometry_invalid import GEOMETRY_INVALID
+from twinhub.standards.checks.outdated_key import OUTDATED_KEY
 from twinhub.standards.checks.outside_city import OUTSIDE_CITY
 from twinhub.standards.checks.reason import Reason, reasons_json
 from twinhub.standards.checks.required import REQUIRED
@@ -41,10 +42,12 @@ from twinhub.standards.crs import (
 from twinhub.standards.crs_detect import lonlat_extent
 from twinhub.standards.crs_policy import reprojection_record
 from twinhub.standards.labels import LabelStats, Matcher
-from twinhub.standards.pack import Crosswalk, Standard, StandardsPack
+from twinhub.standards.pack import Crosswalk, Standard, StandardsPack, field_vocabularies
 from twinhub.standards.plausibility import Plausibility
 
 SOURCE_ROW = "_source_row"
+KEEP_CURRENT = "keep_current"  # an outdated key's row is held as history; the current row publishes
+HISTORY_POLICIES = (KEEP_CURRENT,)
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ class Conformance:
     repair_geometry: bool = False  # the manifest allows make_valid on invalid geometries
     crs_declared: str | None = None  # the CRS as written (default: source_crs)
     crs_how: str = "manifest"  # where it was declared: manifest (source.crs) | source (the file itself)
+    vocabularies: dict[str, str] = field(default_factory=dict)  # the manifest's bindings: field -> vocabulary
+    history: str = KEEP_CURRENT  # what an outdated key becomes (HISTORY_POLICIES, docs/standards.md)
 
 
 @dataclass
@@ -127,6 +132,7 @@ class _Tally:
     keys: list = field(default_factory=list)  # hashes of conforming rows' keys
     repaired: list = field(default_factory=list)  # (source row, reason)
     labels: dict = field(default_factory=lambda: defaultdict(LabelStats))
+    history: dict = field(default_factory=dict)  # key field -> outdated value -> {code, replaced_by, rows} held
 
 
 class Conformer:
@@ -151,10 +157,11 @@ class Conformer:
             area=lonlat_extent(city, self.target_crs.name), tolerance_m=city.transform_accuracy_m,
             accept_accuracy_m=conformance.accept_accuracy_m,
         )
+        vocabularies = field_vocabularies(conformance.standard, conformance.pack, conformance.vocabularies,
+                                          {*conformance.labels, *conformance.crosswalks})
         self.matchers = {
-            name: Matcher(conformance.pack.vocabulary(vocabulary), conformance.crosswalks.get(name, ()),
-                          conformance.labels.get(name))
-            for name, vocabulary in conformance.standard.vocabulary_fields.items()
+            name: Matcher(vocabulary, conformance.crosswalks.get(name, ()), conformance.labels.get(name))
+            for name, vocabulary in vocabularies.items()
         }
         self.required = [f.name for f in conformance.standard.fields if conformance.standard.required(f)]
         # checks whose failing rows count against another score part than the schema's (labels, crs)
@@ -217,14 +224,33 @@ class Conformer:
             column = self.c.fields.get(f.name)
             raw = chunk[column] if column else pd.Series(pd.NA, index=chunk.index, dtype="string")
             if f.name in self.matchers:
-                raw, stats = self.matchers[f.name].map(raw.astype("string"))
+                text = raw.astype("string")
+                raw, stats = self.matchers[f.name].map(text)
                 self.tally.labels[f.name].merge(stats)
+                if stats.outdated and f.name in self.c.standard.primary_key:
+                    self._hold_history(f.name, column, text, stats, failures)
             typed, type_failures = coerce_column(raw, f, timezone=city.timezone, day_first=city.day_first)
             columns[f.name] = typed
             for tf in type_failures:
                 failures[tf.index].append(Reason(TYPE.name, f.name, column, _short(tf.value),
                                                  TYPE.message.format(expected=tf.expected)))
         return columns
+
+    def _hold_history(self, name: str, column: str | None, text: pd.Series, stats: LabelStats,
+                      failures: dict[int, list[Reason]]) -> None:
+        """Rows whose key names an outdated concept, held as history (policy keep_current): remapped they
+        would share the key of the current row, and duplicate_key would hold both back. Found per
+        distinct value (``stats.outdated``), then the rows at once."""
+        held = np.flatnonzero(text.isin(list(stats.outdated)).to_numpy(dtype=bool, na_value=False))
+        record = self.tally.history.setdefault(name, {})
+        for i, value in zip(held.tolist(), text.take(held).tolist()):
+            entry = stats.outdated[value]
+            failures[i].append(Reason(OUTDATED_KEY.name, name, column, value, OUTDATED_KEY.message.format(
+                value=value, code=entry["code"], replaced_by=entry["replaced_by"], policy=self.c.history)
+                + (f"; {entry['note']}" if entry.get("note") else "")))
+        for value, entry in stats.outdated.items():
+            mine = record.setdefault(value, {"code": entry["code"], "replaced_by": entry["replaced_by"], "rows": 0})
+            mine["rows"] += entry["rows"]
 
     def _repair(self, geoms: np.ndarray, source_rows: np.ndarray) -> np.ndarray:
         """make_valid on invalid geometries with finite coordinates; each repair is recorded."""
@@ -361,7 +387,15 @@ class Conformer:
             },
             "freshness": fresh,
             "score": score.combine(parts, dict(self.c.pack.city.score_weights)),
-        }
+        } | self._history()
+
+    def _history(self) -> dict:
+        """The history policy and the rows it held, for a standard whose key carries a vocabulary's codes."""
+        if not set(self.c.standard.primary_key) & set(self.matchers):
+            return {}
+        held = self.tally.history
+        return {"history": {"policy": self.c.history, "held": held,
+                            "rows": sum(e["rows"] for values in held.values() for e in values.values())}}
 
     def _quarantine(self, chunk, geometry, source_rows, failures: dict[int, list[Reason]]) -> pd.DataFrame:
         """One row per held-back source row; its record (the source values) written column by column."""
@@ -428,8 +462,15 @@ def run_warnings(details: dict) -> list[str]:
     plausibility = details.get("plausibility") or {}
     lines = [c["message"] for c in plausibility.get("causes", ())]
     lines += [r["message"] for r in plausibility.get("repeated_positions", ())]
+    held = (details.get("history") or {}).get("held") or {}
+    for name, values in held.items():
+        for value, entry in values.items():
+            lines.append(f"{name}: {entry['rows']} rows with the outdated key {value!r} ({entry['code']}) held as "
+                         f"history: {entry['replaced_by']} replaced it, and its current row publishes")
     for name, stats in (details.get("labels") or {}).items():
         for value, entry in (stats.get("outdated") or {}).items():
+            if value in held.get(name, {}):
+                continue
             lines.append(f"{name}: {entry['rows']} rows use the outdated {value!r} ({entry['code']}), published as "
                          f"{entry['replaced_by']}" + (f": {entry['note']}" if entry.get("note") else ""))
     repairs = details.get("geometry_repairs") or {}

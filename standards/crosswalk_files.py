@@ -32,6 +32,7 @@ from twinhub.standards.pack import (
     Crosswalk,
     StandardsError,
     StandardsPack,
+    Vocabulary,
     code_problem,
     load_crosswalk,
     load_crosswalks,
@@ -82,14 +83,16 @@ def available(pack: StandardsPack, home: pathlib.Path | None) -> dict[str, Cross
 
 def resolve(
     labels: Mapping[str, LabelSpec],
-    vocabularies: Mapping[str, str],
+    vocabularies: Mapping[str, str | Vocabulary],
     pack: StandardsPack,
     home: pathlib.Path | None = None,
     dataset_id: str | None = None,
 ) -> tuple[dict[str, FieldLabels], dict[str, str]]:
     """Each vocabulary field's label sources, and problems keyed by manifest key.
 
-    ``vocabularies`` maps field -> vocabulary name. A problem never stops the
+    ``vocabularies`` maps field -> vocabulary (or its name in the pack): the standard's,
+    a manifest's bindings and text ``enum`` fields as inline vocabularies
+    (:func:`twinhub.standards.pack.field_vocabularies`). A problem never stops the
     resolution of the other fields, so a manifest check can report them all.
     """
     known = available(pack, home)
@@ -99,7 +102,7 @@ def resolve(
         key = f"labels.{field_name}"
         if field_name not in vocabularies:
             hint = difflib.get_close_matches(field_name, list(vocabularies), n=1)
-            problems[key] = "not a field with a vocabulary" + (
+            problems[key] = "not a field with a vocabulary or a text enum" + (
                 f" (did you mean {hint[0]!r}?)" if hint else f" (fields with one: {', '.join(sorted(vocabularies)) or 'none'})"
             )
             continue
@@ -108,7 +111,7 @@ def resolve(
         except StandardsError as exc:
             problems[key] = str(exc)
             continue
-        vocabulary = pack.vocabulary(vocabularies[field_name])
+        vocabulary = _vocabulary(vocabularies[field_name], pack)
         chosen = []
         for name in names:
             crosswalk = known.get(name)
@@ -118,7 +121,7 @@ def resolve(
                     f" (did you mean {hint[0]!r}?)" if hint else
                     f"; put {name}.yaml in the standards pack's crosswalks/ or the hub home's crosswalks/"
                 )
-            elif crosswalk.vocabulary != vocabulary.name:
+            elif crosswalk.vocabulary != vocabulary.name:  # an enum takes inline values only
                 problems[key] = (f"crosswalk {name!r} maps to vocabulary {crosswalk.vocabulary}, "
                                  f"but field {field_name} uses {vocabulary.name}")
             else:
@@ -129,12 +132,16 @@ def resolve(
                 problems[f"{key}.{value}"] = problem
         resolved[field_name] = FieldLabels(tuple(chosen), inline)
     if dataset_id is not None:
-        for field_name, vocabulary_name in vocabularies.items():
+        for field_name, vocabulary in vocabularies.items():
             own = known.get(dataset_crosswalk_name(dataset_id, field_name))
-            if own is not None and own.vocabulary == vocabulary_name:
+            if own is not None and own.vocabulary == _vocabulary(vocabulary, pack).name:
                 current = resolved.get(field_name, FieldLabels())
                 resolved[field_name] = FieldLabels((*current.crosswalks, own), current.inline)
     return resolved, problems
+
+
+def _vocabulary(vocabulary: str | Vocabulary, pack: StandardsPack) -> Vocabulary:
+    return vocabulary if isinstance(vocabulary, Vocabulary) else pack.vocabulary(vocabulary)
 
 
 # --------------------------------------------------------------------------- accepting a mapping

@@ -91,11 +91,18 @@ class Matcher:
                     )
         for crosswalk in crosswalks:
             for entry in crosswalk.entries:
-                self.table[normalize(entry.value)] = Match(
-                    vocabulary.current(entry.code), "crosswalk", entry.match, crosswalk.ref
-                )
+                self._set(entry.value, Match(vocabulary.current(entry.code), "crosswalk", entry.match, crosswalk.ref))
         for value, code in (inline or {}).items():
-            self.table[normalize(value)] = Match(vocabulary.current(code), "manifest", source="manifest labels")
+            self._set(value, Match(vocabulary.current(code), "manifest", source="manifest labels"))
+
+    def _set(self, value: str, match: Match) -> None:
+        """A crosswalk's or the manifest's mapping of ``value``; mapping an outdated concept's label onto
+        the code that replaced it is still that history (reported, and held where it is a key)."""
+        key = normalize(value)
+        prior = self.table.get(key)
+        if prior is not None and prior.outdated and prior.code == match.code:
+            match = Match(match.code, match.how, match.match, match.source, prior.outdated, prior.note)
+        self.table[key] = match
 
     def lookup(self, value: object) -> Match | None:
         return None if is_null(value) else self.table.get(normalize(value))

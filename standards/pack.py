@@ -13,11 +13,13 @@ A new city copies the folder and edits files; no code changes.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import math
 import pathlib
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -173,8 +175,74 @@ class Standard:
         """Field -> the vocabulary whose codes it carries."""
         return {f.name: f.custom["vocabulary"] for f in self.attribute_fields if f.custom.get("vocabulary")}
 
+    @property
+    def enum_fields(self) -> dict[str, tuple[str, ...]]:
+        """Text field -> its ``enum`` constraint: an inline vocabulary manifest ``labels`` may map onto."""
+        return {f.name: tuple(str(v) for v in f.constraints["enum"]) for f in self.attribute_fields
+                if f.constraints.get("enum") and f.type == "string" and not f.custom.get("vocabulary")}
+
     def required(self, field: frictionless.Field) -> bool:
         return bool(field.constraints.get("required")) or field.name in self.primary_key
+
+
+def enum_vocabulary(standard: Standard, field_name: str) -> Vocabulary:
+    """A text field's ``enum`` as a vocabulary whose codes are the allowed values (labels: the values).
+
+    >>> from twinhub.standards.pack import load_pack
+    >>> enum_vocabulary(load_pack().standard("admin_area"), "level").codes
+    ['province', 'prefecture', 'county', 'township']
+    """
+    values = standard.enum_fields[field_name]
+    return Vocabulary(name=f"{standard.name}.{field_name} (enum)", version=standard.version,
+                      title=f"the enum of {standard.ref} field {field_name}",
+                      concepts=tuple(Concept(code=v, labels={}) for v in values))
+
+
+def field_vocabularies(standard: Standard, pack: StandardsPack, bound: Mapping[str, str] | None = None,
+                       labelled: Iterable[str] = ()) -> dict[str, Vocabulary]:
+    """Field -> the vocabulary its values are mapped onto in a run.
+
+    The standard's own vocabulary fields; the fields a manifest binds a pack vocabulary to
+    (``vocabularies:``, see :func:`binding_problems`); and the text ``enum`` fields a manifest's
+    ``labels`` name (an enum is an inline vocabulary; one no labels name is checked as before).
+    """
+    found = {name: pack.vocabulary(vocabulary) for name, vocabulary in standard.vocabulary_fields.items()}
+    enums = standard.enum_fields
+    found.update({name: enum_vocabulary(standard, name) for name in labelled if name in enums})
+    found.update({name: pack.vocabularies[v] for name, v in (bound or {}).items()
+                  if v in pack.vocabularies and name not in found})
+    return found
+
+
+def binding_problems(bound: Mapping[str, str], standard: Standard, pack: StandardsPack) -> dict[str, str]:
+    """Problems of a manifest's ``vocabularies: {field: vocabulary}``, keyed ``vocabularies.<field>``.
+
+    A binding gives a text field the standard leaves free a pack vocabulary (with its history:
+    outdated concepts map to what replaced them, and are reported). A field with its own vocabulary
+    or an ``enum`` keeps it.
+    """
+    problems: dict[str, str] = {}
+    fields = {f.name: f for f in standard.attribute_fields}
+    for name, vocabulary in bound.items():
+        key = f"vocabularies.{name}"
+        f = fields.get(name)
+        if f is None:
+            close = difflib.get_close_matches(name, list(fields), n=1)
+            problems[key] = f"not a field of standard {standard.name}" + (
+                f" (did you mean {close[0]!r}?)" if close else f" (its fields: {', '.join(fields)})")
+        elif f.custom.get("vocabulary"):
+            problems[key] = (f"field {name} of standard {standard.name} has its own vocabulary "
+                             f"{f.custom['vocabulary']}; remove this binding")
+        elif f.constraints.get("enum"):
+            problems[key] = (f"field {name} of standard {standard.name} allows only {list(f.constraints['enum'])}; "
+                             f"map values onto those with labels.{name} instead")
+        elif f.type != "string":
+            problems[key] = f"field {name} is of type {f.type}: only a text field can carry a vocabulary's codes"
+        elif vocabulary not in pack.vocabularies:
+            close = difflib.get_close_matches(vocabulary, list(pack.vocabularies), n=1)
+            problems[key] = f"no vocabulary {vocabulary!r} in the standards pack at {pack.root}" + (
+                f" (did you mean {close[0]!r}?)" if close else f" (it has: {', '.join(sorted(pack.vocabularies))})")
+    return problems
 
 
 def version_key(version: str) -> tuple:

@@ -71,7 +71,7 @@ class Check:
     message: t.ClassVar[str]  # what a reason says; {placeholders} are the rule's values
     forms: t.ClassVar[frozenset[str]]
     score_part: t.ClassVar[str] = "schema"
-    found_by: t.ClassVar[str] = "pandera"  # pandera | coerce | stage: who finds failures in a run
+    found_by: t.ClassVar[str] = "pandera"  # pandera | coerce | conform | stage: who finds failures in a run
     pandera_name: t.ClassVar[str | None] = None  # pandera's own name for it (not_nullable), renamed to ``name``
     changes: t.ClassVar[frozenset[str]] = frozenset()  # standards.compat change kinds whose rows it would fail
 

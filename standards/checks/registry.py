@@ -20,6 +20,7 @@ from twinhub.standards.checks.max_length import MAX_LENGTH
 from twinhub.standards.checks.maximum import MAXIMUM
 from twinhub.standards.checks.min_length import MIN_LENGTH
 from twinhub.standards.checks.minimum import MINIMUM
+from twinhub.standards.checks.outdated_key import OUTDATED_KEY
 from twinhub.standards.checks.outside_city import OUTSIDE_CITY
 from twinhub.standards.checks.pattern import PATTERN
 from twinhub.standards.checks.required import REQUIRED
@@ -96,5 +97,5 @@ def markdown() -> str:
 
 
 for _check in (TYPE, REQUIRED, MINIMUM, MAXIMUM, MIN_LENGTH, MAX_LENGTH, PATTERN, ENUM, LABEL_UNMAPPED,
-               GEOMETRY_EMPTY, GEOMETRY_INVALID, GEOMETRY_TYPE, OUTSIDE_CITY, DUPLICATE_KEY):
+               GEOMETRY_EMPTY, GEOMETRY_INVALID, GEOMETRY_TYPE, OUTSIDE_CITY, DUPLICATE_KEY, OUTDATED_KEY):
     register(_check)

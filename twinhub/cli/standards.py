@@ -18,7 +18,7 @@ from twinhub.hub.manifest import Manifest, load_manifest, source_policy
 from twinhub.hub.registry import registered
 from twinhub.standards import compat, crosswalk_files
 from twinhub.standards.crs_detect import rank_crs_of_geometries
-from twinhub.standards.pack import Standard, StandardsError, version_key
+from twinhub.standards.pack import Standard, StandardsError, field_vocabularies, version_key
 from twinhub.standards.score import combine, rescore
 
 
@@ -73,7 +73,7 @@ def _manifest_problems(hub: Hub, manifest: Manifest, standard: Standard) -> list
                 for name in manifest.fields if name not in standard.field_names]
     problems += [f"fields.{f.name}: now required by {standard.ref}; map it to a source column"
                  for f in standard.attribute_fields if standard.required(f) and f.name not in manifest.fields]
-    vocabularies = standard.vocabulary_fields
+    vocabularies = field_vocabularies(standard, hub.pack, manifest.vocabularies, manifest.labels)  # enums, bindings
     _, label_problems = crosswalk_files.resolve(manifest.labels, vocabularies, hub.pack, hub.home)
     return problems + [f"{k}: {v}" for k, v in label_problems.items()]
 

@@ -78,7 +78,8 @@ def config_fingerprint(manifest: Manifest, standard: Standard, target_crs: str, 
     )
     facts = {
         "manifest": manifest.model_dump(exclude={"schedule", "steward", "title", "description", "quality"}
-                                        | _unset_privacy_keys(manifest)),
+                                        | _unset_privacy_keys(manifest)
+                                        | ({"vocabularies"} if not manifest.vocabularies else set())),
         "standard": [standard.name, standard.version, standard.schema.to_descriptor()],
         "vocabularies": vocabularies,
         "city": repr(pack.city),

@@ -55,6 +55,8 @@ class Manifest(BaseModel):
     fields: dict[str, str]
     # per field: a crosswalk name, inline {value: code}, or a list of both (docs/standards.md)
     labels: dict[str, str | dict[str, str] | list[str | dict[str, str]]] = Field(default_factory=dict)
+    # per text field the standard leaves free: a pack vocabulary it carries the codes of (with its history)
+    vocabularies: dict[str, str] = Field(default_factory=dict)
     accept_accuracy_m: float | None = Field(None, gt=0)  # publish through a reprojection this inaccurate
     repair_geometry: bool = False  # repair invalid geometries with make_valid (recorded in the run's details)
     classification: Literal["public", "internal", "sensitive", "restricted"] = "internal"
@@ -182,7 +184,7 @@ def check_manifest(
     from twinhub.standards.crs import UnknownCRS, resolve_crs
     from twinhub.standards.crs_detect import crs_hint, lonlat_extent
     from twinhub.standards.crs_policy import CRSRefused, reprojection_record
-    from twinhub.standards.pack import StandardsError, split_ref
+    from twinhub.standards.pack import StandardsError, binding_problems, field_vocabularies, split_ref
 
     problems: dict[str, str] = {}
     try:
@@ -235,7 +237,8 @@ def check_manifest(
             problems[f"fields.{f.name}"] = f"required by standard {standard.name}; map it to a source column"
 
     problems.update(protection.manifest_problems(manifest, standard, pack, home))  # with the city's floor
-    vocabularies = standard.vocabulary_fields
+    problems.update(binding_problems(manifest.vocabularies, standard, pack))
+    vocabularies = field_vocabularies(standard, pack, manifest.vocabularies, manifest.labels)
     try:
         problems.update(crosswalk_files.resolve(manifest.labels, vocabularies, pack, home)[1])
     except StandardsError as exc:  # a crosswalk file in the hub home is broken
@@ -257,11 +260,12 @@ def conformance(
     from twinhub.standards import crosswalk_files
     from twinhub.standards.conform import Conformance
     from twinhub.standards.crs import resolve_crs
-    from twinhub.standards.pack import StandardsError
+    from twinhub.standards.pack import StandardsError, binding_problems, field_vocabularies
 
     standard = pack.standard(manifest.standard)
-    vocabularies = standard.vocabulary_fields
+    vocabularies = field_vocabularies(standard, pack, manifest.vocabularies, manifest.labels)
     labels, problems = crosswalk_files.resolve(manifest.labels, vocabularies, pack, home, dataset_id=manifest.id)
+    problems.update(binding_problems(manifest.vocabularies, standard, pack))  # e.g. a vocabulary removed
     if problems:  # e.g. a crosswalk file removed since registration: never run without it
         raise StandardsError(f"{manifest.id}: " + "; ".join(f"{k}: {v}" for k, v in problems.items()))
     return Conformance(
@@ -270,6 +274,7 @@ def conformance(
         fields=dict(manifest.fields),
         labels={k: v.inline for k, v in labels.items()},
         crosswalks={k: v.crosswalks for k, v in labels.items()},
+        vocabularies=dict(manifest.vocabularies),
         source_crs=source_crs,
         target_crs=target_crs,
         gate=pack.city.gate(resolve_crs(target_crs).is_geographic),
