@@ -174,3 +174,15 @@ def test_mapping_an_outdated_label_onto_its_replacement_is_still_history(inline,
 
     found = Matcher(load_pack().vocabulary("admin_division"), inline=inline).lookup(value)
     assert (found.code, found.outdated) == ("310106", outdated)
+
+
+def test_only_an_enum_the_labels_name_is_mapped_as_a_vocabulary():
+    from twinhub.standards.pack import field_vocabularies, load_pack
+
+    pack = load_pack()
+    areas, facility = pack.standard("admin_area"), pack.standard("facility")
+    assert set(field_vocabularies(areas, pack)) == {"area_code", "parent_code"}  # level checked strictly, as before
+    assert field_vocabularies(areas, pack, labelled=["level"])["level"].codes == [
+        "province", "prefecture", "county", "township"]
+    bound = field_vocabularies(facility, pack, {"district": "admin_division", "category": "admin_division"})
+    assert (bound["district"].name, bound["category"].name) == ("admin_division", "facility_category")
