@@ -79,3 +79,8 @@ def withheld_from_open(con: duckdb.DuckDBPyConnection, dataset: str) -> set[str]
         [department, name]).fetchall()]
     return {c for c in columns
             if rank(tiers.get(c, {}).get("classification") or fallback) > rank(OPEN_UP_TO)}
+
+
+def withheld_by(tiers: dict[str, str]) -> set[str]:
+    """Of ``column -> tier``, the columns open exports leave out (a city layer's or derived table's)."""
+    return {c for c, tier in tiers.items() if rank(tier) > rank(OPEN_UP_TO)}

@@ -19,7 +19,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pyproj
 
-from twinhub.catalog import audit, column_tiers
+from twinhub.catalog import audit, column_tiers, layer_entries
 from twinhub.catalog.lake import META_SCHEMA, Lake
 from twinhub.catalog.notes import q
 from twinhub.errors import UserError
@@ -70,23 +70,37 @@ class Table:
         return geopandas.GeoDataFrame(self.frame(), geometry=geometry, crs=self.crs if self.geometry else None)
 
 
-def entry_of(con, dataset: str) -> dict:
+def entry_of(con, dataset: str, derived_inputs: dict[str, list[str]] | None = None) -> dict:
+    """The catalog entry of ``dataset``; for a city layer or derived table (no entry of their own), one
+    synthesized from its inputs (catalog/layer_entries.py)."""
     cursor = con.execute(f"SELECT * FROM {META_SCHEMA}.datasets WHERE dataset = ?", [dataset])
     row = cursor.fetchone()
-    if row is None:
+    if row is not None:
+        return dict(zip([d[0] for d in cursor.description], row))
+    entry = layer_entries.synthesized(con, dataset, derived_inputs, NEVER_OPEN)
+    if entry is None:
         known = [r[0] for r in con.execute(f"SELECT dataset FROM {META_SCHEMA}.datasets ORDER BY 1").fetchall()]
+        known += layer_entries.built_tables(con)
         raise ExportError(f"{dataset!r} is not in the catalog; published datasets: {', '.join(known) or 'none'}")
-    return dict(zip([d[0] for d in cursor.description], row))
+    return entry
 
 
-def read_table(con, dataset: str, text_geometry: bool = False, view=None) -> Table:
+def read_table(con, dataset: str, text_geometry: bool = False, view=None,
+               derived_inputs: dict[str, list[str]] | None = None) -> Table:
     """Read ``dataset`` spatially sorted (Hilbert curve over its extent); geometry as WKB (or WKT text).
 
-    ``view`` (catalog/export_access.py): what one consumer may have; default: the open audience's columns."""
-    entry = entry_of(con, dataset)
+    ``view`` (catalog/export_access.py): what one consumer may have; default: the open audience's columns
+    and, of a city layer, the rows of its inputs that open exports may carry."""
+    entry = entry_of(con, dataset, derived_inputs) if view is None else entry_of(con, dataset)
     department, name = dataset.split(".", 1)
     table = f"{q(department)}.{q(name)}"
-    withheld = view.withheld if view is not None else column_tiers.withheld_from_open(con, dataset)
+    if view is not None:
+        withheld = view.withheld
+    elif "_columns" in entry:  # a city layer or derived table: its tiers come from its inputs'
+        withheld = column_tiers.withheld_by(entry["_columns"])
+    else:
+        withheld = column_tiers.withheld_from_open(con, dataset)
+    where = f" WHERE {entry['_rows']}" if view is None and entry.get("_rows") else ""
     protected = view.protected if view is not None else {}
     types = [(c, t) for c, t in con.execute(
         "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = 'lake' AND schema_name = ? "
@@ -101,11 +115,11 @@ def read_table(con, dataset: str, text_geometry: bool = False, view=None) -> Tab
     if geometry:
         g = q(geometry)
         box = con.execute(f"SELECT min(ST_XMin({g})), min(ST_YMin({g})), max(ST_XMax({g})), max(ST_YMax({g})) "
-                          f"FROM {table}").fetchone()
+                          f"FROM {table}{where}").fetchone()
         if box[0] is not None:
             order = f"ST_Hilbert({g}, ST_MakeBox2D(ST_Point({box[0]!r}, {box[1]!r}), ST_Point({box[2]!r}, {box[3]!r})))"
         select.append(f"ST_AsText({g}) AS {g}" if text_geometry else f"ST_AsWKB({g}) AS {g}")
-    arrow = con.execute(f"SELECT {', '.join(select)} FROM {table} ORDER BY {order}, 1").fetch_arrow_table()
+    arrow = con.execute(f"SELECT {', '.join(select)} FROM {table}{where} ORDER BY {order}, 1").fetch_arrow_table()
     if hasattr(arrow, "read_all"):
         arrow = arrow.read_all()
     wkb = None
@@ -161,11 +175,14 @@ def write(table: Table, fmt: str, path: pathlib.Path) -> None:
 
 
 def export_dataset(lake: Lake, dataset: str, fmt: str, out: pathlib.Path | None = None, force: bool = False,
-                   department: str | None = None, who=None) -> ExportResult:
+                   department: str | None = None, who=None,
+                   derived_inputs: dict[str, list[str]] | None = None) -> ExportResult:
     """Export the served version of ``dataset``; refuse restricted datasets and existing files without force.
 
     ``who`` (catalog.enforce.AsConsumer): export for that consumer, as its grants allow
-    (catalog/export_access.py); default: the open audience (no sensitive or restricted column)."""
+    (catalog/export_access.py); default: the open audience (no sensitive or restricted column; of a city
+    layer, no row of an input never exported openly). ``derived_inputs``: each ``derived.<name>`` -> the
+    tables it reads (the hub knows them); without it a derived table counts as restricted."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     path = pathlib.Path(out) if out else pathlib.Path(f"{dataset}{FORMATS[fmt]}")
@@ -181,11 +198,16 @@ def export_dataset(lake: Lake, dataset: str, fmt: str, out: pathlib.Path | None 
     with audit.audited(lake, entry, {ExportError: "refused"}):
         con = lake.connect(read_only=True)
         try:
-            tier = entry_of(con, dataset)["classification"]
+            if who is not None and dataset.split(".", 1)[0] in layer_entries.BUILT:
+                # a consumer's view filters columns, not a city layer's rows by its readable inputs
+                raise ExportError(f"{dataset}: city layers and derived tables are exported for the open audience "
+                                  f"only; for {who.consumer.name}'s view use `twinhub query --as` instead")
+            tier = entry_of(con, dataset, derived_inputs)["classification"]
             if tier in NEVER_OPEN:  # refused before reading any row
                 raise ExportError(f"{dataset} is classified {tier}: it is never exported "
                                   "to open formats; query it through `twinhub query` instead")
-            table = read_table(con, dataset, view=_consumer_view(con, lake, dataset, who) if who else None)
+            table = read_table(con, dataset, view=_consumer_view(con, lake, dataset, who) if who else None,
+                               derived_inputs=derived_inputs)
         finally:
             con.close()
         write(table, fmt, path)

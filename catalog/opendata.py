@@ -30,7 +30,7 @@ import pyarrow.csv as pa_csv
 import pyproj
 import shapely
 
-from twinhub.catalog import audit
+from twinhub.catalog import audit, layer_entries
 from twinhub.catalog.cadence import FREQUENCY_BASE, cadence
 from twinhub.catalog.export import NEVER_OPEN, ExportError, Table, read_table, write
 from twinhub.catalog.lake import META_SCHEMA, Lake
@@ -73,11 +73,14 @@ def _frictionless_type(kind: str) -> str:
     return FRICTIONLESS_TYPES.get(kind, "string")
 
 
-def _open_datasets(con) -> list[dict]:
+def _open_datasets(con, derived_inputs: dict[str, list[str]] | None = None) -> list[dict]:
+    """The departments' datasets, city layers and derived tables open exports may carry (their entries;
+    a city layer's and derived table's synthesized: catalog/layer_entries.py)."""
     cursor = con.execute(f"SELECT * FROM {META_SCHEMA}.datasets ORDER BY dataset")
     names = [d[0] for d in cursor.description]
     entries = [dict(zip(names, r)) for r in cursor.fetchall()]
-    return [e for e in entries if e["classification"] not in NEVER_OPEN]
+    entries += [layer_entries.synthesized(con, t, derived_inputs, NEVER_OPEN) for t in layer_entries.built_tables(con)]
+    return [e for e in entries if e is not None and e["classification"] not in NEVER_OPEN]
 
 
 @dataclass(frozen=True)
@@ -99,8 +102,12 @@ class Publishing:
 def export_catalog(lake: Lake, fmt: str, out: pathlib.Path, force: bool = False,
                    schedules: dict[str, str | None] | None = None, base_url: str | None = None,
                    title: str = "twinhub catalog", department: str | None = None,
-                   publishing: Publishing | None = None) -> pathlib.Path:
-    """Write the open part of the catalog to the folder ``out`` in ``fmt``; return the metadata file."""
+                   publishing: Publishing | None = None,
+                   derived_inputs: dict[str, list[str]] | None = None) -> pathlib.Path:
+    """Write the open part of the catalog to the folder ``out`` in ``fmt``; return the metadata file.
+
+    ``derived_inputs``: each ``derived.<name>`` -> the tables it reads (without it, derived tables count
+    as restricted and are left out)."""
     if fmt not in FORMATS:
         raise CatalogExportError(f"unknown catalog format {fmt!r}; choose one of {', '.join(FORMATS)}")
     out = pathlib.Path(out)
@@ -115,9 +122,10 @@ def export_catalog(lake: Lake, fmt: str, out: pathlib.Path, force: bool = False,
         con = lake.connect(read_only=True)
         try:
             datasets = []
-            for e in _open_datasets(con):
-                try:
-                    table = read_table(con, e["dataset"], text_geometry=fmt == "datapackage")  # sensitive columns left out
+            for e in _open_datasets(con, derived_inputs):
+                try:  # sensitive columns left out; of a city layer, the rows of inputs never exported openly
+                    table = read_table(con, e["dataset"], text_geometry=fmt == "datapackage",
+                                       derived_inputs=derived_inputs)
                 except ExportError:  # every column is above the open audience: nothing to publish openly
                     continue
                 datasets.append({"entry": e, "table": table, "columns": [c for c in column_facts(con, e["dataset"])
@@ -203,11 +211,14 @@ def _dcat_dataset(d: dict, out: pathlib.Path, base: str, schedule: str | None, p
         "dct:accrualPeriodicity": _typed(FREQUENCY_BASE + frequency, "dct:Frequency"),
         "dct:accessRights": _typed(ACCESS_RIGHTS + ("PUBLIC" if e["classification"] == "public" else "RESTRICTED"),
                                    "dct:RightsStatement"),
-        "dct:conformsTo": _typed(f"{base}standard/{e['standard']}/{e['standard_version']}", "dct:Standard"),
-        "dct:modified": {"@value": _iso(e["updated_at"]), "@type": "xsd:dateTime"},
-        "dcat:keyword": sorted({e["department"], e["standard"]} | {c["name"] for c in d["columns"] if c["is_label"]}),
+        "dcat:keyword": sorted({k for k in (e["department"], e["standard"]) if k}
+                               | {c["name"] for c in d["columns"] if c["is_label"]}),
         "dcat:distribution": [{"@id": f"{iri}/distribution/geoparquet"}],
     }
+    if e["standard"]:  # a derived table follows no standard of the hub
+        node["dct:conformsTo"] = _typed(f"{base}standard/{e['standard']}/{e['standard_version']}", "dct:Standard")
+    if e["updated_at"] is not None:
+        node["dct:modified"] = {"@value": _iso(e["updated_at"]), "@type": "xsd:dateTime"}
     bbox = _extent(table)
     if bbox:
         minx, miny, maxx, maxy = _wgs84_bbox(bbox, table.crs)
@@ -274,7 +285,8 @@ def _datapackage(datasets: list[dict], out: pathlib.Path, base: str, schedules: 
             "name": e["dataset"], "path": f"data/{e['dataset']}.csv", "title": e["title"],
             "description": (e["description"] or "").strip(), "format": "csv", "mediatype": "text/csv",
             "encoding": "utf-8", "schema": schema, "licenses": [_licence_entry(publishing, e["dataset"])],
-            "sources": [{"title": f"{e['department']} via twinhub, standard {e['standard']} {e['standard_version']}"}],
+            "sources": [{"title": f"{e['department']} via twinhub"
+                                  + (f", standard {e['standard']} {e['standard_version']}" if e["standard"] else "")}],
         })
     return {"name": "twinhub-catalog", "title": title, "created": dt.datetime.now(dt.timezone.utc).isoformat(),
             "licenses": [_licence_entry(publishing)], "resources": resources}
@@ -324,7 +336,7 @@ def _stac_collection(d: dict, out: pathlib.Path, base: str, publishing: Publishi
     return {
         "type": "Collection", "stac_version": STAC_VERSION, "stac_extensions": [PROJECTION], "id": ident,
         "title": e["title"], "description": (e["description"] or e["title"]).strip(), "license": spdx if not spdx.startswith("LicenseRef-") else "other",
-        "keywords": [e["department"], e["standard"]],
+        "keywords": [k for k in (e["department"], e["standard"]) if k],
         "providers": [{"name": e["department"], "roles": ["producer"]},
                       {"name": publishing.publisher, "roles": ["licensor"]},
                       {"name": "twinhub", "roles": ["processor", "host"]}],

@@ -190,7 +190,8 @@ def export(ctx: click.Context, dataset: str, file_format: str, out: pathlib.Path
     """Export DATASET's served version as GeoParquet 1.1, GeoPackage, GeoJSON or CSV."""
     hub = open_hub(ctx)
     who = consumer(hub, as_consumer, f"export {dataset} as {file_format}", action="export")
-    result = export_dataset(hub.lake, dataset, file_format, out, force=force, department=department, who=who)
+    result = export_dataset(hub.lake, dataset, file_format, out, force=force, department=department, who=who,
+                            derived_inputs=_derived_inputs(hub))
     click.echo(f"wrote {result.rows} rows of {dataset} ({result.crs}) to {result.path}")
     notes = [f"classified {result.classification}"] if result.classification else []
     notes += [f"left out: {', '.join(result.withheld)}"] if result.withheld else []
@@ -215,8 +216,21 @@ def export_catalog_command(ctx: click.Context, metadata_format: str, out: pathli
     """Export the catalog's open datasets as DCAT-AP 3 JSON-LD, a Frictionless Data Package or STAC."""
     hub = open_hub(ctx)
     path = export_catalog(hub.lake, metadata_format, out, force=force, schedules=_schedules(hub), base_url=base_url,
-                          title=f"{hub.city.name}: twinhub catalog", department=department)
+                          title=f"{hub.city.name}: twinhub catalog", department=department,
+                          derived_inputs=_derived_inputs(hub))
     click.echo(f"wrote {path} (restricted datasets are never exported)")
+
+
+def _derived_inputs(hub) -> dict[str, list[str]]:
+    """Each derived table's inputs (its tier is theirs: catalog/access.py)."""
+    from twinhub.catalog.features import tables
+    from twinhub.hub.consumers import derived_inputs
+
+    con = hub.lake.connect(read_only=True)
+    try:
+        return derived_inputs(hub, tables(con))
+    finally:
+        con.close()
 
 
 @click.command("report")
