@@ -180,6 +180,49 @@ def without_catalog_prefix(sql: str) -> exp.Expr:
     return tree
 
 
+# DuckDB spatial's own types that ST_AsText writes out (GEOMETRY_TYPE, ST_GeometryType's enum, is not one)
+_WKT_TYPES = re.compile(r"^(GEOMETRY(\(.*\))?|POINT_2D|LINESTRING_2D|POLYGON_2D|BOX_2D)$")
+_NESTED_GEOMETRY = re.compile(r"\bGEOMETRY\b")  # GEOMETRY inside a STRUCT, LIST or MAP (ST_Dump's)
+
+
+def _displayed(column: exp.Expr, kind: str) -> exp.Expr | None:
+    """How a result column of type ``kind`` is shown: WKT for a geometry, also inside structs and lists
+    (ST_Dump's, a row ``t`` selected whole), None for anything Python receives as a value already."""
+    if _WKT_TYPES.match(kind):
+        return exp.Anonymous(this="ST_AsText", expressions=[column])
+    if not _NESTED_GEOMETRY.search(kind):
+        return None
+    try:
+        return _nested(column, exp.DataType.build(kind, dialect="duckdb"))
+    except sqlglot.errors.ParseError:
+        return exp.cast(column, exp.DataType.build("VARCHAR"))  # DuckDB's cast writes geometries as WKT
+
+
+def _nested(node: exp.Expr, kind: exp.DataType) -> exp.Expr | None:
+    """``node`` (of type ``kind``) with every geometry in it as WKT, its shape kept; None if it has none."""
+    if kind.is_type(exp.DType.GEOMETRY):
+        return exp.Anonymous(this="ST_AsText", expressions=[node])
+    if kind.is_type(exp.DType.STRUCT):
+        fields = [(f.name, f.args["kind"]) for f in kind.expressions if isinstance(f, exp.ColumnDef)]
+        shown = [(name, _nested(exp.Anonymous(this="struct_extract", expressions=[node.copy(), exp.Literal.string(name)]),
+                                sub)) for name, sub in fields]
+        if all(value is None for _, value in shown):
+            return None
+        packed = exp.Struct(expressions=[
+            exp.PropertyEQ(this=exp.to_identifier(name, quoted=True),
+                           expression=value or exp.Anonymous(this="struct_extract",
+                                                             expressions=[node.copy(), exp.Literal.string(name)]))
+            for name, value in shown])
+        return exp.case().when(exp.Is(this=node.copy(), expression=exp.Null()), exp.Null()).else_(packed)
+    if kind.is_type(exp.DType.ARRAY, exp.DType.LIST) and kind.expressions:
+        element = _nested(exp.column(exp.to_identifier("_element", quoted=True)), kind.expressions[0])
+        if element is None:
+            return None
+        return exp.Anonymous(this="list_transform", expressions=[
+            node, exp.Lambda(this=element, expressions=[exp.to_identifier("_element", quoted=True)])])
+    return exp.cast(node, exp.DataType.build("VARCHAR"))  # a MAP or UNION holding geometries: as text
+
+
 def display_select(sandbox: duckdb.DuckDBPyConnection, query: exp.Expr, limit: int) -> str:
     """``SELECT * [REPLACE (ST_AsText(g) AS g, ...)] FROM (query) LIMIT limit``: geometries as WKT.
 
@@ -188,9 +231,9 @@ def display_select(sandbox: duckdb.DuckDBPyConnection, query: exp.Expr, limit: i
     inner = exp.Subquery(this=query.copy(), alias=exp.TableAlias(this=exp.to_identifier("_q")))
     described = sandbox.execute(exp.Describe(this=exp.Subquery(this=query.copy())).sql(dialect="duckdb")).fetchall()
     replace = [
-        exp.alias_(exp.Anonymous(this="ST_AsText", expressions=[exp.column(exp.to_identifier(name, quoted=True))]),
+        exp.alias_(_displayed(exp.column(exp.to_identifier(name, quoted=True)), str(kind)),
                    exp.to_identifier(name, quoted=True))
-        for name, kind, *_ in described if str(kind).upper().startswith("GEOMETRY")
+        for name, kind, *_ in described if _displayed(exp.column(name), str(kind)) is not None
     ]
     star = exp.Star(replace=replace) if replace else exp.Star()
     return exp.select(star).from_(inner).limit(exp.Literal.number(int(limit))).sql(dialect="duckdb")
