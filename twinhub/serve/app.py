@@ -25,13 +25,12 @@ from twinhub.catalog.filters import CONFORMANCE as CQL2_CONFORMANCE
 from twinhub.catalog.lake import UnknownVersion
 from twinhub.hub.consumers import city_today, derived_inputs
 from twinhub.hub.home import Hub
-from twinhub.serve import errors
+from twinhub.serve import errors, models
 from twinhub.serve.collections import CRS84, Meta, catalog_meta, crs_of_uri, crs_uri, extent
+from twinhub.serve.models import EVERY_READ, GEOJSON, MVT, OF_A_COLLECTION
 from twinhub.serve.readers import reader
 from twinhub.serve.tilecache import TileCache
 
-GEOJSON = "application/geo+json"
-MVT = "application/vnd.mapbox-vector-tile"
 OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
 CONFORMANCE = (
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
@@ -52,6 +51,12 @@ STATIC = pathlib.Path(__file__).with_name("static")
 CSP = ("default-src 'self'; script-src 'self'; worker-src 'self' blob:; child-src 'self' blob:; "
        "img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; connect-src 'self'; font-src 'self'; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+class GeoJSONResponse(JSONResponse):
+    """What the items routes answer (they build it themselves; this names the media type in /api)."""
+
+    media_type = GEOJSON
 
 
 class Reading:
@@ -135,7 +140,8 @@ def create_app(hub: Hub, today: dt.date | None = None, dagster_url: str | None =
     app = FastAPI(title=f"twinhub: {hub.city.name}", openapi_url="/api", docs_url=None, redoc_url=None,
                   description="The city's published datasets, city layers and derived tables (OGC API – Features).")
     app.add_exception_handler(Exception, errors.handle)
-    app.add_exception_handler(errors.ApiError, errors.handle)
+    for kind in errors.EXPECTED:  # answered as they are: not server errors
+        app.add_exception_handler(kind, errors.handle)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.middleware("http")
@@ -164,7 +170,8 @@ def create_app(hub: Hub, today: dt.date | None = None, dagster_url: str | None =
     def map_config():
         return {"title": f"twinhub · {hub.city.name}", "dagster_url": dagster_url}
 
-    @app.get("/versions", summary="Catalog versions of the collections the reader may read")
+    @app.get("/versions", summary="Catalog versions of the collections the reader may read",
+             responses={200: {"model": models.Versions}, **models.errors(*EVERY_READ)})
     def versions(request: Request):
         r = reading(request)
         try:
@@ -176,7 +183,8 @@ def create_app(hub: Hub, today: dt.date | None = None, dagster_url: str | None =
         return {"versions": [{"version": v, "dataset": d, "published_at": str(at)} for v, d, at in rows
                              if d in readable]}
 
-    @app.get("/", summary="Landing page")
+    @app.get("/", summary="Landing page",
+             responses={200: {"model": models.LandingPage, "content": models.HTML}, **models.errors(413)})
     def landing(request: Request):
         if "text/html" in request.headers.get("accept", "") and request.query_params.get("f") != "json":
             return FileResponse(STATIC / "index.html", media_type="text/html")  # a browser: the map
@@ -188,11 +196,13 @@ def create_app(hub: Hub, today: dt.date | None = None, dagster_url: str | None =
                           {"rel": "conformance", "href": f"{b}/conformance", "type": "application/json"},
                           {"rel": "data", "href": f"{b}/collections", "type": "application/json"}]}
 
-    @app.get("/conformance", summary="Conformance classes")
+    @app.get("/conformance", summary="Conformance classes",
+             responses={200: {"model": models.Conformance}, **models.errors(413)})
     def conformance():
         return {"conformsTo": list(CONFORMANCE)}
 
-    @app.get("/collections", summary="The collections the reader may read")
+    @app.get("/collections", summary="The collections the reader may read",
+             responses={200: {"model": models.Collections}, **models.errors(*EVERY_READ)})
     def collections(request: Request):
         r = reading(request)
         try:
@@ -203,7 +213,8 @@ def create_app(hub: Hub, today: dt.date | None = None, dagster_url: str | None =
         return {"links": [{"rel": "self", "href": f"{b}/collections", "type": "application/json"}],
                 "collections": docs, "crs": [CRS84, crs_uri(hub.target_crs)]}
 
-    @app.get("/collections/{cid}", summary="One collection")
+    @app.get("/collections/{cid}", summary="One collection",
+             responses={200: {"model": models.Collection}, **models.errors(*OF_A_COLLECTION)})
     def collection(cid: str, request: Request):
         r = reading(request)
         try:
@@ -212,7 +223,8 @@ def create_app(hub: Hub, today: dt.date | None = None, dagster_url: str | None =
         finally:
             r.close()
 
-    @app.get("/collections/{cid}/queryables", summary="What a filter may use")
+    @app.get("/collections/{cid}/queryables", summary="What a filter may use",
+             responses={**models.QUERYABLES, **models.errors(*OF_A_COLLECTION)})
     def queryables(cid: str, request: Request):
         r = reading(request)
         try:
@@ -226,7 +238,8 @@ def create_app(hub: Hub, today: dt.date | None = None, dagster_url: str | None =
                              "$id": f"{base(request)}/collections/{cid}/queryables", "properties": props},
                             media_type="application/schema+json")
 
-    @app.get("/collections/{cid}/items", summary="Features, paged")
+    @app.get("/collections/{cid}/items", summary="Features, paged", response_class=GeoJSONResponse,
+             responses={200: {"model": models.FeatureCollection}, **models.errors(*OF_A_COLLECTION)})
     def items(cid: str, request: Request, limit: int = DEFAULT_LIMIT, offset: int = 0, bbox: str | None = None,
               crs: str | None = None, filter: str | None = None):  # noqa: A002 - the OGC parameter's name
         params = request.query_params
@@ -259,7 +272,8 @@ def create_app(hub: Hub, today: dt.date | None = None, dagster_url: str | None =
                 "links": links}
         return JSONResponse(body, media_type=GEOJSON, headers={"Content-Crs": f"<{out_crs}>"})
 
-    @app.get("/collections/{cid}/items/{fid}", summary="One feature")
+    @app.get("/collections/{cid}/items/{fid}", summary="One feature", response_class=GeoJSONResponse,
+             responses={200: {"model": models.Feature}, **models.errors(*OF_A_COLLECTION)})
     def item(cid: str, fid: str, request: Request, crs: str | None = None):
         r = reading(request)
         entry = audit.AuditEntry(action="api-item", statement=_statement(request), tables=[cid],
@@ -287,7 +301,8 @@ def create_app(hub: Hub, today: dt.date | None = None, dagster_url: str | None =
 
     cache = TileCache()
 
-    @app.get("/collections/{cid}/tiles", summary="The collection's tilesets (OGC API – Tiles)")
+    @app.get("/collections/{cid}/tiles", summary="The collection's tilesets (OGC API – Tiles)",
+             responses={200: {"model": models.TileSets}, **models.errors(*OF_A_COLLECTION)})
     def tilesets(cid: str, request: Request):
         r = reading(request)
         try:
@@ -303,7 +318,8 @@ def create_app(hub: Hub, today: dt.date | None = None, dagster_url: str | None =
                        "type": MVT},
                       {"rel": "describedby", "href": b + "/tilejson.json", "type": "application/json"}]}]}
 
-    @app.get("/collections/{cid}/tiles/WebMercatorQuad/tilejson.json", summary="TileJSON 3.0")
+    @app.get("/collections/{cid}/tiles/WebMercatorQuad/tilejson.json", summary="TileJSON 3.0",
+             responses={200: {"model": models.TileJson}, **models.errors(*OF_A_COLLECTION)})
     def tilejson(cid: str, request: Request):
         r = reading(request)
         try:
@@ -317,7 +333,8 @@ def create_app(hub: Hub, today: dt.date | None = None, dagster_url: str | None =
                 "tiles": [f"{base(request)}/collections/{cid}/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}"],
                 "vector_layers": [{"id": cid, "fields": fields}]}
 
-    @app.get("/collections/{cid}/tiles/WebMercatorQuad/{z}/{y}/{x}", summary="One vector tile (MVT)")
+    @app.get("/collections/{cid}/tiles/WebMercatorQuad/{z}/{y}/{x}", summary="One vector tile (MVT)",
+             response_class=Response, responses={**models.TILE, **models.errors(*OF_A_COLLECTION)})
     def tile(cid: str, z: int, y: int, x: int, request: Request):
         tiles.check_tile(z, x, y)
         r = reading(request)

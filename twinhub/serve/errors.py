@@ -17,6 +17,10 @@ class ApiError(Exception):
         self.status, self.code, self.description, self.headers = status, code, description, headers or {}
 
 
+# the errors answered with their own status; any other exception is a server error (500)
+EXPECTED = (ApiError, TokenRefused, UnknownCollection, BadRequest, FilterError, duckdb.InterruptException)
+
+
 def not_found(what: str) -> ApiError:
     return ApiError(404, "NotFound", what)
 
