@@ -16,8 +16,8 @@ place through /vsizip/). Refused, with the member named:
 
 Text encoding: ``source.encoding`` if declared; else GDAL's own reading (a Shapefile's
 .cpg or the DBF's code-page byte). A DBF with neither has its text detected as a CSV's is
-(connectors/encodings.py) from its field names and the character fields of its first
-records. Text the encoding cannot read raises a SourceError naming ``source.encoding``.
+(connectors/encodings.py) from its field names and the character fields of all its records
+(the first 256 MiB), so that no later record holds bytes GDAL would silently drop. Text the encoding cannot read raises a SourceError naming ``source.encoding``.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ MAX_COMPRESSION_RATIO = 100
 BOMB_MIN_BYTES = 1 << 20
 _SYMLINK = 0o120000  # the file-type bits of a Unix symlink in a zip member's external attributes
 _AUTHORITY_CODE = re.compile(r"^[A-Za-z]+:\w+$")
-DBF_SNIFF_BYTES = 64 * 1024
+DBF_SCAN_BYTES = 256 << 20  # a DBF's text is detected on the whole file up to this size, else on its start
 LDID_OFFSET = 29  # a DBF header's code-page byte (0: none declared)
 # Python's names of the detected encodings as GDAL (iconv) knows them
 _GDAL_ENCODING = {"utf-8-sig": "UTF-8", "gb18030": "GB18030", "big5": "BIG5", "latin-1": "ISO-8859-1"}
@@ -89,26 +89,29 @@ def declared_epsg(crs: str | None) -> str | None:
     return f"EPSG:{code}" if code is not None else crs
 
 
-def dbf_text(head: bytes) -> bytes:
-    """The field names and the character fields of the whole records in ``head`` (a DBF's
-    first bytes), one per line: the text an encoding must read. Numbers, dates and
-    binary fields are left out."""
-    header_length = int.from_bytes(head[8:10], "little")
-    record_length = int.from_bytes(head[10:12], "little")
+def dbf_text(data: bytes) -> bytes:
+    """The field names and the character fields of the whole records in ``data`` (a DBF, or its
+    first bytes), one field per line: the text an encoding must read. Numbers, dates and binary
+    fields are left out. Vectorized: the records are a byte matrix whose text columns are kept."""
+    header_length = int.from_bytes(data[8:10], "little")
+    record_length = int.from_bytes(data[10:12], "little")
     names, fields, start = [], [], 1  # a record begins with its deletion flag
-    for at in range(32, min(header_length, len(head)) - 31, 32):
-        if head[at] == 0x0D:
+    for at in range(32, min(header_length, len(data)) - 31, 32):
+        if data[at] == 0x0D:
             break
-        descriptor = head[at: at + 32]
+        descriptor = data[at: at + 32]
         names.append(descriptor[:11].split(b"\0", 1)[0])
-        if descriptor[11:12] == b"C":
+        if descriptor[11:12] == b"C" and start + descriptor[16] <= record_length:
             fields.append((start, start + descriptor[16]))
         start += descriptor[16]
-    texts = list(names)
-    end = header_length + max(record_length, 1) * ((len(head) - header_length) // max(record_length, 1))
-    for record in range(header_length, end if record_length else header_length, record_length or 1):
-        texts.extend(head[record + a: record + b].rstrip(b" \0") for a, b in fields)
-    return b"\n".join(texts)
+    records = (len(data) - header_length) // record_length if record_length and header_length < len(data) else 0
+    if not fields or not records:
+        return b"\n".join(names)
+    matrix = np.frombuffer(data, np.uint8, count=records * record_length, offset=header_length)
+    matrix = matrix.reshape(records, record_length)
+    newline = np.full((records, 1), ord("\n"), np.uint8)
+    text = np.hstack([part for a, b in fields for part in (matrix[:, a:b], newline)])
+    return b"\n".join(names) + b"\n" + text.tobytes()
 
 
 class VectorConnector(FileConnector):
@@ -271,11 +274,13 @@ class ShapefileConnector(VectorConnector):
         """The declared encoding; else, for a DBF without .cpg or code-page byte, the detected one."""
         if self.config.encoding:
             return self.config.encoding
-        head = self._uncoded_dbf_head()
-        if head is None:
-            return None
-        detected = detect_encoding(dbf_text(head), whole_file=True)
+        if not hasattr(self, "_detected"):
+            head = self._uncoded_dbf_head()
+            self._detected = None if head is None else (detect_encoding(dbf_text(head), whole_file=True) or "")
+        detected = self._detected
         if detected is None:
+            return None
+        if not detected:
             raise SourceError(
                 f"{self.describe()}: the .dbf has no .cpg and no code page, and its text is none of UTF-8, "
                 "GBK/GB18030, Big5 or Latin-1; declare source.encoding in the manifest (e.g. cp1252, shift_jis)"
@@ -291,7 +296,7 @@ class ShapefileConnector(VectorConnector):
                 if dbf is None or cpg is not None:
                     return None
                 with archive.open(dbf) as fh:
-                    head = fh.read(DBF_SNIFF_BYTES)
+                    head = fh.read(DBF_SCAN_BYTES)
         else:
             folder = self.path if self.path.is_dir() else self.path.parent
             names = [p.name for p in folder.iterdir()] if self.path.is_dir() else [p.name for p in self.files()]
@@ -299,7 +304,7 @@ class ShapefileConnector(VectorConnector):
             if dbf is None or cpg is not None:
                 return None
             with (folder / dbf).open("rb") as fh:
-                head = fh.read(DBF_SNIFF_BYTES)
+                head = fh.read(DBF_SCAN_BYTES)
         return head if len(head) > LDID_OFFSET and head[LDID_OFFSET] == 0 else None
 
     def _layer_part(self, names: list[str], ext: str) -> str | None:

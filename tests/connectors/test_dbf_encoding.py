@@ -36,14 +36,16 @@ def note(name: str, i: int) -> str:
     return f"{name}第{i}號" if name[-1] in "区區" else f"{name} Nr. {i}"
 
 
-def uncoded_shapefile(folder: pathlib.Path, records: list[tuple[str, str]], encoding: str) -> pathlib.Path:
-    """A point Shapefile of ``ROWS`` rows cycling through ``records`` (code, name), its text in
+def uncoded_shapefile(folder: pathlib.Path, records: list[tuple[str, str]], encoding: str,
+                      rows: int = ROWS) -> pathlib.Path:
+    """A point Shapefile of ``rows`` rows cycling through ``records`` (code, name), its text in
     ``encoding``, with no .cpg and a zero code-page byte."""
     folder.mkdir()
-    rows = [records[i % len(records)] for i in range(ROWS)]
+    count = rows
+    rows = [records[i % len(records)] for i in range(count)]
     frame = gpd.GeoDataFrame(
         {"code": [c for c, _ in rows], "name": [n for _, n in rows], "note": [note(n, i) for i, (_, n) in enumerate(rows)]},
-        geometry=[shapely.Point(121.2 + i * 1e-3, 31.1) for i in range(ROWS)], crs="EPSG:4326",
+        geometry=[shapely.Point(121.2 + i * 1e-5, 31.1) for i in range(count)], crs="EPSG:4326",
     )
     shp = folder / "districts.shp"
     pyogrio.write_dataframe(frame, shp, encoding=encoding)
@@ -112,3 +114,33 @@ def test_a_wrong_declared_encoding_is_a_source_error_naming_source_encoding(tmp_
         read_text(shp, encoding="utf-8")
     message = str(caught.value)
     assert "source.encoding" in message and "'utf-8'" in message and str(shp) in message
+
+
+def test_text_far_into_the_file_decides_the_encoding(tmp_path):
+    """The whole DBF is read for detection: ASCII for its first 64 KiB and more, Chinese only after."""
+    records = [(f"{i:06d}", f"Station {i}") for i in range(4000)] + SHANGHAI
+    shp = uncoded_shapefile(tmp_path / "shape", records, "GBK", rows=len(records))
+    assert shp.with_suffix(".dbf").read_bytes().index("闸北区".encode("gbk")) > 2 * 64 * 1024
+    assert [(code, name) for code, name, _ in read_text(shp)] == records
+
+
+def test_one_undecodable_record_at_the_end_is_a_clear_error_not_a_dropped_character(tmp_path):
+    """GDAL drops bytes its iconv cannot read (warning once per process); the whole-file detection
+    refuses them first, naming source.encoding."""
+    records = SHANGHAI * 200 + [("X1", "Preis 5X")]
+    shp = uncoded_shapefile(tmp_path / "shape", records, "GBK", rows=len(records))
+    dbf = bytearray(shp.with_suffix(".dbf").read_bytes())
+    dbf[dbf.rindex(b"Preis 5X") + 7] = 0x80  # Windows-1252's euro sign: no candidate reads it
+    shp.with_suffix(".dbf").write_bytes(bytes(dbf))
+    with pytest.raises(SourceError) as caught:
+        read_text(shp)
+    assert "source.encoding" in str(caught.value) and str(shp) in str(caught.value)
+
+
+def test_text_ascii_at_first_then_undecodable_in_a_declared_encoding_names_source_encoding(tmp_path):
+    records = [(f"{i:06d}", f"Station {i}") for i in range(4000)] + SHANGHAI
+    shp = uncoded_shapefile(tmp_path / "shape", records, "GBK", rows=len(records))
+    with pytest.raises(SourceError) as caught:
+        read_text(shp, encoding="utf-8")
+    message = str(caught.value)
+    assert "source.encoding" in message and "'utf-8'" in message and "feature" in message
