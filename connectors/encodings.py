@@ -27,6 +27,7 @@ True
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 # tried in order when no encoding is declared
 CANDIDATE_ENCODINGS = ("utf-8-sig", "gb18030", "big5", "latin-1")
@@ -53,3 +54,12 @@ def plausible(sample: bytes, encoding: str, whole_file: bool) -> bool:
 def detect_encoding(sample: bytes, whole_file: bool) -> str | None:
     """The first of ``CANDIDATE_ENCODINGS`` that reads ``sample``, or None if none does."""
     return next((enc for enc in CANDIDATE_ENCODINGS if plausible(sample, enc, whole_file)), None)
+
+
+def detect_encoding_of_parts(parts: Iterable[bytes]) -> str | None:
+    """The first of ``CANDIDATE_ENCODINGS`` that reads every one of ``parts`` (whole pieces of text, no
+    character split between two), or None: ``detect_encoding`` of their concatenation, in bounded memory."""
+    candidates = list(CANDIDATE_ENCODINGS)
+    for part in parts:
+        candidates = [enc for enc in candidates if plausible(part, enc, whole_file=True)]
+    return candidates[0] if candidates else None

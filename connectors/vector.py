@@ -37,7 +37,7 @@ from pyproj.exceptions import CRSError
 
 from twinhub.connectors import gdal
 from twinhub.connectors.base import DEFAULT_CHUNK_ROWS, Chunk, FileConfig, FileConnector, SourceError
-from twinhub.connectors.encodings import detect_encoding
+from twinhub.connectors.encodings import detect_encoding_of_parts
 
 # a .prj without an authority code is matched to an EPSG code at this pyproj confidence
 # (ESRI WKT of a State Plane zone, e.g. NYC's nybb.prj, matches EPSG:2263 at 100)
@@ -89,10 +89,11 @@ def declared_epsg(crs: str | None) -> str | None:
     return f"EPSG:{code}" if code is not None else crs
 
 
-def dbf_text(data: bytes) -> bytes:
-    """The field names and the character fields of the whole records in ``data`` (a DBF, or its
-    first bytes), one field per line: the text an encoding must read. Numbers, dates and binary
-    fields are left out. Vectorized: the records are a byte matrix whose text columns are kept."""
+def dbf_texts(data: bytes, block_bytes: int = 8 << 20) -> Iterator[bytes]:
+    """The field names, then the character fields of the whole records in ``data`` (a DBF, or its
+    first bytes) in blocks of about ``block_bytes``, one field per line: the text an encoding must
+    read. Numbers, dates and binary fields are left out. Vectorized: the records are a byte matrix
+    whose text columns are kept; a block never splits a field, so it decodes on its own."""
     header_length = int.from_bytes(data[8:10], "little")
     record_length = int.from_bytes(data[10:12], "little")
     names, fields, start = [], [], 1  # a record begins with its deletion flag
@@ -104,14 +105,17 @@ def dbf_text(data: bytes) -> bytes:
         if descriptor[11:12] == b"C" and start + descriptor[16] <= record_length:
             fields.append((start, start + descriptor[16]))
         start += descriptor[16]
+    yield b"\n".join(names)
     records = (len(data) - header_length) // record_length if record_length and header_length < len(data) else 0
     if not fields or not records:
-        return b"\n".join(names)
+        return
     matrix = np.frombuffer(data, np.uint8, count=records * record_length, offset=header_length)
     matrix = matrix.reshape(records, record_length)
-    newline = np.full((records, 1), ord("\n"), np.uint8)
-    text = np.hstack([part for a, b in fields for part in (matrix[:, a:b], newline)])
-    return b"\n".join(names) + b"\n" + text.tobytes()
+    step = max(1, block_bytes // record_length)
+    for first in range(0, records, step):
+        rows = matrix[first: first + step]
+        newline = np.full((len(rows), 1), ord("\n"), np.uint8)
+        yield np.hstack([part for a, b in fields for part in (rows[:, a:b], newline)]).tobytes()
 
 
 class VectorConnector(FileConnector):
@@ -276,7 +280,7 @@ class ShapefileConnector(VectorConnector):
             return self.config.encoding
         if not hasattr(self, "_detected"):
             head = self._uncoded_dbf_head()
-            self._detected = None if head is None else (detect_encoding(dbf_text(head), whole_file=True) or "")
+            self._detected = None if head is None else (detect_encoding_of_parts(dbf_texts(head)) or "")
         detected = self._detected
         if detected is None:
             return None
