@@ -13,10 +13,12 @@ import json
 
 import pytest
 import shapely
+from click.testing import CliRunner
 from pyproj import Geod
 
 from twinhub.catalog.query import run_query
 from twinhub.cli import output
+from twinhub.cli.main import main
 
 GEOD = Geod(ellps="WGS84")
 STATIONS = "water.pumping_stations"
@@ -57,6 +59,16 @@ def test_every_function_result_prints_in_every_format(city, expression, shown):
     rows = list(csv.DictReader(io.StringIO(output.render(result.columns, result.rows, "csv"))))
     assert len(records) == len(rows) == 2
     assert shown in table and shown in json.dumps(records, ensure_ascii=False) and shown in rows[0]["value"]
+
+
+@pytest.mark.parametrize("fmt", output.FORMATS)
+def test_the_cli_prints_the_geometry_type(city, fmt):
+    """The command of the issue, as a steward types it."""
+    stations = run_query(city.lake, f"SELECT count(*) FROM {STATIONS}").rows[0][0]
+    result = CliRunner().invoke(main, ["--home", str(city.home), "query", "--format", fmt,
+                                       f"SELECT ST_GeometryType(geometry) FROM {STATIONS}"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("POINT") == stations
 
 
 def test_nan_is_null_in_json(city):
