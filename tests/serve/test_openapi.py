@@ -84,3 +84,16 @@ def test_named_requests_answer_as_the_definition_says(api, route, path_parameter
     case = api.find_operation_by_path("GET", route).Case(path_parameters=path_parameters, query=query)
     response = case.call_and_validate(checks=CHECKS)
     assert response.status_code < 500
+
+
+@pytest.mark.parametrize("route, path_parameters", [("/collections", {}),
+                                                    ("/collections/{cid}", {"cid": "civil_affairs.elderly_care"}),
+                                                    (ITEMS, {"cid": "civil_affairs.elderly_care"})])
+def test_a_token_holders_answers_are_as_the_definition_says(api, health_token, route, path_parameters):
+    """With a token the answers carry more (a granted internal dataset, protected columns): still as described;
+    a wrong token's 401 too."""
+    operation = api.find_operation_by_path("GET", route)
+    granted = operation.Case(path_parameters=path_parameters, headers={"Authorization": f"Bearer {health_token}"})
+    assert granted.call_and_validate(checks=CHECKS).status_code == 200
+    wrong = operation.Case(path_parameters=path_parameters, headers={"Authorization": "Bearer th_nope_nope"})
+    assert wrong.call_and_validate(checks=CHECKS).status_code == 401
