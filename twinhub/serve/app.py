@@ -31,10 +31,9 @@ from twinhub.serve.models import EVERY_READ, GEOJSON, MVT, OF_A_COLLECTION
 from twinhub.serve.readers import reader
 from twinhub.serve.tilecache import TileCache
 
-OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
+OPENAPI = "application/vnd.oai.openapi+json;version=3.1"  # FastAPI writes OpenAPI 3.1
 CONFORMANCE = (
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
-    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
