@@ -23,7 +23,7 @@ import datetime as dt
 import json
 import math
 import pathlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 import pyarrow.csv as pa_csv
@@ -103,11 +103,13 @@ def export_catalog(lake: Lake, fmt: str, out: pathlib.Path, force: bool = False,
                    schedules: dict[str, str | None] | None = None, base_url: str | None = None,
                    title: str = "twinhub catalog", department: str | None = None,
                    publishing: Publishing | None = None,
-                   derived_inputs: dict[str, list[str]] | None = None) -> pathlib.Path:
+                   derived_inputs: dict[str, list[str]] | None = None,
+                   retired: Collection[str] = ()) -> pathlib.Path:
     """Write the open part of the catalog to the folder ``out`` in ``fmt``; return the metadata file.
 
     ``derived_inputs``: each ``derived.<name>`` -> the tables it reads (without it, derived tables count
-    as restricted and are left out)."""
+    as restricted and are left out). ``retired``: datasets a steward retired (the registry's to say):
+    their versions stay in the catalog but they are no longer published openly."""
     if fmt not in FORMATS:
         raise CatalogExportError(f"unknown catalog format {fmt!r}; choose one of {', '.join(FORMATS)}")
     out = pathlib.Path(out)
@@ -123,6 +125,8 @@ def export_catalog(lake: Lake, fmt: str, out: pathlib.Path, force: bool = False,
         try:
             datasets = []
             for e in _open_datasets(con, derived_inputs):
+                if e["dataset"] in retired:
+                    continue
                 try:  # sensitive columns left out; of a city layer, the rows of inputs never exported openly
                     table = read_table(con, e["dataset"], text_geometry=fmt == "datapackage",
                                        derived_inputs=derived_inputs)

@@ -14,11 +14,15 @@ from twinhub.catalog.lake import Lake
 _SUMMARY = "r.dataset, r.run_id, r.status, r.finished_at, r.rows_published, r.rows_quarantined"
 _LATEST = (
     "FROM catalog.runs r LEFT JOIN catalog.datasets d ON d.dataset = r.dataset "
+    "LEFT JOIN catalog.quality q ON q.dataset = r.dataset "
     "WHERE (CAST(? AS VARCHAR) IS NULL OR r.status = ?) "
     "QUALIFY row_number() OVER (PARTITION BY r.dataset ORDER BY r.finished_at DESC) = 1"
 )
-LATEST_RUNS = f"SELECT {_SUMMARY}, d.classification AS served_tier {_LATEST}"
-LATEST_RUNS_WITH_DETAILS = f"SELECT {_SUMMARY}, r.details, d.classification AS served_tier {_LATEST}"
+# the counts of the run that published the version served now (catalog.quality): an "unchanged" run has none
+_SERVED = ("d.classification AS served_tier, q.rows_published AS served_published, "
+           "q.rows_quarantined AS served_quarantined")
+LATEST_RUNS = f"SELECT {_SUMMARY}, {_SERVED} {_LATEST}"
+LATEST_RUNS_WITH_DETAILS = f"SELECT {_SUMMARY}, r.details, {_SERVED} {_LATEST}"
 
 
 def latest_runs(lake: Lake, status: str | None = None, details: bool = False) -> dict[str, dict]:
@@ -26,7 +30,8 @@ def latest_runs(lake: Lake, status: str | None = None, details: bool = False) ->
 
     Each record holds dataset, run_id, status, finished_at, rows_published, rows_quarantined, with
     ``details`` the run's details (JSON text), and ``served_tier``: the classification the catalog
-    serves the dataset at now (None if it serves none). Empty when the catalog does not exist yet.
+    serves the dataset at now (None if it serves none), ``served_published`` and ``served_quarantined``:
+    the counts of the run that published the version served now (None if none is served). Empty when the catalog does not exist yet.
     """
     if not lake.exists():
         return {}

@@ -41,6 +41,13 @@ def _schedules(hub: Hub) -> dict[str, str | None]:
     return {r.id: r.manifest.schedule for r in registered(hub)}
 
 
+def _retired(hub: Hub) -> set[str]:
+    """The datasets a steward retired (twinhub retire): left out of open exports."""
+    from twinhub.hub.registry import registered
+
+    return {r.id for r in registered(hub, include_retired=True) if r.retired is not None}
+
+
 def _synonyms(hub: Hub) -> dict[str, list[str]]:
     """Vocabulary code -> its labels in every language and its synonyms (for search)."""
     return {c.code: [*c.labels.values(), *c.synonyms] for v in hub.pack.vocabularies.values() for c in v.concepts}
@@ -217,7 +224,7 @@ def export_catalog_command(ctx: click.Context, metadata_format: str, out: pathli
     hub = open_hub(ctx)
     path = export_catalog(hub.lake, metadata_format, out, force=force, schedules=_schedules(hub), base_url=base_url,
                           title=f"{hub.city.name}: twinhub catalog", department=department,
-                          derived_inputs=_derived_inputs(hub))
+                          derived_inputs=_derived_inputs(hub), retired=_retired(hub))
     click.echo(f"wrote {path} (restricted datasets are never exported)")
 
 

@@ -35,7 +35,7 @@ from twinhub.hub.manifest import ManifestError
 # use them, and the command groups kept in their own modules only when asked for: `twinhub datasets`
 # over a thousand datasets answers in well under a second (docs/production.md, Scale).
 COMMAND_MODULES = ("twinhub.cli.catalog", "twinhub.cli.standards", "twinhub.cli.ops", "twinhub.cli.governance",
-                   "twinhub.cli.serve")
+                   "twinhub.cli.serve", "twinhub.cli.lifecycle")
 
 
 def _default_max_rows() -> int:
@@ -201,14 +201,14 @@ def datasets(ctx: click.Context, fmt: str) -> None:
     latest = latest_runs(hub.lake)
     rows = []
     waiting = _pending_review(hub)
-    for r in registered(hub):
+    for r in registered(hub, include_retired=True):
         m, run = r.manifest, latest.get(r.id, {})
         tier = highest([m.tier, run.get("served_tier") or m.tier])  # the scan may have raised the served version's
-        status = run.get("status")
+        status = f"retired {r.retired.get('at', '')}".strip() if r.retired is not None else run.get("status")
         if waiting.pop(r.id, None) is not None:  # a change waits; the approved version keeps running
             status = f"{status}; change pending review" if status else "change pending review"
         rows.append([r.id, m.title, m.standard, m.source["format"], tier, m.schedule,
-                     status, run.get("rows_published"), run.get("rows_quarantined")])
+                     status, run.get("served_published"), run.get("served_quarantined")])  # the served version's
     for p in waiting.values():  # new registrations a steward has not decided yet: they do not run
         m = p.manifest
         rows.append([p.id, m.title, m.standard, m.source["format"], p.tier, m.schedule, "pending review", None, None])

@@ -19,6 +19,7 @@ from twinhub.hub.home import Hub
 from twinhub.hub.manifest import Manifest, ManifestError, parse_manifest
 
 META_KEY = "registered"  # registry files carry this extra key beside the manifest's own
+RETIRED_KEY = "retired"  # {at, by, reason}: a steward retired the dataset (twinhub.hub.retire); registering revives it
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Registered:
     manifest_path: str  # where the department's manifest was registered from
     registered_at: str
     review: list[str] | None = None  # why it waits for a steward (twinhub/review.py); None: active
+    retired: dict | None = None  # {at, by, reason} once retired (twinhub.hub.retire): it no longer runs
 
     @property
     def id(self) -> str:
@@ -70,11 +72,12 @@ def _read(path: pathlib.Path) -> object:
 
 
 def _entry(path: pathlib.Path, data: object) -> Registered:
-    meta = {}
+    meta, retired = {}, None
     if isinstance(data, dict):
-        meta = data.get(META_KEY) or {}
-        data = {k: v for k, v in data.items() if k != META_KEY}
-    return Registered(parse_manifest(data, str(path)), path, meta.get("from", str(path)), meta.get("at", ""))
+        meta, retired = data.get(META_KEY) or {}, data.get(RETIRED_KEY) or None
+        data = {k: v for k, v in data.items() if k not in (META_KEY, RETIRED_KEY)}
+    return Registered(parse_manifest(data, str(path)), path, meta.get("from", str(path)), meta.get("at", ""),
+                      retired=retired)
 
 
 def _load(path: pathlib.Path) -> Registered:
@@ -109,8 +112,8 @@ def _write_index(path: pathlib.Path, index: dict) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def registered(hub: Hub) -> list[Registered]:
-    """Every registered dataset, ordered by department and dataset."""
+def registered(hub: Hub, include_retired: bool = False) -> list[Registered]:
+    """Every registered dataset that runs (with ``include_retired``, the retired too), by department and dataset."""
     index_path = hub.registry_dir / INDEX
     index = _read_index(index_path)
     fresh, entries = {}, []
@@ -120,7 +123,9 @@ def registered(hub: Hub) -> list[Registered]:
         cached = index.get(name)
         data = cached["data"] if isinstance(cached, dict) and cached.get("stamp") == stamp else _read(path)
         fresh[name] = {"stamp": stamp, "data": data}
-        entries.append(_entry(path, data))
+        entry = _entry(path, data)
+        if include_retired or entry.retired is None:
+            entries.append(entry)
     if fresh != index:
         _write_index(index_path, fresh)
     return entries
@@ -137,7 +142,8 @@ class NotRegistered(ManifestError):
         return self.message
 
 
-def lookup(hub: Hub, dataset_id: str) -> Registered:
+def lookup(hub: Hub, dataset_id: str, include_retired: bool = False) -> Registered:
+    """The registry entry of ``dataset_id``; a retired one (it no longer runs) only with ``include_retired``."""
     department, _, name = dataset_id.partition(".")
     path = hub.registry_dir / department / f"{name}.yaml"
     if not name or not path.is_file():
@@ -146,4 +152,15 @@ def lookup(hub: Hub, dataset_id: str) -> Registered:
                                             f"yet: twinhub review show {dataset_id}")
         known = ", ".join(r.id for r in registered(hub)) or "none yet"
         raise NotRegistered(dataset_id, f"no registered dataset {dataset_id!r}; registered: {known}")
-    return _load(path)
+    entry = _load(path)
+    if entry.retired is not None and not include_retired:
+        raise NotRegistered(dataset_id, retired_message(entry))
+    return entry
+
+
+def retired_message(entry: Registered) -> str:
+    """Why a retired dataset does not run, and how to bring it back."""
+    r = entry.retired or {}
+    return (f"{entry.id} is retired (since {r.get('at', '?')} by {r.get('by', '?')}: {r.get('reason', '')}) and no "
+            f"longer runs; its versions stay readable. To bring it back, register its manifest again: "
+            f"twinhub register {entry.manifest_path}")
