@@ -41,6 +41,14 @@ def _fetch(hub: Hub, sql: str, params: list | None = None) -> list[tuple]:
         con.close()
 
 
+def dataset_versions_of(hub: Hub) -> int:
+    con = hub.lake.connect(read_only=True)
+    try:
+        return dataset_versions(con, RETIRED)[0]["version"]
+    finally:
+        con.close()
+
+
 def _layer_by_dataset(hub: Hub) -> dict[str, int]:
     return dict(_fetch(hub, "SELECT department || '.' || dataset, count(*) FROM lake.city.facility GROUP BY 1"))
 
@@ -81,6 +89,12 @@ def test_retire_stops_runs_rebuilds_the_layer_keeps_history_and_is_audited(hub, 
     finally:
         con.close()
     assert _fetch(hub, "SELECT count(*) FROM catalog.runs WHERE dataset = ?", [RETIRED])[0][0] == versions
+
+    quarantined = _cli(hub, "quarantine", RETIRED, "--format", "json")
+    assert quarantined.exit_code == 0 and json.loads(quarantined.output), quarantined.output  # stewards still read it
+    as_of = _cli(hub, "query", "SELECT count(*) AS n FROM water.pumping_stations", "--as-of",
+                 str(dataset_versions_of(hub)), "--format", "json")
+    assert as_of.exit_code == 0 and json.loads(as_of.output)[0]["n"] > 0, as_of.output
 
     # audited
     audited = _fetch(hub, f"SELECT message, tables FROM {hub.lake.audit_table} WHERE action = 'retire'")
