@@ -121,7 +121,7 @@ def main(ctx: click.Context, home: str | None) -> None:
 @click.pass_context
 def init(ctx: click.Context) -> None:
     """Create the hub home: configuration, registry and an empty catalog."""
-    hub = open_hub(ctx)
+    hub = open_hub(ctx, create=True)
     click.echo(f"hub home: {hub.home}\nconfiguration: {hub.home / 'twinhub.yaml'}\ntarget CRS: {hub.target_crs}")
 
 
@@ -148,11 +148,11 @@ def register(ctx: click.Context, manifests: tuple[str, ...], fmt: str, **guided:
 
     opts = Options(**guided, fmt=fmt)
     if wants_guided(manifests, opts):
-        ctx.exit(run_guided(open_hub(ctx), manifests, opts))
+        ctx.exit(run_guided(open_hub(ctx, create=True), manifests, opts))
     manifests = tuple(pathlib.Path(m) for m in manifests)
     from twinhub.hub.registration import register as register_manifest
 
-    hub = open_hub(ctx)
+    hub = open_hub(ctx, create=True)
     failed = 0
     for path in manifests:
         try:
@@ -378,7 +378,7 @@ def demo(ctx: click.Context, fresh: bool) -> None:
     from twinhub.catalog.query import run_query
     from twinhub.cli.demo import prepare_demo
 
-    hub = open_hub(ctx)
+    hub = open_hub(ctx, create=True)
     entries = prepare_demo(hub, fresh=fresh)
     click.echo(f"hub home {hub.home}: registered {', '.join(e.id for e in entries)}", err=True)
     summary = _run(hub, None)

@@ -52,9 +52,12 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def open_hub(ctx: click.Context) -> Hub:
-    """The hub of ``--home`` (given before or after the subcommand), ``$TWINHUB_HOME`` or ~/.twinhub."""
-    return Hub.open(ctx.find_root().obj["home"])
+def open_hub(ctx: click.Context, create: bool = False) -> Hub:
+    """The hub of ``--home`` (given before or after the subcommand), ``$TWINHUB_HOME`` or ~/.twinhub.
+
+    Only the commands that make a hub (``init``, ``register``, ``demo``) pass ``create``: any other on a
+    folder that is not a hub says so (exit 2) instead of leaving an empty hub behind a mistyped --home."""
+    return Hub.open(ctx.find_root().obj["home"], create=create)
 
 
 # --------------------------------------------------------------------------- --home after the subcommand
