@@ -54,6 +54,7 @@ def test_the_pack_ships_the_transit_standards_and_modes():
 
 
 def test_standards_list_shows_them(tmp_path):
+    Hub.open(tmp_path / "home")  # a hub (reading commands do not create one)
     result = CliRunner().invoke(main, ["--home", str(tmp_path / "home"), "standards", "list"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     for name in ("transit_stop", "transit_route", "transit_mode"):
