@@ -193,31 +193,31 @@ class VectorConnector(FileConnector):
             str(self.path), layer=self.config.layer, encoding=self.encoding(), batch_size=batch_size,
             use_pyarrow=True,
         )
-        try:
+        with self._gdal_errors("in the layer's fields"):
             opened = stream.__enter__()
-        except pyogrio.errors.DataSourceError as exc:
-            raise SourceError(f"{self.describe()}: GDAL cannot open it: {exc}") from exc
-        except pyogrio.errors.DataLayerError as exc:
-            raise SourceError(f"{self.describe()}: {exc}; check source.layer") from exc
-        except _UNDECODABLE as exc:
-            raise self._undecodable(exc, "in the layer's fields") from exc
         try:
             yield opened
         finally:
             stream.__exit__(None, None, None)
 
-    def info(self) -> dict:
-        """The layer's metadata, once GDAL has shown it opens the file with the format's own driver."""
-        gdal.harden()
-        self._require_parts()
+    @contextlib.contextmanager
+    def _gdal_errors(self, where: str):
+        """GDAL's refusals as SourceErrors naming the source and what to check."""
         try:
-            meta = pyogrio.read_info(str(self.path), layer=self.config.layer, encoding=self.encoding())
+            yield
         except pyogrio.errors.DataSourceError as exc:
             raise SourceError(f"{self.describe()}: GDAL cannot open it: {exc}") from exc
         except pyogrio.errors.DataLayerError as exc:
             raise SourceError(f"{self.describe()}: {exc}; check source.layer") from exc
         except _UNDECODABLE as exc:
-            raise self._undecodable(exc, "in the layer's field names") from exc
+            raise self._undecodable(exc, where) from exc
+
+    def info(self) -> dict:
+        """The layer's metadata, once GDAL has shown it opens the file with the format's own driver."""
+        gdal.harden()
+        self._require_parts()
+        with self._gdal_errors("in the layer's field names"):
+            meta = pyogrio.read_info(str(self.path), layer=self.config.layer, encoding=self.encoding())
         gdal.expected_driver(self.name, meta.get("driver"), self.describe())
         self.rules.limits.check_columns(len(meta["fields"]), self.describe())
         return meta
