@@ -97,17 +97,14 @@ def positions(geometries: ArrayLike, limit: int = SAMPLE) -> tuple[NDArray[np.fl
 
 
 def _centre(city: City) -> tuple[float, float]:
-    minx, miny, maxx, maxy = city.extent
+    minx, miny, maxx, maxy = lonlat_extent(city)
     return (minx + maxx) / 2, (miny + maxy) / 2
 
 
-def lonlat_extent(city: City, target_crs: str) -> tuple[float, float, float, float]:
-    """The city's extent in longitude/latitude (it is written in the target CRS)."""
-    target = resolve_crs(target_crs)
-    if target.is_geographic:
-        return city.extent
-    xs, ys = transform_xy([city.extent[0], city.extent[2]], [city.extent[1], city.extent[3]], target, "EPSG:4326")
-    return float(xs[0]), float(ys[0]), float(xs[1]), float(ys[1])
+def lonlat_extent(city: City, target_crs: str | None = None) -> tuple[float, float, float, float]:
+    """The city's extent in longitude/latitude (city.yaml writes it in the city's own CRS, whatever the
+    hub's ``target_crs``)."""
+    return city.extent_in("EPSG:4326")
 
 
 def _accuracy(crs: str, target: str, area: tuple[float, float, float, float]) -> float:
@@ -194,7 +191,7 @@ def rank_crs(x: ArrayLike, y: ArrayLike, city: City, target_crs: str, limit: int
     if xs.size == 0:
         return []
     target = resolve_crs(target_crs)
-    gate = city.gate(target.is_geographic)
+    gate = city.gate(target.name)
     fits = []
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")

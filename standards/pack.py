@@ -24,14 +24,16 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import frictionless
+import numpy as np
 import yaml
 
 from twinhub.errors import UserError
-from twinhub.standards.crs import UnknownCRS, resolve_crs
+from twinhub.standards.crs import UnknownCRS, resolve_crs, transform_xy
 from twinhub.standards.licences import check_licence
 
 DEFAULT_PACK = pathlib.Path(__file__).parent
 MATCH_TYPES = ("exact", "close", "broader")  # SKOS exactMatch, closeMatch, broadMatch
+EXTENT_EDGE_POINTS = 21  # points per edge of the extent reprojected to another CRS
 DEFAULT_SCORE_WEIGHTS = {"schema": 1.0, "labels": 1.0, "crs": 1.0, "completeness": 1.0, "freshness": 1.0}
 
 
@@ -55,14 +57,46 @@ class City:
     licence: str = "CC-BY-4.0"  # SPDX id of the city's open data, unless a manifest names its own
     licence_urls: tuple[tuple[str, str], ...] = ()  # LicenseRef-<name> -> the city's own licence document
 
-    def gate(self, geographic: bool) -> tuple[float, float, float, float]:
-        """The extent widened by ``buffer_m`` (converted to degrees when geographic)."""
-        minx, miny, maxx, maxy = self.extent
-        dx = dy = self.buffer_m
-        if geographic:
+    def extent_in(self, crs: str | None = None) -> tuple[float, float, float, float]:
+        """The extent (written in the city's ``target_crs``) in ``crs`` (None: the city's own).
+
+        The bounds of the extent's outline reprojected with ``EXTENT_EDGE_POINTS`` points per edge (a
+        rectangle in degrees is curved in a projected CRS: its corners alone would cut the edges), x first
+        (easting, longitude) whatever the CRS's axis order, as every position in the hub is.
+        """
+        return _extent_in(self.extent, self.target_crs, crs or self.target_crs)
+
+    def gate(self, target_crs: str | bool | None = None,
+             geographic: bool | None = None) -> tuple[float, float, float, float]:
+        """The extent in ``target_crs`` (None: the city's own CRS) widened by ``buffer_m`` (in degrees when
+        the CRS is geographic, else in its axis unit). ``geographic`` (or a bool in place of the CRS): older
+        callers' way of asking for the city's own CRS; it must agree with that CRS."""
+        if isinstance(target_crs, bool):
+            target_crs, geographic = None, target_crs
+        crs = resolve_crs(target_crs or self.target_crs)
+        if target_crs is None and geographic is not None and geographic != crs.is_geographic:
+            raise ValueError(f"the city's extent is in {crs.name}: geographic={geographic} does not fit it")
+        minx, miny, maxx, maxy = self.extent_in(crs.name)
+        dx = dy = self.buffer_m / crs.crs.axis_info[0].unit_conversion_factor if crs.crs.axis_info else self.buffer_m
+        if crs.is_geographic:
             dy = self.buffer_m / 110_574.0
             dx = self.buffer_m / (111_320.0 * math.cos(math.radians((miny + maxy) / 2)))
         return (minx - dx, miny - dy, maxx + dx, maxy + dy)
+
+
+@lru_cache(maxsize=64)
+def _extent_in(extent: tuple[float, float, float, float], source: str, target: str) -> tuple[float, float, float, float]:
+    minx, miny, maxx, maxy = extent
+    edge = np.linspace(0.0, 1.0, EXTENT_EDGE_POINTS)
+    xs = np.concatenate([minx + (maxx - minx) * edge, np.full_like(edge, maxx),
+                         maxx - (maxx - minx) * edge, np.full_like(edge, minx)])
+    ys = np.concatenate([np.full_like(edge, miny), miny + (maxy - miny) * edge,
+                         np.full_like(edge, maxy), maxy - (maxy - miny) * edge])
+    tx, ty = transform_xy(xs, ys, source, target)
+    if not (np.isfinite(tx).all() and np.isfinite(ty).all()):
+        raise StandardsError(f"city.yaml extent {list(extent)} ({source}) cannot be expressed in {target}: "
+                             "choose a target_crs whose area of use covers the city")
+    return float(tx.min()), float(ty.min()), float(tx.max()), float(ty.max())
 
 
 @dataclass(frozen=True)

@@ -148,7 +148,7 @@ class Hub:
         from twinhub.catalog.lake import CatalogConfigError, Lake
 
         try:
-            return Lake.from_config(self.catalog_dir, self.config.catalog.as_dict(), extent=lambda: self.city.extent)
+            return Lake.from_config(self.catalog_dir, self.config.catalog.as_dict(), extent=lambda: self.city.extent_in(self.target_crs))
         except CatalogConfigError as exc:
             raise HubError(f"{self.home / CONFIG_FILE}: {exc}") from exc
 

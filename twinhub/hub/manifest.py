@@ -259,7 +259,6 @@ def conformance(
 ) -> Conformance:
     from twinhub.standards import crosswalk_files
     from twinhub.standards.conform import Conformance
-    from twinhub.standards.crs import resolve_crs
     from twinhub.standards.pack import StandardsError, binding_problems, field_vocabularies
 
     standard = pack.standard(manifest.standard)
@@ -277,7 +276,7 @@ def conformance(
         vocabularies=dict(manifest.vocabularies),
         source_crs=source_crs,
         target_crs=target_crs,
-        gate=pack.city.gate(resolve_crs(target_crs).is_geographic),
+        gate=pack.city.gate(target_crs),
         accept_accuracy_m=manifest.accept_accuracy_m,
         repair_geometry=manifest.repair_geometry,
         crs_declared=crs_declared,

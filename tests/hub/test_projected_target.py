@@ -1,0 +1,82 @@
+"""A hub whose target CRS is projected (issue 16, item 8): ``target_crs: EPSG:4549`` (CGCS2000 3-degree
+Gauss-Kruger CM 120E, northing first in EPSG's axis order) publishes the sample city as the lon/lat hub does.
+
+city.yaml writes the extent in the city's own CRS (EPSG:4490, degrees); the gate is that extent reprojected
+to the hub's CRS (densified, x first), so the same rows pass and the same rows are quarantined. The oracle
+for the positions is pyproj itself, over the lon/lat hub's published points.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import pyproj
+import pytest
+from click.testing import CliRunner
+
+from twinhub import sample
+from twinhub.cli.main import main
+from twinhub.hub.home import Hub
+
+pytestmark = pytest.mark.slow
+
+COUNTS = "SELECT dataset, rows_read, rows_published, rows_quarantined FROM catalog.quality ORDER BY dataset"
+
+
+def _demo(home: pathlib.Path, target_crs: str | None) -> Hub:
+    assert CliRunner().invoke(main, ["--home", str(home), "init"]).exit_code == 0
+    if target_crs:
+        config = home / "twinhub.yaml"
+        config.write_text(config.read_text(encoding="utf-8").replace("\ntarget_crs:\n", f"\ntarget_crs: {target_crs}\n"),
+                          encoding="utf-8")
+    result = CliRunner().invoke(main, ["--home", str(home), "demo"])
+    assert result.exit_code == 0, result.output
+    return Hub.open(home, create=False)
+
+
+def _fetch(hub: Hub, sql: str) -> list[tuple]:
+    con = hub.lake.connect(read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def hubs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Hub, Hub]:
+    root = tmp_path_factory.mktemp("projected")
+    return _demo(root / "lonlat", None), _demo(root / "gauss_kruger", "EPSG:4549")
+
+
+def test_every_sample_dataset_publishes_the_same_counts_in_a_projected_hub(hubs):
+    lonlat, projected = hubs
+    assert projected.target_crs == "EPSG:4549"
+    expected = _fetch(lonlat, COUNTS)
+    assert len(expected) == len(sample.manifests()) and all(published > 0 for _, _, published, _ in expected)
+    assert _fetch(projected, COUNTS) == expected
+
+
+def test_the_projected_hub_publishes_metres_where_pyproj_puts_the_lonlat_hubs_points(hubs):
+    lonlat, projected = hubs
+    sql = ("SELECT facility_id, ST_X(geometry), ST_Y(geometry) FROM emergency.shelters ORDER BY facility_id")
+    degrees, metres = _fetch(lonlat, sql), _fetch(projected, sql)
+    assert [r[0] for r in degrees] == [r[0] for r in metres]
+    to_gk = pyproj.Transformer.from_crs(lonlat.target_crs, "EPSG:4549", always_xy=True)
+    for (_, lon, lat), (_, x, y) in zip(degrees, metres):
+        ex, ey = to_gk.transform(lon, lat)
+        assert abs(x - ex) < 0.01 and abs(y - ey) < 0.01  # x is the easting (~600 km), y the northing (~3,400 km)
+        assert 500_000 < x < 700_000 and 3_300_000 < y < 3_600_000
+
+
+def test_the_gate_in_the_projected_crs_holds_the_whole_extent(hubs):
+    _, projected = hubs
+    city = projected.city
+    minx, miny, maxx, maxy = city.gate("EPSG:4549")
+    to_gk = pyproj.Transformer.from_crs(city.target_crs, "EPSG:4549", always_xy=True)
+    x0, y0, x1, y1 = city.extent
+    # the extent's edges, not only its corners: the northern edge bulges north of its corners in Gauss-Kruger
+    for lon, lat in [(x0 + (x1 - x0) * i / 50, y) for i in range(51) for y in (y0, y1)] + \
+                    [(x, y0 + (y1 - y0) * i / 50) for i in range(51) for x in (x0, x1)]:
+        x, y = to_gk.transform(lon, lat)
+        assert minx < x < maxx and miny < y < maxy
+    assert maxx - minx < 200_000  # the buffer is 2 km in metres, not 2000 degrees
