@@ -105,16 +105,21 @@ def _extent(con: duckdb.DuckDBPyConnection, table: str, geometry: str) -> list[f
     return None if row[0] is None else [round(float(v), EXTENT_DIGITS) for v in row]
 
 
-def compare(before: dict | None, after: dict, changes: dict | None = None) -> dict:
-    """Release notes of ``after`` against ``before`` (None for a first version), with a one-line summary."""
+def compare(before: dict | None, after: dict, changes: dict | None = None, truncation: dict | None = None) -> dict:
+    """Release notes of ``after`` against ``before`` (None for a first version), with a one-line summary.
+
+    ``truncation``: the run's ``truncation`` record (twinhub/hub/completeness.py); when it suspects the
+    source was cut off at an export limit, the notes carry its findings and the summary says so.
+    """
     quarantined = sum(after["quarantine"].values())
+    suspected = [f["message"] for f in (truncation or {}).get("findings", [])]
     if before is None:
         reasons = ", ".join(f"{k} {v}" for k, v in after["quarantine"].items())
         summary = f"first version: {after['rows']} rows published, {quarantined} quarantined" + (
-            f" ({reasons})" if reasons else "")
+            f" ({reasons})" if reasons else "") + _suspected(suspected)
         return {"summary": summary, "first": True, "rows": {"before": None, "after": after["rows"]},
                 "extent": {"before": None, "after": after["extent"]}, "labels": after["labels"],
-                "quarantine": after["quarantine"], "changes": changes or {}}
+                "quarantine": after["quarantine"], "changes": changes or {}, "suspected_truncation": suspected}
     notes = {
         "first": False,
         "schema": _schema(before["schema"], after["schema"]),
@@ -123,9 +128,14 @@ def compare(before: dict | None, after: dict, changes: dict | None = None) -> di
         "labels": _labels(before["labels"], after["labels"]),
         "quarantine": _counts(before["quarantine"], after["quarantine"]),
         "changes": changes or {},
+        "suspected_truncation": suspected,
     }
-    notes["summary"] = _summary(notes)
+    notes["summary"] = _summary(notes) + _suspected(suspected)
     return notes
+
+
+def _suspected(findings: list[str]) -> str:
+    return "; suspected truncation: " + "; ".join(findings) if findings else ""
 
 
 def _schema(before: list, after: list) -> dict:

@@ -210,7 +210,7 @@ def _commit(con, entry: DatasetEntry, stage: Stage, run: RunInfo, before_commit:
         extent = _extent(con, table, entry.geometry)
         after = notes.facts(con, entry.id, table, labels, entry.geometry, extent=extent)  # the same extent query
         before, after = (column_tiers.without_protected_labels(f, entry.column_tiers) for f in (before, after))
-        notes.record(con, entry.id, run.run_id, previous_run, notes.compare(before, after, changes))
+        notes.record(con, entry.id, run.run_id, previous_run, notes.compare(before, after, changes, run.details.get("truncation")))
         notes.record_columns(con, entry.id, after["schema"], entry.key, list(after["labels"]), entry.geometry,
                              tiers=entry.column_tiers)
         variants.publish_variant(con, entry, run, entry.public_variant, extent)

@@ -109,6 +109,9 @@ AUDITS = {
     "label_coverage": (False, "The share of rows whose labels map to the vocabulary is at least "
                               "quality.min_label_coverage (a warning: unmapped rows wait in quarantine)."),
     "row_count_drop": (True, "Conforming rows fell no more than quality.max_row_drop below the served version."),
+    "completeness": (False, "No sign of an export cut off at a page or row limit: groups sharing one round "
+                            "maximum count (900 per district), a round total (1000, 65535), or far fewer rows "
+                            "than the city's other datasets of the standard (a warning)."),
 }
 
 
@@ -204,7 +207,8 @@ def _stage_and_audit(context, hub: Hub, current: Registered, staged: dg.AssetKey
         asset_key=staged,
         metadata={"rows_read": run.stage.rows_read, "rows_conforming": run.stage.rows_conforming,
                   "rows_quarantined": run.stage.rows_quarantined, "blocked": bool(refused),
-                  "source_fingerprint": run.run.source_fingerprint, **_privacy(run.run.details.get("privacy"))},
+                  "source_fingerprint": run.run.source_fingerprint, **_privacy(run.run.details.get("privacy")),
+                  "suspected_truncation": bool((run.run.details.get("truncation") or {}).get("suspected"))},
         check_results=results,
     )
     if refused:

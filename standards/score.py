@@ -8,7 +8,9 @@ Each part is a share between 0 and 1 (None when it does not apply):
 ``labels``        label values mapped to a vocabulary code, over non-blank label values;
 ``crs``           points inside the city, over points; halved when the reprojection
                   was only accepted by the manifest (``accept_accuracy_m``);
-``completeness``  required cells filled, over rows x required fields;
+``completeness``  required cells filled, over rows x required fields; halved (x
+                  ``TRUNCATION_FACTOR``) when the run suspects the source was cut off
+                  at an export limit (twinhub/hub/completeness.py), with a note saying so;
 ``freshness``     1 while the source's content is younger than the declared cadence
                   (the manifest's ``schedule``, read by standards/cadence.py as the report
                   and Dagster's freshness read it), falling linearly to 0 at ten cadences.
@@ -25,6 +27,8 @@ import json
 from twinhub.standards.cadence import cron_interval
 
 FRESHNESS_ZERO_AT = 10  # cadences after which freshness is 0
+TRUNCATION_FACTOR = 0.5  # the completeness part of a run whose source looks cut off at an export limit
+TRUNCATION_NOTE = "completeness halved: suspected truncation (see the run's truncation findings)"
 
 
 def cadence_seconds(schedule: str | None, timezone: str | None = None) -> float | None:
@@ -73,11 +77,27 @@ def combine(parts: dict[str, float | None], weights: dict[str, float]) -> dict:
     }
 
 
+def penalize_truncation(record: dict, weights: dict[str, float]) -> dict:
+    """The ``score`` record of a run that suspects truncation: its completeness part (1 when it did not
+    apply: no required fields) times ``TRUNCATION_FACTOR``, with a note in ``notes``.
+
+    >>> penalize_truncation(combine({"schema": 1.0, "completeness": 1.0}, {"schema": 1, "completeness": 1}),
+    ...                     {"schema": 1, "completeness": 1})["score"]
+    75.0
+    """
+    parts = dict(record.get("parts") or {})
+    complete = parts.get("completeness")
+    parts["completeness"] = (1.0 if complete is None else complete) * TRUNCATION_FACTOR
+    return {**combine(parts, weights), "notes": [*record.get("notes", []), TRUNCATION_NOTE]}
+
+
 def rescore(details: dict, weights: dict[str, float], now: dt.datetime) -> dict:
-    """A stored run's score with freshness as of ``now`` (what the CLI shows)."""
+    """A stored run's score with freshness as of ``now`` (what the CLI shows); its notes kept."""
     stored = details.get("score") or {}
     parts = dict(stored.get("parts") or {})
     fresh = details.get("freshness") or {}
     if fresh.get("source_since"):
         parts["freshness"] = freshness(fresh["source_since"], fresh.get("cadence_s"), now)["value"]
-    return combine(parts, weights) if parts else stored
+    if not parts:
+        return stored
+    return {**combine(parts, weights), **({"notes": stored["notes"]} if stored.get("notes") else {})}

@@ -6,7 +6,11 @@ points outside the city, a wrong column mapping fails most rows' types, a
 truncated export loses most rows: publishing such a stage would replace good
 data with little, so those checks block it. Label coverage below the
 manifest's threshold only warns: the mapped rows are good, and the unmapped
-ones wait in quarantine for a crosswalk entry.
+ones wait in quarantine for a crosswalk entry. So does ``completeness``: a
+source that looks cut off at an export limit (twinhub/hub/completeness.py)
+is worth a person's look, but its rows are good.
+
+Each audit is one function in ``AUDIT_STEPS``.
 
 Which quarantine reasons count toward which audit is each check's own
 declaration (``audit`` in :mod:`twinhub.standards.checks`): a check added to
@@ -15,6 +19,7 @@ the registry with a blocking audit blocks publishing with no change here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlglot import exp
@@ -70,34 +75,68 @@ def _share_check(name: str, stage: Stage, limit: float) -> Audit:
     )
 
 
-def audit_stage(stage: Stage, quality: Quality, last_published_rows: int | None) -> list[Audit]:
-    """Every audit of ``stage``; publication goes ahead only if no blocking audit failed."""
+def _accounted(stage: Stage, quality: Quality, last_published_rows: int | None) -> Audit:
     accounted = stage.rows_conforming + stage.rows_quarantined == stage.rows_read
-    audits = [
-        Audit("rows_accounted_for", accounted, True, "Every source row is staged or quarantined.",
-              {"rows_read": stage.rows_read, "rows_conforming": stage.rows_conforming,
-               "rows_quarantined": stage.rows_quarantined}),
-        _share_check(SCHEMA.name, stage, quality.max_schema_failure_share),
-        _share_check(GEOMETRY.name, stage, quality.max_geometry_failure_share),
-    ]
+    return Audit("rows_accounted_for", accounted, True, "Every source row is staged or quarantined.",
+                 {"rows_read": stage.rows_read, "rows_conforming": stage.rows_conforming,
+                  "rows_quarantined": stage.rows_quarantined})
+
+
+def _schema(stage: Stage, quality: Quality, last_published_rows: int | None) -> Audit:
+    return _share_check(SCHEMA.name, stage, quality.max_schema_failure_share)
+
+
+def _geometry(stage: Stage, quality: Quality, last_published_rows: int | None) -> Audit:
+    return _share_check(GEOMETRY.name, stage, quality.max_geometry_failure_share)
+
+
+def _labels(stage: Stage, quality: Quality, last_published_rows: int | None) -> Audit:
     unmapped, _, sample = stage.failing(condition(LABELS.name, stage.geometry_column))
     coverage = 1 - unmapped / stage.rows_read if stage.rows_read else 1.0
-    audits.append(Audit(
+    return Audit(
         LABELS.name, coverage >= quality.min_label_coverage, LABELS.blocking,
         f"At least {quality.min_label_coverage:.0%} of rows carry labels mapped to the vocabulary (a warning).",
         {"rows_with_unmapped_labels": unmapped, "label_coverage": round(coverage, 4),
          "min_coverage": quality.min_label_coverage},
         sample,
-    ))
-    if last_published_rows:
-        drop = 1 - stage.rows_conforming / last_published_rows
-        audits.append(Audit(
-            "row_count_drop", drop <= quality.max_row_drop, True,
-            f"Conforming rows may fall at most {quality.max_row_drop:.0%} below the served version.",
-            {"rows_served": last_published_rows, "rows_conforming": stage.rows_conforming,
-             "drop": round(max(drop, 0.0), 4), "max_drop": quality.max_row_drop},
-        ))
-    return audits
+    )
+
+
+def _row_count_drop(stage: Stage, quality: Quality, last_published_rows: int | None) -> Audit | None:
+    if not last_published_rows:
+        return None  # nothing served yet to compare with
+    drop = 1 - stage.rows_conforming / last_published_rows
+    return Audit(
+        "row_count_drop", drop <= quality.max_row_drop, True,
+        f"Conforming rows may fall at most {quality.max_row_drop:.0%} below the served version.",
+        {"rows_served": last_published_rows, "rows_conforming": stage.rows_conforming,
+         "drop": round(max(drop, 0.0), 4), "max_drop": quality.max_row_drop},
+    )
+
+
+def _completeness(stage: Stage, quality: Quality, last_published_rows: int | None) -> Audit:
+    """Suspected truncation (twinhub/hub/completeness.py), assessed when the stage was written: a warning."""
+    record = (stage.info.get("details") or {}).get("truncation")
+    if record is None:  # a stage written before the assessment existed
+        return Audit("completeness", True, False, COMPLETENESS, {"assessed": False})
+    findings = record["findings"]
+    return Audit("completeness", not record["suspected"], False, COMPLETENESS,
+                 {"suspected_truncation": record["suspected"], "signs": [f["sign"] for f in findings],
+                  "findings": findings, "rows_read": record["rows_read"]})
+
+
+COMPLETENESS = ("The source shows no sign of an export cut off at a page or row limit: groups capped at one "
+                "round count, a round total, far fewer rows than the standard's other datasets (a warning).")
+# Each audit of a stage, in the order they are reported: (stage, quality, rows served now) -> Audit or
+# None when it does not apply. A new audit is one function added here (and a check spec in pipelines).
+AUDIT_STEPS: list[Callable[[Stage, Quality, int | None], Audit | None]] = [
+    _accounted, _schema, _geometry, _labels, _row_count_drop, _completeness,
+]
+
+
+def audit_stage(stage: Stage, quality: Quality, last_published_rows: int | None) -> list[Audit]:
+    """Every audit of ``stage``; publication goes ahead only if no blocking audit failed."""
+    return [a for step in AUDIT_STEPS if (a := step(stage, quality, last_published_rows)) is not None]
 
 
 def blocked(audits: list[Audit]) -> list[Audit]:
