@@ -18,8 +18,10 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pyproj
+from sqlglot import exp
 
 from twinhub.catalog import audit, column_tiers, layer_entries
+from twinhub.catalog.access import DERIVED
 from twinhub.catalog.lake import META_SCHEMA, Lake
 from twinhub.catalog.notes import q
 from twinhub.errors import UserError
@@ -100,7 +102,7 @@ def read_table(con, dataset: str, text_geometry: bool = False, view=None,
         withheld = column_tiers.withheld_by(entry["_columns"])
     else:
         withheld = column_tiers.withheld_from_open(con, dataset)
-    where = f" WHERE {entry['_rows']}" if view is None and entry.get("_rows") else ""
+    where = _where(view.inputs if view is not None else None, entry.get("_rows") if view is None else None)
     protected = view.protected if view is not None else {}
     types = [(c, t) for c, t in con.execute(
         "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = 'lake' AND schema_name = ? "
@@ -128,6 +130,12 @@ def read_table(con, dataset: str, text_geometry: bool = False, view=None,
         arrow = arrow.drop_columns([geometry])
     return Table(entry, arrow, geometry, wkb, pyproj.CRS.from_user_input(entry["target_crs"]), tuple(sorted(withheld)),
                  tuple(sorted(protected)))
+
+
+def _where(inputs: list[str] | None, rows: exp.Expression | None) -> str:
+    """`` WHERE <the city layer's rows of inputs>`` (a consumer's) or of ``rows`` (the open audience's)."""
+    condition = layer_entries.rows_of(inputs) if inputs is not None else rows
+    return "" if condition is None else f" WHERE {condition.sql(dialect='duckdb')}"
 
 
 def _protected_column(column: str, protection: str, dataset: str) -> str:
@@ -180,9 +188,10 @@ def export_dataset(lake: Lake, dataset: str, fmt: str, out: pathlib.Path | None 
     """Export the served version of ``dataset``; refuse restricted datasets and existing files without force.
 
     ``who`` (catalog.enforce.AsConsumer): export for that consumer, as its grants allow
-    (catalog/export_access.py); default: the open audience (no sensitive or restricted column; of a city
-    layer, no row of an input never exported openly). ``derived_inputs``: each ``derived.<name>`` -> the
-    tables it reads (the hub knows them); without it a derived table counts as restricted."""
+    (catalog/export_access.py; of a city layer, only the rows of the inputs it may read); default: the
+    open audience (no sensitive or restricted column; of a city layer, no row of an input never exported
+    openly). ``derived_inputs``: each ``derived.<name>`` -> the tables it reads (the hub knows them);
+    without it a derived table counts as restricted."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     path = pathlib.Path(out) if out else pathlib.Path(f"{dataset}{FORMATS[fmt]}")
@@ -198,16 +207,17 @@ def export_dataset(lake: Lake, dataset: str, fmt: str, out: pathlib.Path | None 
     with audit.audited(lake, entry, {ExportError: "refused"}):
         con = lake.connect(read_only=True)
         try:
-            if who is not None and dataset.split(".", 1)[0] in layer_entries.BUILT:
-                # a consumer's view filters columns, not a city layer's rows by its readable inputs
-                raise ExportError(f"{dataset}: city layers and derived tables are exported for the open audience "
-                                  f"only; for {who.consumer.name}'s view use `twinhub query --as` instead")
+            if who is not None and dataset.split(".", 1)[0] == DERIVED:
+                raise ExportError(f"{dataset}: derived tables are exported for the open audience only; for "
+                                  f"{who.consumer.name}'s view use `twinhub query --as` instead")
             tier = entry_of(con, dataset, derived_inputs)["classification"]
             if tier in NEVER_OPEN:  # refused before reading any row
                 raise ExportError(f"{dataset} is classified {tier}: it is never exported "
                                   "to open formats; query it through `twinhub query` instead")
-            table = read_table(con, dataset, view=_consumer_view(con, lake, dataset, who) if who else None,
-                               derived_inputs=derived_inputs)
+            view = _consumer_view(con, lake, dataset, who) if who else None
+            if view is not None and view.tier:  # a city layer's: the highest of the inputs the file carries
+                tier = view.tier
+            table = read_table(con, dataset, view=view, derived_inputs=derived_inputs)
         finally:
             con.close()
         write(table, fmt, path)

@@ -6,13 +6,18 @@ that leaves the hub: a dataset that is not public needs the consumer's own depar
 unexpired grant (a file is not refused column by column), and ``restricted`` columns are
 never written, whatever the grant (restricted datasets are refused before: catalog/export.py).
 
+A city layer unions one standard's datasets: its file carries only the rows of the inputs the
+consumer may read (``Access.readable_inputs``, as ``twinhub query --as``), never a restricted
+input's, and its columns are tiered by those inputs alone (as the open export's are:
+catalog/layer_entries.py), then decided for the consumer on the layer, as a query decides them.
+
     >>> ConsumerView(withheld={"capacity"}, protected={"phone": "mask"}).protected["phone"]
     'mask'
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import duckdb
 
@@ -27,6 +32,8 @@ NEVER_IN_FILES = "restricted"
 class ConsumerView:
     withheld: set[str] = field(default_factory=set)  # left out of the file
     protected: dict[str, str] = field(default_factory=dict)  # column -> mask | pseudonymize
+    inputs: list[str] | None = None  # a city layer's inputs whose rows the file carries; None: every row
+    tier: str | None = None  # the tier of what the file carries
 
 
 class ConsumerRefused(UserError, ValueError):
@@ -36,8 +43,12 @@ class ConsumerRefused(UserError, ValueError):
 def consumer_view(con: duckdb.DuckDBPyConnection, lake: Lake, dataset: str, columns: list[str], who) -> ConsumerView:
     """``who`` (catalog.enforce.AsConsumer)'s view of ``dataset``'s ``columns``; raise ConsumerRefused."""
     access: Access = who.access(con, lake)
-    _needs_grant(access, dataset)
-    view = ConsumerView()
+    inputs = None
+    if dataset in access.tiers.inputs:  # a city layer: its readable inputs' rows, tiered by them
+        access, inputs = _layer_access(access, dataset)
+    else:
+        _needs_grant(access, dataset)
+    view = ConsumerView(inputs=inputs, tier=access.tiers.datasets.get(dataset))
     for column in columns:
         decision = _decided(access, dataset, column)
         if decision.kind == BLOCKED or access.tiers.column(dataset, column).tier == NEVER_IN_FILES:
@@ -48,6 +59,20 @@ def consumer_view(con: duckdb.DuckDBPyConnection, lake: Lake, dataset: str, colu
         raise ConsumerRefused(f"{who.consumer.name} may read none of {dataset}'s columns in a file: "
                               f"{_decided(access, dataset, '*').reason or 'they are restricted'}")
     return view
+
+
+def _layer_access(access: Access, layer: str) -> tuple[Access, list[str]]:
+    """The consumer's access to ``layer`` had it only the inputs whose rows it may have in a file."""
+    from twinhub.catalog.layer_entries import tiers_of
+
+    inputs = [i for i in access.readable_inputs(layer) or []
+              if access.tiers.datasets.get(i, NEVER_IN_FILES) != NEVER_IN_FILES]
+    if not inputs:
+        who = access.consumer.name
+        raise ConsumerRefused(f"{who} may read none of {layer}'s datasets ({', '.join(access.tiers.inputs[layer])}) "
+                              f"in a file: a steward can grant one of them, or the layer: "
+                              f"twinhub grants add {who} {layer} --until YYYY-MM-DD --level internal")
+    return replace(access, tiers=tiers_of(access.tiers, layer, inputs)), inputs
 
 
 def _needs_grant(access: Access, dataset: str) -> None:

@@ -32,7 +32,7 @@ def synthesized(con, table: str, derived_inputs: dict[str, list[str]] | None,
     """The entry of a city layer or derived table (None when ``table`` is neither).
 
     Beside the columns of ``catalog.datasets``: ``_columns`` (column -> tier), ``_rows`` (a city
-    layer's rows open exports may carry, as DuckDB SQL rendered from a sqlglot tree) and ``_inputs``."""
+    layer's rows open exports may carry, a sqlglot condition: :func:`rows_of`) and ``_inputs``."""
     if table not in built_tables(con):
         return None
     schema, name = table.split(".", 1)
@@ -44,8 +44,8 @@ def synthesized(con, table: str, derived_inputs: dict[str, list[str]] | None,
     if schema == CITY:
         inputs = [i for i in tiers.inputs.get(table, []) if tiers.datasets.get(i) not in never_open]
         if inputs:
-            tiers = _tiers_of(tiers, table, inputs)
-        entry = {"title": f"City layer: {name}", "standard": name, "_rows": _rows_of(inputs),
+            tiers = tiers_of(tiers, table, inputs)
+        entry = {"title": f"City layer: {name}", "standard": name, "_rows": rows_of(inputs),
                  "description": f"Every department's {name} dataset in one table, with the department and dataset "
                                 f"each row comes from: {', '.join(inputs) or 'none open'}."}
     else:
@@ -62,7 +62,7 @@ def synthesized(con, table: str, derived_inputs: dict[str, list[str]] | None,
     return entry
 
 
-def _tiers_of(tiers: Tiers, layer: str, inputs: list[str]) -> Tiers:
+def tiers_of(tiers: Tiers, layer: str, inputs: list[str]) -> Tiers:
     """The layer's tiers had it only ``inputs``: the same rule as load_tiers, on fewer inputs."""
     from twinhub.catalog.access import _inherit  # the rule itself, not a copy of it
 
@@ -72,15 +72,15 @@ def _tiers_of(tiers: Tiers, layer: str, inputs: list[str]) -> Tiers:
     return out
 
 
-def _rows_of(inputs: list[str]) -> str:
-    """``("department" = 'a' AND "dataset" = 'x') OR ...``; no input: no row (FALSE)."""
+def rows_of(inputs: list[str]) -> exp.Expression:
+    """``("department" = 'a' AND "dataset" = 'x') OR ...``: a city layer's rows of ``inputs``; none: FALSE."""
     condition: exp.Expression = exp.false()
     for dataset in inputs:
         department, name = dataset.split(".", 1)
         one = exp.and_(exp.EQ(this=exp.column("department", quoted=True), expression=exp.Literal.string(department)),
                        exp.EQ(this=exp.column("dataset", quoted=True), expression=exp.Literal.string(name)))
         condition = exp.or_(condition, one)
-    return condition.sql(dialect="duckdb")
+    return condition
 
 
 def _base_datasets(tiers: Tiers, derived_inputs: dict[str, list[str]], inputs: list[str], depth: int = 0) -> list[str]:
