@@ -50,6 +50,7 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, ParseError, SqlglotError, UnsupportedError
 from sqlglot.tokens import Token, TokenType
 
+from twinhub.catalog.crs_functions import FUNCTIONS as _CHINESE_CRS
 from twinhub.errors import UserError
 
 __all__ = [
@@ -232,9 +233,10 @@ _SPATIAL = {
     "st_geogpoint", "point",
 }
 
+# GCJ-02 / BD-09 conversions (catalog/crs_functions.py): macros of pure arithmetic the sandbox creates
 ALLOWED_FUNCTIONS: frozenset[str] = frozenset().union(
     _SYNTAX, _AGGREGATES, _WINDOW, _MATH, _STRINGS, _CONDITIONAL, _LISTS, _DATETIME, _JSON,
-    _SPATIAL,
+    _SPATIAL, _CHINESE_CRS,
 )
 
 # Functions that read files or the network; named in refusals as "reading files".

@@ -35,6 +35,7 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
+from twinhub.catalog import crs_functions
 from twinhub.catalog.extensions import extension_path
 
 SPATIAL = ("spatial",)
@@ -114,12 +115,14 @@ def extensions_for(sql: str) -> tuple[str, ...]:
         name = (func.name if isinstance(func, exp.Anonymous) else func.sql_name()).lower()
         if name.startswith("st_") and name not in CORE_GEOMETRY_FUNCTIONS or name == "point":
             return SPATIAL
+        if name in crs_functions.FUNCTIONS and len(func.expressions) == 1:  # gcj02_to_wgs84(point)
+            return SPATIAL
     return ()
 
 
 def open_sandbox(limits: Limits, temp_dir: str, extensions: tuple[str, ...] = SPATIAL) -> duckdb.DuckDBPyConnection:
-    """A new in-memory DuckDB with ``extensions`` loaded from their PyPI packages (signatures checked),
-    not yet locked."""
+    """A new in-memory DuckDB with ``extensions`` loaded from their PyPI packages (signatures checked)
+    and the GCJ-02/BD-09 functions (catalog/crs_functions.py) created, not yet locked."""
     config = {
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
@@ -137,6 +140,7 @@ def open_sandbox(limits: Limits, temp_dir: str, extensions: tuple[str, ...] = SP
         raise SandboxError(f"the query limits in twinhub.yaml (query:) are not usable: {exc}") from exc
     for name in extensions:
         con.execute("LOAD " + exp.Literal.string(str(extension_path(name))).sql(dialect="duckdb"))
+    crs_functions.install(con, geometry="spatial" in extensions)  # gcj02_to_wgs84(...) and its siblings
     return con
 
 

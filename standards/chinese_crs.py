@@ -59,6 +59,12 @@ _X_PI = np.pi * 3000.0 / 180.0
 _LON_MIN, _LON_MAX = 72.004, 137.8347
 _LAT_MIN, _LAT_MAX = 0.8293, 55.8271
 
+#: The formulas' constants, for the SQL versions of these functions (catalog/crs_functions.py):
+#: the Krasovsky semi-major axis and eccentricity squared, Baidu's x_pi, Baidu's shift (degrees),
+#: and the rectangle (lon_min, lat_min, lon_max, lat_max) outside which GCJ-02 adds nothing.
+CONSTANTS = {"a": _A, "ee": _EE, "x_pi": float(_X_PI), "bd_dlon": 0.0065, "bd_dlat": 0.006,
+             "china": (_LON_MIN, _LAT_MIN, _LON_MAX, _LAT_MAX)}
+
 #: Iterative inverses stop once every point's forward residual is below this (degrees).
 INVERSE_TOLERANCE_DEG = 1e-10
 #: ... or after this many iterations.
@@ -136,13 +142,13 @@ def _gcj02_forward(lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatA
 def _bd09_forward(lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatArray]:
     z = np.hypot(lon, lat) + 0.00002 * np.sin(lat * _X_PI)
     theta = np.arctan2(lat, lon) + 0.000003 * np.cos(lon * _X_PI)
-    return z * np.cos(theta) + 0.0065, z * np.sin(theta) + 0.006
+    return z * np.cos(theta) + CONSTANTS["bd_dlon"], z * np.sin(theta) + CONSTANTS["bd_dlat"]
 
 
 def _bd09_approx_inverse(lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatArray]:
     """The widely published one-step BD-09 -> GCJ-02 formula (approximate)."""
-    x = lon - 0.0065
-    y = lat - 0.006
+    x = lon - CONSTANTS["bd_dlon"]
+    y = lat - CONSTANTS["bd_dlat"]
     z = np.hypot(x, y) - 0.00002 * np.sin(y * _X_PI)
     theta = np.arctan2(y, x) - 0.000003 * np.cos(x * _X_PI)
     return z * np.cos(theta), z * np.sin(theta)
