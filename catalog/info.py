@@ -7,6 +7,7 @@ import json
 from twinhub.catalog.lake import ALIAS, META_SCHEMA, Lake
 from twinhub.catalog.notes import release_notes
 from twinhub.catalog.preview import preview_path
+from twinhub.catalog.runs import NUMBERED
 from twinhub.errors import UserError
 
 
@@ -46,7 +47,8 @@ def dataset_info(lake: Lake, dataset: str) -> dict:
         )
         versions = _records(
             con.execute(
-                f"""SELECT s.snapshot_id AS version, r.finished_at AS published_at, r.run_id, r.status,
+                f"""SELECT s.snapshot_id AS version, n.number, s.snapshot_id AS snapshot,
+                           r.finished_at AS published_at, r.run_id, r.status,
                            r.rows_read, r.rows_published, r.rows_quarantined, r.source_fingerprint,
                            r.standard, r.standard_version, r.source_crs, r.extent, r.error,
                            r.rows_added, r.rows_updated, r.rows_unchanged, r.rows_deleted, r.details
@@ -54,6 +56,7 @@ def dataset_info(lake: Lake, dataset: str) -> dict:
                     LEFT JOIN {ALIAS}.snapshots() s
                       ON json_extract_string(s.commit_extra_info, '$.run_id') = r.run_id
                      AND json_extract_string(s.commit_extra_info, '$.dataset') = r.dataset
+                    LEFT JOIN ({NUMBERED}) n ON n.run_id = r.run_id AND n.dataset = r.dataset
                     WHERE r.dataset = ? ORDER BY r.finished_at DESC""",
                 [dataset],
             )

@@ -1,7 +1,11 @@
 """Versions: reading the catalog as of a version or a time, and serving an earlier version again.
 
 Every publish is a DuckLake snapshot, and a dataset's versions are the
-snapshots its publishing runs committed. History is not rewritten: a
+snapshots its publishing runs committed. A user names a dataset's version by
+its number for that dataset, ``v1``, ``v2``, ``v3``... in publish order,
+rollbacks included (catalog/runs.py ``NUMBERED``); the snapshot id beside it is
+catalog-wide (a dataset goes 9 -> 19 -> 21) and is what ``--as-of`` reads,
+every table at once. History is not rewritten: a
 rollback publishes the rows (and the quarantine) of an earlier version as a
 *new* version, recorded in ``catalog.runs`` with status ``rollback``. The one
 exception is :func:`purge`, for a version that leaked what it must not have:
@@ -11,6 +15,8 @@ it removes that version from history, data files included, audited.
     12
     >>> parse_as_of("2026-05-01T08:00:00+08:00").isoformat()
     '2026-05-01T08:00:00+08:00'
+    >>> parse_version("v3")
+    3
 """
 
 from __future__ import annotations
@@ -27,23 +33,71 @@ import sqlglot
 from twinhub.catalog import audit, column_tiers, notes, variants
 from twinhub.catalog.lake import ALIAS, META_SCHEMA, Lake, UnknownVersion, commit, with_retry
 from twinhub.catalog.preview import preview_path, render_preview
+from twinhub.catalog.runs import NUMBERED, version_label
 from twinhub.errors import UserError
 from twinhub.standards.tiers import highest, rank
 
 log = logging.getLogger("twinhub")
 
-AS_OF_HINT = "give a version number (see `twinhub catalog show DATASET`) or a time such as 2026-05-01 08:00"
+AS_OF_HINT = ("give a catalog snapshot number (the `snapshot` column of `twinhub catalog show DATASET`) "
+              "or a time such as 2026-05-01 08:00")
+VERSION_SYNTAX = re.compile(r"[vV](\d{1,9})")
+
+
+class AmbiguousVersion(UserError, ValueError):
+    """A bare number where a dataset's version is asked: it could be a version number or a snapshot id."""
 
 
 @dataclass
 class RollbackResult:
     dataset: str
     run_id: str
-    version: int | None  # the new version
-    restored: int  # the version whose rows are served again
+    version: int | None  # the new version's catalog snapshot
+    restored: int  # the catalog snapshot of the version whose rows are served again
     rows_published: int
     rows_quarantined: int
     summary: str
+    number: int | None = None  # the new version's number for the dataset (v4)
+    restored_number: int | None = None  # the number of the version served again (v1)
+
+    @property
+    def label(self) -> str:
+        return version_label(self.number, self.version)
+
+    @property
+    def restored_label(self) -> str:
+        return version_label(self.restored_number, self.restored)
+
+
+def parse_version(text: str) -> int:
+    """A dataset's version number from ``v3`` (what ``twinhub catalog show`` lists).
+
+    A bare number is refused: scripts written when versions were catalog snapshot ids would
+    otherwise roll back to another version than they meant."""
+    value = str(text).strip()
+    if match := VERSION_SYNTAX.fullmatch(value):
+        return int(match.group(1))
+    if value.isdigit():
+        raise AmbiguousVersion(
+            f"{value!r}: versions are numbered per dataset now (v1, v2, v3... in `twinhub catalog show DATASET`); "
+            f"write v{value} for the dataset's version {value}, or --snapshot {value} for catalog snapshot {value} "
+            "(what a bare number meant before)")
+    raise UnknownVersion(f"{value!r} is not a version: write it as in `twinhub catalog show DATASET`, e.g. v3 "
+                         "(or --snapshot N for a catalog snapshot)")
+
+
+def find_version(con: duckdb.DuckDBPyConnection, dataset: str, number: int | None = None,
+                 snapshot: int | None = None) -> dict:
+    """The version of ``dataset`` numbered ``number``, or held by catalog ``snapshot`` (a record of
+    :func:`dataset_versions`); UnknownVersion, listing its versions, when there is none."""
+    known = dataset_versions(con, dataset)
+    found = next((v for v in known if (v["number"] == number if number is not None else v["version"] == snapshot)),
+                 None)
+    if found is None:
+        asked = f"v{number}" if number is not None else f"at catalog snapshot {snapshot}"
+        listed = ", ".join(version_label(v["number"], v["version"]) for v in reversed(known)) or "none"
+        raise UnknownVersion(f"{dataset} has no version {asked}; its versions: {listed}")
+    return found
 
 
 def parse_as_of(text: str | int, tz: dt.tzinfo | None = None) -> int | dt.datetime:
@@ -59,30 +113,31 @@ def parse_as_of(text: str | int, tz: dt.tzinfo | None = None) -> int | dt.dateti
 
 
 def dataset_versions(con: duckdb.DuckDBPyConnection, dataset: str) -> list[dict]:
-    """Versions of ``dataset`` (newest first): version, run_id, status, published_at."""
+    """Versions of ``dataset`` still readable (newest first): version (its catalog snapshot, also as
+    ``snapshot``), number (1, 2, 3... for this dataset), run_id, status, published_at."""
     rows = con.execute(
-        f"""SELECT s.snapshot_id, r.run_id, r.status, s.snapshot_time
-            FROM {META_SCHEMA}.runs r JOIN {ALIAS}.snapshots() s
-              ON json_extract_string(s.commit_extra_info, '$.run_id') = r.run_id
-             AND json_extract_string(s.commit_extra_info, '$.dataset') = r.dataset
-            WHERE r.dataset = ? AND r.status IN ('published', 'rollback') ORDER BY 1 DESC""",
+        f"""SELECT s.snapshot_id, v.number, v.run_id, v.status, s.snapshot_time
+            FROM ({NUMBERED}) v JOIN {ALIAS}.snapshots() s
+              ON json_extract_string(s.commit_extra_info, '$.run_id') = v.run_id
+             AND json_extract_string(s.commit_extra_info, '$.dataset') = v.dataset
+            WHERE v.dataset = ? ORDER BY 1 DESC""",
         [dataset],
     ).fetchall()
-    return [dict(zip(("version", "run_id", "status", "published_at"), r)) for r in rows]
+    return [dict(zip(("version", "number", "run_id", "status", "published_at"), r), snapshot=r[0]) for r in rows]
 
 
 def rollback(lake: Lake, dataset: str, version: int, run_id: str, reason: str = "") -> RollbackResult:
-    """Serve ``dataset`` as it was at ``version`` again, as a new version (one transaction)."""
+    """Serve ``dataset`` as it was at catalog snapshot ``version`` (one of its versions) again, as a new
+    version (one transaction). :func:`find_version` turns a version number (v3) into its snapshot."""
     con = lake.connect()
     try:
-        known = dataset_versions(con, dataset)
-        target = next((v for v in known if v["version"] == version), None)
-        if target is None:
-            listed = ", ".join(str(v["version"]) for v in known) or "none"
-            raise UnknownVersion(f"{dataset} has no version {version}; its versions: {listed}")
-        if known[0]["version"] == version:
-            raise UnknownVersion(f"version {version} is the one {dataset} serves now: nothing to roll back")
+        target = find_version(con, dataset, snapshot=version)
+        served = dataset_versions(con, dataset)[0]
+        if served["version"] == version:
+            raise UnknownVersion(f"{version_label(target['number'], version)} is the one {dataset} serves now: "
+                                 "nothing to roll back")
         result = with_retry(lambda: _commit(con, dataset, target, run_id, reason), what=f"rolling back {dataset}")
+        result.number = next((v["number"] for v in dataset_versions(con, dataset) if v["run_id"] == run_id), None)
     finally:
         con.close()
     render_preview(lake, dataset, result.version)
@@ -96,11 +151,11 @@ def _q(name: str) -> str:
 def _commit(con: duckdb.DuckDBPyConnection, dataset: str, target: dict, run_id: str, reason: str) -> RollbackResult:
     info = json.dumps({"run_id": run_id, "dataset": dataset})
     figures = commit(con, lambda: _restore(con, dataset, target, run_id, reason),
-                     f"rollback {dataset} to version {target['version']}", info)
+                     f"rollback {dataset} to {version_label(target['number'], target['version'])}", info)
     snapshot = con.execute(
         f"SELECT max(snapshot_id) FROM {ALIAS}.snapshots() WHERE commit_extra_info = ?", [info]
     ).fetchone()[0]
-    return RollbackResult(dataset, run_id, snapshot, target["version"], *figures)
+    return RollbackResult(dataset, run_id, snapshot, target["version"], *figures, restored_number=target["number"])
 
 
 def _restore(con: duckdb.DuckDBPyConnection, dataset: str, target: dict, run_id: str,
@@ -133,12 +188,14 @@ def _restore(con: duckdb.DuckDBPyConnection, dataset: str, target: dict, run_id:
     quarantined = con.execute(f"SELECT count(*) FROM {META_SCHEMA}.quarantine WHERE dataset = ?",
                               [dataset]).fetchone()[0]
     release = notes.compare(before, after)
-    release["summary"] = f"rollback to version {version}: {release['summary']}"
+    release["summary"] = f"rollback to {version_label(target['number'], version)}: {release['summary']}"
     release["rollback_to"] = version
+    release["rollback_to_number"] = target["number"]
     notes.record(con, dataset, run_id, previous_run, release)
     notes.record_columns(con, dataset, after["schema"], key, list(after["labels"]), geometry)
     column_tiers.write(con, dataset, tiers)
-    details = {"rollback_to_version": version, "rollback_of_run": target["run_id"], "reason": reason}
+    details = {"rollback_to_version": version, "rollback_to_number": target["number"],
+               "rollback_of_run": target["run_id"], "reason": reason}
     values = {
         "run_id": run_id, "dataset": dataset, "status": "rollback", "started_at": now, "finished_at": now,
         "rows_read": published + quarantined, "rows_published": published, "rows_quarantined": quarantined,
@@ -302,14 +359,12 @@ def _purge_plan(con: duckdb.DuckDBPyConnection, dataset: str, version: int,
     if not (reason or "").strip():
         raise PurgeRefused(f"give the reason for purging: twinhub catalog purge {dataset} --version {version} "
                            f"--reason \"...\"")
+    target = find_version(con, dataset, snapshot=version)  # purge names the version by its catalog snapshot
     known = sorted(v["version"] for v in dataset_versions(con, dataset))
-    if version not in known:
-        raise UnknownVersion(f"{dataset} has no version {version}; its versions: "
-                             f"{', '.join(map(str, known)) or 'none'}")
     later = [v for v in known if v > version]
     if not later:
-        raise PurgeRefused(f"version {version} is the one {dataset} serves now: serve another first "
-                           f"(twinhub catalog rollback {dataset} --to VERSION, or publish a corrected version), "
+        raise PurgeRefused(f"{version_label(target['number'], version)} is the one {dataset} serves now: serve "
+                           f"another first (twinhub rollback {dataset} vN, or publish a corrected version), "
                            f"then purge it")
     snapshots = [r[0] for r in con.execute(
         f"SELECT snapshot_id FROM {ALIAS}.snapshots() WHERE snapshot_id >= ? AND snapshot_id < ? ORDER BY 1",

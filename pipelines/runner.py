@@ -6,11 +6,11 @@ UI started by ``twinhub ui`` shows runs made from the command line too.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dagster as dg
 
+from twinhub.catalog.runs import served_versions, version_label
 from twinhub.hub.home import Hub
 from twinhub.hub.layers import CITY_SCHEMA, DERIVED_SCHEMA
 from twinhub.hub.locks import file_lock
@@ -28,10 +28,30 @@ class DatasetOutcome:
     rows_read: int | None = None
     rows_published: int | None = None
     rows_quarantined: int | None = None
-    version: int | None = None
+    version: int | None = None  # the catalog snapshot of the version this run published (or kept)
     new_version: bool | None = None
     changes: str = ""
     error: str | None = None
+    # what the catalog serves after the run (catalog/runs.py served_versions): number, snapshot, run_id,
+    # status, rows_read, rows_published, rows_quarantined; None when it serves no version of the dataset
+    served: dict | None = None
+    blocked_by: list[dict] = field(default_factory=list)  # blocking audits that failed (blocked_checks)
+
+    @property
+    def status(self) -> str:
+        if self.ok:
+            return "published" if self.new_version else "unchanged"
+        return "blocked" if self.blocked_by else "failed"
+
+    @property
+    def served_label(self) -> str:
+        """``v3 (snapshot 21)``: the version served after the run (empty for city layers and derived tables)."""
+        return version_label(self.served["number"], self.served["snapshot"]) if self.served else ""
+
+    @property
+    def number(self) -> int | None:
+        """This run's version number for the dataset (the served one for an unchanged run)."""
+        return self.served["number"] if self.ok and self.served else None
 
 
 @dataclass
@@ -42,6 +62,33 @@ class RunSummary:
     @property
     def ok(self) -> bool:
         return all(o.ok for o in self.outcomes)
+
+
+def _value(value):
+    return getattr(value, "value", value)
+
+
+def blocked_checks(evaluations, dataset: str) -> list[dict]:
+    """The blocking audits of ``dataset`` that failed, from Dagster's check evaluations: each its
+    ``check``, ``facts`` (rows failing, share, limit, per check) and ``sample`` (failing rows with their
+    reasons; protected columns' values were redacted before they left the run)."""
+    department, name = dataset.split(".", 1)
+    out = []
+    for e in evaluations:
+        if e.passed or e.severity != dg.AssetCheckSeverity.ERROR or list(e.asset_key.path) != [department,
+                                                                                             f"{name}_staged"]:
+            continue
+        metadata = {k: _value(v) for k, v in (e.metadata or {}).items()}
+        out.append({"check": e.check_name, "sample": metadata.pop("failing_rows_sample", None) or [],
+                    "facts": metadata})
+    return out
+
+
+def recorded_blocks(hub: Hub, run_id: str, dataset: str) -> list[dict]:
+    """:func:`blocked_checks` of a past run, as the hub's Dagster instance recorded them."""
+    with instance_for(hub) as instance:
+        events = instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+    return blocked_checks([e.dagster_event.event_specific_data for e in events if e.dagster_event], dataset)
 
 
 def _root_message(error) -> str:
@@ -95,28 +142,28 @@ def run_datasets(hub: Hub, datasets: list[str] | None = None, force: bool = Fals
         )
     materialized = {".".join(e.asset_key.path): e.materialization.metadata for e in result.get_asset_materialization_events()}
     failures = {e.step_key: _root_message(e.step_failure_data.error) for e in result.get_step_failure_events()}
-    refused = defaultdict(list)  # dataset -> blocking audits that failed
-    for evaluation in result.get_asset_check_evaluations():
-        if not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR:
-            department, staged = evaluation.asset_key.path
-            refused[f"{department}.{staged.removesuffix('_staged')}"].append(evaluation.check_name)
+    evaluations = result.get_asset_check_evaluations()
+    served = served_versions(hub.lake, ids)
     outcomes = []
     for i in ids:
-        meta = materialized.get(i)
+        meta, now = materialized.get(i), served.get(i)
         if meta is not None:
             value = lambda k, meta=meta: meta[k].value if k in meta else None  # noqa: E731
             changes = ", ".join(f"{k} {value('rows_' + k)}" for k in ("added", "updated", "deleted")
                                 if value("rows_" + k) is not None)
-            outcomes.append(
-                DatasetOutcome(i, True, value("rows_read"), value("rows_published"), value("rows_quarantined"),
-                               value("catalog_version"), value("new_version"), changes)
-            )
-        elif refused.get(i):
-            outcomes.append(DatasetOutcome(i, False, error=f"not published: blocked by the audit ({', '.join(refused[i])}); "
-                                                         f"the failing rows are in its staging checks in the Dagster UI"))
+            outcome = DatasetOutcome(i, True, value("rows_read"), value("rows_published"), value("rows_quarantined"),
+                                     value("catalog_version"), value("new_version"), changes, served=now)
+            if not outcome.new_version and now:  # unchanged: the served version's figures (a rollback's too)
+                outcome.rows_published, outcome.rows_quarantined = now["rows_published"], now["rows_quarantined"]
+                outcome.version = now["snapshot"]
+            outcomes.append(outcome)
+        elif refused := blocked_checks(evaluations, i):
+            names = ", ".join(b["check"] for b in refused)
+            outcomes.append(DatasetOutcome(i, False, error=f"not published: blocked by the audit ({names}); "
+                                                           f"{_kept(now)}", served=now, blocked_by=refused))
         else:
             step = failures.get(i.replace(".", "__") + "_staged") or failures.get(i.replace(".", "__"))
-            outcomes.append(DatasetOutcome(i, False, error=step or "not materialized"))
+            outcomes.append(DatasetOutcome(i, False, error=f"{step or 'not materialized'}; {_kept(now)}", served=now))
     layers = sorted({".".join(k.path) for k in keys if k.path[0] in (CITY_SCHEMA, DERIVED_SCHEMA)})
     for table in layers:
         meta = materialized.get(table)
@@ -125,3 +172,11 @@ def run_datasets(hub: Hub, datasets: list[str] | None = None, force: bool = Fals
                         DatasetOutcome(table, False, error=failures.get(table.replace(".", "__"), "not built: an input "
                                                                         "was not published in this run")))
     return RunSummary(run_id=result.run_id, outcomes=outcomes)
+
+
+def _kept(served: dict | None) -> str:
+    """What a run that published nothing leaves served."""
+    if served is None:
+        return "no version is served yet"
+    return (f"{version_label(served['number'], served['snapshot'])} stays served ({served['rows_published']} "
+            f"published, {served['rows_quarantined']} quarantined)")

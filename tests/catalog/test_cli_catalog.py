@@ -97,10 +97,17 @@ def test_export_catalog_and_report(city, tmp_path):
 def test_rollback_through_the_cli(hub):
     first = publish_sample(hub, "emergency/shelters.yaml", run_id="s1")
     ingest(hub, lookup(hub, "emergency.shelters"), run_id="s2", force=True)
-    result = twinhub(hub, "rollback", "emergency.shelters", "--to", str(first.snapshot_id), "--reason", "bad import")
+    result = twinhub(hub, "rollback", "emergency.shelters", "v1", "--reason", "bad import")
     assert result.exit_code == 0, result.output
-    assert f"serves the rows of version {first.snapshot_id}" in result.output
+    assert f"serves the rows of v1 (snapshot {first.snapshot_id})" in result.output
     shown = json.loads(twinhub(hub, "catalog", "show", "emergency.shelters", "--format", "json").output)
-    assert [v["status"] for v in shown["versions"]] == ["rollback", "published", "published"]
-    again = twinhub(hub, "rollback", "emergency.shelters", "--to", "424242")
-    assert again.exit_code == 2 and "has no version 424242" in again.output
+    assert [(v["status"], v["number"]) for v in shown["versions"]] == [("rollback", 3), ("published", 2),
+                                                                     ("published", 1)]
+    by_snapshot = twinhub(hub, "rollback", "emergency.shelters", "--snapshot", str(shown["versions"][1]["snapshot"]))
+    assert by_snapshot.exit_code == 0 and "v4 (snapshot" in by_snapshot.output and "the rows of v2" in by_snapshot.output
+    again = twinhub(hub, "rollback", "emergency.shelters", "--to", "v42")
+    assert again.exit_code == 2 and "has no version v42; its versions: v1" in again.output
+    old_script = twinhub(hub, "rollback", "emergency.shelters", "--to", str(first.snapshot_id))  # a bare snapshot id
+    assert old_script.exit_code == 2 and f"--snapshot {first.snapshot_id}" in old_script.output
+    assert [v["number"] for v in json.loads(twinhub(hub, "catalog", "show", "emergency.shelters", "--format",
+                                                    "json").output)["versions"]] == [4, 3, 2, 1]  # refused: no v5

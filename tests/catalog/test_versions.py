@@ -12,7 +12,7 @@ from twinhub.catalog.info import dataset_info, quarantine_rows
 from twinhub.catalog.lake import UnknownVersion
 from twinhub.catalog.preview import preview_path
 from twinhub.catalog.query import run_query
-from twinhub.catalog.versions import parse_as_of, rollback
+from twinhub.catalog.versions import AmbiguousVersion, find_version, parse_as_of, parse_version, rollback
 from twinhub.hub.ingest import ingest
 from twinhub.hub.registration import register
 from twinhub.hub.registry import lookup
@@ -130,6 +130,7 @@ def test_rollback_serves_the_old_rows_as_a_new_version_and_keeps_history(version
     assert [(v["run_id"], v["status"]) for v in history] == [("rb", "rollback"), ("v2", "published"),
                                                              ("v1", "published")]
     assert history[0]["details"]["rollback_to_version"] == first.snapshot_id
+    assert history[0]["details"]["rollback_to_number"] == 1
     assert history[0]["details"]["reason"] == "v2 was wrong"
     assert _rows(hub, as_of=second.snapshot_id) == versions["before_rollback"]  # history is not rewritten
 
@@ -142,10 +143,11 @@ def test_rollback_restores_the_quarantine_of_that_version(versions):
     assert held == [r[0] for r in old] and len(held) == versions["first"].rows_quarantined
     latest = dataset_info(hub.lake, DATASET)["versions"][0]
     assert latest["rows_published"] + latest["rows_quarantined"] == latest["rows_read"]
-    assert latest["release_notes"]["summary"].startswith(f"rollback to version {versions['first'].snapshot_id}")
+    assert latest["release_notes"]["summary"].startswith(f"rollback to v1 (snapshot {versions['first'].snapshot_id})")
 
 
-@pytest.mark.parametrize("target, message", [("current", "serves now"), (123456, "has no version 123456")])
+@pytest.mark.parametrize("target, message", [("current", "v3 .* serves now"),
+                                             (123456, "has no version at catalog snapshot 123456; its versions: v1")])
 def test_rollback_refuses_the_current_or_an_unknown_version(versions, target, message):
     hub = versions["hub"]
     version = versions["rolled"].version if target == "current" else target
@@ -168,3 +170,34 @@ def test_each_version_has_a_map_preview(versions):
 def test_preview_path_refuses_odd_names(versions):
     with pytest.raises(ValueError):
         preview_path(versions["hub"].lake, "../etc.passwd", 1)
+
+
+def test_versions_are_numbered_per_dataset_in_publish_order_beside_their_snapshot(versions):
+    """v1, v2, v3 (the rollback) whatever the catalog-wide snapshot ids, which keep growing."""
+    hub, first, second, rolled = versions["hub"], versions["first"], versions["second"], versions["rolled"]
+    history = dataset_info(hub.lake, DATASET)["versions"]
+    assert [(v["run_id"], v["number"], v["snapshot"]) for v in history] == [
+        ("rb", 3, rolled.version), ("v2", 2, second.snapshot_id), ("v1", 1, first.snapshot_id)]
+    assert (rolled.number, rolled.restored_number) == (3, 1)
+    assert rolled.label == f"v3 (snapshot {rolled.version})"
+    con = hub.lake.connect(read_only=True)
+    try:
+        assert find_version(con, DATASET, number=2)["version"] == second.snapshot_id
+        assert find_version(con, DATASET, snapshot=first.snapshot_id)["number"] == 1
+        with pytest.raises(UnknownVersion, match=f"no version v9; its versions: v1 \\(snapshot {first.snapshot_id}\\)"):
+            find_version(con, DATASET, number=9)
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("text, expected", [("v3", 3), ("V12", 12), (" v1 ", 1)])
+def test_parse_version(text, expected):
+    assert parse_version(text) == expected
+
+
+@pytest.mark.parametrize("text, error, message", [
+    ("3", AmbiguousVersion, "write v3 .* or --snapshot 3"), ("v", UnknownVersion, "not a version"),
+    ("v3; DROP TABLE x", UnknownVersion, "not a version"), ("", UnknownVersion, "not a version")])
+def test_parse_version_refuses_bare_numbers_and_anything_else(text, error, message):
+    with pytest.raises(error, match=message):
+        parse_version(text)

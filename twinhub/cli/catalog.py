@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import pathlib
-import uuid
 
 import click
 
@@ -13,11 +12,12 @@ from twinhub.catalog.export import FORMATS as EXPORT_FORMATS
 from twinhub.catalog.export import export_dataset
 from twinhub.catalog.info import dataset_info
 from twinhub.catalog.near import near as near_features
+from twinhub.catalog.near import to_catalog_crs
 from twinhub.catalog.opendata import FORMATS as CATALOG_FORMATS
 from twinhub.catalog.opendata import export_catalog
 from twinhub.catalog.report import build_report
+from twinhub.catalog.runs import version_label
 from twinhub.catalog.search import search as search_catalog
-from twinhub.catalog.versions import rollback as rollback_dataset
 from twinhub.cli import output
 from twinhub.cli.options import (
     as_option,
@@ -93,15 +93,18 @@ def catalog_show(ctx: click.Context, dataset: str, fmt: str) -> None:
          for c in info["columns"]]))
     for line in _privacy_lines(info):
         click.echo(line)
-    cols = ["version", "published_at", "status", "run_id", "rows_read", "rows_published", "rows_quarantined",
-            "standard_version", "source_crs", "extent"]
-    click.echo("\nversions:\n" + output.table(cols, [[v.get(c) for c in cols] for v in info["versions"]]))
+    cols = ["version", "snapshot", "published_at", "status", "run_id", "rows_read", "rows_published",
+            "rows_quarantined", "standard_version", "source_crs", "extent"]
+    shown = {"version": lambda v: f"v{v['number']}" if v.get("number") else None}  # runs that published none: blank
+    click.echo("\nversions (roll back with twinhub rollback DATASET vN; --as-of reads a snapshot):\n" + output.table(
+        cols, [[shown[c](v) if c in shown else v.get(c) for c in cols] for v in info["versions"]]))
     click.echo("\nrelease notes:")
     for v in info["versions"]:
         if v["version"] is None:
             continue
         notes = (v.get("release_notes") or {}).get("summary") or "(none recorded)"
-        click.echo(f"  version {v['version']} ({v['status']}, run {v['run_id']}, source {str(v['source_fingerprint'])[:19]}):")
+        click.echo(f"  {version_label(v['number'], v['version'])} ({v['status']}, run {v['run_id']}, "
+                   f"source {str(v['source_fingerprint'])[:19]}):")
         click.echo(f"    {notes}")
         if v.get("preview"):
             click.echo(f"    map preview: {v['preview']}")
@@ -150,16 +153,22 @@ def catalog_search(ctx: click.Context, text: str | None, published_by: str | Non
 @click.argument("x", type=float)
 @click.argument("y", type=float)
 @click.option("--radius", type=float, required=True, help="Metres (true distance on the ellipsoid).")
+@click.option("--crs", metavar="CRS", help="The CRS X Y are in, converted before searching: gcj02 (a point off "
+                                           "Amap/Tencent), bd09 (Baidu), wgs84 or EPSG:xxxx. Default: the catalog's.")
 @department_option()
 @as_option("Show only what CONSUMER (a department, or user:NAME) may read")
 @format_option
 @click.pass_context
-def catalog_near(ctx: click.Context, x: float, y: float, radius: float, department: str | None,
+def catalog_near(ctx: click.Context, x: float, y: float, radius: float, crs: str | None, department: str | None,
                  as_consumer: str | None, fmt: str) -> None:
-    """Features of every department within --radius metres of X Y (X=lon/easting, Y=lat/northing, catalog CRS)."""
+    """Features of every department within --radius metres of X Y (X=lon/easting, Y=lat/northing, catalog CRS
+    unless --crs names another)."""
     hub = open_hub(ctx)
     who = consumer(hub, as_consumer, f"near {x} {y} radius {radius:g} m", action="near")
-    features = near_features(hub.lake, x, y, radius, hub.target_crs, department=department, who=who)
+    features = near_features(hub.lake, x, y, radius, hub.target_crs, department=department, who=who, crs=crs)
+    if crs is not None and fmt == "table":
+        cx, cy = to_catalog_crs(x, y, crs, hub.target_crs)
+        click.echo(f"{x} {y} ({crs}) is {cx:.7f} {cy:.7f} in {hub.target_crs}", err=True)
     if fmt == "json":
         click.echo(json.dumps([{"dataset": f.dataset, "department": f.department, "distance_m": f.distance_m,
                                 **f.attributes, "geometry": f.wkt} for f in features],
@@ -172,14 +181,27 @@ def catalog_near(ctx: click.Context, x: float, y: float, radius: float, departme
 
 @click.command("rollback")
 @click.argument("dataset")
-@click.option("--to", "version", type=int, required=True, help="The version to serve again (see `catalog show`).")
+@click.argument("version", required=False)
+@click.option("--to", "to", metavar="VERSION", help="The same as VERSION (as older scripts wrote it).")
+@click.option("--snapshot", type=int, help="Name the version by its catalog snapshot instead (the `snapshot` "
+                                           "column of `catalog show`; what a bare --to N meant before).")
 @click.option("--reason", default="", help="Why, for the record.")
 @click.pass_context
-def rollback(ctx: click.Context, dataset: str, version: int, reason: str) -> None:
-    """Serve DATASET as it was at an earlier version again, as a new version (history is kept)."""
-    result = rollback_dataset(open_hub(ctx).lake, dataset, version, f"rollback-{uuid.uuid4()}", reason)
-    click.echo(f"{dataset}: version {result.version} serves the rows of version {result.restored} "
+def rollback(ctx: click.Context, dataset: str, version: str | None, to: str | None, snapshot: int | None,
+             reason: str) -> None:
+    """Serve DATASET as it was at VERSION (v3: its versions are listed by `twinhub catalog show DATASET`)
+    again, as a new version (history is kept); the city layer and derived tables reading it are rebuilt."""
+    from twinhub.hub.rollback import rollback as rollback_dataset
+
+    given = [v for v in (version, to) if v is not None]
+    if len(given) + (snapshot is not None) != 1:
+        raise click.UsageError("name one version: twinhub rollback DATASET v3 (or --snapshot N for a catalog snapshot)")
+    done = rollback_dataset(open_hub(ctx), dataset, given[0] if given else None, snapshot, reason=reason)
+    result = done.result
+    click.echo(f"{dataset}: {result.label} serves the rows of {result.restored_label} "
                f"({result.rows_published} published, {result.rows_quarantined} quarantined)\n  {result.summary}")
+    for table in done.rebuilt:
+        click.echo(f"rebuilt {table} from the rows served now")
 
 
 @click.command("export")

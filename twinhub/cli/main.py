@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import importlib
-import json
-import logging
 import os
 import pathlib
 import sys
-from collections import Counter
 from zoneinfo import ZoneInfo
 
 import click
@@ -18,7 +15,6 @@ from twinhub.cli.options import (
     HOME_HELP,
     accept_global_options,
     as_option,
-    as_refused,
     consumer,
     department_option,
     dialect_option,
@@ -27,6 +23,7 @@ from twinhub.cli.options import (
     open_hub,
     reload_ui,
 )
+from twinhub.cli.runs import COMMANDS as RUN_COMMANDS
 from twinhub.errors import DEBUG_ENV, EXIT_FAILED, EXIT_USER, is_user_error
 from twinhub.hub.home import ENV_HOME, Hub
 from twinhub.hub.manifest import ManifestError
@@ -97,15 +94,6 @@ def _add_command_modules() -> bool:
         _added.append(name)
         importlib.import_module(name).register(main)
     return True
-
-
-def _progress() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("  %(message)s"))
-    log = logging.getLogger("twinhub")
-    log.handlers[:] = [handler]
-    log.setLevel(logging.INFO)
-    log.propagate = False
 
 
 @click.group(cls=Group)
@@ -189,105 +177,6 @@ def _install_drafts(hub: Hub, path: pathlib.Path, entry) -> bool:
 
 
 @main.command()
-@format_option
-@click.pass_context
-def datasets(ctx: click.Context, fmt: str) -> None:
-    """List registered datasets and their last published version."""
-    from twinhub.catalog.runs import latest_runs
-    from twinhub.hub.registry import registered
-    from twinhub.standards.tiers import highest
-
-    hub = open_hub(ctx)
-    latest = latest_runs(hub.lake)
-    rows = []
-    waiting = _pending_review(hub)
-    for r in registered(hub, include_retired=True):
-        m, run = r.manifest, latest.get(r.id, {})
-        tier = highest([m.tier, run.get("served_tier") or m.tier])  # the scan may have raised the served version's
-        status = f"retired {r.retired.get('at', '')}".strip() if r.retired is not None else run.get("status")
-        if waiting.pop(r.id, None) is not None:  # a change waits; the approved version keeps running
-            status = f"{status}; change pending review" if status else "change pending review"
-        rows.append([r.id, m.title, m.standard, m.source["format"], tier, m.schedule,
-                     status, run.get("served_published"), run.get("served_quarantined")])  # the served version's
-    for p in waiting.values():  # new registrations a steward has not decided yet: they do not run
-        m = p.manifest
-        rows.append([p.id, m.title, m.standard, m.source["format"], p.tier, m.schedule, "pending review", None, None])
-    rows.sort(key=lambda row: row[0])
-    cols = ["dataset", "title", "standard", "format", "classification", "schedule", "last_run", "published", "quarantined"]
-    click.echo(output.render(cols, rows, fmt))
-
-
-def _pending_review(hub: Hub) -> dict:
-    """Registrations waiting for a steward (twinhub/review.py), by dataset id."""
-    from twinhub.hub.review import pending
-
-    return {p.id: p for p in pending(hub)}
-
-
-@main.command()
-@click.argument("datasets", nargs=-1)
-@click.option("--all", "run_all", is_flag=True, help="Run every registered dataset.")
-@click.option("--failed", "only_failed", is_flag=True, help="Run the datasets whose last run failed or was blocked.")
-@click.option("--force", is_flag=True, help="Publish a new version even if source and configuration are unchanged.")
-@click.option("--wait", is_flag=True, help="Wait for another run publishing the same dataset instead of failing.")
-@click.pass_context
-def run(ctx: click.Context, datasets: tuple[str, ...], run_all: bool, only_failed: bool, force: bool,
-        wait: bool) -> None:
-    """Pull, conform and publish DATASETS (department.dataset) through Dagster."""
-    if (bool(datasets) + run_all + only_failed) != 1:
-        raise click.UsageError("name DATASETS to run, or use --all or --failed")
-    hub = open_hub(ctx)
-    if only_failed:
-        from twinhub.catalog.runs import latest_runs
-        from twinhub.hub.registry import registered
-
-        latest = latest_runs(hub.lake)
-        datasets = tuple(r.id for r in registered(hub) if latest.get(r.id, {}).get("status") in ("failed", "blocked"))
-        if not datasets:
-            click.echo("no dataset's last run failed")
-            return
-    summary = _run(hub, list(datasets) or None, force=force, wait=wait)
-    if not summary.ok:
-        ctx.exit(1)
-
-
-def _status(outcome) -> str:
-    if not outcome.ok:
-        return "FAILED"
-    return "published" if outcome.new_version else "unchanged"
-
-
-def _run(hub: Hub, datasets: list[str] | None, force: bool = False, wait: bool = False):
-    from twinhub.hub.registry import lookup
-    from twinhub.pipelines.runner import run_datasets
-
-    for dataset in datasets or []:  # an unknown or pending dataset is refused before Dagster starts
-        lookup(hub, dataset)
-    _progress()
-    click.echo("running through Dagster (in-process)…", err=True)
-    summary = run_datasets(hub, datasets, force=force, wait=wait)
-    rows = [[o.dataset, _status(o), o.rows_read, o.rows_published, o.rows_quarantined, o.version, o.changes]
-            for o in summary.outcomes]
-    click.echo(output.table(["dataset", "status", "read", "published", "quarantined", "version", "changes"], rows))
-    for o in summary.outcomes:
-        if not o.ok:
-            click.secho(f"{o.dataset} failed (the catalog still serves its previous version):\n  {o.error}", fg="red", err=True)
-    _say_raised(hub, {o.dataset for o in summary.outcomes if o.ok})
-    click.echo(f"dagster run: {summary.run_id}", err=True)
-    return summary
-
-
-def _say_raised(hub: Hub, datasets: set[str]) -> None:
-    """Undeclared personal data the scan found in what was just published (until a steward acknowledges it)."""
-    from twinhub.hub.review import raised_by_scan
-
-    for item in raised_by_scan(hub):
-        if item.id in datasets:
-            click.secho(f"{item.id}: {item.why}; published {item.tier}; the steward sees it in twinhub review list "
-                        f"(declare the columns in the manifest: docs/governance.md)", fg="yellow", err=True)
-
-
-@main.command()
 @click.argument("sql")
 @dialect_option
 @click.option("--timeout", type=float, default=60.0, show_default=True, help="Cancel the query after this many seconds.")
@@ -319,26 +208,6 @@ def query(ctx: click.Context, sql: str, dialect: str, timeout: float, as_of: str
                     "(raise --max-rows, or add LIMIT/WHERE)", fg="yellow", err=True)
 
 
-@main.command()
-@click.argument("dataset")
-@as_refused("it shows the source records as read, which no grant covers")
-@format_option
-@click.pass_context
-def quarantine(ctx: click.Context, dataset: str, fmt: str) -> None:
-    """Show DATASET's quarantined rows with every reason (latest publish)."""
-    from twinhub.catalog.info import quarantine_rows
-
-    rows = quarantine_rows(open_hub(ctx).lake, dataset)
-    if fmt == "json":
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
-        return
-    flat = [[r["source_row"], x["check"], x.get("column"), x.get("source_column"), x.get("value"), x.get("message")]
-            for r in rows for x in r["reasons"]]
-    click.echo(output.render(["source_row", "check", "column", "source_column", "value", "message"], flat, fmt))
-    if fmt == "table":
-        click.echo(f"\n{len(rows)} rows quarantined: {_reason_counts(rows)}")
-
-
 def exposure_warning(host: str) -> str | None:
     """What ``twinhub ui --host HOST`` warns of when HOST is reachable beyond this machine (issue 15, finding 8)."""
     if is_loopback(host):
@@ -346,12 +215,6 @@ def exposure_warning(host: str) -> str | None:
     return (f"warning: --host {host} serves the Dagster UI beyond this machine, and it has no authentication: "
             "anyone who reaches it can browse, launch runs and read check metadata. Keep it on 127.0.0.1 behind "
             "an authenticating reverse proxy (SSO): docs/production.md")
-
-
-def _reason_counts(rows: list[dict]) -> str:
-    """'duplicate_key 2, type 1': how often each check held rows back."""
-    counts = Counter(x["check"] for r in rows for x in r["reasons"])
-    return ", ".join(f"{k} {v}" for k, v in counts.most_common())
 
 
 @main.command()
@@ -377,15 +240,16 @@ def demo(ctx: click.Context, fresh: bool) -> None:
     from twinhub.catalog.info import quarantine_rows
     from twinhub.catalog.query import run_query
     from twinhub.cli.demo import prepare_demo
+    from twinhub.cli.runs import reason_counts, run_and_report
 
     hub = open_hub(ctx, create=True)
     entries = prepare_demo(hub, fresh=fresh)
     click.echo(f"hub home {hub.home}: registered {', '.join(e.id for e in entries)}", err=True)
-    summary = _run(hub, None)
+    summary = run_and_report(hub, None)
     click.echo("\nquarantined rows by reason (twinhub quarantine DATASET shows each row):")
     for o in summary.outcomes:
         if o.ok and o.rows_quarantined:
-            click.echo(f"  {o.dataset}: {_reason_counts(quarantine_rows(hub.lake, o.dataset))}")
+            click.echo(f"  {o.dataset}: {reason_counts(quarantine_rows(hub.lake, o.dataset))}")
     click.echo("\nshelters within 400 m of an elderly care home (a cross-department query, postgres dialect):")
     result = run_query(hub.lake, DEMO_QUERY, dialect="postgres")
     click.echo(output.table(result.columns, result.rows))
@@ -399,5 +263,8 @@ def demo(ctx: click.Context, fresh: bool) -> None:
     if not summary.ok:
         ctx.exit(1)
 
+
+for _command in RUN_COMMANDS:  # datasets, run, quarantine: light to import, so `twinhub datasets` stays fast
+    main.add_command(_command)
 
 # Command groups kept in their own modules: one line each in COMMAND_MODULES (top of this file).

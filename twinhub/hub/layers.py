@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import graphlib
 import hashlib
 import json
 import pathlib
@@ -24,7 +25,7 @@ from twinhub.catalog.guard import prepare_query
 from twinhub.catalog.lake import ALIAS, Lake, with_retry
 from twinhub.errors import UserError
 from twinhub.hub.home import Hub
-from twinhub.hub.registry import Registered
+from twinhub.hub.registry import NotRegistered, Registered, lookup, registered
 from twinhub.standards.tiers import highest
 
 CITY_SCHEMA = "city"
@@ -163,3 +164,39 @@ def build_derived(hub: Hub, derived: DerivedDataset) -> int:
 def highest_classification(levels: list[str]) -> str:
     """When in doubt, grade higher: a table built from several inherits the highest tier."""
     return highest(levels)
+
+
+def known_tables(hub: Hub) -> set[str]:
+    """The tables a derived dataset may read: running datasets, their city layers, derived tables."""
+    running = registered(hub)
+    known = {e.id for e in running} | {f"{CITY_SCHEMA}.{e.manifest.standard}" for e in running}
+    return known | {f"{DERIVED_SCHEMA}.{p.stem}" for p in derived_dir(hub).glob("*.sql")}
+
+
+def rebuild_downstream(hub: Hub, dataset_id: str) -> list[str]:
+    """Rebuild, now, what reads ``dataset_id``'s served rows: the city layer of its standard (if built)
+    and every derived table reading the dataset or that layer, directly or through another derived
+    table (inputs first). What a rollback calls: the city layers would otherwise serve the rolled-back
+    rows until the next run. Returns the tables rebuilt, in build order."""
+    try:
+        entry = lookup(hub, dataset_id, include_retired=True)
+    except NotRegistered:  # in the catalog, no longer in the registry: in no city layer
+        entry = None
+    changed = {dataset_id}
+    rebuilt = []
+    layer = f"{CITY_SCHEMA}.{entry.manifest.standard}" if entry else ""
+    if entry and entry.retired is None and published(hub.lake, [layer]):
+        build_city_layer(hub, entry.manifest.standard,
+                         [e for e in registered(hub) if e.manifest.standard == entry.manifest.standard])
+        changed.add(layer)
+        rebuilt.append(layer)
+    built = derived_datasets(hub, known_tables(hub))
+    exists = set(published(hub.lake, [d.id for d in built]))  # one not built yet waits for its next run
+    derived = {d.id: d for d in built if d.id in exists}
+    order = graphlib.TopologicalSorter({i: [t for t in d.reads if t in derived] for i, d in derived.items()})
+    for table in order.static_order():  # a derived table after the derived tables it reads
+        if changed & set(derived[table].reads):
+            build_derived(hub, derived[table])
+            changed.add(table)
+            rebuilt.append(table)
+    return rebuilt

@@ -21,12 +21,11 @@ from twinhub.errors import UserError
 from twinhub.hub.home import Hub
 from twinhub.hub.layers import (
     CITY_SCHEMA,
-    DERIVED_SCHEMA,
     LayerError,
     build_city_layer,
     build_derived,
     derived_datasets,
-    derived_dir,
+    known_tables,
     published,
 )
 from twinhub.hub.registry import RETIRED_KEY, Registered, _read, lookup, registered, write_entry
@@ -64,16 +63,9 @@ def retire(hub: Hub, dataset_id: str, reason: str, actor: str | None = None) -> 
     return Retired(lookup(hub, dataset_id, include_retired=True), rebuilt, dropped)
 
 
-def _known_tables(hub: Hub) -> set[str]:
-    """The tables a derived dataset may read: running datasets, their city layers, derived tables."""
-    running = registered(hub)
-    known = {e.id for e in running} | {f"{CITY_SCHEMA}.{e.manifest.standard}" for e in running}
-    return known | {f"{DERIVED_SCHEMA}.{p.stem}" for p in derived_dir(hub).glob("*.sql")}
-
-
 def _refuse_if_derived_reads(hub: Hub, dataset_id: str) -> None:
     """A derived dataset reading ``dataset_id`` itself would lose its input (and the definitions their SQL check)."""
-    readers = [d for d in derived_datasets(hub, _known_tables(hub)) if dataset_id in d.reads]
+    readers = [d for d in derived_datasets(hub, known_tables(hub)) if dataset_id in d.reads]
     if readers:
         raise RetireError(f"{dataset_id} cannot be retired: " + "; ".join(
             f"{d.id} reads it ({d.path})" for d in readers) + "; edit or remove those SQL files first")
@@ -92,7 +84,7 @@ def _rebuild_layer(hub: Hub, standard: str) -> tuple[list[str], list[str]]:
         _drop(hub, CITY_SCHEMA, standard)
         return [], [layer]
     rebuilt = [layer]
-    for derived in derived_datasets(hub, _known_tables(hub)):
+    for derived in derived_datasets(hub, known_tables(hub)):
         if layer in derived.reads:
             build_derived(hub, derived)
             rebuilt.append(derived.id)
