@@ -1,12 +1,38 @@
 """``outside_city``: a geometry outside the city's plausibility extent (city.yaml's ``extent`` widened by
-``buffer_m``, in the target CRS). The gate that catches a wrong CRS; standards.plausibility says why."""
+``buffer_m``, in the target CRS). The gate that catches a wrong CRS; standards.plausibility says why.
+
+A point must lie inside the extent. A line or polygon fails only when it lies wholly outside: one that
+crosses the extent's edge (a district boundary whose islet lies past it, a ferry route to a neighbour) is
+kept, and the run reports its outside part (twinhub/hub/partly_outside.py: share outside, the part's
+bounding box). That is the policy ``outside: keep`` of docs/standards.md.
+"""
 
 from __future__ import annotations
 
+import numpy as np
 import shapely
 
 from twinhub.standards.checks.base import GEOMETRY, Check
-from twinhub.standards.checks.shapes import geometry_check, objects, points_within_box, within_box
+from twinhub.standards.checks.shapes import geometry_check, objects, points_within_box, type_id, within_box
+
+POINT_TYPES = (type_id("Point"), type_id("MultiPoint"))
+
+
+def meets_box(geoms: np.ndarray, extent: tuple[float, float, float, float]) -> np.ndarray:
+    """Whether each geometry is inside the box or, a line or polygon, has a part inside it.
+
+    Within (:func:`within_box`) decides most from the bounds; of the rest, only lines and polygons whose
+    bounds overlap the box go to ``shapely.intersects``.
+    """
+    inside = within_box(geoms, extent)
+    x0, y0, x1, y1 = extent
+    b = shapely.bounds(geoms)
+    with np.errstate(invalid="ignore"):
+        overlapping = (b[:, 0] <= x1) & (b[:, 2] >= x0) & (b[:, 1] <= y1) & (b[:, 3] >= y0)
+    crossing = ~inside & overlapping & ~np.isin(shapely.get_type_id(geoms), POINT_TYPES)
+    if crossing.any():
+        inside[crossing] = shapely.intersects(geoms[crossing], shapely.box(*extent))
+    return inside
 
 
 class OutsideCity(Check):
@@ -29,7 +55,7 @@ class OutsideCity(Check):
 
         def test(values):
             geoms = objects(values)
-            return within_box(geoms, extent) | shapely.is_empty(geoms)
+            return meets_box(geoms, extent) | shapely.is_empty(geoms)
 
         return test
 

@@ -26,7 +26,7 @@ from twinhub.catalog.publish import DatasetEntry, PublishResult, RunInfo, publis
 from twinhub.catalog.stage import SUMMARY, Stage
 from twinhub.connectors import SourceError, open_source
 from twinhub.connectors.readahead import read_ahead
-from twinhub.hub import completeness, faults, gate, protection
+from twinhub.hub import completeness, faults, gate, partly_outside, protection
 from twinhub.hub.diskspace import explain_disk_full
 from twinhub.hub.home import Hub
 from twinhub.hub.ledger import published_run
@@ -233,6 +233,7 @@ def stage_dataset(hub: Hub, registered: Registered, run_id: str, force: bool = F
         for warning in run_warnings(run.details) + protection.steward_lines(run.details["privacy"]):
             log.warning("%s: %s", manifest.id, warning)
         completeness.record(hub.lake, manifest.id, standard.name, stage, run.details, dict(hub.pack.city.score_weights))
+        partly_outside.record(stage, conformer.c.gate, run.details, manifest.id)
         stage.finalize(tuple(standard.primary_key), info=_run_info(run))
     except Exception as exc:
         stage.cleanup()
