@@ -13,6 +13,7 @@ A new city copies the folder and edits files; no code changes.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import json
@@ -459,9 +460,74 @@ def load_city(path: pathlib.Path) -> City:
     )
 
 
+def load_pack(root: str | pathlib.Path | None = None, overlay: pathlib.Path | None = None) -> StandardsPack:
+    """Load (and cache) the pack at ``root``, by default the one twinhub ships, with the codes a hub's
+    stewards accepted (``overlay``: a hub home's ``vocabularies/`` folder) added to its vocabularies."""
+    key = str(root) if root else None
+    files = sorted(pathlib.Path(overlay).glob("*.yaml")) if overlay and pathlib.Path(overlay).is_dir() else []
+    if not files:
+        return _load_pack(key)
+    stamp = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)  # a new acceptance: reloaded
+    return _with_overlay(key, stamp)
+
+
+def _clear_cache() -> None:
+    _load_pack.cache_clear()
+    _with_overlay.cache_clear()
+
+
+load_pack.cache_clear = _clear_cache  # type: ignore[attr-defined]  # a new process would read the files afresh
+
+
+@lru_cache(maxsize=16)
+def _with_overlay(root: str | None, stamp: tuple) -> StandardsPack:
+    pack = _load_pack(root)
+    vocabularies = dict(pack.vocabularies)
+    for path, *_ in stamp:
+        added = load_additions(pathlib.Path(path), vocabularies)
+        vocabularies[added.name] = added
+    return dataclasses.replace(pack, vocabularies=vocabularies)
+
+
+def bump_minor(version: str) -> str:
+    """The next minor version: ``1.0.0`` -> ``1.1.0`` (a vocabulary that gained codes).
+
+    >>> bump_minor("1.0.0"), bump_minor("2.3"), bump_minor("1")
+    ('1.1.0', '2.4.0', '1.1.0')
+    """
+    parts = [int(p) if p.isdigit() else 0 for p in re.split(r"[.\-+]", version)[:2]] + [0]
+    return f"{parts[0]}.{parts[1] + 1}.0"
+
+
+def load_additions(path: pathlib.Path, vocabularies: Mapping[str, Vocabulary]) -> Vocabulary:
+    """A vocabulary with the codes accepted into it by a hub's stewards (``<home>/vocabularies/<name>.yaml``).
+
+    The additions' version is the vocabulary's next minor version at least: a pack upgraded meanwhile keeps
+    its own concepts (a code it now has itself is not added twice) and the additions still show as newer.
+    """
+    data = _read_yaml(path)
+    base = vocabularies.get(str(data.get("vocabulary")))
+    if base is None:
+        raise StandardsError(f"{path}: vocabulary: no vocabulary {data.get('vocabulary')!r} in the standards pack")
+    known = {c.code for c in base.concepts}
+    try:
+        added = tuple(Concept(code=str(c["code"]), labels={k: str(v) for k, v in (c.get("labels") or {}).items()},
+                              synonyms=tuple(str(x) for x in c.get("synonyms") or ()),
+                              broader=None if c.get("broader") is None else str(c["broader"]))
+                      for c in data.get("concepts") or () if str(c["code"]) not in known)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise StandardsError(f"{path}: every concept is a mapping with at least a 'code' ({exc})") from None
+    for c in added:
+        if c.broader is not None and c.broader not in known | {a.code for a in added}:
+            raise StandardsError(f"{path}: concept {c.code!r}: broader {c.broader!r} is not a code of {base.name}")
+    if not added:
+        return base
+    version = max(str(data.get("version") or ""), bump_minor(base.version), key=version_key)
+    return dataclasses.replace(base, version=version, concepts=base.concepts + added)
+
+
 @lru_cache(maxsize=8)
-def load_pack(root: str | pathlib.Path | None = None) -> StandardsPack:
-    """Load (and cache) the pack at ``root``, by default the one twinhub ships."""
+def _load_pack(root: str | None = None) -> StandardsPack:
     base = pathlib.Path(root) if root else DEFAULT_PACK
     if not (base / "city.yaml").is_file():
         raise StandardsError(f"{base} is not a standards pack: it has no city.yaml")

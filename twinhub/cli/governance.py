@@ -19,6 +19,7 @@ import click
 from twinhub.cli import output
 from twinhub.cli.consumers import audit, city_today, departments, derived_inputs, grants, refused, review, tables
 from twinhub.cli.options import format_option, open_hub, reload_ui
+from twinhub.hub import review_codes
 from twinhub.hub.home import Hub
 from twinhub.standards.tiers import CLASSIFICATIONS
 
@@ -72,6 +73,8 @@ def review_list(ctx: click.Context, fmt: str) -> None:
     rows = [[p.id, p.manifest.title, p.tier, "; ".join(p.reasons), "change" if p.replaces else "new",
              p.submitted_by, p.submitted_at] for p in review.pending(hub)]
     rows += [[r.id, r.title, r.tier, r.why, "scan", f"run {r.run_id}", r.found_at] for r in review.raised_by_scan(hub)]
+    rows += [[c.id, " / ".join(c.labels.values()), "", f"new code of {c.vocabulary} for {c.department}: {c.reason}",
+              "code", c.proposed_by, c.proposed_at] for c in review_codes.pending(hub)]
     click.echo(output.render(["dataset", "title", "tier", "why", "kind", "submitted_by", "submitted_at"], rows, fmt))
 
 
@@ -84,6 +87,12 @@ def review_show(ctx: click.Context, dataset: str) -> None:
     import yaml
 
     hub = open_hub(ctx)
+    if review_codes.is_code_id(dataset):
+        item = review_codes.get(hub, dataset)
+        click.echo(f"{item.id}: a new code of vocabulary {item.vocabulary}, proposed by {item.proposed_by} for "
+                   f"department {item.department} at {item.proposed_at}\n  why: {item.reason}")
+        click.echo("\n" + yaml.safe_dump(item.concept(), allow_unicode=True, sort_keys=False).rstrip())
+        return
     if not review.pending_path(hub, dataset).is_file() and (raised := review.raised(hub, dataset)):
         click.echo(f"{raised.id}: {raised.tier} (declared {raised.declared}), {raised.why}")
         click.echo(f"  found by run {raised.run_id} at {raised.found_at}; queries already read it as {raised.tier}")
@@ -105,8 +114,14 @@ def review_show(ctx: click.Context, dataset: str) -> None:
 @click.pass_context
 @_governed("review")
 def review_approve(ctx: click.Context, dataset: str, reason: str) -> None:
-    """Approve DATASET's registration (it joins the registry and runs), or acknowledge the scan's raise of its tier."""
+    """Approve DATASET's registration (it joins the registry and runs), acknowledge the scan's raise of its tier,
+    or accept a proposed code (code:VOCABULARY.CODE: published in the vocabulary's next version)."""
     hub = open_hub(ctx)
+    if review_codes.is_code_id(dataset):
+        item, version = review_codes.accept(hub, dataset, reason)
+        click.echo(f"accepted {item.code} into {item.vocabulary} {version} (proposed by {item.proposed_by} for "
+                   f"{item.department}); datasets may map onto it from now on")
+        return
     if not review.pending_path(hub, dataset).is_file() and review.raised(hub, dataset):
         seen = review.acknowledge(hub, dataset, reason)
         click.echo(f"acknowledged: {seen.id} stays {seen.tier} as the scan found ({'; '.join(seen.findings)}); "
@@ -123,10 +138,53 @@ def review_approve(ctx: click.Context, dataset: str, reason: str) -> None:
 @click.pass_context
 @_governed("review")
 def review_reject(ctx: click.Context, dataset: str, reason: str) -> None:
-    """Reject DATASET's registration: it is discarded (an approved version keeps running)."""
+    """Reject DATASET's registration: it is discarded (an approved version keeps running); or a proposed code."""
+    if review_codes.is_code_id(dataset):
+        code = review_codes.reject(open_hub(ctx), dataset, reason)
+        click.echo(f"rejected {code.id}: {code.code} is not a code of {code.vocabulary}")
+        return
     item = review.reject(open_hub(ctx), dataset, reason)
     kept = "; the approved version keeps running" if item.replaces else ""
     click.echo(f"rejected {item.id}{kept}")
+
+
+def _label_pairs(values: tuple[str, ...]) -> dict[str, str]:
+    labels = {}
+    for value in values:
+        lang, sep, text = value.partition("=")
+        if not sep:
+            raise review.ReviewError("--label", f"{value!r}: write LANG=TEXT, e.g. --label zh=缆车轨道")
+        labels[lang.strip()] = text.strip()
+    return labels
+
+
+@review_group.command("propose-code")
+@click.argument("vocabulary")
+@click.argument("code")
+@click.option("--department", required=True, help="The department proposing it (you must be one of its accounts).")
+@click.option("--label", "labels", multiple=True, help="LANG=TEXT, e.g. en=\"Cable tram\" zh=缆车轨道 (repeatable).")
+@click.option("--synonym", "synonyms", multiple=True, help="Another name data may use for it (repeatable).")
+@click.option("--broader", help="The code it is a kind of.")
+@reason_option
+@click.pass_context
+@_governed("review")
+def review_propose_code(ctx: click.Context, vocabulary: str, code: str, department: str, labels: tuple[str, ...],
+                        synonyms: tuple[str, ...], broader: str | None, reason: str) -> None:
+    """Propose CODE for VOCABULARY on behalf of your department; a steward accepts or rejects it."""
+    item = review_codes.propose(open_hub(ctx), vocabulary, code, department, _label_pairs(labels), synonyms, broader,
+                                reason)
+    click.echo(f"proposed {item.id}; it is no code until a steward accepts it: twinhub review approve {item.id} "
+               "--reason ...")
+
+
+@review_group.command("codes")
+@format_option
+@click.pass_context
+def review_codes_history(ctx: click.Context, fmt: str) -> None:
+    """Every code proposal and decision: who proposed, for which department, who accepted or rejected, why."""
+    rows = [[r["dataset"], r["decision"], r.get("department"), r["by"], r["at"], r.get("version"), r["reason"]]
+            for r in review_codes.history(open_hub(ctx))]
+    click.echo(output.render(["proposal", "decision", "department", "by", "at", "version", "reason"], rows, fmt))
 
 
 # --------------------------------------------------------------------------- grants

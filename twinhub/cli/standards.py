@@ -64,6 +64,31 @@ def standards_show(ctx: click.Context, ref: str, fmt: str) -> None:
                              rows, fmt))
 
 
+@standards.command("vocabulary")
+@click.argument("name")
+@format_option
+@click.pass_context
+def standards_vocabulary(ctx: click.Context, name: str, fmt: str) -> None:
+    """Show vocabulary NAME: its version and every code, with the codes this hub's stewards accepted."""
+    import yaml
+
+    hub = open_hub(ctx)
+    vocabulary = hub.pack.vocabulary(name)
+    overlay = hub.home / "vocabularies" / f"{name}.yaml"
+    added = {str(c["code"]): c for c in (yaml.safe_load(overlay.read_text(encoding="utf-8")) or {}).get("concepts", [])
+             } if overlay.is_file() else {}
+    rows = []
+    for c in vocabulary.concepts:
+        a = added.get(c.code)
+        origin = (f"accepted by {a['accepted_by']} at {a['accepted_at']} (proposed by {a['proposed_by']} for "
+                  f"{a['department']})") if a else "pack"
+        rows.append([c.code, " / ".join(c.labels.values()), ", ".join(c.synonyms), c.broader,
+                     f"replaced by {c.replaced_by}" if c.outdated else "", origin])
+    if fmt == "table":
+        click.echo(f"{vocabulary.name} {vocabulary.version}: {vocabulary.title}\n")
+    click.echo(output.render(["code", "labels", "synonyms", "broader", "outdated", "origin"], rows, fmt))
+
+
 # --------------------------------------------------------------------------- check
 
 

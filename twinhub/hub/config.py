@@ -84,6 +84,14 @@ class QueryConfig(_Model):
     temp: str = Field("4GB", pattern=r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
 
 
+class GovernanceConfig(_Model):
+    """``governance:`` who decides (docs/governance.md, "Vocabulary codes"): the operating-system accounts of the
+    stewards (empty: the account owning the hub home), and of each department's people."""
+
+    stewards: list[str] = Field(default_factory=list)
+    departments: dict[str, list[str]] = Field(default_factory=dict)  # department -> accounts speaking for it
+
+
 class HubConfig(_Model):
     """twinhub.yaml. Paths are relative to the hub home."""
 
@@ -99,6 +107,7 @@ class HubConfig(_Model):
     secrets: SecretsConfig = Field(default_factory=SecretsConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     query: QueryConfig = Field(default_factory=QueryConfig)
+    governance: GovernanceConfig = Field(default_factory=GovernanceConfig)
 
     def landing_roots(self, department: str, home: pathlib.Path) -> tuple[pathlib.Path, ...]:
         """The department's landing folders, resolved against ``home``; empty if none are declared."""
@@ -115,7 +124,7 @@ class ConfigError(ValueError):
 
 # Nested sections by key, to name the keys valid where an unknown one was found.
 SECTIONS: dict[str, type[_Model]] = {"catalog": CatalogConfig, "http": HttpConfig, "secrets": SecretsConfig,
-                                     "limits": LimitsConfig, "query": QueryConfig}
+                                     "limits": LimitsConfig, "query": QueryConfig, "governance": GovernanceConfig}
 
 
 def _keys(model: type[BaseModel]) -> list[str]:

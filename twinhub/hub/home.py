@@ -157,7 +157,7 @@ class Hub:
         from twinhub.standards.pack import load_pack
 
         root = self.config.standards
-        return load_pack(str((self.home / root).resolve()) if root else None)
+        return load_pack(str((self.home / root).resolve()) if root else None, overlay=self.home / "vocabularies")
 
     @property
     def city(self) -> City:
