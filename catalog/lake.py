@@ -39,7 +39,8 @@ META_TABLES = {
         rows_added BIGINT, rows_updated BIGINT, rows_unchanged BIGINT, rows_deleted BIGINT,
         source_fingerprint VARCHAR, config_fingerprint VARCHAR,
         standard VARCHAR, standard_version VARCHAR, source_crs VARCHAR, target_crs VARCHAR,
-        extent VARCHAR, error VARCHAR, details VARCHAR""",
+        extent VARCHAR, error VARCHAR, details VARCHAR,
+        rows_filtered BIGINT""",  # left out by the manifest's filter (NULL: a run from before filters)
     "quarantine": """
         dataset VARCHAR, run_id VARCHAR, source_row BIGINT, checks VARCHAR, reasons VARCHAR, record VARCHAR""",
     # the served version's columns, in order; is_label marks columns holding vocabulary codes;
@@ -74,12 +75,13 @@ AUDIT_COLUMNS = (
 
 # Views over the tables above, for stewards asking questions in SQL. Bump the
 # revision when a view changes: ensure() replaces views of an older revision.
-VIEWS_REVISION = "twinhub views 4"
+VIEWS_REVISION = "twinhub views 5"
 META_VIEWS = {
     # every version of every dataset: a run that published (or rolled back) and its snapshot
     "versions": f"""
         SELECT s.snapshot_id AS version, r.dataset, r.run_id, r.status, s.snapshot_time AS published_at,
-               r.rows_read, r.rows_published, r.rows_quarantined, r.source_fingerprint, r.standard_version
+               r.rows_read, r.rows_published, r.rows_quarantined, r.source_fingerprint, r.standard_version,
+               coalesce(r.rows_filtered, 0) AS rows_filtered
         FROM {META_SCHEMA}.runs r
         JOIN ducklake_snapshots('{ALIAS}') s
           ON json_extract_string(s.commit_extra_info, '$.run_id') = r.run_id
@@ -88,7 +90,8 @@ META_VIEWS = {
     "quality": f"""
         SELECT d.dataset, d.department, r.run_id, r.status, r.finished_at, r.rows_read, r.rows_published,
                r.rows_quarantined,
-               CASE WHEN r.rows_read > 0 THEN r.rows_quarantined / r.rows_read END AS quarantined_share
+               CASE WHEN r.rows_read > 0 THEN r.rows_quarantined / r.rows_read END AS quarantined_share,
+               coalesce(r.rows_filtered, 0) AS rows_filtered
         FROM {META_SCHEMA}.datasets d
         JOIN {META_SCHEMA}.runs r ON r.dataset = d.dataset AND r.status IN ('published', 'rollback')
         QUALIFY row_number() OVER (PARTITION BY d.dataset ORDER BY r.finished_at DESC) = 1""",

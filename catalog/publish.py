@@ -203,10 +203,9 @@ def _commit(con, entry: DatasetEntry, stage: Stage, run: RunInfo, before_commit:
         )
         _record_row_sources(con, entry, run)
         quarantined = stage.rows_quarantined
-        if published + quarantined != stage.rows_read:
-            raise AssertionError(
-                f"{entry.id}: {stage.rows_read} rows read but {published} published + {quarantined} quarantined"
-            )
+        if published + quarantined + stage.rows_filtered != stage.rows_read:
+            raise AssertionError(f"{entry.id}: {stage.rows_read} rows read but {published} published + "
+                                 f"{quarantined} quarantined + {stage.rows_filtered} filtered")
         extent = _extent(con, table, entry.geometry)
         after = notes.facts(con, entry.id, table, labels, entry.geometry, extent=extent)  # the same extent query
         before, after = (column_tiers.without_protected_labels(f, entry.column_tiers) for f in (before, after))
@@ -218,7 +217,8 @@ def _commit(con, entry: DatasetEntry, stage: Stage, run: RunInfo, before_commit:
         _insert_run(con, {
             "run_id": run.run_id, "dataset": entry.id, "status": "published", "started_at": run.started_at,
             "finished_at": now, "rows_read": stage.rows_read, "rows_published": published,
-            "rows_quarantined": quarantined, **{f"rows_{k}": v for k, v in changes.items()},
+            "rows_quarantined": quarantined, "rows_filtered": stage.rows_filtered,
+            **{f"rows_{k}": v for k, v in changes.items()},
             "source_fingerprint": run.source_fingerprint, "config_fingerprint": run.config_fingerprint,
             "standard": entry.standard, "standard_version": entry.standard_version, "source_crs": run.source_crs,
             "target_crs": entry.target_crs, "extent": json.dumps(extent), "details": json.dumps(run.details),

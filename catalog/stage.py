@@ -6,7 +6,9 @@ whole staged dataset (a key value carried by more than one conforming row
 quarantines every row that carries it: the hub cannot know which is right)
 and writes ``stage.json``, so the audit step and the publish step, possibly
 in other processes, can reopen the stage. The folder is removed after
-publishing, whatever happened.
+publishing, whatever happened. Rows a manifest's filter left out
+(twinhub/hub/derive.py) are counted here per reason, not staged: rows read =
+conforming + quarantined + filtered.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ class Stage:
         self.rows_read = 0
         self.rows_conforming = 0
         self.rows_quarantined = 0
+        self.rows_filtered = 0  # left out by the manifest's filter, before conforming
+        self.filtered: dict[str, int] = {}  # filter reason -> rows
         self.info: dict = {}
         self.sorted_by: list[str] = []  # the key the staged rows are already in order of (hold_duplicates)
         self._held: pd.DataFrame | None = None  # rows with a duplicated key, once found
@@ -75,6 +79,7 @@ class Stage:
         stage = cls(root, data["geometry_column"], fresh=False)
         for key in ("parts", "rows_read", "rows_conforming", "rows_quarantined", "info"):
             setattr(stage, key, data[key])
+        stage.rows_filtered, stage.filtered = data.get("rows_filtered", 0), data.get("filtered", {})  # older stages: none
         stage.sorted_by = list(data.get("sorted_by", []))  # a stage from before this field: publish sorts
         return stage
 
@@ -113,8 +118,14 @@ class Stage:
         frame = frame.astype({SOURCE_ROW: "int64", "checks": "string", "reasons": "string", "record": "string"})
         self._write_parquet(self._table(frame), self.root / name)
 
-    def write(self, rows: pd.DataFrame, quarantine: pd.DataFrame) -> None:
-        """Write one conformed chunk (both files, even when one side is empty)."""
+    @property
+    def rows_checked(self) -> int:
+        """Rows that reached the checks: read, less those the manifest's filter left out."""
+        return self.rows_read - self.rows_filtered
+
+    def write(self, rows: pd.DataFrame, quarantine: pd.DataFrame, filtered: dict[str, int] | None = None) -> None:
+        """Write one conformed chunk (both files, even when one side is empty); ``filtered``: rows of the
+        chunk the manifest's filter left out, per reason."""
         part = f"{self.parts:06d}"
         geometry = (self.geometry_column,) if self.geometry_column else ()
         self._write_parquet(self._table(rows, geometry), self.root / f"rows-{part}.parquet")
@@ -123,6 +134,10 @@ class Stage:
         self.rows_conforming += len(rows)
         self.rows_quarantined += len(quarantine)
         self.rows_read += len(rows) + len(quarantine)
+        for reason, count in (filtered or {}).items():
+            self.filtered[reason] = self.filtered.get(reason, 0) + count
+            self.rows_filtered += count
+            self.rows_read += count
 
     def hold_duplicates(self, key: tuple[str, ...]) -> int:
         """Find the rows whose key another staged row also has (held back by :meth:`finalize`); how many.
@@ -176,7 +191,8 @@ class Stage:
         self.rows_conforming -= len(duplicates)
         self.rows_quarantined += len(duplicates)
         self.info = info or {}
-        summary = {k: getattr(self, k) for k in ("parts", "rows_read", "rows_conforming", "rows_quarantined", "info")}
+        summary = {k: getattr(self, k) for k in ("parts", "rows_read", "rows_conforming", "rows_quarantined",
+                                                 "rows_filtered", "filtered", "info")}
         summary["geometry_column"] = self.geometry_column
         summary["sorted_by"] = self.sorted_by
         (self.root / SUMMARY).write_text(json.dumps(summary, default=str), encoding="utf-8")

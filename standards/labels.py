@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -250,6 +251,98 @@ def _preferred(vocabulary: Vocabulary, code: str) -> str:
     if concept is None:
         return code
     return " / ".join(dict.fromkeys(v for k, v in sorted(concept.labels.items(), key=lambda kv: kv[0] != "zh")))
+
+
+@dataclass(frozen=True)
+class Levels:
+    """How a label cell is read: ``split`` joins several values in one cell; each value is a hierarchy
+    joined by ``separator``, of which ``level`` is taken (1 = the broadest, -1 = the finest)."""
+
+    split: str | None = None
+    separator: str | None = None
+    level: int | None = None
+
+    def part(self, value: str) -> str | None:
+        """The level of one value (None when the value is blank or has no such level).
+
+        >>> Levels(separator=";", level=2).part("医疗保健服务;综合医院;三级甲等医院")
+        '综合医院'
+        >>> Levels(separator=";", level=-1).part("医疗保健服务;综合医院")
+        '综合医院'
+        """
+        if self.separator is not None and self.level is not None:
+            parts = value.split(self.separator)
+            index = self.level - 1 if self.level > 0 else len(parts) + self.level
+            value = parts[index] if 0 <= index < len(parts) else ""
+        value = value.strip()
+        return None if is_null(value) else value
+
+
+@dataclass
+class LevelStats:
+    """Per field and run: cells holding several values, and those whose values map to different codes."""
+
+    cells: int = 0  # non-blank cells
+    multi_valued: int = 0
+    conflicting: int = 0  # several values mapped to different codes: the first (in cell order) was taken
+    examples: dict = field(default_factory=dict)  # a few conflicting cells -> the codes their values map to
+
+    def as_dict(self) -> dict:
+        return {"cells": self.cells, "multi_valued": self.multi_valued, "conflicting": self.conflicting,
+                "conflicting_examples": dict(list(self.examples.items())[:5])}
+
+
+def pick_levels(values: pa.Array | pa.ChunkedArray, levels: Levels, matcher: Matcher | None,
+                stats: LevelStats) -> pa.Array:
+    """Each cell's value to map: the chosen level of the first of its values (in cell order) that
+    ``matcher`` maps, else of its first non-blank value (reported as unmapped); null for a blank cell.
+
+    Vectorized: the cells are split and flattened in Arrow, each distinct value is read and looked up once.
+
+    >>> cells = pa.array(["A;B;C|D;E;F", "A;X;Y", None])
+    >>> pick_levels(cells, Levels("|", ";", 2), None, LevelStats()).to_pylist()
+    ['B', 'X', None]
+    """
+    text = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    text = pc.cast(text, pa.large_string())
+    if levels.split:
+        lists = pc.split_pattern(text, levels.split)
+    else:  # one value per cell: a list of one
+        lists = pa.LargeListArray.from_arrays(pa.array(np.arange(len(text) + 1), pa.int64()), text)
+    flat = pc.list_flatten(lists)
+    parents = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False)
+    encoded = pc.dictionary_encode(flat)
+    distinct = encoded.dictionary.to_pylist()
+    parts = [levels.part(v) if v is not None else None for v in distinct]
+    found = [matcher.lookup(p) if matcher is not None and p is not None else None for p in parts]
+    codes = np.array([f.code if f is not None else "" for f in found], dtype=object)
+    indices = encoded.indices.to_numpy(zero_copy_only=False)
+    present = np.array([p is not None for p in parts], dtype=bool)[indices] if len(flat) else np.zeros(0, bool)
+    mapped = np.array([f is not None for f in found], dtype=bool)[indices] if len(flat) else np.zeros(0, bool)
+    chosen = np.full(len(text), -1, dtype=np.int64)
+    for candidates in (mapped, present):  # the first mapped value, else the first value
+        where = np.flatnonzero(candidates & (chosen[parents] < 0))
+        rows, first = np.unique(parents[where], return_index=True)
+        chosen[rows] = where[first]
+    _count(stats, text, parents[present], parents[mapped], codes[indices[mapped]])
+    part_of = pa.array(parts, pa.large_string())
+    taken = pc.take(part_of, pa.array(indices, pa.int64()))
+    return pc.take(taken, pa.array(chosen, pa.int64(), mask=chosen < 0))
+
+
+def _count(stats: LevelStats, text: pa.Array, present: np.ndarray, mapped: np.ndarray, codes: np.ndarray) -> None:
+    """``present``/``mapped``: the cell of each non-blank / mapped value; ``codes``: each mapped value's code."""
+    values_per_cell = np.bincount(present, minlength=len(text))
+    stats.cells += int((values_per_cell > 0).sum())
+    stats.multi_valued += int((values_per_cell > 1).sum())
+    if not len(mapped):
+        return
+    code_ids = np.unique(codes, return_inverse=True)[1]
+    pairs = np.unique(np.stack([mapped, code_ids]), axis=1)  # each (cell, code) once
+    conflicting = np.flatnonzero(np.bincount(pairs[0], minlength=len(text)) > 1)
+    stats.conflicting += len(conflicting)
+    for cell in conflicting[: max(0, 5 - len(stats.examples))].tolist():
+        stats.examples[text[cell].as_py()] = list(dict.fromkeys(codes[mapped == cell]))
 
 
 def map_labels(values: pd.Series, table: Mapping[str, str]) -> pd.Series:

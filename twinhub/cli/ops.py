@@ -38,7 +38,7 @@ def ledger_command(ctx: click.Context, dataset: str | None, runs: int, fmt: str)
     unbalanced = [r for r in rows if r["balanced"] is False]
     for r in unbalanced:
         click.secho(f"{r['dataset']} run {r['run_id']}: {r['rows_read']} rows read but {r['rows_published']} "
-                    f"published + {r['rows_quarantined']} quarantined", fg="red", err=True)
+                    f"published + {r['rows_quarantined']} quarantined + {r['rows_filtered']} filtered", fg="red", err=True)
     if unbalanced:
         ctx.exit(1)
 

@@ -62,7 +62,7 @@ class Audit:
 
 def _share_check(name: str, stage: Stage, limit: float) -> Audit:
     held, by_check, sample = stage.failing(condition(name, stage.geometry_column))
-    share = held / stage.rows_read if stage.rows_read else 0.0
+    share = held / stage.rows_checked if stage.rows_checked else 0.0
     blocking = AUDITS[name].blocking
     return Audit(
         name=name,
@@ -76,9 +76,10 @@ def _share_check(name: str, stage: Stage, limit: float) -> Audit:
 
 
 def _accounted(stage: Stage, quality: Quality, last_published_rows: int | None) -> Audit:
-    accounted = stage.rows_conforming + stage.rows_quarantined == stage.rows_read
-    return Audit("rows_accounted_for", accounted, True, "Every source row is staged or quarantined.",
+    accounted = stage.rows_conforming + stage.rows_quarantined + stage.rows_filtered == stage.rows_read
+    return Audit("rows_accounted_for", accounted, True, "Every source row is staged, quarantined or filtered.",
                  {"rows_read": stage.rows_read, "rows_conforming": stage.rows_conforming,
+                  "rows_filtered": stage.rows_filtered,
                   "rows_quarantined": stage.rows_quarantined})
 
 
@@ -92,7 +93,7 @@ def _geometry(stage: Stage, quality: Quality, last_published_rows: int | None) -
 
 def _labels(stage: Stage, quality: Quality, last_published_rows: int | None) -> Audit:
     unmapped, _, sample = stage.failing(condition(LABELS.name, stage.geometry_column))
-    coverage = 1 - unmapped / stage.rows_read if stage.rows_read else 1.0
+    coverage = 1 - unmapped / stage.rows_checked if stage.rows_checked else 1.0
     return Audit(
         LABELS.name, coverage >= quality.min_label_coverage, LABELS.blocking,
         f"At least {quality.min_label_coverage:.0%} of rows carry labels mapped to the vocabulary (a warning).",

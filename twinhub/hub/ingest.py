@@ -27,6 +27,7 @@ from twinhub.catalog.stage import SUMMARY, Stage
 from twinhub.connectors import SourceError, open_source
 from twinhub.connectors.readahead import read_ahead
 from twinhub.hub import completeness, faults, gate, partly_outside, protection
+from twinhub.hub.derive import Derivation, needed
 from twinhub.hub.diskspace import explain_disk_full
 from twinhub.hub.home import Hub
 from twinhub.hub.ledger import published_run
@@ -79,7 +80,8 @@ def config_fingerprint(manifest: Manifest, standard: Standard, target_crs: str, 
     facts = {
         "manifest": manifest.model_dump(exclude={"schedule", "steward", "title", "description", "quality"}
                                         | _unset_privacy_keys(manifest)
-                                        | ({"vocabularies"} if not manifest.vocabularies else set())),
+                                        | ({"vocabularies"} if not manifest.vocabularies else set())
+                                        | ({"filter"} if not manifest.filter else set())),
         "standard": [standard.name, standard.version, standard.schema.to_descriptor()],
         "vocabularies": vocabularies,
         "city": repr(pack.city),
@@ -145,9 +147,9 @@ def _stage_writer() -> concurrent.futures.Executor:
     return concurrent.futures.ThreadPoolExecutor(1, "twinhub-stage") if OVERLAP else _Inline()
 
 
-def _stage_chunk(stage: Stage, scan: PrivacyScan, conformed: Conformed) -> None:
+def _stage_chunk(stage: Stage, scan: PrivacyScan, conformed: Conformed, filtered: dict[str, int]) -> None:
     """In the stage writer's thread: Parquet writes and the privacy scan run mostly without the GIL."""
-    stage.write(conformed.rows, conformed.quarantine)
+    stage.write(conformed.rows, conformed.quarantine, filtered)
     scan.feed(conformed.rows)
 
 
@@ -186,6 +188,8 @@ def stage_dataset(hub: Hub, registered: Registered, run_id: str, force: bool = F
         conformer = Conformer(conformance(  # refuses a too inaccurate reprojection before anything is read
             manifest, hub.pack, resolve_crs(declared).name, hub.target_crs, home=hub.home, crs_declared=declared,
             crs_how="manifest" if manifest.source.get("crs") else "source"), count_keys=False)  # the stage counts them
+        # derived fields and filters, checked again against the source as it is now (docs/registering.md)
+        derivation = Derivation(manifest, connector.columns(), conformer.matchers) if needed(manifest) else None
         run = RunInfo(
             run_id=run_id,
             started_at=started,
@@ -220,16 +224,22 @@ def stage_dataset(hub: Hub, registered: Registered, run_id: str, force: bool = F
         with _older_objects_frozen(), _stage_writer() as writer, contextlib.closing(chunks):
             written = None  # the previous chunk's write, overlapping this chunk's conforming
             for chunk in chunks:
-                conformed = conformer.conform(chunk.frame, chunk.points if chunk.points is not None else chunk.geometry,
-                                              chunk.source_rows)
+                frame, rows = chunk.frame, chunk.source_rows
+                geometry, filtered = chunk.points if chunk.points is not None else chunk.geometry, {}
+                if derivation is not None:  # one DuckDB query per chunk; filtered rows leave here
+                    derived = derivation.apply(frame, geometry, rows)
+                    frame, geometry, rows, filtered = derived.frame, derived.geometry, derived.source_rows, derived.filtered
+                conformed = conformer.conform(frame, geometry, rows)
                 _wait_written(written, stage, manifest.id)
-                written = writer.submit(_stage_chunk, stage, scan, conformed)
+                written = writer.submit(_stage_chunk, stage, scan, conformed, filtered)
             _wait_written(written, stage, manifest.id)
         run.details.update(conformer.details(cadence_s=cadence_seconds(manifest.schedule, hub.pack.city.timezone),
                                              previous_run=served, source_fingerprint=run.source_fingerprint,
                                              snapshots=hub.home / compat.FOLDER,
                                              duplicates=stage.hold_duplicates(tuple(standard.primary_key))))
         run.details["privacy"] = protection.privacy_details(manifest, standard, scan)
+        if derivation is not None:
+            _derived_details(run.details, derivation)
         for warning in run_warnings(run.details) + protection.steward_lines(run.details["privacy"]):
             log.warning("%s: %s", manifest.id, warning)
         completeness.record(hub.lake, manifest.id, standard.name, stage, run.details, dict(hub.pack.city.score_weights))
@@ -239,6 +249,9 @@ def stage_dataset(hub: Hub, registered: Registered, run_id: str, force: bool = F
         stage.cleanup()
         _record_failure(hub, manifest.id, run, exc)
         raise explain_disk_full(exc, hub.staging_dir, f"staging {manifest.id}") from exc
+    finally:
+        if derivation is not None:
+            derivation.close()
     faults.point("stage.after_finalize")
     return StagedRun(stage=stage, run=run, previous=served)
 
@@ -272,8 +285,8 @@ def publish_stage(hub: Hub, registered: Registered, run_id: str) -> PublishResul
     finally:
         stage.cleanup()
     log.info(
-        "%s: published %d, quarantined %d of %d rows as version %s in %.1f s (%s)",
-        manifest.id, result.rows_published, result.rows_quarantined, result.rows_read,
+        "%s: published %d, quarantined %d, filtered %d of %d rows as version %s in %.1f s (%s)",
+        manifest.id, result.rows_published, result.rows_quarantined, stage.rows_filtered, result.rows_read,
         result.snapshot_id, time.monotonic() - clock,
         ", ".join(f"{k} {v}" for k, v in result.changes.items() if v is not None),
     )
@@ -312,6 +325,16 @@ def _already_published(hub: Hub, manifest: Manifest, done: PublishResult) -> Sta
     run = RunInfo(done.run_id, dt.datetime.now(dt.timezone.utc), served.get("source_fingerprint") or "",
                   served.get("source_crs") or "", served.get("config_fingerprint") or "")
     return StagedRun(stage=None, run=run, served=done, previous=served)
+
+
+def _derived_details(details: dict, derivation: Derivation) -> None:
+    """The run's ``filter`` record, and each level field's multi-valued counts in its ``labels`` entry."""
+    found = derivation.details()
+    if "filter" in found:
+        details["filter"] = found["filter"]
+    labels = details.setdefault("labels", {})
+    for name, counts in found.get("label_levels", {}).items():
+        labels.setdefault(name, {})["levels"] = counts
 
 
 def _run_info(run: RunInfo) -> dict:

@@ -1,12 +1,13 @@
 """The reconciliation ledger: where every source row of every run went.
 
-``catalog.runs`` holds, per run, rows read, published and quarantined and the
-changes against the version before (added, updated, unchanged, deleted);
-``ledger`` lists them and checks that read = published + quarantined.
+``catalog.runs`` holds, per run, rows read, published, quarantined and filtered (left out by the
+manifest's filter, twinhub/hub/derive.py) and the changes against the version before (added, updated,
+unchanged, deleted); ``ledger`` lists them and checks that read = published + quarantined + filtered.
 ``catalog.row_sources`` maps each published row's source row number to its key (JSON for several columns)
 (replaced at each publish like the quarantine, so DuckLake's snapshots keep the
 map of every version still held): ``trace`` follows one source row of a run to
-its published key or its quarantine reasons.
+its published key, its quarantine reasons or the filter that left it out (the run's details keep the
+filtered rows per reason).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from twinhub.catalog.lake import ALIAS, META_SCHEMA, Lake
 from twinhub.catalog.publish import PublishResult
 
 COLUMNS = ("run_id", "status", "finished_at", "version", "rows_read", "rows_published", "rows_quarantined",
-           "rows_added", "rows_updated", "rows_deleted", "rows_unchanged", "balanced", "error")
+           "rows_filtered", "rows_added", "rows_updated", "rows_deleted", "rows_unchanged", "balanced", "error")
 
 
 def _records(cursor) -> list[dict]:
@@ -29,7 +30,8 @@ def _records(cursor) -> list[dict]:
 
 def _runs(con, dataset: str | None, where: str = "", params: tuple = ()) -> list[dict]:
     sql = f"""SELECT r.dataset, r.run_id, r.status, r.finished_at, s.snapshot_id AS version,
-                     r.rows_read, r.rows_published, r.rows_quarantined, r.rows_added, r.rows_updated,
+                     r.rows_read, r.rows_published, r.rows_quarantined, coalesce(r.rows_filtered, 0) AS rows_filtered,
+                     r.rows_added, r.rows_updated,
                      r.rows_deleted, r.rows_unchanged, r.source_fingerprint, r.config_fingerprint,
                      r.source_crs, r.started_at, r.extent, r.error
               FROM {META_SCHEMA}.runs r
@@ -76,7 +78,7 @@ def ledger(lake: Lake, dataset: str | None = None, runs: int = 20) -> list[dict]
     """The latest ``runs`` runs (of ``dataset``, or of every dataset), newest first.
 
     ``balanced`` is False for a published run whose rows read differ from
-    published + quarantined: a row went missing or was counted twice.
+    published + quarantined + filtered: a row went missing or was counted twice.
     """
     con = lake.connect(read_only=True)
     try:
@@ -87,7 +89,7 @@ def ledger(lake: Lake, dataset: str | None = None, runs: int = 20) -> list[dict]
         raise UnknownDataset(f"{dataset!r} has no runs in the catalog: `twinhub datasets` lists what is registered")
     for r in rows:
         r["balanced"] = (None if r["status"] != "published" else
-                         r["rows_read"] == (r["rows_published"] or 0) + (r["rows_quarantined"] or 0))
+                         r["rows_read"] == (r["rows_published"] or 0) + (r["rows_quarantined"] or 0) + r["rows_filtered"])
     return rows[:runs] if dataset else _latest_per_dataset(rows, runs)
 
 
@@ -107,11 +109,12 @@ class Trace:
     run_id: str
     version: int | None
     source_row: int
-    outcome: str  # published | quarantined | not read
+    outcome: str  # published | quarantined | filtered | not read
     key: dict | None = None
     row: dict | None = None  # the published row as the version serves it
     reasons: list | None = None
     rows_read: int | None = None
+    filter_reason: str | None = None  # filtered: the filter's reason
 
     def describe(self) -> str:
         where = f"{self.dataset} run {self.run_id} (version {self.version})"
@@ -121,6 +124,8 @@ class Trace:
         if self.outcome == "quarantined":
             why = "; ".join(r.get("message") or r.get("check", "") for r in self.reasons or [])
             return f"source row {self.source_row} of {where}: quarantined: {why}"
+        if self.outcome == "filtered":
+            return f"source row {self.source_row} of {where}: filtered: {self.filter_reason}"
         return (f"source row {self.source_row} of {where}: not read: the source had {self.rows_read} rows "
                 "(rows are numbered from 1 as the connector read them)")
 
@@ -143,9 +148,24 @@ def trace(lake: Lake, dataset: str, source_row: int, run_id: str | None = None) 
                         [dataset, source_row]).fetchone()
         if q:
             base.outcome, base.reasons = "quarantined", json.loads(q[0])
+        elif 1 <= source_row <= (chosen["rows_read"] or 0) and chosen["rows_filtered"]:
+            base.outcome, base.filter_reason = "filtered", _filter_reason(con, chosen, source_row)
         return base
     finally:
         con.close()
+
+
+def _filter_reason(con, run: dict, source_row: int) -> str:
+    """The reason of the filter that left ``source_row`` out, from the run's details (their ranges are
+    capped: past them, the reasons it may have been)."""
+    found = con.execute(f"SELECT details FROM {META_SCHEMA}.runs WHERE dataset = ? AND run_id = ? AND status = ?",
+                        [run["dataset"], run["run_id"], "published"]).fetchone()
+    record = (json.loads(found[0]) if found and found[0] else {}).get("filter") or {}
+    for reason, ranges in (record.get("source_rows") or {}).items():
+        if any(first <= source_row <= last for first, last in ranges):
+            return reason
+    reasons = [reason for reason, rows in (record.get("by_reason") or {}).items() if rows]
+    return reasons[0] if len(reasons) == 1 else "one of: " + "; ".join(reasons) if reasons else "by the manifest's filter"
 
 
 def _published(con, base: Trace, key_text: str | None, at: str) -> Trace:

@@ -8,6 +8,7 @@ problem is reported with the key it concerns and what to do, e.g.::
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import pathlib
 from typing import TYPE_CHECKING, Any, Literal
@@ -43,6 +44,38 @@ class Quality(BaseModel):
     max_row_drop: float = Field(0.5, ge=0, le=1)  # conforming rows fell by more than this: blocked
 
 
+class DerivedField(BaseModel):
+    """A field not read from one column as it is (docs/registering.md, "Derived fields"): exactly one of
+    ``column`` (with ``split``/``separator``/``level``), ``key``, ``constant``, ``expression``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    column: str | None = None
+    key: list[str] | None = None  # a stable key: a short hash of these columns' values
+    constant: bool | int | float | str | dt.date | None = None
+    expression: str | None = None  # DuckDB SQL over the source's columns (catalog/expressions.py)
+    split: str | None = None  # a cell holds several values joined by this
+    separator: str | None = None  # each value is a hierarchy joined by this ...
+    level: int | None = None  # ... of which this level is taken (1-based; -1: the finest)
+
+    @property
+    def kind(self) -> str:
+        """Which source it has (the first given of column, key, constant, expression)."""
+        return next((k for k in SOURCES if k in self.model_fields_set), "column")
+
+
+SOURCES = ("column", "key", "constant", "expression")  # what a derived field is made from: exactly one
+
+
+class FilterRule(BaseModel):
+    """Rows for which ``keep`` is not TRUE are filtered: counted under ``reason``, neither published nor quarantined."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    keep: str
+    reason: str = Field(min_length=1)
+
+
 class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -52,7 +85,8 @@ class Manifest(BaseModel):
     description: str = ""
     standard: str
     source: dict[str, Any]
-    fields: dict[str, str]
+    fields: dict[str, str | DerivedField]  # a source column, or how the field is derived
+    filter: list[FilterRule] | None = None  # rows to leave out, each with its reason (counted per run)
     # per field: a crosswalk name, inline {value: code}, or a list of both (docs/standards.md)
     labels: dict[str, str | dict[str, str] | list[str | dict[str, str]]] = Field(default_factory=dict)
     # per text field the standard leaves free: a pack vocabulary it carries the codes of (with its history)
@@ -104,6 +138,8 @@ def _model_at(loc: tuple) -> type[BaseModel]:
     nested = {"quality": Quality, "public_variant": protection.PublicVariant}
     if len(loc) == 3 and loc[0] == "columns":
         return protection.ColumnPolicy
+    if len(loc) == 3 and loc[0] in ("fields", "filter"):
+        return DerivedField if loc[0] == "fields" else FilterRule
     return nested.get(loc[0], Manifest) if len(loc) == 2 else Manifest
 
 
@@ -116,9 +152,15 @@ def parse_manifest(data: object, where: str) -> Manifest:
     except ValidationError as exc:
         problems = {}
         for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            loc = _field_loc(err["loc"], data)
+            if loc is None:  # the other side of a field's union (a column name, or a mapping)
+                continue
+            key = _key(loc)
             if err["type"] == "extra_forbidden":
-                problems[key] = "unknown key" + _hint(str(err["loc"][-1]), list(_model_at(err["loc"]).model_fields))
+                problems[key] = "unknown key" + _hint(str(loc[-1]), list(_model_at(loc).model_fields))
+            elif loc[0] == "fields" and len(loc) == 2:
+                problems[key] = ("map the field to a source column (its name), or to one of {key: [columns]}, "
+                                 "{constant: value}, {expression: SQL}, {column: name, split: ..., level: ...}")
             elif err["type"] == "string_pattern_mismatch":
                 problems[key] = "use lower-case letters, digits and _ , starting with a letter (it becomes a SQL name)"
             elif err["type"] == "missing":
@@ -128,7 +170,78 @@ def parse_manifest(data: object, where: str) -> Manifest:
         raise ManifestError(where, problems) from None
     if manifest.department in RESERVED_SCHEMAS:
         raise ManifestError(where, {"department": f"{manifest.department!r} is reserved; choose another name"})
+    if problems := derived_problems(manifest):
+        raise ManifestError(where, problems)
     return manifest
+
+
+def _field_loc(loc: tuple, data: dict) -> tuple | None:
+    """A validation error's location without pydantic's union tags (``fields.<name>.str``,
+    ``fields.<name>.DerivedField.<key>``); None for the branch that does not apply to the value."""
+    if len(loc) < 3 or loc[0] != "fields":
+        return loc
+    fields = data.get("fields")
+    value = fields.get(loc[1]) if isinstance(fields, dict) else None
+    if loc[2] == "str":
+        return None if isinstance(value, dict) else loc[:2]
+    if loc[2] == "DerivedField":
+        return (*loc[:2], *loc[3:]) if isinstance(value, dict) else None
+    return loc
+
+
+def _key(loc: tuple) -> str:
+    """A location as the manifest key it names: ``fields.category.level``, ``filter[0].keep``."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text or "(top level)"
+
+
+def derived_problems(manifest: Manifest) -> dict[str, str]:
+    """What is wrong with the derived fields and filters as written (what needs no source)."""
+    problems: dict[str, str] = {}
+    for name, spec in manifest.fields.items():
+        if isinstance(spec, DerivedField):
+            problems.update(_spec_problems(f"fields.{name}", spec))
+    for i, rule in enumerate(manifest.filter or ()):
+        if not rule.keep.strip():
+            problems[f"filter[{i}].keep"] = "write the condition a row must meet to be kept, e.g. 类型 NOT LIKE '%宠物%'"
+        if not rule.reason.strip():
+            problems[f"filter[{i}].reason"] = "say why these rows are left out (they are counted under it)"
+    return problems
+
+
+def _spec_problems(where: str, spec: DerivedField) -> dict[str, str]:
+    given = [k for k in SOURCES if k in spec.model_fields_set]
+    if len(given) != 1:
+        return {where: f"give exactly one of {', '.join(SOURCES)} (got {', '.join(given) or 'none'}), e.g. "
+                       "{key: [名称, 地址]}, {constant: county}, {expression: \"upper(类型)\"}"}
+    kind, problems = given[0], {}
+    if kind == "column" and not spec.column:
+        problems[f"{where}.column"] = "name a source column"
+    if kind == "key" and not (spec.key and all(spec.key)):
+        problems[f"{where}.key"] = "list the source columns the key is made from, e.g. [名称, 地址]"
+    elif kind == "key" and len(set(spec.key)) != len(spec.key):
+        problems[f"{where}.key"] = "a column is listed twice; list each column once"
+    if kind == "constant" and spec.constant is None:
+        problems[f"{where}.constant"] = "give the value (text, a number, true/false or a date)"
+    if kind == "expression" and not (spec.expression or "").strip():
+        problems[f"{where}.expression"] = "write the SQL expression, e.g. TRY_CAST(面积 AS DOUBLE) * 1e6"
+    labelled = [k for k in ("split", "separator", "level") if getattr(spec, k) is not None]
+    if labelled and kind not in ("column", "expression"):
+        problems[f"{where}.{labelled[0]}"] = "split, separator and level apply to a column's (or an expression's) text"
+    for part in ("split", "separator"):
+        if getattr(spec, part) == "":
+            problems[f"{where}.{part}"] = f"give the text the values are joined by, e.g. {part}: \";\""
+    if spec.level is not None and spec.separator is None:
+        problems[f"{where}.level"] = "a level needs the hierarchy's separator, e.g. separator: \";\""
+    elif spec.separator is not None and spec.level is None:
+        problems[f"{where}.separator"] = "say which level to take, e.g. level: 2 (1 = the broadest, -1 = the finest)"
+    elif spec.level == 0:
+        problems[f"{where}.level"] = "levels count from 1 (the broadest); -1 is the finest"
+    if spec.split and spec.split == spec.separator:
+        problems[f"{where}.split"] = "split and separator must differ (one joins values, the other levels)"
+    return problems
 
 
 def load_manifest(path: pathlib.Path) -> Manifest:
@@ -179,6 +292,7 @@ def check_manifest(
     awaiting review is never contacted with credentials (twinhub/hub/registration.py).
     """
     from twinhub.connectors import ConfigProblem, SourceError, SourceRefused, open_source
+    from twinhub.hub import derive
     from twinhub.standards import crosswalk_files
     from twinhub.standards.cadence import CronError, parse_cron
     from twinhub.standards.crs import UnknownCRS, resolve_crs
@@ -227,11 +341,13 @@ def check_manifest(
             problems[f"source.{axis}"] = f"column {column!r} is not in the source" + _hint(column, columns)
 
     names = standard.field_names
-    for field_name, column in manifest.fields.items():
+    for field_name, spec in manifest.fields.items():
         if field_name not in names:
             problems[f"fields.{field_name}"] = f"not a field of standard {standard.name}" + _hint(field_name, names)
-        elif columns is not None and column not in columns:
-            problems[f"fields.{field_name}"] = f"column {column!r} is not in the source" + _hint(column, columns)
+        elif isinstance(spec, str) and columns is not None and spec not in columns:
+            problems[f"fields.{field_name}"] = f"column {spec!r} is not in the source" + _hint(spec, columns)
+    if derive.needed(manifest):  # keys, constants, expressions, label levels, filters: against the source
+        problems.update(derive.source_problems(manifest, columns, connector if contact else None))
     for f in standard.attribute_fields:
         if standard.required(f) and f.name not in manifest.fields:
             problems[f"fields.{f.name}"] = f"required by standard {standard.name}; map it to a source column"
@@ -257,6 +373,7 @@ def conformance(
     manifest: Manifest, pack: StandardsPack, source_crs: str, target_crs: str,
     home: pathlib.Path | None = None, crs_declared: str | None = None, crs_how: str = "manifest",
 ) -> Conformance:
+    from twinhub.hub.derive import field_columns
     from twinhub.standards import crosswalk_files
     from twinhub.standards.conform import Conformance
     from twinhub.standards.pack import StandardsError, binding_problems, field_vocabularies
@@ -270,7 +387,7 @@ def conformance(
     return Conformance(
         standard=standard,
         pack=pack,
-        fields=dict(manifest.fields),
+        fields=field_columns(manifest),  # a derived field reads its column made by twinhub/hub/derive.py
         labels={k: v.inline for k, v in labels.items()},
         crosswalks={k: v.crosswalks for k, v in labels.items()},
         vocabularies=dict(manifest.vocabularies),
