@@ -44,6 +44,7 @@ MIN_GROUP_CAP = 100  # a per-group page smaller than this is too likely by chanc
 GROUP_STEP = 50  # per-group caps are multiples of this (900 per district) or a total cap
 MIN_GROUPS_AT_CAP = 3  # groups sharing the largest count before it looks like a cap
 MAX_GROUPS = 200  # a text column with more distinct values is not a grouping (names, ids, addresses)
+GROUP_SAMPLE = 5000  # rows that rule a text column out as a grouping when they alone hold too many values
 FAR_SMALLER_SHARE = 0.10  # of the median source rows of the same standard's other datasets
 MIN_PEERS = 2  # other datasets of the standard needed for a median worth comparing with
 
@@ -59,14 +60,16 @@ def _ident(column: str) -> str:
 
 
 def _text_columns(con: duckdb.DuckDBPyConnection, glob: str, skip: set[str]) -> list[str]:
-    """The staged text columns with 2..``MAX_GROUPS`` distinct values (approximately): candidate groupings."""
+    """The staged text columns with at most ``MAX_GROUPS`` values among ``GROUP_SAMPLE`` rows: candidate groupings."""
     described = con.execute("SELECT * FROM read_parquet(?) LIMIT 0", [glob]).description
     text = [d[0] for d in described if str(d[1]) == "VARCHAR" and d[0] not in skip]
     if not text:
         return []
-    counts = con.execute(f"SELECT {', '.join(f'approx_count_distinct({_ident(c)})' for c in text)} "
-                         "FROM read_parquet(?)", [glob]).fetchone()
-    return [c for c, n in zip(text, counts) if 2 <= n <= MAX_GROUPS * 1.1]  # exact count checked per column
+    # a column with more than MAX_GROUPS values among the first rows has more in all (names, ids): ruled out
+    # on a sample, as the release notes' label columns are; the others' groups are counted whole
+    counts = con.execute(f"SELECT {', '.join(f'count(DISTINCT {_ident(c)})' for c in text)} "
+                         f"FROM (SELECT * FROM read_parquet(?) LIMIT {GROUP_SAMPLE})", [glob]).fetchone()
+    return [c for c, n in zip(text, counts) if n <= MAX_GROUPS]
 
 
 def _group_cap(con: duckdb.DuckDBPyConnection, glob: str, column: str) -> dict | None:
