@@ -5,6 +5,11 @@ alike: each candidate geometry is projected to an azimuthal equidistant
 projection centred on the point (where the distance from the centre is the
 geodesic distance), and measured there. Candidates are first cut to the
 circle's bounding box in the catalog's CRS, so large tables stay fast.
+
+A point given in another CRS (``crs``: e.g. GCJ-02 read off Amap or Tencent
+Maps, BD-09 off Baidu Maps, or any EPSG code) is converted to the catalog's
+CRS first (:func:`to_catalog_crs`): searched as it is, a GCJ-02 point is
+300-600 m from what it names.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from twinhub.catalog.lake import META_SCHEMA, Lake
 from twinhub.catalog.notes import column_facts, q
 from twinhub.catalog.query import locked_connection
 from twinhub.errors import UserError
+from twinhub.standards.crs import UnknownCRS, resolve_crs, transform_xy
 
 MAX_PER_DATASET = 1000
 
@@ -104,18 +110,42 @@ def _consumer_columns(con, access, dataset: str, geometry: str, names: list[str]
     return ", ".join(shown) or "NULL AS _nothing_readable"
 
 
-def near(lake: Lake, x: float, y: float, radius_m: float, target_crs: str,
-         department: str | None = None, who=None) -> list[Feature]:
-    """Features of every dataset within ``radius_m`` metres of (x, y) in the catalog's CRS, nearest first.
+def to_catalog_crs(x: float, y: float, crs: str | None, target_crs: str) -> tuple[float, float]:
+    """(x, y) given in ``crs`` (None: already the catalog's) as a position in ``target_crs``.
 
+        >>> [round(v, 6) for v in to_catalog_crs(121.4912, 31.2416, "gcj02", "EPSG:4326")]
+        [121.48672, 31.243573]
+    """
+    if crs is None:
+        return x, y
+    try:
+        source = resolve_crs(crs)
+    except UnknownCRS:
+        raise NearRefused(f"--crs {crs!r} is not a CRS: use gcj02 (Amap, Tencent), bd09 (Baidu), wgs84 "
+                          "or an EPSG code such as EPSG:4549") from None
+    tx, ty = transform_xy(x, y, source, target_crs)
+    if not (math.isfinite(tx) and math.isfinite(ty)):
+        raise NearRefused(f"({x}, {y}) in {source.name} has no position in {target_crs}: X is longitude/easting, "
+                          "Y latitude/northing")
+    return tx, ty
+
+
+def near(lake: Lake, x: float, y: float, radius_m: float, target_crs: str,
+         department: str | None = None, who=None, crs: str | None = None) -> list[Feature]:
+    """Features of every dataset within ``radius_m`` metres of (x, y), nearest first.
+
+    (x, y) is in ``crs`` (GCJ-02, BD-09, an EPSG code, ...), by default the catalog's CRS ``target_crs``.
     ``who`` (catalog.enforce.AsConsumer): only the datasets and columns that consumer may read."""
     if not (0 < radius_m <= 100_000):
         raise NearRefused(f"--radius must be between 0 and 100000 metres, got {radius_m:g}")
+    given = f" ({crs})" if crs is not None else ""
+    x0, y0 = x, y
+    x, y = to_catalog_crs(x, y, crs, target_crs)
     crs = pyproj.CRS.from_user_input(target_crs)
     _, _, proj = _centre(x, y, crs)
     minx, miny, maxx, maxy = _search_box(proj, crs, radius_m)
     source = crs.to_string() if crs.to_epsg() is None else f"EPSG:{crs.to_epsg()}"
-    entry = audit.AuditEntry(action="near", statement=f"near {x} {y} radius {radius_m:g} m",
+    entry = audit.AuditEntry(action="near", statement=f"near {x0} {y0}{given} radius {radius_m:g} m",
                              department=department if who is None else who.consumer.department,
                              consumer=None if who is None else who.consumer.name)
     with audit.audited(lake, entry):
