@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import math
+import pathlib
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyproj
 import shapely
+import yaml
 from numpy.typing import ArrayLike, NDArray
 from pyproj.database import query_crs_info
 from pyproj.enums import PJType
@@ -40,7 +42,7 @@ from pyproj.enums import PJType
 from twinhub.standards.chinese_crs import out_of_china
 from twinhub.standards.crs import UnknownCRS, resolve_crs, transform_xy
 from twinhub.standards.crs_policy import CRSRefused, reprojection_record
-from twinhub.standards.pack import City
+from twinhub.standards.pack import City, StandardsError
 
 ALIKE_M = 2_000.0  # candidates whose positions agree this closely cannot be told apart by range
 TIE = 0.05  # candidates whose inside shares differ by less fit equally well
@@ -172,10 +174,53 @@ def _inside(x: NDArray, y: NDArray, gate: tuple[float, float, float, float]) -> 
     return (x >= gate[0]) & (x <= gate[2]) & (y >= gate[1]) & (y <= gate[3])
 
 
-def _metres(target_geographic: bool, dx: NDArray, dy: NDArray, lat: float) -> NDArray:
+def _metres(target_geographic: bool, dx: NDArray, dy: NDArray, lat: float | NDArray) -> NDArray:
+    """Metres between positions ``dx``/``dy`` apart (degrees when the target CRS is geographic: the local
+    scale at ``lat``, good to a fraction of a percent over a city)."""
     if not target_geographic:
         return np.hypot(dx, dy)
-    return np.hypot(dx * 111_320.0 * math.cos(math.radians(lat)), dy * 110_574.0)
+    return np.hypot(dx * 111_320.0 * np.cos(np.radians(lat)), dy * 110_574.0)
+
+
+metres_apart = _metres
+
+
+@dataclass(frozen=True)
+class Landmark:
+    """A well-known place of the city (city.yaml ``landmarks:``): its WGS 84 position and its names."""
+
+    name: str
+    lon: float
+    lat: float
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+
+@functools.lru_cache(maxsize=8)
+def load_landmarks(city_yaml: str | pathlib.Path) -> tuple[Landmark, ...]:
+    """The ``landmarks:`` of a city.yaml (none: an empty tuple); a malformed entry is a StandardsError.
+
+    >>> from twinhub.standards.pack import load_pack
+    >>> next(m for m in load_landmarks(load_pack().root / "city.yaml") if "人民广场" in m.names).lon
+    121.4753
+    """
+    data = yaml.safe_load(pathlib.Path(city_yaml).read_text(encoding="utf-8")) or {}
+    found = []
+    for i, entry in enumerate(data.get("landmarks") or ()):
+        try:
+            lon, lat = float(entry["lon"]), float(entry["lat"])
+            name = str(entry["name"]).strip()
+            aliases = tuple(str(a).strip() for a in entry.get("aliases") or ())
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise StandardsError(f"{city_yaml}: landmarks[{i}] needs name, lon and lat (WGS 84 degrees), "
+                                 "e.g. {name: 人民广场, lon: 121.4753, lat: 31.2322}") from None
+        if not (name and -180 <= lon <= 180 and -90 <= lat <= 90):
+            raise StandardsError(f"{city_yaml}: landmarks[{i}] ({name or 'no name'}): lon/lat out of range")
+        found.append(Landmark(name, lon, lat, aliases))
+    return tuple(found)
 
 
 def rank_crs(x: ArrayLike, y: ArrayLike, city: City, target_crs: str, limit: int = 5) -> list[CRSCandidate]:

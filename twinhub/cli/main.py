@@ -32,7 +32,7 @@ from twinhub.hub.manifest import ManifestError
 # use them, and the command groups kept in their own modules only when asked for: `twinhub datasets`
 # over a thousand datasets answers in well under a second (docs/production.md, Scale).
 COMMAND_MODULES = ("twinhub.cli.catalog", "twinhub.cli.standards", "twinhub.cli.ops", "twinhub.cli.governance",
-                   "twinhub.cli.serve", "twinhub.cli.lifecycle")
+                   "twinhub.cli.serve", "twinhub.cli.lifecycle", "twinhub.cli.crs")
 
 
 def _default_max_rows() -> int:

@@ -27,6 +27,7 @@ from twinhub.catalog.stage import SUMMARY, Stage
 from twinhub.connectors import SourceError, open_source
 from twinhub.connectors.readahead import read_ahead
 from twinhub.hub import completeness, faults, gate, partly_outside, protection
+from twinhub.hub.crs_evidence import evidence_hint
 from twinhub.hub.derive import Derivation, needed
 from twinhub.hub.diskspace import explain_disk_full
 from twinhub.hub.home import Hub
@@ -37,7 +38,6 @@ from twinhub.hub.registry import Registered
 from twinhub.standards import compat
 from twinhub.standards.conform import Conformed, Conformer, run_warnings
 from twinhub.standards.crs import resolve_crs
-from twinhub.standards.crs_detect import crs_hint
 from twinhub.standards.pack import Standard
 from twinhub.standards.score import cadence_seconds
 
@@ -183,7 +183,8 @@ def stage_dataset(hub: Hub, registered: Registered, run_id: str, force: bool = F
         connector.check()
         declared = manifest.source.get("crs") or connector.crs()
         if not declared:
-            hint = crs_hint(connector.chunks(2_000), hub.pack.city, hub.target_crs)
+            hint = evidence_hint(hub, connector.chunks(2_000), manifest.fields.get("name"),
+                                 manifest.fields.get("district"), exclude=manifest.id)
             raise SourceError(f"{connector.describe()}: no CRS declared by the source or in source.crs. {hint}")
         conformer = Conformer(conformance(  # refuses a too inaccurate reprojection before anything is read
             manifest, hub.pack, resolve_crs(declared).name, hub.target_crs, home=hub.home, crs_declared=declared,
