@@ -127,9 +127,32 @@ async function loadCollections() {
   document.body.dataset.loaded = String(state.collections.length);
 }
 
+// /map#bbox=minx,miny,maxx,maxy&collection=ID&item=FID (the HTML pages' map links): framed on one feature
+function focusOf() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const box = (params.get("bbox") || "").split(",").map(Number);
+  return box.length === 4 && box.every(Number.isFinite) ? { box, collection: params.get("collection"), item: params.get("item") } : null;
+}
+
+async function showFocus(focus) {
+  const collection = collectionOf(focus.collection);
+  if (!collection || !focus.item) return;
+  const feature = await api(`/collections/${encodeURIComponent(collection.id)}/items/${encodeURIComponent(focus.item)}`);
+  if (!feature.geometry) return;
+  const at = feature.geometry.type === "Point" ? feature.geometry.coordinates : firstPoint(feature.geometry);
+  new maplibregl.Popup({ maxWidth: "360px" }).setLngLat(at).setHTML(popupHtml(collection, feature.properties)).addTo(map);
+}
+
 let fitted = false;
 function fitOnce() {
   const boxes = state.collections.map((c) => c.extent.spatial.bbox[0]);
+  const focus = focusOf();
+  if (!fitted && focus) {
+    fitted = true;
+    map.fitBounds([[focus.box[0], focus.box[1]], [focus.box[2], focus.box[3]]], { padding: 80, duration: 0, maxZoom: 17 });
+    showFocus(focus).catch(showError);
+    return;
+  }
   if (fitted || !boxes.length) return;
   fitted = true;
   const union = boxes.reduce((a, b) => [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.max(a[2], b[2]), Math.max(a[3], b[3])]);
