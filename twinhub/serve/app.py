@@ -25,7 +25,7 @@ from twinhub.catalog.filters import CONFORMANCE as CQL2_CONFORMANCE
 from twinhub.catalog.lake import UnknownVersion
 from twinhub.hub.consumers import city_today, derived_inputs
 from twinhub.hub.home import Hub
-from twinhub.serve import errors, models
+from twinhub.serve import errors, html, models
 from twinhub.serve.collections import CRS84, Meta, catalog_meta, crs_of_uri, crs_uri, extent
 from twinhub.serve.models import EVERY_READ, GEOJSON, MVT, OF_A_COLLECTION
 from twinhub.serve.readers import reader
@@ -35,6 +35,7 @@ OPENAPI = "application/vnd.oai.openapi+json;version=3.1"  # FastAPI writes OpenA
 CONFORMANCE = (
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    html.CONFORMANCE,
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
@@ -142,6 +143,7 @@ def create_app(hub: Hub, today: dt.date | None = None, dagster_url: str | None =
     for kind in errors.EXPECTED:  # answered as they are: not server errors
         app.add_exception_handler(kind, errors.handle)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    html.install(app, f"twinhub · {hub.city.name}", dagster_url)  # HTML pages; added first: the headers below apply
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
@@ -189,7 +191,7 @@ def create_app(hub: Hub, today: dt.date | None = None, dagster_url: str | None =
             return FileResponse(STATIC / "index.html", media_type="text/html")  # a browser: the map
         b = base(request)
         return {"title": f"twinhub: {hub.city.name}", "description": "The city's data hub as OGC API – Features.",
-                "links": [{"rel": "self", "href": f"{b}/", "type": "application/json"},
+                "links": [{"rel": "self", "href": f"{b}/", "type": "application/json"}, html.alternate(f"{b}/"),
                           {"rel": "service-desc", "href": f"{b}/api", "type": OPENAPI},
                           {"rel": "service-doc", "href": f"{b}/api.html", "type": "text/html"},
                           {"rel": "conformance", "href": f"{b}/conformance", "type": "application/json"},
@@ -209,7 +211,8 @@ def create_app(hub: Hub, today: dt.date | None = None, dagster_url: str | None =
         finally:
             r.close()
         b = base(request)
-        return {"links": [{"rel": "self", "href": f"{b}/collections", "type": "application/json"}],
+        return {"links": [{"rel": "self", "href": f"{b}/collections", "type": "application/json"},
+                          html.alternate(f"{b}/collections")],
                 "collections": docs, "crs": [CRS84, crs_uri(hub.target_crs)]}
 
     @app.get("/collections/{cid}", summary="One collection",
@@ -295,6 +298,7 @@ def create_app(hub: Hub, today: dt.date | None = None, dagster_url: str | None =
             r.close()
         b = base(request)
         found["links"] = [{"rel": "self", "href": f"{b}/collections/{cid}/items/{fid}", "type": GEOJSON},
+                          html.alternate(f"{b}/collections/{cid}/items/{fid}"),
                           {"rel": "collection", "href": f"{b}/collections/{cid}", "type": "application/json"}]
         return JSONResponse(found, media_type=GEOJSON, headers={"Content-Crs": f"<{out_crs}>"})
 
@@ -428,6 +432,7 @@ def _collection(r: Reading, view: features.View, meta: Meta, b: str) -> dict:
                     "version": meta.version, "updated": meta.updated_at, "rows": meta.rows,
                     "quarantined_share": meta.quarantined_share, "protected_columns": list(view.protected)},
         "links": [{"rel": "self", "href": f"{b}/collections/{meta.id}", "type": "application/json"},
+                  html.alternate(f"{b}/collections/{meta.id}"),
                   {"rel": "items", "href": f"{b}/collections/{meta.id}/items", "type": GEOJSON},
                   {"rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables",
                    "href": f"{b}/collections/{meta.id}/queryables", "type": "application/schema+json"}],
@@ -439,7 +444,7 @@ def _collection(r: Reading, view: features.View, meta: Meta, b: str) -> dict:
 
 def _page_links(request: Request, page: features.Page) -> list[dict]:
     url = str(request.url)
-    links = [{"rel": "self", "href": url, "type": GEOJSON}]
+    links = [{"rel": "self", "href": url, "type": GEOJSON}, html.alternate(url)]
     if page.offset + page.limit < page.matched:
         query = dict(request.query_params)
         query.update(offset=str(page.offset + page.limit), limit=str(page.limit))
