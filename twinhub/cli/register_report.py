@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from twinhub.cli import output
 from twinhub.guided.dryrun import DryRun
 from twinhub.guided.guide import Proposal
@@ -14,9 +16,9 @@ def _profile(proposal: Proposal) -> list[str]:
     geometry = ", ".join(p.geometry_columns) or ("the source's own" if p.geometry_type else "none")
     head = [f"source: {p.describe}", f"sampled {p.rows_sampled} rows; encoding {p.encoding or 'n/a'}; "
             f"geometry: {geometry} ({p.geometry_type or 'no geometry'})"]
-    rows = [[c.name, c.type, f"{c.null_share:.0%}", c.distinct, "yes" if c.unique else "", ", ".join(c.examples)]
-            for c in p.columns]
-    lines = head + ["", output.table(["column", "type", "blank", "distinct", "unique", "examples"], rows)]
+    rows = [[c.name, c.type, f"{c.null_share:.0%}", c.distinct, "yes" if c.unique else "", ", ".join(c.examples),
+             p.looks.get(c.name, "")] for c in p.columns]
+    lines = head + ["", output.table(["column", "type", "blank", "distinct", "unique", "examples", "looks like"], rows)]
     return lines + [f"personal data: {line}" for line in privacy_lines(p.privacy)]
 
 
@@ -52,9 +54,16 @@ def _standards(proposal: Proposal) -> list[str]:
     lines = [f"standard: {chosen.standard.ref} ({chosen.standard.title})", "",
              output.table(["standard", "fit", ""], rows)]
     lines += [f"  note: {n}" for n in chosen.notes]
-    rows = [[m.field, "yes" if m.required else "", m.column or "-", f"{m.confidence:.2f}",
+    rows = [[m.field, "yes" if m.required else "", _mapped(m.value), f"{m.confidence:.2f}",
              ("" if m.sure or not m.column else "TODO ") + m.why] for m in chosen.mappings]
     return lines + ["", output.table(["field", "required", "column", "confidence", "why"], rows)]
+
+
+def _mapped(value: str | dict | None) -> str:
+    """A field's mapping as the manifest writes it: the column, or the derived mapping in flow style."""
+    if value is None:
+        return "-"
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def _labels(proposal: Proposal) -> list[str]:

@@ -19,6 +19,7 @@ import duckdb
 from twinhub.catalog.stage import Stage
 from twinhub.connectors import ConfigProblem, SourceError, open_source
 from twinhub.guided.source import GuidedError
+from twinhub.hub.derive import Derivation, DerivationRefused, needed
 from twinhub.hub.home import Hub
 from twinhub.hub.manifest import Manifest, conformance, source_policy
 from twinhub.standards.conform import Conformer
@@ -100,16 +101,27 @@ def dry_run(hub: Hub, manifest: Manifest, base_dir: pathlib.Path | None = None,
         raise GuidedError(f"{connector.describe()}: no CRS: set source.crs in the manifest, or give --crs EPSG:<code>")
     conformer = _conformer(hub, manifest, declared, "manifest" if manifest.source.get("crs") else "source", drafts or {})
     standard = conformer.c.standard
+    try:  # derived fields and filters (twinhub/hub/derive.py), as a run computes them
+        derivation = Derivation(manifest, connector.columns(), conformer.matchers) if needed(manifest) else None
+    except DerivationRefused as exc:
+        raise GuidedError(str(exc)) from None
     hub.staging_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="dry-run-", dir=hub.staging_dir) as tmp:
         stage = Stage(pathlib.Path(tmp) / "stage")
         try:
             for chunk in connector.chunks(hub.chunk_rows):
-                conformed = conformer.conform(chunk.frame, chunk.points if chunk.points is not None else chunk.geometry,
-                                              chunk.source_rows)
-                stage.write(conformed.rows, conformed.quarantine)
+                frame, rows = chunk.frame, chunk.source_rows
+                geometry, filtered = chunk.points if chunk.points is not None else chunk.geometry, {}
+                if derivation is not None:
+                    derived = derivation.apply(frame, geometry, rows)
+                    frame, geometry, rows, filtered = derived.frame, derived.geometry, derived.source_rows, derived.filtered
+                conformed = conformer.conform(frame, geometry, rows)
+                stage.write(conformed.rows, conformed.quarantine, filtered)
         except SourceError as exc:
             raise GuidedError(str(exc)) from None
+        finally:
+            if derivation is not None:
+                derivation.close()
         stage.finalize(tuple(standard.primary_key))
         reasons = top_reasons(stage)
     tally = conformer.tally.labels

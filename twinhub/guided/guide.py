@@ -131,8 +131,10 @@ def propose(hub: Hub, source: str, department: str, dataset: str | None = None, 
     columns = personal_columns(profile, chosen)
     if columns:
         manifest["columns"] = columns
-    parsed = parse_manifest(manifest, f"the proposal for {source}")
+    if chosen.vocabularies:
+        manifest["vocabularies"] = dict(chosen.vocabularies)
     drafts = label_drafts(chosen, profile, hub.pack)
+    parsed = parse_manifest(manifest, f"the proposal for {source}")
     result = dry_run(hub, parsed, drafts=_draft_crosswalks(parsed.id, drafts))
     if _complete(drafts, result, hub.pack):  # values beyond the sample got codes: count them in
         result = dry_run(hub, parsed, drafts=_draft_crosswalks(parsed.id, drafts))

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from twinhub.connectors import ConfigProblem, Connector, SourceError, open_source
+from twinhub.guided import semantics
+from twinhub.guided.areas import AreaUnit, area_units
 from twinhub.guided.locate import Located, geometry_columns, xy_pairs
 from twinhub.guided.profile import ColumnProfile, profile_frame
 from twinhub.guided.source import GuidedError
@@ -62,6 +64,8 @@ class Profile:
     frame: pd.DataFrame = field(repr=False)
     notes: list[str] = field(default_factory=list)
     privacy: dict = field(default_factory=dict)  # standards/privacy.py's findings in the sample, per source column
+    areas: dict[str, AreaUnit] = field(default_factory=dict)  # numeric columns of a polygon source: their area unit
+    looks: dict[str, str] = field(default_factory=dict)  # per column: what its values look like (semantics.py)
 
     @property
     def geometry_columns(self) -> tuple[str, ...]:
@@ -78,6 +82,8 @@ class Profile:
             "geometry": {"columns": list(self.geometry_columns), "kind": self.located.kind if self.located else
                          ("source" if self.geometry_type else None), "type": self.geometry_type},
             "crs": self.crs.as_dict(), "notes": self.notes, "privacy": self.privacy,
+            "areas": {c: {"unit": a.unit, "ratio": round(a.ratio, 4), "why": a.why} for c, a in self.areas.items()},
+            "looks": self.looks,
         }
 
 
@@ -225,9 +231,15 @@ def inspect_source(spec: dict, hub: Hub, base_dir: pathlib.Path | None = None, c
                 notes.append("the best CRS reads the columns the other way round: x and y are swapped in the proposal")
     else:
         choice = CRSChoice(None, "none", 0.0)
+    located_columns = located.columns if located else ()
+    numeric = [c.name for c in columns if c.type in ("integer", "number") and c.name not in located_columns]
+    areas = area_units(chunk.frame.rename(columns=str), numeric, geometry, source.get("crs") or declared)
+    looks = {c.name: said for c in columns if c.name not in located_columns and (said := semantics.describe(c))}
+    looks.update({c: a.why for c, a in areas.items() if a.unit is not None})
     return Profile(source=source, describe=connector.describe(), encoding=encoding, rows_sampled=len(chunk.frame),
                    columns=columns, located=located, geometry_type=_geometry_type(geometry), crs=choice,
-                   frame=chunk.frame, notes=notes, privacy=_personal_data(chunk.frame, located))
+                   frame=chunk.frame, notes=notes, privacy=_personal_data(chunk.frame, located), areas=areas,
+                   looks=looks)
 
 
 def _personal_data(frame: pd.DataFrame, located: Located | None) -> dict:

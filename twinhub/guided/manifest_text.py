@@ -68,7 +68,7 @@ def _field_lines(chosen: StandardScore) -> list[str]:
             lines.append(f"  # {m.field}:   # {TODO + ': ' if m.required else ''}{need}; no column fits it")
             continue
         todo = f"{TODO}: check; " if not m.sure else ""
-        lines.append(f"  {m.field}: {_q(m.column)}  # {todo}confidence {m.confidence:.2f}: {m.why}")
+        lines.append(f"  {m.field}: {_q(m.value)}  # {todo}confidence {m.confidence:.2f}: {m.why}")
     return lines
 
 
@@ -99,6 +99,15 @@ def _label_lines(dataset_id: str, drafts: list[LabelDraft]) -> list[str]:
     return lines
 
 
+def _vocabulary_lines(manifest: dict) -> list[str]:
+    """``vocabularies:`` free text fields whose values are a pack vocabulary's (districts)."""
+    bound = manifest.get("vocabularies") or {}
+    if not bound:
+        return []
+    return ["vocabularies:  # the values are this vocabulary's labels: outdated ones are mapped, unknown ones counted"] + [
+        f"  {field_name}: {_q(name)}" for field_name, name in bound.items()]
+
+
 def manifest_text(manifest: dict, profile: Profile, scores: list[StandardScore], drafts: list[LabelDraft],
                   command: str) -> str:
     """The manifest ``manifest`` (its keys) with comments from the profile and the scores."""
@@ -120,6 +129,7 @@ def manifest_text(manifest: dict, profile: Profile, scores: list[StandardScore],
         *_field_lines(chosen),
         *_privacy_lines(manifest, profile, chosen),
         *_label_lines(dataset_id, drafts),
+        *_vocabulary_lines(manifest),
         f"classification: {_q(manifest.get('classification', 'internal'))}  # {TODO}: public | internal | sensitive | restricted",
         "# schedule: \"0 2 * * *\"   # cron in the city's timezone, to run it regularly",
         "# steward: data@department.example   # who answers for the data",

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import frictionless
 import yaml
 
+from twinhub.guided.areas import AreaUnit
+from twinhub.guided.judge import judge
 from twinhub.guided.profile import ColumnProfile
 from twinhub.standards.labels import Matcher, suggest
 from twinhub.standards.pack import Standard, StandardsPack, Vocabulary
@@ -155,10 +157,12 @@ class Fit:
     confidence: float
     why: str
     values: float = 0.0  # for a label field: the share of the sample's values its vocabulary maps
+    spec: dict | None = None  # a derived mapping (docs: DERIVE_SYNTAX) instead of the bare column name
 
 
-def fit(standard: Standard, field: frictionless.Field, column: ColumnProfile, pack: StandardsPack) -> Fit:
-    """How well ``column`` fits ``field``, with the reason in words."""
+def fit(standard: Standard, field: frictionless.Field, column: ColumnProfile, pack: StandardsPack,
+        area: AreaUnit | None = None) -> Fit:
+    """How well ``column`` fits ``field``, with the reason in words (``area``: the column's area unit)."""
     score, via = name_score(column.name, field_names(standard, field))
     why = [f"name matches {via!r} ({score:.2f})"] if score else []
     score *= type_fit(field, column)
@@ -179,4 +183,6 @@ def fit(standard: Standard, field: frictionless.Field, column: ColumnProfile, pa
         if share:
             why.append(f"{share:.0%} of its values map to {vocabulary}")
         score = max(score, 0.4 + 0.6 * share if share >= 0.3 else 0.0, score * (0.5 + share))
-    return Fit(field.name, column.name, min(score, 1.0), "; ".join(why), share)
+    judged = judge(standard, field, column, pack, area, score, why)
+    share = judged.values if judged.values is not None and judged.values > share else share
+    return Fit(field.name, column.name, min(judged.score, 1.0), "; ".join(judged.why), share, judged.spec)

@@ -11,8 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import pandas as pd
+
+from twinhub.guided.derive import constant_level, derived_key
 from twinhub.guided.inspect import Profile
+from twinhub.guided.judge import DISTRICT_FIELDS, DISTRICTS
 from twinhub.guided.match import Fit, confident_code, fit, label_like
+from twinhub.guided.semantics import Hierarchy
 from twinhub.guided.source import GuidedError
 from twinhub.standards.labels import Matcher, is_null
 from twinhub.standards.pack import Standard, StandardsPack
@@ -28,10 +33,11 @@ LABEL_BONUS = 0.1  # added to the score times the share of label values the stan
 @dataclass
 class FieldMapping:
     field: str
-    column: str | None
+    column: str | None  # the (first) source column it reads
     confidence: float
     why: str
     required: bool
+    spec: dict | None = None  # a derived mapping ({key: [...]}, {constant: ...}, {expression: ...}, {column, level})
 
     @property
     def sure(self) -> bool:
@@ -39,7 +45,12 @@ class FieldMapping:
 
     def as_dict(self) -> dict:
         return {"field": self.field, "column": self.column, "confidence": round(self.confidence, 3), "why": self.why,
-                "required": self.required, "sure": self.sure}
+                "required": self.required, "sure": self.sure, **({"spec": self.spec} if self.spec else {})}
+
+    @property
+    def value(self) -> str | dict | None:
+        """What the manifest's ``fields.<field>`` says: the column, or the derived mapping."""
+        return self.spec or self.column
 
 
 @dataclass
@@ -48,14 +59,15 @@ class StandardScore:
     score: float
     mappings: list[FieldMapping]
     notes: list[str] = field(default_factory=list)
+    vocabularies: dict[str, str] = field(default_factory=dict)  # free text field -> the pack vocabulary its values are
 
     @property
-    def fields(self) -> dict[str, str]:
-        return {m.field: m.column for m in self.mappings if m.column}
+    def fields(self) -> dict[str, str | dict]:
+        return {m.field: m.value for m in self.mappings if m.column}
 
     def as_dict(self) -> dict:
         return {"standard": self.standard.ref, "score": round(self.score, 3), "notes": self.notes,
-                "fields": [m.as_dict() for m in self.mappings]}
+                "fields": [m.as_dict() for m in self.mappings], "vocabularies": self.vocabularies}
 
 
 @dataclass
@@ -119,6 +131,29 @@ def _unsure_required(standard: Standard, fits: list[Fit], chosen: dict[str, Fit]
             used.add(f.column)
 
 
+def _share_label_columns(standard: Standard, fits: list[Fit], chosen: dict[str, Fit]) -> None:
+    """A required text field may read the column a label field maps by its labels (names): ``adname``
+    gives admin_area both its area_code (黄浦区 -> 310101) and its name (黄浦区)."""
+    labelled = {f.column for name, f in chosen.items() if name in standard.vocabulary_fields and f.values > 0}
+    for f in sorted(fits, key=lambda f: -f.confidence):
+        field_ = next(x for x in standard.fields if x.name == f.field)
+        if (f.field not in chosen and standard.required(field_) and f.column in labelled and f.confidence >= MAPPED
+                and field_.name not in standard.vocabulary_fields and f.spec is None):
+            chosen[f.field] = f
+
+
+def _derive(standard: Standard, profile: Profile, pack: StandardsPack, chosen: dict[str, Fit]) -> None:
+    """A key no column holds, built from several; a level no column holds, from the division codes."""
+    mapped = {name: f.column for name, f in chosen.items() if f.spec is None}
+    key = standard.primary_key
+    if len(key) == 1 and key[0] not in chosen:
+        found = derived_key(profile, key[0], mapped)
+        if found is not None:
+            chosen[key[0]] = Fit(key[0], found.column, found.confidence, found.why, 0.0, found.spec)
+    if "level" not in chosen and (found := constant_level(standard, profile, mapped, pack)) is not None:
+        chosen["level"] = Fit("level", found.column, found.confidence, found.why, 0.0, found.spec)
+
+
 def _fallback(standard: Standard, profile: Profile, chosen: dict[str, Fit]) -> None:
     """A required label field no column is named for takes the most label-like column left, unsure."""
     used = {f.column for f in chosen.values()}
@@ -138,7 +173,7 @@ def _drop_unmatched_labels(standard: Standard, chosen: dict[str, Fit], notes: li
     """An optional label field none of whose values the vocabulary maps would quarantine every row: leave it out."""
     for name in list(chosen):
         f = next(f for f in standard.fields if f.name == name)
-        if name in standard.vocabulary_fields and not standard.required(f) and "map to" not in chosen[name].why:
+        if name in standard.vocabulary_fields and not standard.required(f) and chosen[name].values <= 0:
             notes.append(f"{name}: {chosen[name].column} looks like it ({chosen[name].why}) but none of its values are "
                          f"codes of {standard.vocabulary_fields[name]}; left unmapped (map it with a crosswalk to publish it)")
             del chosen[name]
@@ -151,20 +186,25 @@ def score_standard(standard: Standard, profile: Profile, pack: StandardsPack) ->
     rest x that of the optional ones, plus LABEL_BONUS x the share of the label fields'
     values its vocabularies know, times a penalty when the geometry does not fit.
     """
-    fits = [fit(standard, f, c, pack) for f in standard.attribute_fields for c in profile.attribute_columns]
+    fits = [fit(standard, f, c, pack, profile.areas.get(c.name))
+            for f in standard.attribute_fields for c in profile.attribute_columns]
     chosen = _assign(fits)
     notes: list[str] = []
     _drop_unmatched_labels(standard, chosen, notes)
+    _share_label_columns(standard, fits, chosen)
     _unsure_required(standard, fits, chosen)
     _fallback(standard, profile, chosen)
+    _derive(standard, profile, pack, chosen)
     mappings = [
         FieldMapping(f.name, chosen[f.name].column if f.name in chosen else None,
                      chosen[f.name].confidence if f.name in chosen else 0.0,
-                     chosen[f.name].why if f.name in chosen else "no column fits", standard.required(f))
+                     chosen[f.name].why if f.name in chosen else "no column fits", standard.required(f),
+                     chosen[f.name].spec if f.name in chosen else None)
         for f in standard.attribute_fields
     ]
-    required = [m.confidence for m in mappings if m.required]
-    optional = [m.confidence for m in mappings if not m.required]
+    evidence = [0.0 if m.spec and ("key" in m.spec or "constant" in m.spec) else m.confidence for m in mappings]
+    required = [c for m, c in zip(mappings, evidence) if m.required]  # a derived key or constant is no evidence
+    optional = [c for m, c in zip(mappings, evidence) if not m.required]  # that the standard fits
     mean = lambda xs: sum(xs) / len(xs) if xs else 1.0  # noqa: E731
     factor, why = _geometry_factor(standard, profile)
     if why:
@@ -172,7 +212,9 @@ def score_standard(standard: Standard, profile: Profile, pack: StandardsPack) ->
     labelled = [f.values for name, f in chosen.items() if name in standard.vocabulary_fields]
     bonus = LABEL_BONUS * mean(labelled) if labelled else 0.0  # its vocabularies know the values: strong evidence
     score = min(1.0, REQUIRED_WEIGHT * mean(required) + (1 - REQUIRED_WEIGHT) * mean(optional) + bonus) * factor
-    return StandardScore(standard, score, mappings, notes)
+    bound = {name: DISTRICTS for name, f in chosen.items() if name in DISTRICT_FIELDS
+             and name not in standard.vocabulary_fields and f"are districts of {DISTRICTS}" in f.why}
+    return StandardScore(standard, score, mappings, notes, bound)
 
 
 def choose_standard(profile: Profile, pack: StandardsPack, forced: str | None = None) -> list[StandardScore]:
@@ -188,11 +230,22 @@ def choose_standard(profile: Profile, pack: StandardsPack, forced: str | None = 
     return scores
 
 
-def label_draft(name: str, column: str, vocabulary_name: str, profile: Profile, pack: StandardsPack) -> LabelDraft:
-    """Each distinct sample value of ``column``: the vocabulary's code, a close suggestion, or ``?``."""
+def mapped_values(profile: Profile, column: str, spec: dict | None) -> pd.Series:
+    """The sample's values a field reads: the column's, or each list item at the mapping's level."""
+    values = profile.frame[column].astype("string").str.strip()
+    if spec and "column" in spec:
+        shape = Hierarchy(spec.get("separator"), 0, spec.get("split"))
+        return shape.values(values.dropna(), spec.get("level"))
+    return values
+
+
+def label_draft(name: str, column: str, vocabulary_name: str, profile: Profile, pack: StandardsPack,
+                spec: dict | None = None) -> LabelDraft:
+    """Each distinct sample value of ``column`` (at ``spec``'s level): the vocabulary's code, a close
+    suggestion, or ``?``."""
     vocabulary = pack.vocabulary(vocabulary_name)
     matcher = Matcher(vocabulary)
-    values = profile.frame[column].astype("string").str.strip()
+    values = mapped_values(profile, column, spec)
     entries = []
     for value, rows in values.value_counts().items():
         if is_null(value):
@@ -216,5 +269,5 @@ def suggested_entry(value: str, rows: int, vocabulary) -> LabelEntry:
 
 def label_drafts(chosen: StandardScore, profile: Profile, pack: StandardsPack) -> list[LabelDraft]:
     vocabularies = chosen.standard.vocabulary_fields
-    return [label_draft(m.field, m.column, vocabularies[m.field], profile, pack)
+    return [label_draft(m.field, m.column, vocabularies[m.field], profile, pack, m.spec)
             for m in chosen.mappings if m.column and m.field in vocabularies]
