@@ -40,7 +40,7 @@ class DatasetOutcome:
     @property
     def status(self) -> str:
         if self.ok:
-            return "published" if self.new_version else "unchanged"
+            return {True: "published", False: "unchanged", None: "kept"}[self.new_version]
         return "blocked" if self.blocked_by else "failed"
 
     @property
@@ -166,11 +166,14 @@ def run_datasets(hub: Hub, datasets: list[str] | None = None, force: bool = Fals
             outcomes.append(DatasetOutcome(i, False, error=f"{step or 'not materialized'}; {_kept(now)}", served=now))
     layers = sorted({".".join(k.path) for k in keys if k.path[0] in (CITY_SCHEMA, DERIVED_SCHEMA)})
     for table in layers:
-        meta = materialized.get(table)
-        outcomes.append(DatasetOutcome(table, True, rows_published=meta["dagster/row_count"].value, new_version=True)
-                        if meta is not None else
-                        DatasetOutcome(table, False, error=failures.get(table.replace(".", "__"), "not built: an input "
-                                                                        "was not published in this run")))
+        meta, failed = materialized.get(table), failures.get(table.replace(".", "__"))
+        if meta is not None:
+            outcomes.append(DatasetOutcome(table, True, rows_published=meta["dagster/row_count"].value, new_version=True))
+        elif failed:
+            outcomes.append(DatasetOutcome(table, False, error=failed))
+        else:  # skipped: an input published nothing in this run; the table serves what it held before
+            outcomes.append(DatasetOutcome(table, True, new_version=None,
+                                           changes="not rebuilt: an input was not published in this run"))
     return RunSummary(run_id=result.run_id, outcomes=outcomes)
 
 

@@ -36,6 +36,25 @@ def test_latest_runs_is_the_newest_run_of_each_dataset(demo_hub):
     assert all("details" not in r and r["served_tier"] for r in latest_runs(demo_hub.lake).values())
 
 
+def test_latest_runs_carry_the_served_versions_number_and_snapshot(demo_hub):
+    """The served version's number is how many versions the dataset published (rollbacks included); its
+    snapshot is the one the newest of them committed."""
+    con = demo_hub.lake.connect(read_only=True)
+    try:
+        runs = con.execute("SELECT dataset, run_id FROM catalog.runs WHERE status IN ('published', 'rollback') "
+                           "ORDER BY finished_at").fetchall()
+        snapshots = {(run, dataset): snapshot for run, dataset, snapshot in con.execute(
+            "SELECT json_extract_string(commit_extra_info, '$.run_id'), json_extract_string(commit_extra_info, "
+            "'$.dataset'), snapshot_id FROM lake.snapshots() WHERE commit_extra_info IS NOT NULL").fetchall()}
+    finally:
+        con.close()
+    expected: dict[str, tuple] = {}
+    for dataset, run_id in runs:
+        expected[dataset] = (expected.get(dataset, (0,))[0] + 1, snapshots[run_id, dataset])
+    found = latest_runs(demo_hub.lake)
+    assert {d: (r["served_version"], r["served_snapshot"]) for d, r in found.items()} == expected
+
+
 def test_datasets_lists_each_ones_newest_run(demo_hub):
     result = CliRunner().invoke(main, ["datasets", "--home", str(demo_hub.home), "--format", "json"])
     assert result.exit_code == 0, result.output
