@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from twinhub.cli.demo import prepare_demo
-from twinhub.hub import completeness
+from twinhub.hub import completeness, review
 from twinhub.hub.audit import audit_stage
 from twinhub.hub.home import Hub
 from twinhub.hub.ingest import publish_stage, stage_dataset
@@ -57,14 +57,14 @@ def _hub(tmp_path: pathlib.Path) -> Hub:
     return Hub.open(hub.home)
 
 
-def _register(hub: Hub, tmp_path: pathlib.Path, dataset: str, per_district: list[int]) -> str:
+def _register(hub: Hub, tmp_path: pathlib.Path, dataset: str, per_district: list[int], **extra) -> str:
     source = tmp_path / "landing" / f"{dataset}.csv"
     _stops(source, per_district, prefix=dataset[:3].upper())
     manifest = tmp_path / f"{dataset}.yaml"
     manifest.write_text(yaml.safe_dump({
         "department": "transport", "dataset": dataset, "title": f"Bus stops ({dataset})", "standard": "transit_stop",
         "source": {"format": "csv", "path": str(source), "x": "经度", "y": "纬度", "crs": "EPSG:4326"},
-        "fields": {"stop_id": "站点编号", "name": "站点名称", "mode": "方式", "district": "所属区"},
+        "fields": {"stop_id": "站点编号", "name": "站点名称", "mode": "方式", "district": "所属区"}, **extra,
     }, allow_unicode=True), encoding="utf-8")
     register(hub, manifest)
     return f"transport.{dataset}"
@@ -123,6 +123,19 @@ def test_totals_and_far_smaller_exports_are_flagged_and_honest_ones_are_not(tmp_
     finding = details["truncation"]["findings"][0]
     assert (finding["rows"], finding["peers"], finding["share_of_median"]) == (100, 4, pytest.approx(100 / 2000))
     assert details["release_notes"][1]["suspected_truncation"] == [finding["message"]]
+
+
+@pytest.mark.slow
+def test_a_capped_protected_column_is_flagged_without_its_values(tmp_path):
+    hub = _hub(tmp_path)
+    dataset = _register(hub, tmp_path, "hidden", CAPPED, columns={"district": {"classification": "sensitive"}})
+    review.approve(hub, dataset, "test: reviewed")  # a sensitive column waits for a steward
+    audit, details = _run(hub, dataset)
+    assert not audit.passed
+    (finding,) = audit.facts["findings"]
+    assert (finding["column"], finding["cap"], finding["groups_at_cap"], finding["groups"]) == ("district", 900, 8, [])
+    text = json.dumps([audit.facts, details["truncation"], details["release_notes"]], ensure_ascii=False)
+    assert "values not shown" in text and not any(code in text for code in DISTRICTS.values())
 
 
 @pytest.mark.slow

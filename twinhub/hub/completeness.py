@@ -30,7 +30,9 @@ from sqlglot import exp
 
 from twinhub.catalog.lake import META_SCHEMA, Lake
 from twinhub.catalog.stage import Stage
+from twinhub.hub.redact import PROTECTED_FROM
 from twinhub.standards import score
+from twinhub.standards.tiers import rank
 
 log = logging.getLogger("twinhub")
 
@@ -72,8 +74,9 @@ def _text_columns(con: duckdb.DuckDBPyConnection, glob: str, skip: set[str]) -> 
     return [c for c, n in zip(text, counts) if n <= MAX_GROUPS]
 
 
-def _group_cap(con: duckdb.DuckDBPyConnection, glob: str, column: str) -> dict | None:
-    """The ``group_cap`` finding of one column, if its largest groups look capped."""
+def _group_cap(con: duckdb.DuckDBPyConnection, glob: str, column: str, named: bool = True) -> dict | None:
+    """The ``group_cap`` finding of one column, if its largest groups look capped; ``named``: whether the
+    finding may show the groups' values (not for a protected column)."""
     c = _ident(column)
     capped = con.execute(
         f"WITH g AS (SELECT {c} AS value, count(*) AS n FROM read_parquet(?) WHERE {c} IS NOT NULL GROUP BY 1) "
@@ -84,22 +87,32 @@ def _group_cap(con: duckdb.DuckDBPyConnection, glob: str, column: str) -> dict |
     largest, groups = capped[0][1], capped[0][2]
     if groups > MAX_GROUPS or len(capped) < MIN_GROUPS_AT_CAP or not round_cap(largest):
         return None
-    values = [str(r[0]) for r in capped]
-    shown = ", ".join(values[:10]) + (", ..." if len(values) > 10 else "")
+    values = [str(r[0]) for r in capped] if named else []
+    shown = ", ".join(values[:10]) + (", ..." if len(values) > 10 else "") if named else "values not shown"
     return {"sign": "group_cap", "column": column, "cap": int(largest), "groups": values,
-            "groups_total": int(groups),
-            "message": f"{len(values)} of {groups} {column} groups have exactly {largest} rows, the most of any "
+            "groups_at_cap": len(capped), "groups_total": int(groups),
+            "message": f"{len(capped)} of {groups} {column} groups have exactly {largest} rows, the most of any "
                        f"({shown}): an export capped at {largest} rows per {column}?"}
 
 
-def group_caps(stage: Stage) -> list[dict]:
-    """``group_cap`` findings over the stage's conforming rows, one per capped column."""
+def protected_columns(privacy: dict | None) -> set[str]:
+    """Columns whose values must not leave the run (twinhub/hub/redact.py's tiers) or carry personal data:
+    a finding counts their groups but does not name them."""
+    columns = (privacy or {}).get("columns") or {}
+    return {name for name, c in columns.items()
+            if rank(c["classification"]) >= rank(PROTECTED_FROM) or c.get("personal_data")}
+
+
+def group_caps(stage: Stage, hidden: set[str] = frozenset()) -> list[dict]:
+    """``group_cap`` findings over the stage's conforming rows, one per capped column; the groups of a
+    ``hidden`` column are counted but not named."""
     if not stage.parts:
         return []
     con = stage.connect()
     try:
         skip = {stage.geometry_column} if stage.geometry_column else set()
-        return [f for c in _text_columns(con, stage.rows_glob, skip) if (f := _group_cap(con, stage.rows_glob, c))]
+        return [f for c in _text_columns(con, stage.rows_glob, skip)
+                if (f := _group_cap(con, stage.rows_glob, c, named=c not in hidden))]
     finally:
         con.close()
 
@@ -141,10 +154,10 @@ def far_smaller(rows_read: int, standard: str, peers: dict[str, int]) -> dict | 
                        f"{len(peers)} other {standard} datasets: a partial export?"}
 
 
-def assess(stage: Stage, standard: str, peers: dict[str, int]) -> dict:
+def assess(stage: Stage, standard: str, peers: dict[str, int], hidden: set[str] = frozenset()) -> dict:
     """The run-details record ``truncation``: ``suspected`` and the ``findings`` (each a ``sign``, its
-    facts and a ``message``)."""
-    findings = group_caps(stage)
+    facts and a ``message``); ``hidden``: columns whose groups a finding does not name."""
+    findings = group_caps(stage, hidden)
     findings += [f for f in (total_cap(stage.rows_read), far_smaller(stage.rows_read, standard, peers)) if f]
     return {"suspected": bool(findings), "findings": findings, "rows_read": stage.rows_read,
             "peers": len(peers)}
@@ -153,7 +166,8 @@ def assess(stage: Stage, standard: str, peers: dict[str, int]) -> dict:
 def record(lake: Lake, dataset: str, standard: str, stage: Stage, details: dict,
            weights: dict[str, float]) -> None:
     """Assess the stage into ``details["truncation"]`` and the score's completeness part (before finalize)."""
-    details["truncation"] = assess(stage, standard, peer_rows(lake, standard, dataset))
+    hidden = protected_columns(details.get("privacy"))
+    details["truncation"] = assess(stage, standard, peer_rows(lake, standard, dataset), hidden)
     if details["truncation"]["suspected"] and details.get("score"):
         details["score"] = score.penalize_truncation(details["score"], weights)
     for finding in details["truncation"]["findings"]:
