@@ -64,7 +64,7 @@ def _parse(text: str) -> exp.Expr:
     try:
         tree = guard._parse_one(text, "duckdb")  # one statement, counted on tokens; sqlglot's errors worded
     except guard.QueryRefused as exc:
-        raise ExpressionRefused(str(exc).replace("the query", "the expression")) from None
+        raise ExpressionRefused(str(exc).replace("the query", "the expression").replace("per query", "in an expression")) from None
     if isinstance(tree, (exp.Query, exp.Subquery)):
         raise ExpressionRefused("subqueries are not allowed in an expression: " + ROW_WISE_HINT)
     if isinstance(tree, (*guard._FORBIDDEN_NODES, exp.Command)) or not isinstance(tree, exp.Expr):

@@ -182,6 +182,7 @@ class Lake:
         self.data = pathlib.Path(data) if data else self.root / "data"
         self.previews = pathlib.Path(previews) if previews else self.root / "previews"
         self._extent = extent
+        self._current = False  # the catalog's own tables and views are this twinhub's (checked once)
 
     @property
     def extent(self) -> tuple[float, float, float, float] | None:
@@ -277,7 +278,19 @@ class Lake:
                 raise UnknownVersion(_no_snapshot(snapshot)) from exc
             raise
         con.execute(f"USE {ALIAS}")
+        if not read_only and snapshot is None:
+            self._upgrade(con)
         return con
+
+    def _upgrade(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Migrate a catalog made by an older twinhub before anything writes to it (once per Lake): the
+        ``catalog.*`` columns added since (NULL in old rows) and views of an older revision."""
+        if self._current:
+            return
+        if _outdated(con):
+            with_retry(lambda: _add_missing_audit_columns(con, self.audit_table))
+            with_retry(lambda: commit(con, lambda: _create_meta(con, self.audit_table)), what="upgrading the catalog")
+        self._current = True
 
     def ensure(self) -> None:
         """Create the catalog and its ``catalog.*`` tables and views if they do not exist."""
@@ -318,6 +331,20 @@ def _create_meta(con: duckdb.DuckDBPyConnection, audit_table: str) -> None:
         if views.get(name) != VIEWS_REVISION:  # missing, or written by an older twinhub
             con.execute(f"CREATE OR REPLACE VIEW {META_SCHEMA}.{name} AS {sql}")
             con.execute(f"COMMENT ON VIEW {META_SCHEMA}.{name} IS {_literal(VIEWS_REVISION)}")
+
+
+def _outdated(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the catalog lacks a column of META_TABLES or holds a view of another revision (False
+    when it has no ``catalog`` schema yet: ensure() makes it)."""
+    have = {f"{t}.{c}" for t, c in con.execute(
+        "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = ? AND schema_name = ?",
+        [ALIAS, META_SCHEMA]).fetchall()}
+    if not have:
+        return False
+    want = {f"{table}.{column.split()[0]}" for table, columns in META_TABLES.items() for column in columns.split(",")}
+    views = dict(con.execute("SELECT view_name, comment FROM duckdb_views() WHERE database_name = ? AND schema_name = ?",
+                             [ALIAS, META_SCHEMA]).fetchall())
+    return bool(want - have) or any(views.get(name) != VIEWS_REVISION for name in META_VIEWS)
 
 
 def _add_missing_columns(con: duckdb.DuckDBPyConnection, table: str, columns: str) -> None:

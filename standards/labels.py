@@ -305,44 +305,55 @@ def pick_levels(values: pa.Array | pa.ChunkedArray, levels: Levels, matcher: Mat
     """
     text = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
     text = pc.cast(text, pa.large_string())
-    if levels.split:
-        lists = pc.split_pattern(text, levels.split)
-    else:  # one value per cell: a list of one
-        lists = pa.LargeListArray.from_arrays(pa.array(np.arange(len(text) + 1), pa.int64()), text)
+    if not levels.split:  # one value per cell: its level, read once per distinct value
+        encoded = pc.dictionary_encode(text)
+        parts = [levels.part(v) if v is not None else None for v in encoded.dictionary.to_pylist()]
+        picked = pc.take(pa.array(parts, pa.large_string()), encoded.indices)
+        stats.cells += len(picked) - picked.null_count
+        return picked
+    lists = pc.split_pattern(text, levels.split)
     flat = pc.list_flatten(lists)
-    parents = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False)
+    parents = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False)  # ascending: cells in order
     encoded = pc.dictionary_encode(flat)
-    distinct = encoded.dictionary.to_pylist()
-    parts = [levels.part(v) if v is not None else None for v in distinct]
+    parts = [levels.part(v) if v is not None else None for v in encoded.dictionary.to_pylist()]
+    codes: dict[str, int] = {}  # code -> its number, in order of first sight
     found = [matcher.lookup(p) if matcher is not None and p is not None else None for p in parts]
-    codes = np.array([f.code if f is not None else "" for f in found], dtype=object)
     indices = encoded.indices.to_numpy(zero_copy_only=False)
-    present = np.array([p is not None for p in parts], dtype=bool)[indices] if len(flat) else np.zeros(0, bool)
-    mapped = np.array([f is not None for f in found], dtype=bool)[indices] if len(flat) else np.zeros(0, bool)
+    code_ids = np.array([codes.setdefault(f.code, len(codes)) if f else -1 for f in found], np.int64)[indices]
+    present = np.array([p is not None for p in parts], dtype=bool)[indices]
     chosen = np.full(len(text), -1, dtype=np.int64)
-    for candidates in (mapped, present):  # the first mapped value, else the first value
+    for candidates in (code_ids >= 0, present):  # the first mapped value, else the first value
         where = np.flatnonzero(candidates & (chosen[parents] < 0))
-        rows, first = np.unique(parents[where], return_index=True)
-        chosen[rows] = where[first]
-    _count(stats, text, parents[present], parents[mapped], codes[indices[mapped]])
-    part_of = pa.array(parts, pa.large_string())
-    taken = pc.take(part_of, pa.array(indices, pa.int64()))
+        first = where[_group_starts(parents[where])]
+        chosen[parents[first]] = first
+    _count(stats, text, parents, present, code_ids, list(codes))
+    taken = pc.take(pa.array(parts, pa.large_string()), encoded.indices)
     return pc.take(taken, pa.array(chosen, pa.int64(), mask=chosen < 0))
 
 
-def _count(stats: LevelStats, text: pa.Array, present: np.ndarray, mapped: np.ndarray, codes: np.ndarray) -> None:
-    """``present``/``mapped``: the cell of each non-blank / mapped value; ``codes``: each mapped value's code."""
-    values_per_cell = np.bincount(present, minlength=len(text))
+def _group_starts(sorted_cells: np.ndarray) -> np.ndarray:
+    """Positions where a run of equal values in an ascending array begins."""
+    if not len(sorted_cells):
+        return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero(np.concatenate([[True], sorted_cells[1:] != sorted_cells[:-1]]))
+
+
+def _count(stats: LevelStats, text: pa.Array, parents: np.ndarray, present: np.ndarray, code_ids: np.ndarray,
+           codes: list[str]) -> None:
+    """Per value: its cell (``parents``), whether it is non-blank, its code's number (-1: unmapped)."""
+    values_per_cell = np.bincount(parents[present], minlength=len(text))
     stats.cells += int((values_per_cell > 0).sum())
     stats.multi_valued += int((values_per_cell > 1).sum())
-    if not len(mapped):
+    mapped = code_ids >= 0
+    cells, ids = parents[mapped], code_ids[mapped]
+    if not len(cells):
         return
-    code_ids = np.unique(codes, return_inverse=True)[1]
-    pairs = np.unique(np.stack([mapped, code_ids]), axis=1)  # each (cell, code) once
-    conflicting = np.flatnonzero(np.bincount(pairs[0], minlength=len(text)) > 1)
+    starts = _group_starts(cells)  # a cell's values are its mapped values' codes: several differ?
+    differ = np.minimum.reduceat(ids, starts) != np.maximum.reduceat(ids, starts)
+    conflicting = cells[starts][differ]
     stats.conflicting += len(conflicting)
     for cell in conflicting[: max(0, 5 - len(stats.examples))].tolist():
-        stats.examples[text[cell].as_py()] = list(dict.fromkeys(codes[mapped == cell]))
+        stats.examples[text[cell].as_py()] = list(dict.fromkeys(codes[i] for i in ids[cells == cell].tolist()))
 
 
 def map_labels(values: pd.Series, table: Mapping[str, str]) -> pd.Series:

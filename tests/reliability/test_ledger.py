@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 
+import yaml
 from click.testing import CliRunner
 
-from twinhub.catalog.lake import META_SCHEMA
+from twinhub.catalog.lake import META_SCHEMA, META_VIEWS
 from twinhub.cli.main import main
+from twinhub.hub.home import Hub
 from twinhub.hub.ingest import ingest
 from twinhub.hub.ledger import ledger, trace
+from twinhub.hub.registration import register
 from twinhub.hub.registry import lookup
 
-from .conftest import DATASET, write_source
+from .conftest import BAD_EVERY, DATASET, write_source
 
 
 def _cli(hub, *args):
@@ -80,3 +83,60 @@ def test_trace_follows_a_source_row_to_its_key_or_its_quarantine_reasons(drill):
     assert "published under key facility_id='D-000003'" in shown.output and "drill point 3 v1" in shown.output
     missing = _cli(hub, "trace", DATASET, "--row", "3", "--run", "nope")
     assert missing.exit_code == 2 and "did not publish a version still held" in missing.output
+
+
+FILTERS = [{"keep": "TRY_CAST(capacity AS INTEGER) >= 0", "reason": "negative capacities are planning placeholders"},
+           {"keep": "NOT ends_with(id, '5')", "reason": "ids ending in 5 are exercises"}]
+
+
+def _register_with_filters(hub, tmp_path) -> None:
+    path = tmp_path / "drill_points.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    path.write_text(yaml.safe_dump({**data, "filter": FILTERS}, allow_unicode=True), encoding="utf-8")
+    register(hub, path)
+
+
+def test_filtered_rows_balance_the_ledger_across_chunks_and_trace_names_their_filter(drill, tmp_path):
+    hub, _ = drill  # 60 rows in chunks of 10
+    _register_with_filters(hub, tmp_path)
+    ingest(hub, lookup(hub, DATASET), run_id="f1")
+    negative = [i for i in range(1, 61) if i % BAD_EVERY == 0]  # row 35 fails both: the first filter counts it
+    fives = [i for i in range(1, 61) if i % 10 == 5 and i not in negative]
+    (run,) = ledger(hub.lake, DATASET)
+    assert (run["rows_read"], run["rows_filtered"], run["rows_quarantined"], run["rows_published"]) == (
+        60, len(negative) + len(fives), 0, 60 - len(negative) - len(fives))
+    assert run["balanced"]
+    for row, reason in [(14, FILTERS[0]["reason"]), (35, FILTERS[0]["reason"]), (15, FILTERS[1]["reason"])]:
+        found = trace(hub.lake, DATASET, row)
+        assert (found.outcome, found.filter_reason) == ("filtered", reason)
+    assert trace(hub.lake, DATASET, 16).outcome == "published"
+    shown = _cli(hub, "trace", DATASET, "--row", "15")
+    assert shown.exit_code == 0 and f"filtered: {FILTERS[1]['reason']}" in shown.output
+    listed = _cli(hub, "ledger", DATASET, "--format", "json")
+    assert json.loads(listed.output)[0]["rows_filtered"] == len(negative) + len(fives)
+
+
+def test_a_catalog_from_before_filters_is_migrated_and_its_old_runs_still_balance(drill, tmp_path):
+    hub, _ = drill
+    ingest(hub, lookup(hub, DATASET), run_id="old")
+    con = hub.lake.connect()
+    try:  # the catalog as a twinhub without filters left it: no rows_filtered, views of revision 4
+        for name, sql in META_VIEWS.items():
+            con.execute(f"CREATE OR REPLACE VIEW {META_SCHEMA}.{name} AS "
+                        + sql.replace(",\n               coalesce(r.rows_filtered, 0) AS rows_filtered", ""))
+            con.execute(f"COMMENT ON VIEW {META_SCHEMA}.{name} IS 'twinhub views 4'")
+        con.execute(f"ALTER TABLE {META_SCHEMA}.runs DROP COLUMN rows_filtered")
+    finally:
+        con.close()
+    assert ledger(hub.lake, DATASET)[0]["balanced"]  # read before any upgrade: as it was
+    hub = Hub.open(hub.home)  # a new process: its first writing connection upgrades the catalog
+    _register_with_filters(hub, tmp_path)
+    ingest(hub, lookup(hub, DATASET), run_id="new")
+    runs = {r["run_id"]: r for r in ledger(hub.lake, DATASET)}
+    assert runs["old"]["rows_filtered"] == 0 and runs["old"]["balanced"]  # NULL in the old row: none filtered
+    assert runs["new"]["rows_filtered"] == 13 and runs["new"]["balanced"]
+    con = hub.lake.connect(read_only=True)
+    try:
+        assert con.execute(f"SELECT run_id, rows_filtered FROM {META_SCHEMA}.quality").fetchall() == [("new", 13)]
+    finally:
+        con.close()

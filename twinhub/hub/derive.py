@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -211,7 +212,7 @@ class Derivation:
         self.level_stats[name] = LevelStats()
         return {}
 
-    @property
+    @functools.cached_property
     def sql(self) -> str:
         """The one SELECT run over each chunk (empty when nothing needs DuckDB)."""
         if not self.selects:
@@ -347,12 +348,12 @@ def _text(column: str) -> exp.Expr:
 
 def _key(columns: list[str]) -> exp.Expr:
     """md5 over the values, each marked ('v' + value, or 'n' for NULL) and joined by the unit
-    separator, as KEY_HEX hex digits; NULL when every value is blank (the key is then missing)."""
+    separator, as KEY_HEX hex digits; NULL when every value is NULL or empty (the key is then missing)."""
     marked = [exp.Coalesce(this=exp.DPipe(this=exp.Literal.string("v"), expression=_text(c)),
                            expressions=[exp.Literal.string("n")]) for c in columns]
     joined = _call("concat_ws", _call("chr", exp.Literal.number(UNIT_SEPARATOR)), *marked)
     digest = _call("substr", _call("md5", joined), exp.Literal.number(1), exp.Literal.number(KEY_HEX))
-    blank = exp.and_(*(exp.EQ(this=exp.Coalesce(this=_call("trim", _text(c)), expressions=[exp.Literal.string("")]),
+    blank = exp.and_(*(exp.EQ(this=exp.Coalesce(this=_text(c), expressions=[exp.Literal.string("")]),
                               expression=exp.Literal.string("")) for c in columns))
     return exp.Case(ifs=[exp.If(this=blank, true=exp.null())], default=digest)
 

@@ -29,8 +29,10 @@ def _records(cursor) -> list[dict]:
 
 
 def _runs(con, dataset: str | None, where: str = "", params: tuple = ()) -> list[dict]:
+    # a catalog not yet upgraded by a writing connection (catalog/lake.py) has no rows_filtered: none were
+    filtered = "coalesce(r.rows_filtered, 0)" if _has_filtered(con) else "0"
     sql = f"""SELECT r.dataset, r.run_id, r.status, r.finished_at, s.snapshot_id AS version,
-                     r.rows_read, r.rows_published, r.rows_quarantined, coalesce(r.rows_filtered, 0) AS rows_filtered,
+                     r.rows_read, r.rows_published, r.rows_quarantined, {filtered} AS rows_filtered,
                      r.rows_added, r.rows_updated,
                      r.rows_deleted, r.rows_unchanged, r.source_fingerprint, r.config_fingerprint,
                      r.source_crs, r.started_at, r.extent, r.error
@@ -42,6 +44,12 @@ def _runs(con, dataset: str | None, where: str = "", params: tuple = ()) -> list
               WHERE (? IS NULL OR r.dataset = ?) {where}
               ORDER BY r.finished_at DESC, r.dataset"""
     return _records(con.execute(sql, [dataset, dataset, *params]))
+
+
+def _has_filtered(con) -> bool:
+    return bool(con.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE database_name = ? AND schema_name = ? AND table_name = 'runs' "
+        "AND column_name = 'rows_filtered'", [ALIAS, META_SCHEMA]).fetchone()[0])
 
 
 def published_run(lake: Lake, dataset: str, run_id: str) -> PublishResult | None:
