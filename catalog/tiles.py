@@ -8,13 +8,14 @@ as text). The statement is a sqlglot tree; z, x and y are checked integers.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import duckdb
+import numpy as np
 import pyproj
-import sqlglot
 from sqlglot import exp
 
-from twinhub.catalog.features import BadRequest, View
+from twinhub.catalog.features import BadRequest, View, source_select, transform_box, transformer_between
 
 EXTENT, BUFFER = 4096, 64
 MAX_ZOOM = 22
@@ -38,11 +39,36 @@ def _table_envelope(z: int, x: int, y: int, table_crs: str) -> tuple[float, floa
     minx, miny, maxx, maxy = mercator_bounds(z, x, y)
     pad = (maxx - minx) * BUFFER / EXTENT
     box = (max(minx - pad, -HALF), max(miny - pad, -HALF), min(maxx + pad, HALF), min(maxy + pad, HALF))
-    transformer = pyproj.Transformer.from_crs(WEB_MERCATOR, table_crs, always_xy=True)
-    out = transformer.transform_bounds(*box, densify_pts=21)
+    transformer = transformer_between(WEB_MERCATOR, table_crs)
+    out = transform_box(transformer, box)
     if not all(map(math.isfinite, out)):
         raise BadRequest(f"tile {z}/{y}/{x} lies outside what the table's CRS can show")
     return out
+
+
+@lru_cache(maxsize=32)
+def transform_texts(table_crs: str) -> tuple[str, str]:
+    """How to name ``table_crs`` and Web Mercator to DuckDB's ST_Transform: as PROJ strings when they
+    transform exactly as the CRS codes do (checked on a grid over the CRS's area of use), else as the codes.
+
+    DuckDB spatial looks a code up in PROJ's database on every statement (~0.3 s a tile); a PROJ
+    string needs no look-up. A CRS whose way to WGS 84 needs more than its PROJ string says (a grid,
+    a published transformation) keeps its code."""
+    import warnings
+
+    source, target = pyproj.CRS.from_user_input(table_crs), pyproj.CRS.from_user_input(WEB_MERCATOR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # to_proj4 warns that a PROJ string may lose information: checked below
+        texts = (source.to_proj4(), target.to_proj4())
+    area = source.area_of_use
+    if area is None or not all(texts):
+        return table_crs, WEB_MERCATOR
+    lon, lat = np.meshgrid(np.linspace(area.west, area.east, 7), np.linspace(max(area.south, -85), min(area.north, 85), 7))
+    x, y = pyproj.Transformer.from_crs("EPSG:4326", source, always_xy=True).transform(lon.ravel(), lat.ravel())
+    by_code = np.array(pyproj.Transformer.from_crs(source, target, always_xy=True).transform(x, y))
+    by_text = np.array(pyproj.Transformer.from_crs(*texts, always_xy=True).transform(x, y))
+    same = np.isfinite(by_code).all() and np.allclose(by_code, by_text, rtol=0, atol=0.001)  # a millimetre
+    return texts if same else (table_crs, WEB_MERCATOR)
 
 
 def _value(column: str, kind: str) -> exp.Expr:
@@ -54,8 +80,10 @@ def _value(column: str, kind: str) -> exp.Expr:
     return exp.cast(ident, "VARCHAR")
 
 
-def tile(con: duckdb.DuckDBPyConnection, view: View, z: int, x: int, y: int, table_crs: str, layer: str) -> bytes:
-    """The MVT tile z/x/y of ``view`` (one layer named ``layer``); empty bytes when no feature meets it."""
+def tile(con: duckdb.DuckDBPyConnection, view: View, z: int, x: int, y: int, table_crs: str, layer: str,
+         source: exp.Table | None = None) -> bytes:
+    """The MVT tile z/x/y of ``view`` (one layer named ``layer``); empty bytes when no feature meets it.
+    ``source``: an indexed copy of the view's table (serve/copies.py), read instead of the lake table."""
     check_tile(z, x, y)
     if view.geometry is None:
         raise BadRequest("tiles: the collection has no geometry")
@@ -65,8 +93,9 @@ def tile(con: duckdb.DuckDBPyConnection, view: View, z: int, x: int, y: int, tab
                                                                   _table_envelope(z, x, y, table_crs)])
     projected = geometry.copy()
     if pyproj.CRS.from_user_input(table_crs) != pyproj.CRS.from_user_input(WEB_MERCATOR):
+        source_text, target_text = transform_texts(table_crs)
         projected = exp.Anonymous(this="ST_Transform", expressions=[
-            projected, exp.Literal.string(table_crs), exp.Literal.string(WEB_MERCATOR),
+            projected, exp.Literal.string(source_text), exp.Literal.string(target_text),
             exp.Kwarg(this=exp.var("always_xy"), expression=exp.true())])
     bounds = exp.Anonymous(this="ST_Extent", expressions=[exp.Anonymous(
         this="ST_TileEnvelope", expressions=[number(z), number(x), number(y)])])
@@ -74,11 +103,9 @@ def tile(con: duckdb.DuckDBPyConnection, view: View, z: int, x: int, y: int, tab
                                                                    number(BUFFER), exp.true()])
     properties = [exp.alias_(_value(c, t), exp.to_identifier(c, quoted=True))
                   for c, t in view.columns.items() if c != view.geometry]
-    inner = sqlglot.parse_one(view.select, read="duckdb")
-    source = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("v", quoted=True)))
+    inner = source_select(view, source, envelope)  # the tile's envelope filters right on the table
     features = (exp.select(*properties, exp.alias_(mvt_geometry, exp.to_identifier("__mvt", quoted=True)))
-                .from_(source)
-                .where(exp.Anonymous(this="ST_Intersects", expressions=[geometry.copy(), envelope])))
+                .from_(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("v", quoted=True)))))
     rows = exp.Subquery(this=features, alias=exp.TableAlias(this=exp.to_identifier("t", quoted=True)))
     aggregate = exp.Anonymous(this="ST_AsMVT", expressions=[exp.column(exp.to_identifier("t", quoted=True)),
                                                             exp.Literal.string(layer), number(EXTENT),

@@ -1,9 +1,9 @@
 """The OGC API – Features service of a hub (Part 1 Core, Part 2 CRS by reference, Part 3 CQL2 text).
 
-Every request opens the catalog read-only, resolves its reader (catalog/tokens.py: a bearer token's
-consumer, else the anonymous public reader), and reads through that reader's view of each table
-(catalog/features.py): the same grants, column protection and row filtering as
-``twinhub query --as``. Data requests are audited with the reader, the path and the rows returned;
+Every request resolves its reader (catalog/tokens.py: a bearer token's consumer, else the anonymous
+public reader) and reads through that reader's view of each table (catalog/features.py): the same
+grants, column protection and row filtering as ``twinhub query --as``. The worker keeps the catalog
+open and its decisions per catalog snapshot and reader (serve/cache.py). Data requests are audited with the reader, the path and the rows returned;
 the token never reaches the audit log, a log line or a URL.
 """
 
@@ -15,6 +15,7 @@ import threading
 import time
 import urllib.parse
 
+import duckdb
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -22,11 +23,13 @@ from fastapi.staticfiles import StaticFiles
 from twinhub.catalog import audit, features, tiles
 from twinhub.catalog.enforce import AsConsumer
 from twinhub.catalog.filters import CONFORMANCE as CQL2_CONFORMANCE
+from twinhub.catalog.grants import read_grants
 from twinhub.catalog.lake import UnknownVersion
 from twinhub.hub.consumers import city_today, derived_inputs
 from twinhub.hub.home import Hub
 from twinhub.serve import errors, html, models
-from twinhub.serve.collections import CRS84, Meta, catalog_meta, crs_of_uri, crs_uri, extent
+from twinhub.serve.cache import Context, Served
+from twinhub.serve.collections import CRS84, Meta, crs_of_uri, crs_uri
 from twinhub.serve.models import EVERY_READ, GEOJSON, MVT, OF_A_COLLECTION
 from twinhub.serve.readers import reader
 from twinhub.serve.tilecache import TileCache
@@ -60,28 +63,41 @@ class GeoJSONResponse(JSONResponse):
 
 
 class Reading:
-    """One request's reader, catalog connection and access (closed when the request ends).
+    """One request's reader, catalog cursor and access (released when the request ends).
 
-    ``as-of`` (a catalog version) reads the catalog as it was then, each column at the stricter of
-    its tiers then and now, as ``twinhub query --as-of`` does."""
+    The latest catalog is read on the worker's cursor of this thread, in one transaction, with the
+    access decisions and views the worker keeps for this snapshot and reader (serve/cache.py); the
+    token and the consumer's grants are read again on every request. ``as-of`` (a catalog version)
+    opens the catalog as it was then, each column at the stricter of its tiers then and now, as
+    ``twinhub query --as-of`` does (not cached: a rare request)."""
 
-    def __init__(self, hub: Hub, request: Request, today: dt.date, budget_s: float = 30.0):
-        self.hub, self.request = hub, request
+    def __init__(self, hub: Hub, request: Request, today: dt.date, budget_s: float = 30.0,
+                 served: Served | None = None):
+        self.hub, self.request, self._served = hub, request, served
+        self._deadline = time.monotonic() + budget_s
         as_of = _as_of(request)
-        try:
-            self.con = hub.lake.connect(read_only=True, snapshot=as_of)
-        except UnknownVersion as exc:
-            raise errors.ApiError(404, "NotFound", f"as-of: {exc}") from None
+        self._own = as_of is not None or served is None
+        self._transaction = False
+        if self._own:
+            try:
+                self.con = hub.lake.connect(read_only=True, snapshot=as_of)
+            except UnknownVersion as exc:
+                raise errors.ApiError(404, "NotFound", f"as-of: {exc}") from None
+        else:
+            self.con = served.take()
         try:
             self.consumer = reader(request, hub, today, self.con)  # tokens live beside DuckLake's metadata
-            tables = features.tables(self.con)
-            self.who = AsConsumer(self.consumer, today, derived_inputs(hub, tables))
-            self.access = self.who.access(self.con, hub.lake, time_travel=as_of is not None)
-            self.tables = tables
-            self.protect = _masking(self.con)
+            if self._own:
+                self.context = _uncached_context(hub, self.con, self.consumer, today, as_of is not None)
+            else:
+                grants = read_grants(self.con, hub.lake, consumer=self.consumer.name)  # before the transaction:
+                self.con.execute("BEGIN TRANSACTION")  # a missing grants table's error would abort it
+                self._transaction = True
+                self.context = served.context(self.con, served.snapshot(self.con), self.consumer, grants, today)
         except BaseException:
-            self.con.close()
+            self._release()
             raise
+        self.access, self.tables, self.protect = self.context.access, self.context.tables, self.context.protect
         # the time budget: past it, every statement still to run is interrupted and the request answers 503
         self._closed = threading.Event()
         self._timer = threading.Thread(target=self._expire, args=(budget_s,), daemon=True)
@@ -93,11 +109,17 @@ class Reading:
         while not self._closed.wait(0.05):  # an interrupt stops the running statement only: keep at it
             self.con.interrupt()
 
+    def _in_budget(self) -> None:
+        """Refuse to start a statement once the budget is spent (the timer stops those already running)."""
+        if time.monotonic() > self._deadline:
+            raise duckdb.InterruptException("the request's time budget is spent")
+
     def view(self, cid: str) -> features.View:
+        self._in_budget()
         if cid not in self.tables:
             raise errors.not_found(f"no collection {cid!r}: GET /collections lists them")
         try:
-            return features.view(self.con, self.access, cid, self.protect)
+            return self.context.view(self.con, cid)
         except features.UnknownCollection:
             raise errors.forbidden() from None
 
@@ -105,16 +127,54 @@ class Reading:
         out = []
         for table in self.tables:
             try:
-                view = features.view(self.con, self.access, table, self.protect)
+                view = self.context.view(self.con, table)
             except features.UnknownCollection:
                 continue
-            out.append((view, catalog_meta(self.con, self.hub, self.access, table)))
+            out.append((view, self.context.meta(self.con, table)))
         return out
+
+    def meta(self, cid: str) -> Meta:
+        return self.context.meta(self.con, cid)
+
+    def table_crs(self, cid: str) -> str:
+        return self.context.table_crs(self.con, cid)
+
+    def id_column(self, cid: str, view: features.View) -> str | None:
+        return self.context.id_column(self.con, cid, view)
+
+    def extent(self, cid: str, view: features.View) -> list[float] | None:
+        return self.context.extent(self.con, cid, view)
+
+    def source(self, cid: str, view: features.View):
+        """An indexed in-memory copy of the collection's table at this snapshot, when the worker has one."""
+        if self._own:
+            return None
+        return self._served.source(self.con, self.context.snapshot, cid, view)
 
     def close(self) -> None:
         self._closed.set()
         self._timer.join()
-        self.con.close()
+        self._release()
+
+    def _release(self) -> None:
+        if self._own:
+            self.con.close()
+            return
+        try:
+            if self._transaction:
+                self.con.execute("ROLLBACK")  # read only: nothing to keep
+        except duckdb.Error:
+            self.con.close()  # a cursor in an unknown state is not lent again
+            return
+        self._served.give(self.con)
+
+
+def _uncached_context(hub: Hub, con, consumer, today: dt.date, time_travel: bool) -> Context:
+    """A context of its own for a connection of its own (``as-of``, or an app without a worker cache)."""
+    tables = features.tables(con)
+    who = AsConsumer(consumer, today, derived_inputs(hub, tables))
+    _masking(con)
+    return Context(hub, Served.snapshot(con), consumer, who.access(con, hub.lake, time_travel=time_travel), tables)
 
 
 def _as_of(request: Request) -> int | None:
@@ -126,11 +186,10 @@ def _as_of(request: Request) -> int | None:
     return int(text)
 
 
-def _masking(con):
+def _masking(con) -> None:
     from twinhub.catalog import masking
 
     masking.register_functions(con)
-    return masking.protect_sql
 
 
 def create_app(hub: Hub, today: dt.date | None = None, dagster_url: str | None = None,
@@ -157,8 +216,11 @@ def create_app(hub: Hub, today: dt.date | None = None, dagster_url: str | None =
         response.headers["Referrer-Policy"] = "no-referrer"
         return response
 
+    served = Served(hub)  # this worker's catalog and caches (serve/cache.py)
+    app.state.served = served
+
     def reading(request: Request) -> Reading:
-        return Reading(hub, request, today or city_today(hub), budget_s)
+        return Reading(hub, request, today or city_today(hub), budget_s, served)
 
     def base(request: Request) -> str:
         return str(request.base_url).rstrip("/")
@@ -221,7 +283,7 @@ def create_app(hub: Hub, today: dt.date | None = None, dagster_url: str | None =
         r = reading(request)
         try:
             view = r.view(cid)
-            return _collection(r, view, catalog_meta(r.con, hub, r.access, cid), base(request))
+            return _collection(r, view, r.meta(cid), base(request))
         finally:
             r.close()
 
@@ -256,17 +318,18 @@ def create_app(hub: Hub, today: dt.date | None = None, dagster_url: str | None =
             view = r.view(cid)
             out_crs = _crs_param(crs, hub)
             box = _bbox_param(bbox, params.get("bbox-crs"), hub)
-            id_column = _id_column(r, cid, view)
+            id_column = r.id_column(cid, view)
             page = features.read_page(r.con, view, min(limit, features.MAX_LIMIT), offset, box[0] if box else None,
-                                      filter, target_crs=crs_of_uri(out_crs), table_crs=_table_crs(r, cid, hub),
-                                      id_column=id_column, bbox_crs=crs_of_uri(box[1]) if box else None)
+                                      filter, target_crs=crs_of_uri(out_crs), table_crs=r.table_crs(cid),
+                                      id_column=id_column, bbox_crs=crs_of_uri(box[1]) if box else None,
+                                      source=r.source(cid, view))
             entry.rows_returned, entry.columns = len(page.features), [f"{cid}.{c}" for c in view.columns]
         except BaseException as exc:
             entry.status, entry.message = ("refused" if isinstance(exc, errors.ApiError) else "error"), str(exc)[:500]
             raise
         finally:
             entry.duration_ms = (time.monotonic() - started) * 1000
-            audit.record(hub.lake, entry)
+            served.audit(entry)
             r.close()
         links = _page_links(request, page)
         body = {"type": "FeatureCollection", "features": page.features, "numberMatched": page.matched,
@@ -283,10 +346,11 @@ def create_app(hub: Hub, today: dt.date | None = None, dagster_url: str | None =
         try:
             view = r.view(cid)
             out_crs = _crs_param(crs, hub)
-            id_column = _id_column(r, cid, view)
+            id_column = r.id_column(cid, view)
             if id_column is None:
                 raise errors.not_found(f"{cid} has no identifier column: read its items instead")
-            found = features.read_one(r.con, view, fid, id_column, crs_of_uri(out_crs), _table_crs(r, cid, hub))
+            found = features.read_one(r.con, view, fid, id_column, crs_of_uri(out_crs), r.table_crs(cid),
+                                      r.source(cid, view))
             if found is None:
                 raise errors.not_found(f"no feature {fid!r} in {cid}")
             entry.rows_returned = 1
@@ -294,7 +358,7 @@ def create_app(hub: Hub, today: dt.date | None = None, dagster_url: str | None =
             entry.status, entry.message = ("refused" if isinstance(exc, errors.ApiError) else "error"), str(exc)[:500]
             raise
         finally:
-            audit.record(hub.lake, entry)
+            served.audit(entry)
             r.close()
         b = base(request)
         found["links"] = [{"rel": "self", "href": f"{b}/collections/{cid}/items/{fid}", "type": GEOJSON},
@@ -327,7 +391,7 @@ def create_app(hub: Hub, today: dt.date | None = None, dagster_url: str | None =
         r = reading(request)
         try:
             view = r.view(cid)
-            box = extent(r.con, view, _table_crs(r, cid, hub))
+            box = r.extent(cid, view)
         finally:
             r.close()
         fields = {c: _json_type(t) for c, t in view.columns.items() if c != view.geometry}
@@ -343,12 +407,12 @@ def create_app(hub: Hub, today: dt.date | None = None, dagster_url: str | None =
         r = reading(request)
         try:
             view = r.view(cid)
-            key = cache.key(r.con, view, z, x, y)
+            key = cache.key(r.context.snapshot, view, z, x, y)
             if request.headers.get("if-none-match") == f'"{key}"':
                 return Response(status_code=304, headers={"ETag": f'"{key}"'})
             body = cache.get(key)
             if body is None:
-                body = tiles.tile(r.con, view, z, x, y, _table_crs(r, cid, hub), cid)
+                body = tiles.tile(r.con, view, z, x, y, r.table_crs(cid), cid, r.source(cid, view))
                 cache.put(key, body)
         finally:
             r.close()
@@ -398,21 +462,6 @@ def _bbox_param(text: str | None, bbox_crs: str | None, hub: Hub):
     return tuple(values), crs
 
 
-def _table_crs(r: Reading, cid: str, hub: Hub) -> str:
-    row = r.con.execute("SELECT target_crs FROM catalog.datasets WHERE dataset = ?", [cid]).fetchone()
-    return (row[0] if row and row[0] else None) or hub.target_crs
-
-
-def _id_column(r: Reading, cid: str, view: features.View) -> str | None:
-    """The dataset's key when it is one readable column (city layers: none, items have no id)."""
-    try:
-        keys = [c for c, in r.con.execute("SELECT name FROM catalog.columns WHERE dataset = ? AND is_key",
-                                          [cid]).fetchall()]
-    except Exception:  # an older catalog without the is_key column
-        keys = []
-    return keys[0] if len(keys) == 1 and keys[0] in view.columns and keys[0] not in view.protected else None
-
-
 def _json_type(kind: str) -> str:
     if kind.startswith(("DECIMAL", "DOUBLE", "FLOAT", "REAL")):
         return "number"
@@ -422,7 +471,7 @@ def _json_type(kind: str) -> str:
 
 
 def _collection(r: Reading, view: features.View, meta: Meta, b: str) -> dict:
-    box = extent(r.con, view, _table_crs(r, meta.id, r.hub))
+    box = r.extent(meta.id, view)
     doc = {
         "id": meta.id, "title": meta.title, "description": meta.description, "itemType": "feature",
         "crs": [CRS84, crs_uri(meta.crs)], "storageCrs": crs_uri(meta.crs),

@@ -10,7 +10,7 @@ import duckdb
 import pyproj
 
 from twinhub.catalog.access import Access
-from twinhub.catalog.features import View
+from twinhub.catalog.features import View, transform_box, transformer_between
 from twinhub.catalog.lake import META_SCHEMA
 from twinhub.hub.home import Hub
 
@@ -95,8 +95,7 @@ def extent(con: duckdb.DuckDBPyConnection, view: View, crs: str) -> list[float] 
         this=exp.to_identifier("t", quoted=True)))).sql(dialect="duckdb")).fetchone()
     if box is None or box[0] is None:
         return None
-    source = pyproj.CRS.from_user_input(crs)
-    if not source.is_geographic:
-        box = pyproj.Transformer.from_crs(source, "OGC:CRS84", always_xy=True).transform_bounds(*box, densify_pts=21)
+    if not pyproj.CRS.from_user_input(crs).is_geographic:
+        box = transform_box(transformer_between(crs, "OGC:CRS84"), box)
     return [math.floor(box[0] * 1e7) / 1e7, math.floor(box[1] * 1e7) / 1e7,
             math.ceil(box[2] * 1e7) / 1e7, math.ceil(box[3] * 1e7) / 1e7]

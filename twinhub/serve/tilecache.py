@@ -11,10 +11,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 
-import duckdb
-
 from twinhub.catalog.features import View
-from twinhub.catalog.lake import ALIAS
 
 
 class TileCache:
@@ -24,8 +21,8 @@ class TileCache:
         self._lock = threading.Lock()
 
     @staticmethod
-    def key(con: duckdb.DuckDBPyConnection, view: View, z: int, x: int, y: int) -> str:
-        (snapshot,) = con.execute("SELECT max(snapshot_id) FROM ducklake_snapshots(?)", [ALIAS]).fetchone()
+    def key(snapshot: int, view: View, z: int, x: int, y: int) -> str:
+        """``snapshot``: the catalog snapshot the request reads (serve/cache.py)."""
         text = f"{snapshot}\n{view.select}\n{z}/{x}/{y}"
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
