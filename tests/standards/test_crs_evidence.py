@@ -19,6 +19,7 @@ import shapely
 import yaml
 from click.testing import CliRunner
 
+from twinhub.catalog.query import locked_connection
 from twinhub.cli.main import main
 from twinhub.connectors import SourceError, open_source
 from twinhub.hub.crs_evidence import evidence_hint, offset_findings, rank_with_evidence
@@ -203,6 +204,15 @@ def test_offset_warning_for_a_gcj02_copy_declared_as_wgs84_and_not_for_a_correct
     by_position, _ = offset_findings(city.hub, "transport.bus_stops_copy", glon, glat, standard="transit_stop")
     assert by_position and by_position[0]["paired_by"] == "position"
     assert by_position[0]["likely"] == "GCJ-02 declared as WGS 84"
+
+    # its standard from the registry; the catalog connection of the caller reused (and left open)
+    con = locked_connection(city.hub.lake)
+    try:
+        again, _ = offset_findings(city.hub, "transport.bus_stops", glon, glat, names, con=con)
+        assert again and again[0]["standard"] == "transit_stop" and again[0]["likely"] == "GCJ-02 declared as WGS 84"
+        assert con.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        con.close()
 
     assert offset_findings(city.hub, "transport.bus_stops_copy", lon, lat, names, standard="transit_stop") == ([], "")
     assert offset_findings(city.hub, "transport.bus_stops_copy", lon + 1e-5, lat, standard="transit_stop") == ([], "")

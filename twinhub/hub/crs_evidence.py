@@ -26,12 +26,14 @@ dataset (filtered to the names wanted), numpy and shapely's STRtree for the rest
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 import shapely
@@ -139,10 +141,9 @@ def sample_rows(x: ArrayLike, y: ArrayLike, *columns: ArrayLike | None,
 
 
 def _text(values: NDArray) -> NDArray:
-    """Names as stripped strings, '' for missing ones."""
-    out = np.array(["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).strip() for v in values],
-                   dtype=object)
-    return out
+    """Names as stripped strings, '' for missing ones (vectorized: published names may be many)."""
+    series = pd.Series(values, dtype=object)
+    return series.where(series.notna(), "").astype(str).str.strip().to_numpy(dtype=object)
 
 
 # --------------------------------------------------------------------------- what the hub publishes
@@ -157,8 +158,23 @@ class Published:
     datasets: NDArray
 
 
+@contextlib.contextmanager
+def _catalog(hub: Hub, con: duckdb.DuckDBPyConnection | None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """``con`` (the caller's catalog connection, left open), else a read-only one closed afterwards: opening
+    one costs most of what these checks cost (loading the spatial extension), so a caller holding one
+    passes it."""
+    if con is not None:
+        yield con
+        return
+    opened = locked_connection(hub.lake)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
 def published_named(hub: Hub, wanted: Iterable[str], exclude: str | None = None,
-                    standard: str | None = None) -> Published:
+                    standard: str | None = None, con: duckdb.DuckDBPyConnection | None = None) -> Published:
     """Every published feature (of ``standard``, if given) whose ``name`` column is one of ``wanted``.
 
     One query per dataset with a ``name`` and a geometry column, filtered in DuckDB to the wanted names."""
@@ -168,15 +184,12 @@ def published_named(hub: Hub, wanted: Iterable[str], exclude: str | None = None,
     datasets: list[str] = []
     if not wanted:
         return Published(np.array([], dtype=object), np.array([], dtype=object), np.array([], dtype=object))
-    con = locked_connection(hub.lake)
-    try:
-        for dataset, geometry in _named_layers(con, exclude, standard):
-            rows = con.execute(_named_sql(dataset, geometry), [wanted]).fetchall()
+    with _catalog(hub, con) as catalog:
+        for dataset, geometry in _named_layers(catalog, exclude, standard):
+            rows = catalog.execute(_named_sql(dataset, geometry), [wanted]).fetchall()
             names += [r[0] for r in rows]
             geometries += [r[1] for r in rows]
             datasets += [dataset] * len(rows)
-    finally:
-        con.close()
     return Published(_text(np.array(names, dtype=object)),
                      shapely.from_wkb(np.array(geometries, dtype=object)) if geometries else np.array([], dtype=object),
                      np.array(datasets, dtype=object))
@@ -322,11 +335,12 @@ def tied_candidates(x: NDArray, y: NDArray, hub: Hub) -> list[CRSCandidate]:
 
 
 def rank_with_evidence(hub: Hub, x: ArrayLike, y: ArrayLike, names: ArrayLike | None = None,
-                       districts: ArrayLike | None = None, exclude: str | None = None) -> CRSEvidence:
+                       districts: ArrayLike | None = None, exclude: str | None = None,
+                       con: duckdb.DuckDBPyConnection | None = None) -> CRSEvidence:
     """Rank the CRSs ``x``/``y`` (as the source wrote them) could be in, with the hub's evidence.
 
     ``names``/``districts``: the rows' name and district (same length as x); ``exclude``: a dataset whose
-    published rows are not evidence (the one being checked)."""
+    published rows are not evidence (the one being checked); ``con``: an open catalog connection to use."""
     xs, ys, (ns, ds) = sample_rows(x, y, names, districts)
     candidates = tied_candidates(xs, ys, hub)
     result = CRSEvidence(candidates, sampled=int(xs.size))
@@ -335,7 +349,7 @@ def rank_with_evidence(hub: Hub, x: ArrayLike, y: ArrayLike, names: ArrayLike | 
     target = resolve_crs(hub.target_crs)
     placed = _placed(xs, ys, candidates, target.name)
     wanted = set(ns if ns is not None else ()) | set(ds if ds is not None else ())
-    published = published_named(hub, wanted, exclude)
+    published = published_named(hub, wanted, exclude, con=con)
     found = []
     if ns is not None:
         landmarks = load_landmarks(hub.pack.root / "city.yaml")
@@ -398,7 +412,8 @@ def centres(geometry: ArrayLike) -> tuple[NDArray, NDArray]:
 
 
 def offset_findings(hub: Hub, dataset_id: str, x: ArrayLike, y: ArrayLike, names: ArrayLike | None = None,
-                    standard: str | None = None) -> tuple[list[dict], str]:
+                    standard: str | None = None,
+                    con: duckdb.DuckDBPyConnection | None = None) -> tuple[list[dict], str]:
     """Do ``dataset_id``'s staged points (``x``/``y`` in the hub's target CRS) sit one GCJ-02 or BD-09 offset
     away from the published features of its standard?
 
@@ -409,13 +424,19 @@ def offset_findings(hub: Hub, dataset_id: str, x: ArrayLike, y: ArrayLike, names
     the shifted ones). When the points are 100-2,500 m off and undoing an offset brings them to within a
     quarter of that, a finding says so, with the numbers. Returns ``(findings, message)``: plain dicts and
     one line for the run's log ('' when there is none).
+
+    ``standard``: the dataset's (default: its registry entry's, else the catalog's); ``con``: an open catalog
+    connection to read on (without one, a read-only connection is opened and closed: ~0.3-3 s of the cost).
     """
-    standard = standard or _standard_of(hub, dataset_id)
     xs, ys, (ns,) = sample_rows(x, y, names)
-    if xs.size == 0 or standard is None:
+    if xs.size == 0:
         return [], ""
     target = resolve_crs(hub.target_crs)
-    published = _published_near(hub, xs, ys, standard, target.is_geographic)
+    with _catalog(hub, con) as catalog:
+        standard = standard or _standard_of(hub, dataset_id, catalog)
+        if standard is None:
+            return [], ""
+        published = _published_near(catalog, xs, ys, standard, target.is_geographic)
     if published[0].size < 1:
         return [], ""
     hypotheses = _offset_hypotheses(xs, ys, target.name)
@@ -447,19 +468,14 @@ def offset_findings(hub: Hub, dataset_id: str, x: ArrayLike, y: ArrayLike, names
     return [finding], finding["message"]
 
 
-def _standard_of(hub: Hub, dataset_id: str) -> str | None:
-    from twinhub.hub.registry import lookup
+def _standard_of(hub: Hub, dataset_id: str, con: duckdb.DuckDBPyConnection) -> str | None:
+    from twinhub.hub.registry import NotRegistered, lookup
 
     try:
-        return lookup(hub, dataset_id).manifest.standard
-    except Exception:  # noqa: BLE001 - not registered: the catalog may know it
-        pass
-    con = locked_connection(hub.lake)
-    try:
+        return lookup(hub, dataset_id, include_retired=True).manifest.standard
+    except NotRegistered:  # not registered (any more): the catalog may know it
         row = con.execute(f"SELECT standard FROM {META_SCHEMA}.datasets WHERE dataset = ?", [dataset_id]).fetchone()
-    finally:
-        con.close()
-    return row[0] if row else None
+        return row[0] if row else None
 
 
 def _offset_hypotheses(x: NDArray, y: NDArray, target: str) -> dict[str, tuple[NDArray, NDArray]]:
@@ -473,23 +489,19 @@ def _offset_hypotheses(x: NDArray, y: NDArray, target: str) -> dict[str, tuple[N
     return out
 
 
-def _published_near(hub: Hub, x: NDArray, y: NDArray, standard: str, geographic: bool) -> tuple[NDArray, NDArray, NDArray]:
-    """(px, py, names) of published point features of ``standard`` around the staged points (3 km margin)."""
+def _published_near(con: duckdb.DuckDBPyConnection, x: NDArray, y: NDArray, standard: str,
+                    geographic: bool) -> tuple[NDArray, NDArray, NDArray]:
+    """(px, py, names) of published features (their centres) of ``standard`` around the staged points (3 km
+    margin), read as numpy columns."""
     margin = 3_000.0 / 111_000.0 if geographic else 3_000.0
     box = [float(np.min(x)) - margin, float(np.min(y)) - margin, float(np.max(x)) + margin, float(np.max(y)) + margin]
-    px: list[float] = []
-    py: list[float] = []
-    pn: list[Any] = []
-    con = locked_connection(hub.lake)
-    try:
-        for dataset, geometry, has_name in _standard_layers(con, standard):
-            rows = con.execute(_near_sql(dataset, geometry, has_name), box).fetchall()
-            px += [r[0] for r in rows]
-            py += [r[1] for r in rows]
-            pn += [r[2] for r in rows]
-    finally:
-        con.close()
-    return np.asarray(px, dtype=np.float64), np.asarray(py, dtype=np.float64), _text(np.array(pn, dtype=object))
+    parts = [con.execute(_near_sql(dataset, geometry, has_name), box).fetchnumpy()
+             for dataset, geometry, has_name in _standard_layers(con, standard)]
+    if not parts:
+        return np.empty(0), np.empty(0), np.empty(0, dtype=object)
+    px, py, pn = (np.concatenate([np.asarray(p[k]) for p in parts]) for k in ("x", "y", "name"))
+    ok = np.isfinite(px.astype(np.float64)) & np.isfinite(py.astype(np.float64))
+    return px.astype(np.float64)[ok], py.astype(np.float64)[ok], _text(pn.astype(object)[ok])
 
 
 def _standard_layers(con, standard: str) -> list[tuple[str, str, bool]]:
@@ -512,11 +524,12 @@ def _near_sql(dataset: str, geometry: str, has_name: bool) -> str:
     schema, table = dataset.split(".", 1)
     geom = exp.column(exp.to_identifier(geometry, quoted=True))
     centre = exp.Anonymous(this="ST_Centroid", expressions=[geom])
-    name = exp.column(exp.to_identifier("name", quoted=True)) if has_name else exp.Null()
+    name = exp.column(exp.to_identifier("name", quoted=True)) if has_name else exp.cast(exp.Null(), "VARCHAR")
     source = exp.Table(this=exp.to_identifier(table, quoted=True), db=exp.to_identifier(schema, quoted=True))
     box = exp.Anonymous(this="ST_MakeEnvelope", expressions=[exp.Placeholder() for _ in range(4)])
-    return (exp.select(exp.Anonymous(this="ST_X", expressions=[centre]),
-                       exp.Anonymous(this="ST_Y", expressions=[centre.copy()]), name)
+    return (exp.select(exp.alias_(exp.Anonymous(this="ST_X", expressions=[centre]), "x"),
+                       exp.alias_(exp.Anonymous(this="ST_Y", expressions=[centre.copy()]), "y"),
+                       exp.alias_(name, "name"))
             .from_(source)
             .where(exp.Anonymous(this="ST_Intersects_Extent", expressions=[geom.copy(), box]))
             .limit(MAX_PUBLISHED).sql(dialect="duckdb"))
