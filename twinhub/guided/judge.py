@@ -24,6 +24,7 @@ from sqlglot import exp
 from twinhub.guided import semantics
 from twinhub.guided.areas import TITLES, AreaUnit
 from twinhub.guided.profile import ColumnProfile, profile_column
+from twinhub.guided.values import _value_fit, value_fit
 from twinhub.standards.pack import Standard, StandardsPack
 
 DISTRICTS = "admin_division"  # the pack vocabulary district names are matched against
@@ -95,8 +96,6 @@ def judge_area(field: frictionless.Field, column: ColumnProfile, area: AreaUnit 
 
 
 def judge_district(column: ColumnProfile, pack: StandardsPack, j: Judged) -> None:
-    from twinhub.guided.match import value_fit
-
     if DISTRICTS not in pack.vocabularies or column.type != "string":
         return
     share = value_fit(column, pack.vocabulary(DISTRICTS)).exact
@@ -115,8 +114,6 @@ def level_profiles(column: ColumnProfile, found: semantics.Hierarchy) -> list[tu
 def judge_levels(field: frictionless.Field, column: ColumnProfile, vocabulary: str, pack: StandardsPack,
                  j: Judged) -> None:
     """A label field over lists/paths: the level whose values the vocabulary maps best."""
-    from twinhub.guided.match import _value_fit
-
     found = semantics.hierarchy(column)
     if found is None or column.values is None:
         return
