@@ -30,14 +30,16 @@ def compile_schema(
     pack: StandardsPack,
     extent: tuple[float, float, float, float] | None = None,
     cross_row: bool = True,
+    outside: str = "keep",
 ) -> pa.DataFrameSchema:
     """pandera schema for ``standard``.
 
     ``extent`` (in the target CRS) adds the plausibility gate to the geometry.
     With ``cross_row=False`` uniqueness is left out: the hub checks it over the
-    whole staged dataset in DuckDB rather than chunk by chunk.
+    whole staged dataset in DuckDB rather than chunk by chunk. ``outside``: the manifest's policy for
+    a line or polygon partly outside the extent (``keep`` or ``quarantine``; points must be inside).
     """
-    context = Context(pack=pack, standard=standard, extent=extent)
+    context = Context(pack=pack, standard=standard, extent=extent, outside=outside)
     columns = {}
     for field in standard.fields:
         nullable = not standard.required(field)

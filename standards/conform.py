@@ -64,6 +64,7 @@ class Conformance:
     crosswalks: dict[str, tuple[Crosswalk, ...]] = field(default_factory=dict)  # per field, in order
     accept_accuracy_m: float | None = None  # the manifest accepts a reprojection this inaccurate
     repair_geometry: bool = False  # the manifest allows make_valid on invalid geometries
+    outside: str = "keep"  # a line or polygon partly outside the gate: keep (reported) or quarantine
     crs_declared: str | None = None  # the CRS as written (default: source_crs)
     crs_how: str = "manifest"  # where it was declared: manifest (source.crs) | source (the file itself)
     vocabularies: dict[str, str] = field(default_factory=dict)  # the manifest's bindings: field -> vocabulary
@@ -148,7 +149,8 @@ class Conformer:
         self.c = conformance
         self.count_keys = count_keys
         city = conformance.pack.city
-        self.schema = compile_schema(conformance.standard, conformance.pack, conformance.gate, cross_row=False)
+        self.schema = compile_schema(conformance.standard, conformance.pack, conformance.gate, cross_row=False,
+                                     outside=conformance.outside)
         self.source_crs = resolve_crs(conformance.source_crs)
         self.target_crs = resolve_crs(conformance.target_crs)
         self.crs_record = reprojection_record(

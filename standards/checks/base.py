@@ -60,6 +60,7 @@ class Context:
     pack: StandardsPack | None = None
     standard: Standard | None = None
     extent: tuple[float, float, float, float] | None = None
+    outside: str = "keep"  # the manifest's policy for a line or polygon partly outside the extent
 
 
 class Check:

@@ -4,7 +4,8 @@
 A point must lie inside the extent. A line or polygon fails only when it lies wholly outside: one that
 crosses the extent's edge (a district boundary whose islet lies past it, a ferry route to a neighbour) is
 kept, and the run reports its outside part (twinhub/hub/partly_outside.py: share outside, the part's
-bounding box). That is the policy ``outside: keep`` of docs/standards.md.
+bounding box): the manifest's ``outside: keep``, the default. With ``outside: quarantine`` it must lie
+wholly inside, as a point must.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from twinhub.standards.checks.base import GEOMETRY, Check
 from twinhub.standards.checks.shapes import geometry_check, objects, points_within_box, type_id, within_box
 
 POINT_TYPES = (type_id("Point"), type_id("MultiPoint"))
+KEEP, QUARANTINE = "keep", "quarantine"  # the manifest's ``outside:`` policies for shapes crossing the edge
 
 
 def meets_box(geoms: np.ndarray, extent: tuple[float, float, float, float]) -> np.ndarray:
@@ -47,15 +49,16 @@ class OutsideCity(Check):
         if field.type != "geojson" or context.extent is None:
             return None
         extent = tuple(context.extent)
-        return geometry_check(self, {"extent": extent},
+        return geometry_check(self, {"extent": extent, "outside": context.outside},
                               self.message.format(extent=[round(v, 4) for v in extent]))
 
     def vectorized(self, statistics):
         extent = statistics["extent"]
+        inside = within_box if statistics.get("outside", KEEP) == QUARANTINE else meets_box
 
         def test(values):
             geoms = objects(values)
-            return meets_box(geoms, extent) | shapely.is_empty(geoms)
+            return inside(geoms, extent) | shapely.is_empty(geoms)
 
         return test
 

@@ -64,7 +64,7 @@ def _pack(root: pathlib.Path, extent: tuple[float, ...]) -> pathlib.Path:
     return root
 
 
-def _run(tmp_path: pathlib.Path, extent: tuple[float, ...]):
+def _run(tmp_path: pathlib.Path, extent: tuple[float, ...], **extra):
     landing = tmp_path / "landing"
     landing.mkdir(parents=True)
     with zipfile.ZipFile(BOROUGHS) as z:  # the Shapefile as published; its .prj is ESRI WKT (feet)
@@ -78,7 +78,7 @@ def _run(tmp_path: pathlib.Path, extent: tuple[float, ...]):
     manifest.write_text(yaml.safe_dump({
         "department": "planning", "dataset": "boroughs", "title": "Borough boundaries", "standard": "borough",
         "source": {"format": "shapefile", "path": str(landing / "nybb.shp"), "crs": "EPSG:2263"},
-        "fields": {"boro_code": "BoroCode", "name": "BoroName"}}), encoding="utf-8")
+        "fields": {"boro_code": "BoroCode", "name": "BoroName"}, **extra}), encoding="utf-8")
     register(hub, manifest)
     result = ingest(hub, lookup(hub, "planning.boroughs"), run_id="r1")
     con = hub.lake.connect(read_only=True)
@@ -128,6 +128,14 @@ def test_with_the_extent_widened_to_the_real_boundary_nothing_is_outside(tmp_pat
     assert all(g["source_row"] != 5 for g in details["partly_outside"]["geometries"])  # the Bronx: wholly inside
 
 
+def test_outside_quarantine_holds_back_every_shape_not_wholly_inside(tmp_path):
+    truth = _boroughs()
+    _, result, details, published, quarantined = _run(tmp_path, _mainland(truth["Bronx"]), outside="quarantine")
+    assert published == {} and set(quarantined) == set(truth)
+    assert set(quarantined.values()) == {"outside_city"}
+    assert details["partly_outside"] == {"policy": "quarantine", "rows": 0, "geometries": []}
+
+
 def test_the_check_keeps_a_shape_crossing_the_edge_and_refuses_points_and_shapes_outside():
     gate = load_pack().city.gate()
     inside = OUTSIDE_CITY.vectorized({"extent": gate})
@@ -144,3 +152,6 @@ def test_the_check_keeps_a_shape_crossing_the_edge_and_refuses_points_and_shapes
     }
     got = inside(np.array([g for g, _ in cases.values()], dtype=object)).tolist()
     assert dict(zip(cases, got)) == {k: v for k, (_, v) in cases.items()}
+    strict = OUTSIDE_CITY.vectorized({"extent": gate, "outside": "quarantine"})  # the manifest's outside: quarantine
+    got = strict(np.array([g for g, _ in cases.values()], dtype=object)).tolist()
+    assert dict(zip(cases, got)) == {k: False for k in cases}

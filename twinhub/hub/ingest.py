@@ -81,7 +81,8 @@ def config_fingerprint(manifest: Manifest, standard: Standard, target_crs: str, 
         "manifest": manifest.model_dump(exclude={"schedule", "steward", "title", "description", "quality"}
                                         | _unset_privacy_keys(manifest)
                                         | ({"vocabularies"} if not manifest.vocabularies else set())
-                                        | ({"filter"} if not manifest.filter else set())),
+                                        | ({"filter"} if not manifest.filter else set())
+                                        | ({"outside"} if manifest.outside == "keep" else set())),
         "standard": [standard.name, standard.version, standard.schema.to_descriptor()],
         "vocabularies": vocabularies,
         "city": repr(pack.city),
@@ -244,7 +245,7 @@ def stage_dataset(hub: Hub, registered: Registered, run_id: str, force: bool = F
         for warning in run_warnings(run.details) + protection.steward_lines(run.details["privacy"]):
             log.warning("%s: %s", manifest.id, warning)
         completeness.record(hub.lake, manifest.id, standard.name, stage, run.details, dict(hub.pack.city.score_weights))
-        partly_outside.record(stage, conformer.c.gate, run.details, manifest.id)
+        partly_outside.record(stage, conformer.c.gate, run.details, manifest.id, policy=manifest.outside)
         stage.finalize(tuple(standard.primary_key), info=_run_info(run))
     except Exception as exc:
         stage.cleanup()

@@ -93,6 +93,7 @@ class Manifest(BaseModel):
     vocabularies: dict[str, str] = Field(default_factory=dict)
     accept_accuracy_m: float | None = Field(None, gt=0)  # publish through a reprojection this inaccurate
     repair_geometry: bool = False  # repair invalid geometries with make_valid (recorded in the run's details)
+    outside: Literal["keep", "quarantine"] = "keep"  # a line or polygon partly outside the city (docs/standards.md)
     classification: Literal["public", "internal", "sensitive", "restricted"] = "internal"
     columns: dict[str, protection.ColumnPolicy] = Field(default_factory=dict)  # per field: tier, personal data
     public_variant: protection.PublicVariant | None = None  # a coarsened public copy (docs/governance.md)
@@ -396,6 +397,7 @@ def conformance(
         gate=pack.city.gate(target_crs),
         accept_accuracy_m=manifest.accept_accuracy_m,
         repair_geometry=manifest.repair_geometry,
+        outside=manifest.outside,
         crs_declared=crs_declared,
         crs_how=crs_how,
     )

@@ -19,7 +19,7 @@ from twinhub.catalog.stage import DUCKDB_MEMORY, Stage
 from twinhub.standards.conform import SOURCE_ROW
 
 log = logging.getLogger("twinhub")
-POLICY = "keep"
+POLICY = "keep"  # the default of the manifest's ``outside:``; ``quarantine`` holds such shapes back
 SHOWN = 20  # geometries listed in the record, largest outside share first
 DIGITS = 7
 # The WKB of a 2D or 3D point (1 + 4 + 16 or 24 bytes) and of nothing else: points, which the gate judges
@@ -48,9 +48,9 @@ def _box(values) -> list[float]:
     return [round(float(v), DIGITS) for v in values]
 
 
-def assess(stage: Stage, gate: tuple[float, float, float, float]) -> dict:
+def assess(stage: Stage, gate: tuple[float, float, float, float], policy: str = POLICY) -> dict:
     """The ``partly_outside`` record of the stage against ``gate`` (the extent in the target CRS)."""
-    record = {"policy": POLICY, "rows": 0, "geometries": []}
+    record = {"policy": policy, "rows": 0, "geometries": []}
     if not stage.geometry_column or not stage.parts:
         return record
     con = connect(extensions=("spatial",))
@@ -68,16 +68,18 @@ def assess(stage: Stage, gate: tuple[float, float, float, float]) -> dict:
     largest = record["geometries"][0]
     record["message"] = (
         f"{record['rows']} line(s) or polygon(s) lie partly outside the city's extent and are kept whole "
-        f"(policy {POLICY}); the largest outside share is {largest['share_outside']:.1%} (source row "
+        f"(policy {policy}); the largest outside share is {largest['share_outside']:.1%} (source row "
         f"{largest['source_row']}, outside part within {largest['outside_bbox']}); all outside parts within "
         f"{record['outside_bbox']}: check the city.yaml extent covers the city")
     return record
 
 
-def record(stage: Stage, gate: tuple[float, float, float, float] | None, details: dict, dataset: str) -> None:
-    """Assess the stage into ``details["partly_outside"]`` (before finalize) and log what it found."""
+def record(stage: Stage, gate: tuple[float, float, float, float] | None, details: dict, dataset: str,
+           policy: str = POLICY) -> None:
+    """Assess the stage into ``details["partly_outside"]`` (before finalize) and log what it found.
+    ``policy``: the manifest's ``outside:`` (with ``quarantine`` the stage holds none, and says so)."""
     if gate is None:
         return
-    details["partly_outside"] = assess(stage, gate)
+    details["partly_outside"] = assess(stage, gate, policy)
     if details["partly_outside"]["rows"]:
         log.warning("%s: %s", dataset, details["partly_outside"]["message"])
