@@ -107,16 +107,17 @@ def _macros() -> list[str]:
 
 
 def _public(name: str, geometry: bool) -> str:
-    """``name(lon, lat)`` (a {lon, lat} struct; NULL when either is NULL) and, with spatial, ``name(point)``."""
-    pair = (f"(lon, lat) AS CASE WHEN lon IS NULL OR lat IS NULL THEN NULL "
-            f"ELSE {_HELPER}{name}(lon, lat) END")
+    """``name(lon, lat)`` (a {lon, lat} struct; NULL when either is NULL) and, with spatial, ``name(point)``.
+
+    Each argument is used once (bound by a lambda): nested calls stay linear in size, not exponential."""
+    pair = (f"(lon, lat) AS list_transform([{{'lon': lon, 'lat': lat}}], a -> CASE WHEN a.lon IS NULL OR a.lat "
+            f"IS NULL THEN NULL ELSE {_HELPER}{name}(a.lon, a.lat) END)[1]")
     if not geometry:
         return f"{name}{pair}"
     refusal = f"{name}(geometry) converts points only: pass ST_Centroid(geometry) or ST_PointOnSurface(geometry)"
-    point = (f"(geom) AS CASE WHEN geom IS NULL THEN NULL "
-             f"WHEN ST_GeometryType(geom)::VARCHAR <> 'POINT' THEN error('{refusal}') "
-             f"ELSE list_transform([{_HELPER}{name}(ST_X(geom), ST_Y(geom))], "
-             "p -> ST_Point(p.lon, p.lat))[1] END")
+    point = (f"(geom) AS list_transform([geom], g -> CASE WHEN g IS NULL THEN NULL "
+             f"WHEN ST_GeometryType(g)::VARCHAR <> 'POINT' THEN error('{refusal}') "
+             f"ELSE list_transform([{_HELPER}{name}(ST_X(g), ST_Y(g))], p -> ST_Point(p.lon, p.lat))[1] END)[1]")
     return f"{name}{point}, {pair}"
 
 

@@ -131,3 +131,18 @@ def test_every_dialect_passes_the_call_through_unchanged(dialect):
     prepared = prepare_query("SELECT bd09_to_wgs84(121.5, 31.2) AS p, gcj02_to_bd09(geometry) AS g FROM water.p",
                              dialect=dialect, tables={"water.p"})
     assert "bd09_to_wgs84(121.5, 31.2)" in prepared.sql.lower() and "gcj02_to_bd09(" in prepared.sql.lower()
+
+
+def test_nested_calls_stay_linear_not_exponential(city):
+    """An attack on the query service's time: each call uses its argument once, so 15 nested conversions bind
+    and run well inside the time limit (with an argument pasted 4 times per call they would be 4**15 copies);
+    the result is the numpy function applied 15 times."""
+    sql = "ST_Point(121.5, 31.2)"
+    for _ in range(15):
+        sql = f"gcj02_to_wgs84({sql})"
+    rows = run_query(city.lake, f"SELECT {sql} AS g", timeout_s=30).rows
+    lon, lat = 121.5, 31.2
+    for _ in range(15):
+        lon, lat = chinese_crs.gcj02_to_wgs84(lon, lat)
+    point = shapely.from_wkt(rows[0][0])
+    assert abs(point.x - lon) < 1e-9 and abs(point.y - lat) < 1e-9
