@@ -84,13 +84,21 @@ def test_the_html_class_is_declared_and_json_answers_link_their_html_page(server
 @pytest.mark.parametrize("path", ["/?f=html", "/conformance?f=html", "/collections?f=html",
                                   "/collections/emergency.shelters?f=html", "/collections/emergency.shelters/items?f=html",
                                   "/collections/emergency.shelters/items/EM-002?f=html",
-                                  "/collections/emergency.shelters/queryables?f=html"])
+                                  "/collections/emergency.shelters/queryables?f=html", "/api.html", "/api?f=html"])
 def test_every_part_1_resource_has_a_page_behind_the_same_csp(server, path):
     status, headers, body = get(server + path)
     assert status == 200 and headers["Content-Type"] == "text/html; charset=utf-8"
     assert body.startswith("<!doctype html>") and "<script" not in body
     assert headers["Content-Security-Policy"].startswith("default-src 'self'")
     assert not [h for h in hrefs(body) if h.startswith(("http:", "https:", "//")) and "127.0.0.1:3000" not in h]
+
+
+def test_the_landing_pages_service_doc_is_the_definition_as_a_page(server):
+    _, _, body = get(f"{server}/?f=json")
+    (doc,) = [x["href"] for x in json.loads(body)["links"] if x["rel"] == "service-doc"]
+    status, headers, page = get(doc)
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert "<code>/collections/{cid}/items/{fid}</code>" in page and "One feature" in page
 
 
 def test_accept_text_html_gets_the_page_and_a_browser_at_the_root_still_gets_the_map(server):

@@ -31,6 +31,7 @@ JSON_TYPES = ("application/json", "application/geo+json", "application/schema+js
 CRS84 = "<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"
 PAGES = {  # the resources with an HTML page: path pattern -> template
     "landing": re.compile(r"/"),
+    "api": re.compile(r"/api(?:\.html)?"),  # /api.html: the landing page's service-doc
     "conformance": re.compile(r"/conformance"),
     "collections": re.compile(r"/collections"),
     "collection": re.compile(r"/collections/(?P<cid>[^/]+)"),
@@ -82,18 +83,18 @@ def prefers_html(accept: str) -> bool:
 
 def page_of(path: str) -> tuple[str, dict[str, str]] | None:
     """The page ``path`` has (its template and path parameters), or None."""
-    for name in ("item", "items", "queryables", "collection", "collections", "conformance", "landing"):
+    for name in ("item", "items", "queryables", "collection", "collections", "conformance", "api", "landing"):
         match = PAGES[name].fullmatch(path)
         if match:
             return name, match.groupdict()
     return None
 
 
-def wants_html(name: str, query: dict[str, str], accept: str) -> bool:
+def wants_html(name: str, path: str, query: dict[str, str], accept: str) -> bool:
     """``?f=html``; else, but for the landing page (a browser there gets the map), an Accept preferring HTML."""
     if "f" in query:
         return query["f"] == "html"
-    return name != "landing" and prefers_html(accept)
+    return name != "landing" and prefers_html(accept) or path == "/api.html"
 
 
 class HtmlPages:
@@ -110,10 +111,12 @@ class HtmlPages:
             return await self.app(scope, receive, send)
         query = dict(urllib.parse.parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         headers = {k.lower(): v for k, v in scope.get("headers", [])}
-        if not wants_html(found[0], query, headers.get(b"accept", b"").decode("latin-1")):
+        if not wants_html(found[0], scope["path"], query, headers.get(b"accept", b"").decode("latin-1")):
             return await self.app(scope, receive, _vary(send))
         inner = dict(scope, headers=[(k, v) for k, v in scope["headers"] if k.lower() not in DROPPED_REQUEST_HEADERS]
                      + [(b"accept", b"application/json")])
+        if found[0] == "api":
+            inner.update(path="/api", raw_path=b"/api")
         answer = _Answer()
         try:
             await self.app(inner, receive, answer.send)
@@ -341,5 +344,18 @@ def _int(text: str | None, default: int) -> int:
         return default
 
 
-RENDERERS = {"landing": landing, "conformance": conformance, "collections": collections, "collection": collection,
+def api(doc: dict, c: Context) -> str:
+    """The OpenAPI definition as a table of its operations."""
+    operations = [{"method": method.upper(), "path": path, "summary": op.get("summary") or "",
+                   "parameters": [p.get("name", "") for p in op.get("parameters", []) if isinstance(p, dict)],
+                   "answers": sorted(op.get("responses", {}))}
+                  for path, item in sorted((doc.get("paths") or {}).items()) for method, op in item.items()
+                  if isinstance(op, dict) and method in ("get", "post", "put", "delete", "patch")]
+    info = doc.get("info") or {}
+    return _render("api.html", "API definition", c.site, [{"href": "/api", "type": "application/vnd.oai.openapi+json;"
+                                                           "version=3.1", "label": "OpenAPI 3.1"}],
+                   description=info.get("description") or "", operations=operations)
+
+
+RENDERERS = {"api": api, "landing": landing, "conformance": conformance, "collections": collections, "collection": collection,
              "queryables": queryables, "items": items, "item": item}
