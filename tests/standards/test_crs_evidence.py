@@ -162,6 +162,19 @@ def test_the_district_evidence_alone_decides_and_says_so(city):
     assert share["GCJ-02"] == 1.0 and 0.85 < share["EPSG:4326"] < 0.99
 
 
+def test_evidence_that_disagrees_is_outvoted_and_shown(city):
+    """The landmark rows written in WGS 84, the rest in GCJ-02 (two exports merged): names and districts
+    outvote the landmarks, and the message says the landmarks point elsewhere."""
+    lon, lat, names, districts = city.poi
+    x, y = wgs84_to_gcj02(lon, lat)
+    landmark = np.isin(names, [m.name for m in load_landmarks(city.hub.pack.root / "city.yaml")])
+    x, y = np.where(landmark, lon, x), np.where(landmark, lat, y)
+    found = rank_with_evidence(city.hub, x, y, names, districts)
+    assert found.decided == "GCJ-02" and found.decided_by == ["names", "districts"]
+    assert found.conflicts == ["landmarks (EPSG:4326)"] and found.ranked[0].crs == "GCJ-02"
+    assert "but landmarks (EPSG:4326) point elsewhere" in found.message()
+
+
 def test_without_evidence_the_tie_stands(city):
     x, y, _, _ = _as_written(city, "GCJ-02")
     found = rank_with_evidence(city.hub, x, y, np.array(["无名"] * x.size, dtype=object))

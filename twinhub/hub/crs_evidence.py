@@ -73,15 +73,16 @@ class Evidence:
     best: str | None = None
     decisive: bool = False
 
-    def describe(self, titles: dict[str, str]) -> str:
-        shown = ", ".join(f"{titles.get(c, c)} {_shown(v, self.measure)}" for c, v in self.values.items())
+    def describe(self) -> str:
+        shown = ", ".join(f"{c} {_shown(v, self.measure)}" for c, v in self.values.items())
         what = {"median_m": "median distance", "inside_share": "inside their own district"}[self.measure]
         verdict = f"decides for {self.best}" if self.decisive else "does not decide"
         return f"{self.kind} ({self.source}; {self.pairs} rows): {what} {shown} -> {verdict}"
 
     def as_dict(self) -> dict:
         return {"kind": self.kind, "source": self.source, "measure": self.measure, "pairs": self.pairs,
-                "values": {c: round(v, 4) for c, v in self.values.items()}, "best": self.best,
+                "values": {c: round(v, 4) if math.isfinite(v) else None for c, v in self.values.items()},
+                "best": self.best,
                 "decisive": self.decisive}
 
 
@@ -97,11 +98,10 @@ class CRSEvidence:
     sampled: int = 0
 
     def message(self) -> str:
-        titles = {c.crs: c.crs for c in self.ranked}
         if not self.ranked:
             return ""
         lines = [f"evidence from the hub ({self.sampled} positions sampled):"]
-        lines += [f"  {e.describe(titles)}" for e in self.evidence] or ["  none: no published feature, district "
+        lines += [f"  {e.describe()}" for e in self.evidence] or ["  none: no published feature, district "
                                                                           "or landmark matches these rows"]
         if self.decided:
             lines.append(f"the evidence points to {self.decided} (decided by {', '.join(self.decided_by)}): "
