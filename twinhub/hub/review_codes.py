@@ -20,10 +20,12 @@ Every proposal, decision and refusal is in ``review/decisions.jsonl`` and ``cata
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import pathlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import yaml
@@ -68,6 +70,21 @@ def is_code_id(review_id: str) -> bool:
 
 def _folder(hub: Hub) -> pathlib.Path:
     return hub.home / "review" / "codes"
+
+
+@contextlib.contextmanager
+def _locked(hub: Hub) -> Iterator[None]:
+    """One proposal or decision at a time: two stewards accepting at once must not lose a code."""
+    import fcntl
+
+    folder = _folder(hub)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / "code-proposals.lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _path(hub: Hub, vocabulary: str, code: str) -> pathlib.Path:
@@ -140,6 +157,12 @@ def _labels(vocabulary: Vocabulary, labels: dict[str, str], synonyms: tuple[str,
 def propose(hub: Hub, vocabulary_name: str, code: str, department: str, labels: dict[str, str],
             synonyms: tuple[str, ...], broader: str | None, reason: str) -> CodeProposal:
     """Store a department's proposal for review; refused (and audited by the CLI) when it cannot be one."""
+    with _locked(hub):
+        return _propose(hub, vocabulary_name, code, department, labels, synonyms, broader, reason)
+
+
+def _propose(hub: Hub, vocabulary_name: str, code: str, department: str, labels: dict[str, str],
+             synonyms: tuple[str, ...], broader: str | None, reason: str) -> CodeProposal:
     review_id = f"{PREFIX}{vocabulary_name}.{code}"
     who = audit.current_actor()
     _check_member(hub, department, who, review_id)
@@ -196,11 +219,17 @@ def _overlay_path(hub: Hub, vocabulary: str) -> pathlib.Path:
 
 def accept(hub: Hub, review_id: str, reason: str) -> tuple[CodeProposal, str]:
     """Add the proposed code to the hub's overlay; returns the proposal and the vocabulary's new version."""
+    with _locked(hub):
+        return _accept(hub, review_id, reason)
+
+
+def _accept(hub: Hub, review_id: str, reason: str) -> tuple[CodeProposal, str]:
     who = audit.current_actor()
     check_steward(hub, who, review_id)
     item = get(hub, review_id)
     _reason(reason, "approve", review_id)
-    vocabulary = hub.pack.vocabulary(item.vocabulary)
+    pack = Hub.pack.func(hub)  # read afresh under the lock: another steward may have accepted a code meanwhile
+    vocabulary = pack.vocabulary(item.vocabulary)
     if vocabulary.concept(item.code) is not None:  # the pack gained it since: nothing to add
         raise ReviewError(review_id, f"{item.code!r} is a code of {item.vocabulary} {vocabulary.version} already; "
                                      f"reject the proposal: twinhub review reject {review_id} --reason ...")
@@ -213,7 +242,7 @@ def accept(hub: Hub, review_id: str, reason: str) -> tuple[CodeProposal, str]:
     data = {"vocabulary": item.vocabulary, "version": version, "concepts": [*(data.get("concepts") or []), concept]}
     header = (f"# Codes accepted into vocabulary {item.vocabulary} by this hub's stewards (twinhub review approve "
               "code:...).\n# The standards pack loads them over its own vocabulary; do not edit by hand.\n")
-    _write_checked(target, header + yaml.safe_dump(data, allow_unicode=True, sort_keys=False), hub)
+    _write_checked(target, header + yaml.safe_dump(data, allow_unicode=True, sort_keys=False), pack.vocabularies)
     _path(hub, item.vocabulary, item.code).unlink()
     _decided(hub, item.id, "accepted", reason, who, when, department=item.department, proposed_by=item.proposed_by,
              version=version)
@@ -226,13 +255,13 @@ def _next_version(vocabulary: Vocabulary) -> str:
     return bump_minor(vocabulary.version)
 
 
-def _write_checked(target: pathlib.Path, text: str, hub: Hub) -> None:
+def _write_checked(target: pathlib.Path, text: str, vocabularies: dict[str, Vocabulary]) -> None:
     """Write the overlay only if the pack loads it (a broken file would stop every run)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     try:
-        load_additions(tmp, {**hub.pack.vocabularies})
+        load_additions(tmp, vocabularies)
     except StandardsError as exc:
         tmp.unlink()
         raise ReviewError(str(target), str(exc)) from None
@@ -240,6 +269,11 @@ def _write_checked(target: pathlib.Path, text: str, hub: Hub) -> None:
 
 
 def reject(hub: Hub, review_id: str, reason: str) -> CodeProposal:
+    with _locked(hub):
+        return _reject(hub, review_id, reason)
+
+
+def _reject(hub: Hub, review_id: str, reason: str) -> CodeProposal:
     who = audit.current_actor()
     check_steward(hub, who, review_id)
     item = get(hub, review_id)
