@@ -175,6 +175,13 @@ def test_evidence_that_disagrees_is_outvoted_and_shown(city):
     assert "but landmarks (EPSG:4326) point elsewhere" in found.message()
 
 
+def test_a_district_column_of_division_codes_matches_the_published_area_codes(city):
+    x, y, _, districts = _as_written(city, "BD-09")
+    codes = np.array([dict((n, c) for c, n in DISTRICTS).get(d, "") for d in districts], dtype=object)
+    found = rank_with_evidence(city.hub, x, y, None, codes)
+    assert found.decided == "BD-09" and found.evidence[0].values["BD-09"] == 1.0
+
+
 def test_without_evidence_the_tie_stands(city):
     x, y, _, _ = _as_written(city, "GCJ-02")
     found = rank_with_evidence(city.hub, x, y, np.array(["无名"] * x.size, dtype=object))

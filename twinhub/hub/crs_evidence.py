@@ -175,9 +175,10 @@ def _catalog(hub: Hub, con: duckdb.DuckDBPyConnection | None) -> Iterator[duckdb
 
 def published_named(hub: Hub, wanted: Iterable[str], exclude: str | None = None,
                     standard: str | None = None, con: duckdb.DuckDBPyConnection | None = None) -> Published:
-    """Every published feature (of ``standard``, if given) whose ``name`` column is one of ``wanted``.
+    """Every published feature (of ``standard``, if given) named one of ``wanted`` (its ``name`` or, for a
+    district, its ``area_code``: NAME_COLUMNS).
 
-    One query per dataset with a ``name`` and a geometry column, filtered in DuckDB to the wanted names."""
+    One query per dataset and naming column, filtered in DuckDB to the wanted names."""
     wanted = sorted({w for w in wanted if w})
     names: list[Any] = []
     geometries: list[Any] = []
@@ -185,8 +186,8 @@ def published_named(hub: Hub, wanted: Iterable[str], exclude: str | None = None,
     if not wanted:
         return Published(np.array([], dtype=object), np.array([], dtype=object), np.array([], dtype=object))
     with _catalog(hub, con) as catalog:
-        for dataset, geometry in _named_layers(catalog, exclude, standard):
-            rows = catalog.execute(_named_sql(dataset, geometry), [wanted]).fetchall()
+        for dataset, geometry, column in _named_layers(catalog, exclude, standard):
+            rows = catalog.execute(_named_sql(dataset, geometry, column), [wanted]).fetchall()
             names += [r[0] for r in rows]
             geometries += [r[1] for r in rows]
             datasets += [dataset] * len(rows)
@@ -195,7 +196,11 @@ def published_named(hub: Hub, wanted: Iterable[str], exclude: str | None = None,
                      np.array(datasets, dtype=object))
 
 
-def _named_layers(con, exclude: str | None, standard: str | None) -> list[tuple[str, str]]:
+NAME_COLUMNS = ("name", "area_code")  # what names a published feature: a district by its name or division code
+
+
+def _named_layers(con, exclude: str | None, standard: str | None) -> list[tuple[str, str, str]]:
+    """(dataset, geometry column, naming column) of the published datasets to look names up in."""
     rows = con.execute(f"SELECT dataset, standard FROM {META_SCHEMA}.datasets ORDER BY dataset").fetchall()
     layers = []
     for dataset, its_standard in rows:
@@ -203,15 +208,16 @@ def _named_layers(con, exclude: str | None, standard: str | None) -> list[tuple[
             continue
         facts = column_facts(con, dataset)
         geometry = next((c["name"] for c in facts if c["is_geometry"]), None)
-        if geometry and any(c["name"] == "name" for c in facts):
-            layers.append((dataset, geometry))
+        present = {c["name"] for c in facts}
+        layers += [(dataset, geometry, column) for column in NAME_COLUMNS if geometry and column in present]
     return layers
 
 
-def _named_sql(dataset: str, geometry: str) -> str:
-    """``SELECT name, ST_AsWKB(geometry) FROM dept.ds WHERE list_contains(?, name)``, built as a tree."""
+def _named_sql(dataset: str, geometry: str, column: str) -> str:
+    """``SELECT column::VARCHAR, ST_AsWKB(geometry) FROM dept.ds WHERE list_contains(?, column::VARCHAR)``,
+    built as a tree."""
     schema, table = dataset.split(".", 1)
-    name = exp.column(exp.to_identifier("name", quoted=True))
+    name = exp.cast(exp.column(exp.to_identifier(column, quoted=True)), "VARCHAR")
     geom = exp.column(exp.to_identifier(geometry, quoted=True))
     source = exp.Table(this=exp.to_identifier(table, quoted=True), db=exp.to_identifier(schema, quoted=True))
     select = exp.select(name, exp.Anonymous(this="ST_AsWKB", expressions=[geom])).from_(source).where(
