@@ -26,7 +26,7 @@ from twinhub.hub.registry import lookup, registered
 from .access_hub import contacts_manifest
 
 LAYER = "city.facility"
-CONTACTS, HOMES = "health.care_contacts", "civil_affairs.care_homes"
+CONTACTS, HOMES, SECRET = "health.care_contacts", "civil_affairs.care_homes", "health.secret_homes"
 COLUMNS = {  # sensitive, protected alike in both inputs, so the layer's columns are protected too
     "address": {"classification": "sensitive", "protect": "mask"},
     "facility_id": {"classification": "sensitive", "protect": "pseudonymize"},
@@ -39,17 +39,22 @@ pytestmark = pytest.mark.usefixtures("pseudonym_key")  # tests/governance/confte
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory, pseudonym_key) -> Hub:
-    """Two departments' care homes (one standard, one city layer); alice may read health's, not civil affairs'."""
+    """Three care home datasets of one standard (one city layer), one restricted; alice may read health's
+    care contacts, not civil affairs' care homes."""
     root = tmp_path_factory.mktemp("export_layers")
     hub = Hub.open(root / "home")
+    restricted = {**COLUMNS, "capacity": {"classification": "restricted", "protect": "none"}}
     for folder, keys in (("contacts", {}), ("homes", dict(department="civil_affairs", dataset="care_homes",
-                                                          title="Care homes (civil affairs)"))):
-        entry, _ = register(hub, contacts_manifest(root / folder, columns=COLUMNS, **keys))
+                                                          title="Care homes (civil affairs)")),
+                         ("secret", dict(dataset="secret_homes", title="Secret homes", columns=restricted))):
+        entry, _ = register(hub, contacts_manifest(root / folder, **{"columns": COLUMNS, **keys}))
         review.approve(hub, entry.id, "test")
         ingest(hub, lookup(hub, entry.id), run_id=f"first-{folder}")
     build_city_layer(hub, "facility", registered(hub))
-    for consumer, dataset in (("user:alice", LAYER), ("user:alice", CONTACTS), ("civil_affairs", LAYER)):
-        save_grant(hub.lake, Grant(consumer, dataset, "internal", UNTIL, "steward", "2027-01-01"))
+    for consumer, dataset, level in (("user:alice", LAYER, "internal"), ("user:alice", CONTACTS, "internal"),
+                                     ("civil_affairs", LAYER, "internal"), ("user:root", LAYER, "restricted"),
+                                     ("user:root", SECRET, "restricted")):
+        save_grant(hub.lake, Grant(consumer, dataset, level, UNTIL, "steward", "2027-01-01"))
     return hub
 
 
@@ -79,15 +84,15 @@ def last_export(hub: Hub) -> tuple:
 
 def test_the_layer_holds_both_departments_rows(hub):
     """The precondition: civil affairs' rows really are in the layer alice exports."""
-    counts = dict(run_query(hub.lake, f"SELECT department, count(*) FROM {LAYER} GROUP BY 1").rows)
-    assert counts.keys() == {"health", "civil_affairs"} and min(counts.values()) > 0
+    counts = dict(run_query(hub.lake, f"SELECT dataset, count(*) FROM {LAYER} GROUP BY 1").rows)
+    assert counts.keys() == {"care_contacts", "care_homes", "secret_homes"} and min(counts.values()) > 0
 
 
 @pytest.mark.parametrize("fmt", list(FORMATS))
 def test_only_the_readable_inputs_rows_leave_with_protected_columns_as_query_shows_them(hub, tmp_path, fmt):
     result, frame = export(hub, tmp_path, "user:alice", fmt)
     assert result.exit_code == 0, result.output
-    assert set(frame["department"]) == {"health"}  # no grant on civil affairs' care homes: none of its rows
+    assert set(frame["dataset"]) == {"care_contacts"}  # no grant on civil affairs' care homes: none of its rows
     expected = as_query(hub, "user:alice", f"SELECT name, address, facility_id FROM {LAYER} ORDER BY name")
     assert len(expected) == len(frame) == run_query(hub.lake, f"SELECT count(*) FROM {CONTACTS}").rows[0][0]
     assert "capacity" not in frame.columns  # sensitive without a protected form: left out
@@ -122,3 +127,11 @@ def test_an_expired_grant_on_the_input_closes_its_rows(hub, tmp_path):
     save_grant(hub.lake, Grant("user:bob", CONTACTS, "internal", dt.date(2020, 1, 1), "steward", "2019-01-01"))
     result, frame = export(hub, tmp_path, "user:bob")
     assert result.exit_code == 2 and frame is None, result.output
+
+
+def test_a_restricted_inputs_rows_never_leave_even_with_every_grant(hub, tmp_path):
+    assert as_query(hub, "user:root", f"SELECT count(*) FROM {LAYER} WHERE dataset = 'secret_homes'")[0][0] > 0
+    result, frame = export(hub, tmp_path, "user:root")
+    assert result.exit_code == 0, result.output
+    assert set(frame["dataset"]) == {"care_contacts", "care_homes"}  # a restricted grant opens them to queries only
+    assert "classified sensitive" in result.output and "capacity" in frame.columns  # sensitive in what it carries
