@@ -182,6 +182,22 @@ def test_a_district_column_of_division_codes_matches_the_published_area_codes(ci
     assert found.decided == "BD-09" and found.evidence[0].values["BD-09"] == 1.0
 
 
+def test_names_that_look_like_sql_are_only_values(city):
+    """The file's names reach DuckDB as one bound list: quotes and statements in them match nothing and
+    change nothing."""
+    x, y, names, districts = _as_written(city, "EPSG:4326")
+    hostile = names.copy()
+    hostile[:5] = ["'); DROP TABLE transport.bus_stops; --", '" OR 1=1 --', "公交站000' OR '1'='1",
+                   "name", "%"]
+    found = rank_with_evidence(city.hub, x, y, hostile, districts)
+    assert found.decided == "EPSG:4326"
+    con = locked_connection(city.hub.lake)
+    try:
+        assert con.execute("SELECT count(*) FROM transport.bus_stops").fetchone() == (200,)
+    finally:
+        con.close()
+
+
 def test_without_evidence_the_tie_stands(city):
     x, y, _, _ = _as_written(city, "GCJ-02")
     found = rank_with_evidence(city.hub, x, y, np.array(["无名"] * x.size, dtype=object))
