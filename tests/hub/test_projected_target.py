@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 COUNTS = "SELECT dataset, rows_read, rows_published, rows_quarantined FROM catalog.quality ORDER BY dataset"
 
 
-def _demo(home: pathlib.Path, target_crs: str | None) -> Hub:
+def _demo(home: pathlib.Path, target_crs: str | None) -> tuple[Hub, str]:
     assert CliRunner().invoke(main, ["--home", str(home), "init"]).exit_code == 0
     if target_crs:
         config = home / "twinhub.yaml"
@@ -31,7 +31,7 @@ def _demo(home: pathlib.Path, target_crs: str | None) -> Hub:
                           encoding="utf-8")
     result = CliRunner().invoke(main, ["--home", str(home), "demo"])
     assert result.exit_code == 0, result.output
-    return Hub.open(home, create=False)
+    return Hub.open(home, create=False), result.output
 
 
 def _fetch(hub: Hub, sql: str) -> list[tuple]:
@@ -43,9 +43,14 @@ def _fetch(hub: Hub, sql: str) -> list[tuple]:
 
 
 @pytest.fixture(scope="module")
-def hubs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Hub, Hub]:
+def demos(tmp_path_factory: pytest.TempPathFactory) -> tuple[tuple[Hub, str], tuple[Hub, str]]:
     root = tmp_path_factory.mktemp("projected")
     return _demo(root / "lonlat", None), _demo(root / "gauss_kruger", "EPSG:4549")
+
+
+@pytest.fixture(scope="module")
+def hubs(demos) -> tuple[Hub, Hub]:
+    return demos[0][0], demos[1][0]
 
 
 def test_every_sample_dataset_publishes_the_same_counts_in_a_projected_hub(hubs):
@@ -80,3 +85,10 @@ def test_the_gate_in_the_projected_crs_holds_the_whole_extent(hubs):
         x, y = to_gk.transform(lon, lat)
         assert minx < x < maxx and miny < y < maxy
     assert maxx - minx < 200_000  # the buffer is 2 km in metres, not 2000 degrees
+
+
+def test_the_demo_query_measures_the_same_metres_in_the_projected_hub(demos):
+    (_, lonlat), (_, projected) = demos
+    table = [o.split("shelters within 400 m")[1].split("next:")[0] for o in (lonlat, projected)]
+    assert table[0].count("\n") > 4  # a header, a rule and the shelters near a care home
+    assert table[1] == table[0]  # ::geography over Gauss-Kruger metres, not metres read as degrees

@@ -241,6 +241,7 @@ def demo(ctx: click.Context, fresh: bool) -> None:
     from twinhub.catalog.query import run_query
     from twinhub.cli.demo import prepare_demo
     from twinhub.cli.runs import reason_counts, run_and_report
+    from twinhub.standards.crs import resolve_crs
 
     hub = open_hub(ctx, create=True)
     entries = prepare_demo(hub, fresh=fresh)
@@ -251,7 +252,8 @@ def demo(ctx: click.Context, fresh: bool) -> None:
         if o.ok and o.rows_quarantined:
             click.echo(f"  {o.dataset}: {reason_counts(quarantine_rows(hub.lake, o.dataset))}")
     click.echo("\nshelters within 400 m of an elderly care home (a cross-department query, postgres dialect):")
-    result = run_query(hub.lake, DEMO_QUERY, dialect="postgres")
+    result = run_query(hub.lake, DEMO_QUERY, dialect="postgres",  # metres on a projected hub's coordinates
+                       geographic=resolve_crs(hub.target_crs).is_geographic)
     click.echo(output.table(result.columns, result.rows))
     home = f" --home {hub.home}" if ctx.obj["home"] else ""
     click.echo(
