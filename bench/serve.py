@@ -4,7 +4,7 @@
     python -m bench.serve --rows 1e4 --requests 20 --load-s 5    # what tests/test_bench_serve.py runs
 
 It publishes a point layer of --rows care facilities (bench/generate.py's CSV, ~1 % quarantined) into
-a fresh hub, copies the published rows into PostGIS (schema ``twinhub_bench`` of the database
+a fresh hub, copies the published rows into PostGIS (schema ``twinhub_bench_<pid>`` of the database
 ``test`` at 127.0.0.1:5432, with a GiST index; dropped at the end) and serves them twice, one
 uvicorn worker each: ``twinhub serve`` and TiPg 1.6.1 (the anchor). After a warm-up, it times, each
 request alternating between the two servers:
@@ -44,7 +44,7 @@ from sqlglot import exp
 TIPG_VERSION = "1.6.1"
 PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
-PG_SCHEMA = "twinhub_bench"
+PG_SCHEMA = f"twinhub_bench_{os.getpid()}"  # one per run: two runs never share it
 ZOOM = 14
 BOX_DEGREES = 0.01  # ~1 km
 CHROMIUM = "/usr/bin/chromium"
