@@ -25,6 +25,7 @@ from twinhub.connectors import SourceError, open_source
 from twinhub.hub.crs_evidence import evidence_hint, offset_findings, rank_with_evidence
 from twinhub.hub.home import Hub
 from twinhub.hub.ingest import ingest, stage_dataset
+from twinhub.hub.manifest import ManifestError
 from twinhub.hub.registration import register
 from twinhub.hub.registry import lookup
 from twinhub.standards.chinese_crs import wgs84_to_bd09, wgs84_to_gcj02
@@ -225,6 +226,18 @@ def test_the_runs_hint_for_an_undeclared_source_shows_the_evidence(city):
     chunks = open_source({**source, "path": str(csv_path)}).chunks(2_000)
     hint = evidence_hint(city.hub, chunks, "名称", "区")
     assert "districts (polygons of planning.districts; " in hint and "decided by landmarks, names, districts" in hint
+
+
+def test_registering_an_undeclared_source_refuses_it_with_the_evidence(city):
+    csv_path = city.poi_csv("BD-09", "poi_undeclared.csv")
+    manifest = _manifest(city.folder, "commerce", "poi_undeclared", "facility",
+                         {"format": "csv", "path": csv_path.name, "x": "经度", "y": "纬度"},
+                         {"facility_id": "编号", "name": "名称", "district": "区", "category": {"constant": "shelter"}})
+    with pytest.raises(ManifestError) as raised:
+        register(city.hub, manifest)
+    text = str(raised.value)
+    assert "the source does not declare its CRS" in text and "evidence from the hub" in text
+    assert "decided by landmarks, names, districts" in text and "set source.crs: BD-09" in text
 
 
 def test_offset_warning_for_a_gcj02_copy_declared_as_wgs84_and_not_for_a_correct_one(city):

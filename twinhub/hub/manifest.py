@@ -280,6 +280,15 @@ def source_policy(hub: Hub, department: str, manifest_dir: pathlib.Path | None) 
     )
 
 
+def _evidence_hint(manifest: Manifest, connector: Connector, home: pathlib.Path) -> str:
+    from twinhub.hub.crs_evidence import evidence_hint
+    from twinhub.hub.home import Hub
+
+    names = {f: manifest.fields.get(f) for f in ("name", "district")}
+    return evidence_hint(Hub.open(home, create=False), connector.chunks(2_000), names["name"], names["district"],
+                         exclude=manifest.id)
+
+
 def check_manifest(
     manifest: Manifest, pack: StandardsPack, base_dir: pathlib.Path, where: str,
     policy: SourcePolicy | NetworkPolicy | None = None, home: pathlib.Path | None = None, contact: bool = True,
@@ -325,7 +334,8 @@ def check_manifest(
 
     crs = manifest.source.get("crs") or (connector.crs() if contact else None)
     if not crs and contact:
-        hint = crs_hint(connector.chunks(2_000), pack.city, pack.city.target_crs)
+        hint = crs_hint(connector.chunks(2_000), pack.city, pack.city.target_crs) if home is None else \
+            _evidence_hint(manifest, connector, home)  # with what the hub publishes (twinhub/hub/crs_evidence.py)
         problems["source.crs"] = f"the source does not declare its CRS; add source.crs (e.g. EPSG:4549, GCJ-02, BD-09). {hint}"
     elif crs:
         try:
