@@ -32,6 +32,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
+    "CONSTANTS",
     "bd09_to_bd09mc",
     "bd09_to_gcj02",
     "bd09_to_wgs84",
