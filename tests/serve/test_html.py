@@ -169,6 +169,22 @@ def test_an_item_page_links_the_map_on_it_its_geojson_and_its_dagster_asset(serv
     assert abs(x0 - lon) < 1e-6 and abs(y1 - lat) < 1e-6
 
 
+def test_without_a_dagster_url_no_page_links_one_and_a_timeout_is_a_503_page(served_hub):
+    from fastapi.testclient import TestClient
+
+    from twinhub.serve.app import create_app
+
+    client = TestClient(create_app(served_hub), raise_server_exceptions=False)
+    for path in ("/collections/emergency.shelters", "/collections/emergency.shelters/items",
+                 "/collections/emergency.shelters/items/EM-002"):
+        page = client.get(path, params={"f": "html"})
+        assert page.status_code == 200 and "Dagster" not in page.text and "/map#bbox=" in page.text
+    slow = TestClient(create_app(served_hub, budget_s=0.0), raise_server_exceptions=False)
+    page = slow.get("/collections/emergency.shelters/items", headers={"Accept": "text/html"})
+    assert page.status_code == 503 and page.headers["Retry-After"] == "5" and "ServiceUnavailable" in page.text
+    assert "shelter" not in page.text.split("<main>", 1)[1].lower()
+
+
 @pytest.fixture(scope="module")
 def browser():
     with sync_playwright() as pw:
