@@ -111,10 +111,10 @@ function renderPanel() {
 async function loadCollections() {
   const doc = await api("/collections");
   const collections = doc.collections.filter((c) => c.extent);
-  for (const c of collections) {
+  await Promise.all(collections.map(async (c) => {  // at once, not one after another: the first paint waits on them
     const queryables = await api(`/collections/${encodeURIComponent(c.id)}/queryables`);
     c.queryables = Object.keys(queryables.properties || {});
-  }
+  }));
   removeCollections();
   const order = (c) => (REFERENCE.has(c.twinhub.standard) ? 0 : 1);
   state.collections = collections.sort((a, b) => order(a) - order(b) || a.id.localeCompare(b.id));
