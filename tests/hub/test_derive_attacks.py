@@ -149,6 +149,7 @@ def test_the_evaluating_duckdb_reads_no_files_and_its_settings_are_locked():
     ({"facility_id": {"key": []}}, "fields.facility_id.key", "list the source columns"),
     ({"facility_id": {"key": ["名称", "名称"]}}, "fields.facility_id.key", "listed twice"),
     ({"district": ["a", "b"]}, "fields.district", "map the field to a source column"),
+    ({"district": {"constant": [1, 2]}}, "fields.district.constant", "give one value"),
 ])
 def test_manifest_errors_name_the_key(fields, key, says):
     with pytest.raises(ManifestError) as refused:
@@ -167,3 +168,10 @@ def test_a_derived_field_refused_at_run_time_is_a_user_error():
     assert "fields.capacity.expression: no" in str(refused)
     with pytest.raises(DerivationRefused):
         Derivation(parse_manifest({**MANIFEST}, "poi.yaml"), ["名称"])
+
+
+def test_a_date_constant_is_kept_as_its_text():
+    manifest = parse_manifest(yaml.safe_load("department: health\ndataset: poi\ntitle: t\nstandard: facility\n"
+                                             "source: {format: csv, path: poi.csv}\n"
+                                             "fields: {district: {constant: 2024-01-01}}\n"), "poi.yaml")
+    assert manifest.fields["district"].constant == "2024-01-01"

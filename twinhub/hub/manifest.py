@@ -52,11 +52,17 @@ class DerivedField(BaseModel):
 
     column: str | None = None
     key: list[str] | None = None  # a stable key: a short hash of these columns' values
-    constant: bool | int | float | str | dt.date | None = None
+    constant: bool | int | float | str | None = None
     expression: str | None = None  # DuckDB SQL over the source's columns (catalog/expressions.py)
     split: str | None = None  # a cell holds several values joined by this
     separator: str | None = None  # each value is a hierarchy joined by this ...
     level: int | None = None  # ... of which this level is taken (1-based; -1: the finest)
+
+    @field_validator("constant", mode="before")
+    @classmethod
+    def _date_as_text(cls, value: object) -> object:
+        """A YAML date or time (``constant: 2024-01-01``) is kept as its ISO text (the registry stores text)."""
+        return value.isoformat() if isinstance(value, dt.date) else value
 
     @property
     def kind(self) -> str:
@@ -159,6 +165,8 @@ def parse_manifest(data: object, where: str) -> Manifest:
             key = _key(loc)
             if err["type"] == "extra_forbidden":
                 problems[key] = "unknown key" + _hint(str(loc[-1]), list(_model_at(loc).model_fields))
+            elif loc[0] == "fields" and loc[-1] == "constant":
+                problems[key] = "give one value: text, a number, true/false or a date"
             elif loc[0] == "fields" and len(loc) == 2:
                 problems[key] = ("map the field to a source column (its name), or to one of {key: [columns]}, "
                                  "{constant: value}, {expression: SQL}, {column: name, split: ..., level: ...}")
@@ -185,8 +193,8 @@ def _field_loc(loc: tuple, data: dict) -> tuple | None:
     value = fields.get(loc[1]) if isinstance(fields, dict) else None
     if loc[2] == "str":
         return None if isinstance(value, dict) else loc[:2]
-    if loc[2] == "DerivedField":
-        return (*loc[:2], *loc[3:]) if isinstance(value, dict) else None
+    if loc[2] == "DerivedField":  # a constant's own union tags (constant.bool, constant.int, ...) go too
+        return (*loc[:2], *(loc[3:4] if loc[3:4] == ("constant",) else loc[3:])) if isinstance(value, dict) else None
     return loc
 
 
