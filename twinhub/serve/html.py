@@ -23,6 +23,7 @@ import re
 import urllib.parse
 from dataclasses import dataclass
 
+import anyio.to_thread
 import jinja2
 
 CONFORMANCE = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html"
@@ -124,7 +125,9 @@ class HtmlPages:
             log.exception("unexpected error on %s", scope.get("path"))
             answer = _Answer(500, [], json.dumps({"code": "ServerError", "description": "the server failed to "
                                                   "answer; the steward can find why in its log"}).encode())
-        body, status, kept = self.render(found, query, answer, bool(headers.get(b"authorization")))
+        # parsing and rendering a page of up to 10,000 features: off the event loop, as the routes run
+        body, status, kept = await anyio.to_thread.run_sync(self.render, found, query, answer,
+                                                            bool(headers.get(b"authorization")))
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"text/html; charset=utf-8"), (b"vary", b"Accept"),
                                 (b"cache-control", b"private, no-cache"),
@@ -186,7 +189,7 @@ class Context:
 
 
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(pathlib.Path(__file__).with_name("templates")),
-                          autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=False)
+                          autoescape=True, undefined=jinja2.StrictUndefined)
 _ENV.filters["show"] = lambda v: "" if v is None else (json.dumps(v, ensure_ascii=False)
                                                        if isinstance(v, (dict, list)) else str(v))
 
