@@ -218,6 +218,7 @@ def create_app(hub: Hub, today: dt.date | None = None, dagster_url: str | None =
 
     served = Served(hub)  # this worker's catalog and caches (serve/cache.py)
     app.state.served = served
+    app.router.on_shutdown.append(served.close)
 
     def reading(request: Request) -> Reading:
         return Reading(hub, request, today or city_today(hub), budget_s, served)
