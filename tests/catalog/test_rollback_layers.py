@@ -12,7 +12,9 @@ from twinhub.catalog.query import run_query
 from twinhub.cli.demo import prepare_demo
 from twinhub.cli.main import main
 from twinhub.hub.home import Hub
+from twinhub.hub.locks import hold_dataset
 from twinhub.hub.registration import register
+from twinhub.hub.registry import lookup
 
 from .conftest import copy_sample
 
@@ -102,3 +104,12 @@ def test_the_rollback_names_versions_per_dataset_beside_their_snapshots(rolled):
     row = listed[DATASET]
     assert (row["last_run"], row["served"]) == ("rollback", f"v3 (snapshot {snapshots[3]})")
     assert row["published"] == len(select(rolled["hub"], f"SELECT 1 FROM {DATASET}", as_of=snapshots[1]))
+
+
+def test_no_rollback_while_a_run_of_the_dataset_holds_its_lock(rolled):
+    hub = rolled["hub"]
+    with hold_dataset(hub, lookup(hub, DATASET).manifest, "run-in-progress"):
+        refused = twinhub(hub, "rollback", DATASET, "v2")
+    assert refused.exit_code == 2 and f"{DATASET}: publish in progress (run run-in-progress" in refused.output
+    versions = json.loads(twinhub(hub, "catalog", "show", DATASET, "--format", "json").output)["versions"]
+    assert [v["number"] for v in versions if v["number"]] == [3, 2, 1]  # nothing was rolled back

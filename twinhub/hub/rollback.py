@@ -7,6 +7,7 @@ its catalog snapshot (``snapshot=21``, what a bare number meant before versions 
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 
@@ -15,6 +16,8 @@ from twinhub.catalog.versions import AmbiguousVersion, RollbackResult, dataset_v
 from twinhub.catalog.versions import rollback as restore
 from twinhub.hub.home import Hub
 from twinhub.hub.layers import rebuild_downstream
+from twinhub.hub.locks import hold_dataset
+from twinhub.hub.registry import NotRegistered, lookup
 
 
 @dataclass(frozen=True)
@@ -38,8 +41,20 @@ def rollback(hub: Hub, dataset: str, version: str | None = None, snapshot: int |
             target = find_version(con, dataset, snapshot=snapshot)
     finally:
         con.close()
-    result = restore(hub.lake, dataset, target["version"], run_id or f"rollback-{uuid.uuid4()}", reason)
-    return RolledBack(result, rebuild_downstream(hub, dataset))
+    run_id = run_id or f"rollback-{uuid.uuid4()}"
+    with _held(hub, dataset, run_id):  # not while a run of the dataset stages or publishes
+        result = restore(hub.lake, dataset, target["version"], run_id, reason)
+        return RolledBack(result, rebuild_downstream(hub, dataset))
+
+
+def _held(hub: Hub, dataset: str, run_id: str) -> contextlib.AbstractContextManager:
+    """The dataset's lock (twinhub/hub/locks.py), as a run takes it; none for a dataset the registry no
+    longer lists (nothing runs it)."""
+    try:
+        entry = lookup(hub, dataset, include_retired=True)
+    except NotRegistered:
+        return contextlib.nullcontext()
+    return hold_dataset(hub, entry.manifest, run_id)
 
 
 def _number(con, dataset: str, text: str) -> int:
