@@ -201,3 +201,23 @@ def test_parse_version(text, expected):
 def test_parse_version_refuses_bare_numbers_and_anything_else(text, error, message):
     with pytest.raises(error, match=message):
         parse_version(text)
+
+
+def test_a_purged_version_keeps_the_others_numbers(tmp_path):
+    """Numbers come from the runs, not from the snapshots left: purging v2 does not make v3 the new v2."""
+    from twinhub.catalog.versions import dataset_versions, purge
+    from twinhub.hub.home import Hub
+
+    hub = Hub.open(tmp_path / "home")
+    register(hub, copy_sample(tmp_path / "source", "civil_affairs/elderly_care.yaml"))
+    snapshots = [ingest(hub, lookup(hub, DATASET), run_id=f"r{i}", force=True).snapshot_id for i in (1, 2, 3)]
+    purge(hub.lake, DATASET, snapshots[1], reason="v2 leaked")
+    con = hub.lake.connect(read_only=True)
+    try:
+        assert [(v["number"], v["version"]) for v in dataset_versions(con, DATASET)] == [
+            (3, snapshots[2]), (1, snapshots[0])]
+        with pytest.raises(UnknownVersion, match=f"no version v2; its versions: v1 \\(snapshot {snapshots[0]}\\), v3"):
+            find_version(con, DATASET, number=2)
+    finally:
+        con.close()
+    assert [v["number"] for v in dataset_info(hub.lake, DATASET)["versions"]] == [3, 2, 1]  # the run stays listed
