@@ -48,9 +48,12 @@ DerivedField = Any
 RESERVED = "_twinhub_"  # derived columns' prefix: a source column may not start with it
 FILTERED = f"{RESERVED}filter"  # the index of the first filter a row fails (NULL: kept)
 KEY_LENGTH = 16  # a key's characters: 64 bits of md5 (a collision is ~1e-8 likely in 1e6 rows)
+BLANK = ":blank"  # suffix of a key's companion column: every value of the row is NULL or empty
 # md5's hex digits 0-9 written as g-p: a key of letters a-p only, in which the privacy scan never sees
-# a phone number (as hex, ~3 in 1,000 keys hold one and would raise the dataset to sensitive)
-KEY_DIGITS, KEY_LETTERS = "0123456789", "ghijklmnop"
+# a phone number (as hex, ~3 in 1,000 keys hold one and would raise the dataset to sensitive). Done
+# on the bytes in numpy: DuckDB's translate() cost more than the md5 itself.
+_LETTERS = np.arange(256, dtype=np.uint8)
+_LETTERS[ord("0"):ord("9") + 1] = np.frombuffer(b"ghijklmnop", dtype=np.uint8)
 RANGES_KEPT = 2_000  # filtered source rows kept in the run's details (as ranges) for `twinhub trace`
 SAMPLE_ROWS = 1_000  # rows registration evaluates the derived fields and filters on
 TABLE = "chunk"  # the chunk's name in the derivation's DuckDB
@@ -141,6 +144,7 @@ class Derivation:
         self.booleans: dict[str, exp.Expr] = {}  # filter keys -> keep expression (must be BOOLEAN)
         self.reasons = [rule.reason for rule in manifest.filter or ()]
         self.constants: dict[str, object] = {}
+        self.keys: list[str] = []  # key columns: an md5 in hex from DuckDB, written as letters here
         self.levels: dict[str, tuple[str, Levels]] = {}  # field -> (column read, levels)
         self.level_stats: dict[str, LevelStats] = {}
         self.filtered: Counter = Counter()
@@ -193,7 +197,9 @@ class Derivation:
             missing = [c for c in spec.key if columns is not None and c not in columns]
             if missing:
                 return {f"{where}.key": f"column {missing[0]!r} is not in the source" + did_you_mean(missing[0], columns)}
-            self.selects[out] = self.parts[f"{where}.key"] = _key(spec.key)
+            self.selects[out], self.selects[out + BLANK] = _key(spec.key)
+            self.parts[f"{where}.key"] = self.selects[out]
+            self.keys.append(out)
             return {}
         if spec.kind == "expression":
             try:
@@ -233,7 +239,9 @@ class Derivation:
         if self.selects:
             result = self._select(frame)
             for name in result.column_names:
-                if name != FILTERED:
+                if name in self.keys:
+                    derived[name] = _series(_key_letters(result.column(name), result.column(name + BLANK)), frame.index)
+                elif name != FILTERED and not name.endswith(BLANK):
                     derived[name] = _series(result.column(name), frame.index)
             if FILTERED in result.column_names:
                 failed = pc.fill_null(result.column(FILTERED), -1).to_numpy().astype(np.int64, copy=False)
@@ -349,18 +357,33 @@ def _text(column: str) -> exp.Expr:
     return exp.Cast(this=exp.column(exp.to_identifier(column, quoted=True)), to=exp.DataType.build("VARCHAR"))
 
 
-def _key(columns: list[str]) -> exp.Expr:
-    """md5 over the values, each marked ('v' + value, or 'n' for NULL) and joined by the unit
-    separator, as KEY_LENGTH letters (KEY_LETTERS for digits); NULL when every value is NULL or empty (the key is
-    then missing)."""
+def _key(columns: list[str]) -> tuple[exp.Expr, exp.Expr]:
+    """(md5 in hex over the values, each marked: 'v' + value, or 'n' for NULL, joined by the unit separator;
+    whether every value is NULL or empty: the key is then missing). :func:`_key_letters` finishes it."""
     marked = [exp.Coalesce(this=exp.DPipe(this=exp.Literal.string("v"), expression=_text(c)),
                            expressions=[exp.Literal.string("n")]) for c in columns]
     joined = _call("concat_ws", _call("chr", exp.Literal.number(UNIT_SEPARATOR)), *marked)
-    digest = _call("translate", _call("substr", _call("md5", joined), exp.Literal.number(1), exp.Literal.number(KEY_LENGTH)),
-                   exp.Literal.string(KEY_DIGITS), exp.Literal.string(KEY_LETTERS))
     blank = exp.and_(*(exp.EQ(this=exp.Coalesce(this=_text(c), expressions=[exp.Literal.string("")]),
                               expression=exp.Literal.string("")) for c in columns))
-    return exp.Case(ifs=[exp.If(this=blank, true=exp.null())], default=digest)
+    return _call("md5", joined), blank
+
+
+def _key_letters(digests: pa.ChunkedArray, blank: pa.ChunkedArray) -> pa.Array:
+    """The first KEY_LENGTH hex digits of each md5 (32 ASCII bytes, never NULL), digits written as letters
+    g-p, in numpy on the bytes; NULL where the row's key values are all blank."""
+    hexes = pc.cast(digests.combine_chunks(), pa.string())
+    n = len(hexes)
+    if not n:
+        return pa.array([], pa.string())
+    offsets = np.frombuffer(hexes.buffers()[1], dtype=np.int32)[hexes.offset:hexes.offset + n + 1]
+    if hexes.null_count or offsets[-1] - offsets[0] != 32 * n:
+        raise AssertionError("md5 gave something else than 32 hex digits per row")
+    data = np.frombuffer(hexes.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]].reshape(n, 32)
+    letters = _LETTERS[data[:, :KEY_LENGTH]]
+    offsets = np.arange(0, KEY_LENGTH * (n + 1), KEY_LENGTH, dtype=np.int32)
+    keys = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(letters.tobytes())])
+    missing = pc.fill_null(blank.combine_chunks(), False)
+    return pc.if_else(missing, pa.scalar(None, pa.string()), keys) if missing.true_count else keys
 
 
 def _first_failed(keeps: list[exp.Expr]) -> exp.Expr:
