@@ -75,6 +75,8 @@ def test_a_proposed_code_is_usable_only_once_a_steward_accepts_it(tmp_path):
     assert row["dataset"] == "code:transit_mode.cable_tram" and row["submitted_by"] == ME
     pending = cli(hub, "register", str(manifest))  # pending is not usable either
     assert pending.exit_code == 2 and "'cable_tram' is not a code of vocabulary transit_mode" in pending.output
+    assert f"(proposed by {ME} for transport, waiting for a steward: twinhub review show code:transit_mode.cable_tram)" \
+        in pending.output
     assert cli(hub, "standards", "vocabulary", "transit_mode", "--format", "json").output.count("cable_tram") == 0
 
     accepted = cli(hub, "review", "approve", "code:transit_mode.cable_tram", "--reason", "a real mode of ours")

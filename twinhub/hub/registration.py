@@ -25,8 +25,25 @@ def register(hub: Hub, manifest_path: pathlib.Path) -> tuple[Registered, bool]:
     try:
         return _register(hub, manifest_path)
     except ManifestError as exc:
+        exc = _pending_codes_said(hub, exc)
         _audit_refusal(hub, manifest_path, exc)
-        raise
+        raise exc from None
+
+
+def _pending_codes_said(hub: Hub, exc: ManifestError) -> ManifestError:
+    """A code refused because it is still proposed says so: waiting for a steward, not misspelt."""
+    from twinhub.hub import review_codes
+
+    waiting = {f"{p.code!r} is not a code of vocabulary {p.vocabulary}": p for p in review_codes.pending(hub)}
+    if not waiting:
+        return exc
+    problems = dict(exc.problems)
+    for key, message in problems.items():
+        for said, p in waiting.items():
+            if said in message:
+                problems[key] = (f"{message} (proposed by {p.proposed_by} for {p.department}, waiting for a steward: "
+                                 f"twinhub review show {p.id})")
+    return ManifestError(exc.where, problems) if problems != exc.problems else exc
 
 
 def _audit_refusal(hub: Hub, manifest_path: pathlib.Path, exc: ManifestError) -> None:
