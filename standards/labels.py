@@ -297,20 +297,28 @@ def pick_levels(values: pa.Array | pa.ChunkedArray, levels: Levels, matcher: Mat
     """Each cell's value to map: the chosen level of the first of its values (in cell order) that
     ``matcher`` maps, else of its first non-blank value (reported as unmapped); null for a blank cell.
 
-    Vectorized: the cells are split and flattened in Arrow, each distinct value is read and looked up once.
+    Vectorized: the distinct cells are split and flattened in Arrow, each distinct value is read and
+    looked up once, and the choices taken back to the rows.
 
     >>> cells = pa.array(["A;B;C|D;E;F", "A;X;Y", None])
     >>> pick_levels(cells, Levels("|", ";", 2), None, LevelStats()).to_pylist()
     ['B', 'X', None]
     """
     text = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-    text = pc.cast(text, pa.large_string())
-    if not levels.split:  # one value per cell: its level, read once per distinct value
-        encoded = pc.dictionary_encode(text)
-        parts = [levels.part(v) if v is not None else None for v in encoded.dictionary.to_pylist()]
-        picked = pc.take(pa.array(parts, pa.large_string()), encoded.indices)
-        stats.cells += len(picked) - picked.null_count
-        return picked
+    encoded = pc.dictionary_encode(pc.cast(text, pa.large_string()))  # label cells repeat: each read once
+    cells = encoded.dictionary
+    indices = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+    rows = np.bincount(indices[indices >= 0], minlength=len(cells))  # rows per distinct cell
+    if not levels.split:  # one value per cell: its level
+        parts = pa.array([levels.part(v) for v in cells.to_pylist()], pa.large_string())
+        stats.cells += int(rows[~np.asarray(parts.is_null())].sum()) if len(cells) else 0
+        return pc.take(parts, encoded.indices)
+    return pc.take(_pick_distinct(cells, levels, matcher, stats, rows), encoded.indices)
+
+
+def _pick_distinct(text: pa.Array, levels: Levels, matcher: Matcher | None, stats: LevelStats,
+                   rows: np.ndarray) -> pa.Array:
+    """:func:`pick_levels` over distinct cells (``rows``: how many rows hold each)."""
     lists = pc.split_pattern(text, levels.split)
     flat = pc.list_flatten(lists)
     parents = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False)  # ascending: cells in order
@@ -326,7 +334,7 @@ def pick_levels(values: pa.Array | pa.ChunkedArray, levels: Levels, matcher: Mat
         where = np.flatnonzero(candidates & (chosen[parents] < 0))
         first = where[_group_starts(parents[where])]
         chosen[parents[first]] = first
-    _count(stats, text, parents, present, code_ids, list(codes))
+    _count(stats, text, rows, parents, present, code_ids, list(codes))
     taken = pc.take(pa.array(parts, pa.large_string()), encoded.indices)
     return pc.take(taken, pa.array(chosen, pa.int64(), mask=chosen < 0))
 
@@ -338,12 +346,13 @@ def _group_starts(sorted_cells: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.concatenate([[True], sorted_cells[1:] != sorted_cells[:-1]]))
 
 
-def _count(stats: LevelStats, text: pa.Array, parents: np.ndarray, present: np.ndarray, code_ids: np.ndarray,
-           codes: list[str]) -> None:
-    """Per value: its cell (``parents``), whether it is non-blank, its code's number (-1: unmapped)."""
+def _count(stats: LevelStats, text: pa.Array, rows: np.ndarray, parents: np.ndarray, present: np.ndarray,
+           code_ids: np.ndarray, codes: list[str]) -> None:
+    """Per distinct cell: ``rows`` holding it; per value: its cell (``parents``), whether it is non-blank,
+    its code's number (-1: unmapped)."""
     values_per_cell = np.bincount(parents[present], minlength=len(text))
-    stats.cells += int((values_per_cell > 0).sum())
-    stats.multi_valued += int((values_per_cell > 1).sum())
+    stats.cells += int(rows[values_per_cell > 0].sum())
+    stats.multi_valued += int(rows[values_per_cell > 1].sum())
     mapped = code_ids >= 0
     cells, ids = parents[mapped], code_ids[mapped]
     if not len(cells):
@@ -351,7 +360,7 @@ def _count(stats: LevelStats, text: pa.Array, parents: np.ndarray, present: np.n
     starts = _group_starts(cells)  # a cell's values are its mapped values' codes: several differ?
     differ = np.minimum.reduceat(ids, starts) != np.maximum.reduceat(ids, starts)
     conflicting = cells[starts][differ]
-    stats.conflicting += len(conflicting)
+    stats.conflicting += int(rows[conflicting].sum())
     for cell in conflicting[: max(0, 5 - len(stats.examples))].tolist():
         stats.examples[text[cell].as_py()] = list(dict.fromkeys(codes[i] for i in ids[cells == cell].tolist()))
 
