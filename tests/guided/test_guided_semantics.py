@@ -110,6 +110,14 @@ def test_square_degrees_alone_are_refused_and_metres_converted(hub, tmp_path):
     assert metres.manifest["fields"]["area_km2"] == {"expression": 'TRY_CAST("AREA" AS DOUBLE) * 1e-06'}
     area = next(m for m in metres.scores[0].mappings if m.field == "area_km2")
     assert "values look like m²" in area.why and "converted to km² (x 1e-06)" in area.why
+    from twinhub.guided.judge import Judged, judge_area
+    from twinhub.standards.pack import load_pack
+
+    building = load_pack().standard("building")  # a column equal to the footprint is no floor area
+    floor = next(f for f in building.fields if f.name == "floor_area_m2")
+    judged = Judged(0.9, [])
+    judge_area(floor, metres.profile.columns[1], metres.profile.areas["AREA"], judged)
+    assert judged.score == 0.45 and "the polygons' own area, not a Gross floor area" in judged.why[0]
 
 
 def test_nyc_borough_areas_are_square_feet(realworld, tmp_path):

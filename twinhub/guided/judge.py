@@ -30,6 +30,7 @@ from twinhub.standards.pack import Standard, StandardsPack
 DISTRICTS = "admin_division"  # the pack vocabulary district names are matched against
 NAME_FIELDS = ("name", "road_name")
 DISTRICT_FIELDS = ("district",)
+SHAPE_AREA_FIELDS = ("area_km2", "area_m2")  # fields that are the geometry's own area (not floor_area_m2)
 
 
 @dataclass
@@ -79,7 +80,10 @@ def judge_area(field: frictionless.Field, column: ColumnProfile, area: AreaUnit 
     wanted = _unit(field)
     if wanted is None or area is None or column.type not in ("integer", "number"):
         return
-    if area.unit == wanted:
+    if field.name not in SHAPE_AREA_FIELDS and area.metric:  # floor_area_m2: the floors' area, not the footprint
+        j.score *= 0.5
+        j.why.append(f"but {area.why}: the polygons' own area, not a {field.title or field.name}")
+    elif area.unit == wanted:
         j.score = max(j.score, 0.95)
         j.why.append(area.why)
     elif area.metric:
