@@ -55,6 +55,8 @@ def test_what_a_column_looks_like(column, expected):
     (["餐饮服务;中餐厅;中餐厅|购物服务;便利店;便利店", "餐饮服务;中餐厅;中餐厅", "购物服务;便利店;便利店"], Hierarchy(";", 3, "|")),
     (["bus|metro", "bus", "ferry|bus", "metro"], Hierarchy(None, 1, "|")),
     (["71-E;71-W", "71-E", "927;71-E"], Hierarchy(None, 1, ";")),
+    (["公交,地铁", "公交", "地铁,轮渡", "公交"], Hierarchy(None, 1, ",")),
+    (["10 Downing St, London", "1 Acacia Ave, Leeds", "2 Mill Rd, York"], None),  # addresses: no list, no levels
     (["https://x.org/a/b.jpg", "https://x.org/a/c.jpg"], None),  # URLs are no paths of categories
     (["2017/03/04", "2018/01/02"], None),
     (["Public toilets", "Public toilets"], None),

@@ -26,7 +26,7 @@ from twinhub.guided.profile import ColumnProfile
 MOSTLY = 0.9  # "the values are X" when this share of the non-blank sample is
 _INITIALS = r"^[A-Z]{1,5}[0-9]?$"  # HP, JA, XH, SH01-like short codes in capitals
 _CJK = r"[\u3400-\u9fff]"
-SEPARATORS = ("|", ";", "；", ",", "，", "/", ">")  # hierarchy levels: ; > / ...; lists: | ; ,
+SEPARATORS = ("|", ";", "；", "/", ">")  # hierarchy levels (a comma is prose's: never a level)
 LIST_SEPARATORS = ("|", ";", "；", ",", "，")
 ID_WORDS = re.compile(r"(^|[^a-z])(id|fid|oid|objectid|code|no|uid|gid)([^a-z]|$)|编号|代码|编码|序号|标识", re.I)
 
