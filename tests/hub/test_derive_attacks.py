@@ -115,6 +115,13 @@ def test_a_filter_must_be_a_condition_and_a_type_error_names_its_key(tmp_path, f
     assert "DuckDB cannot evaluate it" in refused.value.problems["fields.capacity.expression"]
 
 
+def test_a_plain_column_mapping_is_checked_against_the_source(tmp_path, folder):
+    manifest = {**MANIFEST, "fields": {**MANIFEST["fields"], "name": {"column": "名字"}}}
+    with pytest.raises(ManifestError) as refused:
+        register(Hub.open(tmp_path / "home"), _write(folder, manifest, name="plain.yaml"))
+    assert refused.value.problems == {"fields.name.column": "column '名字' is not in the source (did you mean '名称'?)"}
+
+
 def test_a_source_column_with_a_reserved_name_is_refused(tmp_path):
     folder = tmp_path / "health"
     folder.mkdir()

@@ -363,8 +363,9 @@ def check_manifest(
     for field_name, spec in manifest.fields.items():
         if field_name not in names:
             problems[f"fields.{field_name}"] = f"not a field of standard {standard.name}" + _hint(field_name, names)
-        elif isinstance(spec, str) and columns is not None and spec not in columns:
-            problems[f"fields.{field_name}"] = f"column {spec!r} is not in the source" + _hint(spec, columns)
+        elif columns is not None and (column := derive.plain_column(spec)) is not None and column not in columns:
+            key = f"fields.{field_name}" + ("" if isinstance(spec, str) else ".column")
+            problems[key] = f"column {column!r} is not in the source" + _hint(column, columns)
     if derive.needed(manifest):  # keys, constants, expressions, label levels, filters: against the source
         problems.update(derive.source_problems(manifest, columns, connector if contact else None))
     for f in standard.attribute_fields:
