@@ -431,7 +431,7 @@ def offset_findings(hub: Hub, dataset_id: str, x: ArrayLike, y: ArrayLike, names
     quarter of that, a finding says so, with the numbers. Returns ``(findings, message)``: plain dicts and
     one line for the run's log ('' when there is none).
 
-    ``standard``: the dataset's (default: its registry entry's, else the catalog's); ``con``: an open catalog
+    ``standard``: the dataset's (default: the catalog's, for a dataset already published); ``con``: an open catalog
     connection to read on (without one, a read-only connection is opened and closed: ~0.3-3 s of the cost).
     """
     xs, ys, (ns,) = sample_rows(x, y, names)
@@ -439,7 +439,7 @@ def offset_findings(hub: Hub, dataset_id: str, x: ArrayLike, y: ArrayLike, names
         return [], ""
     target = resolve_crs(hub.target_crs)
     with _catalog(hub, con) as catalog:
-        standard = standard or _standard_of(hub, dataset_id, catalog)
+        standard = standard or _standard_of(dataset_id, catalog)
         if standard is None:
             return [], ""
         published = _published_near(catalog, xs, ys, standard, target.is_geographic)
@@ -474,14 +474,11 @@ def offset_findings(hub: Hub, dataset_id: str, x: ArrayLike, y: ArrayLike, names
     return [finding], finding["message"]
 
 
-def _standard_of(hub: Hub, dataset_id: str, con: duckdb.DuckDBPyConnection) -> str | None:
-    from twinhub.hub.registry import NotRegistered, lookup
-
-    try:
-        return lookup(hub, dataset_id, include_retired=True).manifest.standard
-    except NotRegistered:  # not registered (any more): the catalog may know it
-        row = con.execute(f"SELECT standard FROM {META_SCHEMA}.datasets WHERE dataset = ?", [dataset_id]).fetchone()
-        return row[0] if row else None
+def _standard_of(dataset_id: str, con: duckdb.DuckDBPyConnection) -> str | None:
+    """The standard the catalog holds ``dataset_id`` under (a caller staging a first version passes its own:
+    reading the registry here would make hub.manifest -> crs_evidence -> registry -> manifest a cycle)."""
+    row = con.execute(f"SELECT standard FROM {META_SCHEMA}.datasets WHERE dataset = ?", [dataset_id]).fetchone()
+    return row[0] if row else None
 
 
 def _offset_hypotheses(x: NDArray, y: NDArray, target: str) -> dict[str, tuple[NDArray, NDArray]]:
