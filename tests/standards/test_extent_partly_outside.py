@@ -4,7 +4,7 @@ part; wholly outside ones quarantined.
 Real boundaries: NYC's five boroughs (DCP Borough Boundaries 16a, in realworld/us_nyc_borough_boundaries,
 a zipped Shapefile in US feet). The city is the Bronx; its "old" extent is the bounding box of the Bronx's
 largest land mass, so its islets (City Island, Hart Island, Rikers) lie past it, as Shanghai's Sheshan islet
-lay past the old Shanghai extent. The oracle is shapely over the same boundaries reprojected by pyproj.
+lay past the old Shanghai extent. The oracle is shapely over the same boundaries, read and reprojected by geopandas.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import shutil
 import zipfile
 
 import numpy as np
-import pyproj
 import pytest
 import shapely
 import yaml
