@@ -162,7 +162,7 @@ def read_page(con: duckdb.DuckDBPyConnection, v: View, limit: int, offset: int, 
     if offset < 0:
         raise BadRequest("offset: 0 or more")
     to_table = _bbox_transformer(bbox_crs or target_crs, table_crs)
-    order = (id_column,) if id_column else tuple(c for c in v.columns if c != v.geometry)[:1]
+    order = (id_column,) if id_column else tuple(c for c in v.columns if c != v.geometry)  # pages: a total order
     base = query(v, bbox, filter_text, bbox_to_table=to_table, order=order, source=source)
     unordered = query(v, bbox, filter_text, bbox_to_table=to_table, source=source)
     count = exp.select(exp.Count(this=exp.Star())).from_(exp.Subquery(this=unordered, alias=_ident("c")))

