@@ -182,3 +182,26 @@ def test_a_date_constant_is_kept_as_its_text():
                                              "source: {format: csv, path: poi.csv}\n"
                                              "fields: {district: {constant: 2024-01-01}}\n"), "poi.yaml")
     assert manifest.fields["district"].constant == "2024-01-01"
+
+
+@pytest.mark.slow
+def test_through_the_cli_register_refuses_and_run_fails_naming_the_key(tmp_path):
+    from click.testing import CliRunner
+
+    from twinhub.cli.main import main
+
+    folder = tmp_path / "health"
+    folder.mkdir()
+    _csv(folder)
+    home = ["--home", str(tmp_path / "home")]
+    refused = CliRunner().invoke(main, ["register", str(_write(folder, _attacked("capacity", "read_csv('/etc/passwd')"))),
+                                        *home])
+    assert refused.exit_code == 2
+    assert "fields.capacity.expression: function read_csv is not allowed" in refused.output
+    assert CliRunner().invoke(main, ["register", str(_write(folder, MANIFEST)), *home]).exit_code == 0
+    path = entry_path(Hub.open(tmp_path / "home"), DATASET)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["filter"] = [{"keep": "getenv('HOME') = '/root'", "reason": "attack"}]
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    failed = CliRunner().invoke(main, ["run", DATASET, *home])
+    assert failed.exit_code == 1 and "filter[0].keep: function getenv is not allowed" in failed.output
