@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pathlib
 
+import numpy as np
 import pyproj
 import pytest
 from click.testing import CliRunner
@@ -92,3 +93,16 @@ def test_the_demo_query_measures_the_same_metres_in_the_projected_hub(demos):
     table = [o.split("shelters within 400 m")[1].split("next:")[0] for o in (lonlat, projected)]
     assert table[0].count("\n") > 4  # a header, a rule and the shelters near a care home
     assert table[1] == table[0]  # ::geography over Gauss-Kruger metres, not metres read as degrees
+
+
+@pytest.mark.parametrize(("x", "y", "written_in"), [
+    ([121.47, 121.50, 121.40], [31.23, 31.20, 31.25], "EPSG:4326"),  # People's Square area, lon/lat
+    ([640_000.0, 643_000.0, 633_000.0], [3_457_000.0, 3_454_000.0, 3_459_000.0], "EPSG:4549"),  # the same, metres
+])
+def test_crs_detection_ranks_the_same_in_a_projected_hub(x, y, written_in):
+    from twinhub.standards.crs_detect import rank_crs
+    from twinhub.standards.pack import load_pack
+
+    city = load_pack().city
+    ranked = {t: [c.crs for c in rank_crs(np.array(x), np.array(y), city, t)] for t in ("EPSG:4490", "EPSG:4549")}
+    assert ranked["EPSG:4549"] == ranked["EPSG:4490"] and ranked["EPSG:4490"][0] == written_in
