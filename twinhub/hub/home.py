@@ -61,6 +61,10 @@ limits:
 # query: what one query's sandbox may use (defaults shown); a query past them fails alone:
 # query: {memory: 1GB, threads: 2, temp: 4GB}
 query:
+# governance: who decides vocabulary code proposals (docs/governance.md), by operating-system account.
+# No stewards listed: the account owning the hub home. Each department's accounts may propose for it:
+# governance: {stewards: [li.wei], departments: {transport: [zhang.min]}}
+governance:
 """
 
 
