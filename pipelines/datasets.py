@@ -101,7 +101,8 @@ def _check_result(audit, privacy: dict | None = None) -> dg.AssetCheckResult:
 
 
 AUDITS = {
-    "rows_accounted_for": (True, "Every source row is staged or quarantined: conforming + quarantined = read."),
+    "rows_accounted_for": (True, "Every source row is staged, quarantined or filtered: conforming + quarantined + filtered "
+                                 "= read."),
     "schema": (True, "The share of rows failing the standard's types, required fields, ranges and keys is under "
                      "the manifest's quality.max_schema_failure_share; otherwise publication is blocked."),
     "crs_and_geometry": (True, "The share of rows outside the city or with bad geometry is under "
@@ -112,6 +113,8 @@ AUDITS = {
     "completeness": (False, "No sign of an export cut off at a page or row limit: groups sharing one round "
                             "maximum count (900 per district), a round total (1000, 65535), or far fewer rows "
                             "than the city's other datasets of the standard (a warning)."),
+    "crs_offset": (False, "The rows do not sit about one GCJ-02 or BD-09 offset away from the published features "
+                          "of the same standard (points read off a Chinese web map declared WGS 84; a warning)."),
 }
 
 

@@ -63,9 +63,10 @@ def test_catalog_metadata_is_set_at_definition_time(defs, demo_hub):
 def test_the_audit_is_shown_as_asset_checks_on_the_stage(defs):
     checks = {(c.asset_key, c.name): c for a in defs.assets for c in a.check_specs}
     assert {name for key, name in checks if key == CARE_STAGED} == {
-        "rows_accounted_for", "schema", "crs_and_geometry", "label_coverage", "row_count_drop", "completeness"}
+        "rows_accounted_for", "schema", "crs_and_geometry", "label_coverage", "row_count_drop", "completeness",
+        "crs_offset"}
     assert all(checks[(CARE_STAGED, n)].blocking for n in ("schema", "crs_and_geometry", "row_count_drop"))
-    assert not any(checks[(CARE_STAGED, n)].blocking for n in ("label_coverage", "completeness"))  # warnings
+    assert not any(checks[(CARE_STAGED, n)].blocking for n in ("label_coverage", "completeness", "crs_offset"))  # warnings
 
 
 def test_freshness_follows_the_manifest_cadence(defs):

@@ -126,12 +126,24 @@ def _completeness(stage: Stage, quality: Quality, last_published_rows: int | Non
                   "findings": findings, "rows_read": record["rows_read"]})
 
 
+def _crs_offset(stage: Stage, quality: Quality, last_published_rows: int | None) -> Audit:
+    """About one GCJ-02/BD-09 offset away from the standard's published features (twinhub/hub/crs_offset.py)."""
+    record = (stage.info.get("details") or {}).get("crs_offset")
+    if record is None:  # nothing published of the standard to compare with
+        return Audit("crs_offset", True, False, CRS_OFFSET, {"compared": False})
+    findings = record["findings"]
+    return Audit("crs_offset", not findings, False, CRS_OFFSET,
+                 {"compared": True, "sampled": record["sampled"], "findings": findings})
+
+
+CRS_OFFSET = ("The rows do not sit about one GCJ-02 or BD-09 offset (a few hundred metres) away from the published "
+              "features of the same standard, as points read off a Chinese web map but declared WGS 84 do (a warning).")
 COMPLETENESS = ("The source shows no sign of an export cut off at a page or row limit: groups capped at one "
                 "round count, a round total, far fewer rows than the standard's other datasets (a warning).")
 # Each audit of a stage, in the order they are reported: (stage, quality, rows served now) -> Audit or
 # None when it does not apply. A new audit is one function added here (and a check spec in pipelines).
 AUDIT_STEPS: list[Callable[[Stage, Quality, int | None], Audit | None]] = [
-    _accounted, _schema, _geometry, _labels, _row_count_drop, _completeness,
+    _accounted, _schema, _geometry, _labels, _row_count_drop, _completeness, _crs_offset,
 ]
 
 

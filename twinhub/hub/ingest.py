@@ -26,7 +26,7 @@ from twinhub.catalog.publish import DatasetEntry, PublishResult, RunInfo, publis
 from twinhub.catalog.stage import SUMMARY, Stage
 from twinhub.connectors import SourceError, open_source
 from twinhub.connectors.readahead import read_ahead
-from twinhub.hub import completeness, faults, gate, partly_outside, protection
+from twinhub.hub import completeness, crs_offset, faults, gate, partly_outside, protection
 from twinhub.hub.crs_evidence import evidence_hint
 from twinhub.hub.derive import Derivation, needed
 from twinhub.hub.diskspace import explain_disk_full
@@ -246,6 +246,7 @@ def stage_dataset(hub: Hub, registered: Registered, run_id: str, force: bool = F
             log.warning("%s: %s", manifest.id, warning)
         completeness.record(hub.lake, manifest.id, standard.name, stage, run.details, dict(hub.pack.city.score_weights))
         partly_outside.record(stage, conformer.c.gate, run.details, manifest.id, policy=manifest.outside)
+        crs_offset.record(hub, manifest.id, standard.name, stage, run.details, served=served is not None)
         stage.finalize(tuple(standard.primary_key), info=_run_info(run))
     except Exception as exc:
         stage.cleanup()
