@@ -148,7 +148,9 @@ class IconvReader:
         self.closed = False
 
     def read(self, size: int = -1) -> bytes:
-        size = _ICONV_BLOCK if size < 0 else size
+        return b"" if self.closed else self._read(_ICONV_BLOCK if size < 0 else size)
+
+    def _read(self, size: int) -> bytes:
         while True:
             raw = self._file.read(max(1, min(size, _ICONV_BLOCK) * 2 // 3 - len(self._carry)))
             if not raw:
@@ -167,10 +169,15 @@ class IconvReader:
                 return out
 
     def close(self) -> None:
+        """pyarrow reads ahead in its own thread: only its reader closes this file (an iconv after
+        iconv_close would crash the process), when it is done with it."""
         if not self.closed:
             self.closed = True
             self._file.close()
             self._converter.close()
+
+    def __del__(self) -> None:
+        self.close()
 
     def readable(self) -> bool:
         return True
@@ -230,9 +237,6 @@ def arrow_frames(path: pathlib.Path, encoding: str, delimiter: str, header: list
         if "invalid UTF8" in str(exc) and not isinstance(source, IconvReader):
             raise Undecodable(str(exc)) from exc
         raise ArrowGaveUp(str(exc)) from exc
-    finally:
-        if isinstance(source, IconvReader):
-            source.close()
 
 
 def _frame(table: pa.Table, header: list[str]) -> pd.DataFrame:

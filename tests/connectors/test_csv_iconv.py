@@ -74,3 +74,4 @@ def test_bytes_gbk_lacks_fail_as_with_pythons_codec(tmp_path, bad):
         list(open_source({"format": "csv", "path": str(path), "encoding": "gbk"}).chunks(1000))
     message = str(info.value)
     assert "bytes not valid in the declared gbk encoding" in message and "data row 3001" in message
+
