@@ -70,10 +70,13 @@ def measure_size(rows: int, repeat: int, work: pathlib.Path, keep_home: pathlib.
             shutil.rmtree(home, ignore_errors=True)
     figures = {k: _median(v, rows) for k, v in runs.items()}
     csv, gpkg = figures["twinhub_csv"], figures["twinhub_gpkg"]
+    # every row read is published, quarantined (the unmapped label) or filtered (closed), exactly as generated
     if not (csv["read"] == rows and csv["quarantined"] == sources.csv_quarantined
-            and csv["published"] == rows - sources.csv_quarantined):
+            and csv["filtered"] == sources.csv_filtered
+            and csv["published"] + csv["quarantined"] + csv["filtered"] == csv["read"]):
         raise AssertionError(f"CSV at {rows} rows: read {csv['read']}, published {csv['published']}, "
-                             f"quarantined {csv['quarantined']}; expected {sources.csv_quarantined} quarantined")
+                             f"quarantined {csv['quarantined']}, filtered {csv['filtered']}; expected "
+                             f"{sources.csv_quarantined} quarantined and {sources.csv_filtered} filtered")
     if not (gpkg["read"] == gpkg["published"] == rows == figures["ogr2ogr"]["rows"] == figures["floor_csv"]["rows"]):
         raise AssertionError(f"at {rows} rows the paths disagree: {json.dumps(figures)[:2000]}")
     shutil.rmtree(sources.folder)
@@ -81,6 +84,7 @@ def measure_size(rows: int, repeat: int, work: pathlib.Path, keep_home: pathlib.
         "rows": rows,
         **figures,
         "expected_quarantined": sources.csv_quarantined,
+        "expected_filtered": sources.csv_filtered,
         "ratios": {
             "twinhub_vs_floor": round(csv["seconds"] / figures["floor_csv"]["seconds"], 2),
             "twinhub_gpkg_vs_ogr2ogr": round(gpkg["seconds"] / figures["ogr2ogr"]["seconds"], 2),

@@ -41,8 +41,14 @@ INGEST = textwrap.dedent(
         entry, _ = register(hub, pathlib.Path(manifest))
         start = time.perf_counter()
         result = ingest(hub, entry, run_id=f"bench-{entry.id}", force=True)
-        results.append({"dataset": entry.id, "seconds": time.perf_counter() - start, "read": result.rows_read,
-                        "published": result.rows_published, "quarantined": result.rows_quarantined})
+        seconds = time.perf_counter() - start
+        con = hub.lake.connect(read_only=True)  # the run's record: rows left out by the manifest's filter
+        filtered = con.execute("SELECT coalesce(rows_filtered, 0) FROM catalog.runs WHERE run_id = ? AND dataset = ?",
+                               [f"bench-{entry.id}", entry.id]).fetchone()[0]
+        con.close()
+        results.append({"dataset": entry.id, "seconds": seconds, "read": result.rows_read,
+                        "published": result.rows_published, "quarantined": result.rows_quarantined,
+                        "filtered": filtered})
     print(json.dumps(results))
     """
 )
@@ -98,7 +104,7 @@ def twinhub_run(home: pathlib.Path, manifests: list[pathlib.Path]) -> dict:
     runs = json.loads(out.strip().splitlines()[-1])
     seconds = sum(r["seconds"] for r in runs)
     return {"seconds": seconds, "process_s": process_s, "peak_rss_mb": peak, "runs": runs,
-            **{k: sum(r[k] for r in runs) for k in ("read", "published", "quarantined")}}
+            **{k: sum(r[k] for r in runs) for k in ("read", "published", "quarantined", "filtered")}}
 
 
 def duckdb_floor(csv: pathlib.Path, work: pathlib.Path) -> dict:

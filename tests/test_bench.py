@@ -32,7 +32,8 @@ def test_the_benchmark_command_measures_every_path_on_the_same_rows_and_reports(
     assert size["rows"] == 10_000
     csv, gpkg = size["twinhub_csv"], size["twinhub_gpkg"]
     assert csv["read"] == 10_000 and csv["quarantined"] == size["expected_quarantined"] > 0  # the unmapped label
-    assert csv["published"] == 10_000 - csv["quarantined"]
+    assert csv["filtered"] == size["expected_filtered"] > 0  # closed: left out by the manifest's filter
+    assert csv["published"] == 10_000 - csv["quarantined"] - csv["filtered"]
     assert gpkg["read"] == gpkg["published"] == size["ogr2ogr"]["rows"] == size["floor_csv"]["rows"] == 10_000
     for path in ("twinhub_csv", "floor_csv", "twinhub_gpkg", "ogr2ogr"):
         assert size[path]["seconds"] > 0 and size[path]["rows_per_s"] > 0 and size[path]["peak_rss_mb"] > 0
