@@ -21,7 +21,7 @@ import duckdb
 from sqlglot import exp
 
 MIN_ROWS = 100_000  # smaller tables are scanned fast enough
-MAX_ROWS = 5_000_000  # rows copied per worker in all (memory: ~150 bytes a point row)
+MAX_ROWS = 2_000_000  # rows copied per worker in all (~300 MB per million rows of ten columns, R-tree included)
 GRACE_S = 60.0  # a replaced copy lives on this long for the requests still reading it
 
 log = logging.getLogger("twinhub.serve")
