@@ -36,8 +36,9 @@ def _crs(proposal: Proposal) -> list[str]:
     elif choice.how == "none":
         lines = ["CRS: none (no geometry)"]
     else:
-        lines = [f"CRS: {choice.crs} ({choice.how}"
-                 f"{f', confidence {choice.confidence:.0%}' if choice.how == 'detected' else ''})"]
+        how = [choice.how] + ([f"confidence {choice.confidence:.0%}"] if choice.how == "detected" else [])
+        how += [f"decided by the hub's evidence: {' and '.join(choice.decided_by)}"] if choice.decided_by else []
+        lines = [f"CRS: {choice.crs} ({', '.join(how)})"]
     lines += [f"  evidence: {e}" for e in choice.evidence]
     if choice.candidates:
         rows = [[i, c.crs, c.title, "yes" if c.swapped else "", f"{c.inside_share:.0%}", f"{c.confidence:.0%}",

@@ -21,6 +21,7 @@ from twinhub.guided.inspect import Profile, inspect_source
 from twinhub.guided.manifest_text import manifest_text, relative_source
 from twinhub.guided.propose import LabelDraft, StandardScore, choose_standard, label_drafts, suggested_entry
 from twinhub.guided.source import GuidedError, source_spec
+from twinhub.hub.crs_evidence import rank_with_evidence
 from twinhub.hub.home import Hub
 from twinhub.hub.manifest import Manifest, ManifestError, check_manifest, load_manifest, parse_manifest, source_policy
 from twinhub.standards.pack import Crosswalk, CrosswalkEntry, StandardsError, StandardsPack
@@ -121,6 +122,7 @@ def propose(hub: Hub, source: str, department: str, dataset: str | None = None, 
                           f"{hub.pack.city.name}; give --crs EPSG:<code> (the data's owner knows it)")
     scores = choose_standard(profile, hub.pack, standard)
     chosen = scores[0]
+    _weigh_crs_evidence(hub, profile, chosen.fields)
     stem = _stem(profile.source)
     manifest = {
         "department": department, "dataset": dataset or identifier(stem),
@@ -139,6 +141,27 @@ def propose(hub: Hub, source: str, department: str, dataset: str | None = None, 
     if _complete(drafts, result, hub.pack):  # values beyond the sample got codes: count them in
         result = dry_run(hub, parsed, drafts=_draft_crosswalks(parsed.id, drafts))
     return Proposal(manifest, profile, scores, drafts, result, _problems(hub, parsed, None), command)
+
+
+def _weigh_crs_evidence(hub: Hub, profile: Profile, fields: dict) -> None:
+    """A tie the coordinate ranges leave (WGS 84 / GCJ-02 / BD-09 all inside the city) broken by the hub's own
+    evidence when it can be: the rows' names against published features, their district column against
+    published district polygons, the city's landmarks (twinhub/hub/crs_evidence.py). The evidence is shown
+    either way; the proposal's CRS changes only when it decides."""
+    choice = profile.crs
+    if choice.how != "detected" or choice.sure or profile.positions is None:
+        return
+    column = {f: c for f, c in fields.items() if isinstance(c, str) and c in profile.frame.columns}
+    district = column.get("district") or (column.get("name") if "area_code" in column else None)
+    found = rank_with_evidence(hub, *profile.positions,
+                               profile.frame[column["name"]].to_numpy() if "name" in column else None,
+                               profile.frame[district].to_numpy() if district else None)
+    choice.evidence += found.message().splitlines()
+    best = found.ranked[0] if found.ranked else None
+    if found.decided and best is not None and best.swapped == choice.candidates[0].swapped:
+        choice.crs, choice.decided_by = best.crs, list(found.decided_by)
+        choice.candidates = found.ranked + [c for c in choice.candidates if c not in found.ranked]
+        profile.source["crs"] = best.crs
 
 
 def write(proposal: Proposal, path: pathlib.Path, pack: StandardsPack) -> list[pathlib.Path]:

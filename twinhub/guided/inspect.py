@@ -39,10 +39,11 @@ class CRSChoice:
     confidence: float
     candidates: list[CRSCandidate] = field(default_factory=list)
     evidence: list[str] = field(default_factory=list)
+    decided_by: list[str] = field(default_factory=list)  # the hub's evidence that broke a tie (hub/crs_evidence.py)
 
     @property
     def sure(self) -> bool:
-        return self.how in ("declared", "given") or self.confidence > SURE
+        return self.how in ("declared", "given") or self.confidence > SURE or bool(self.decided_by)
 
     def as_dict(self) -> dict:
         return {"crs": self.crs, "how": self.how, "confidence": round(self.confidence, 4), "sure": self.sure,
@@ -66,6 +67,7 @@ class Profile:
     privacy: dict = field(default_factory=dict)  # standards/privacy.py's findings in the sample, per source column
     areas: dict[str, AreaUnit] = field(default_factory=dict)  # numeric columns of a polygon source: their area unit
     looks: dict[str, str] = field(default_factory=dict)  # per column: what its values look like (semantics.py)
+    positions: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)  # the sample's x, y as written
 
     @property
     def geometry_columns(self) -> tuple[str, ...]:
@@ -239,7 +241,7 @@ def inspect_source(spec: dict, hub: Hub, base_dir: pathlib.Path | None = None, c
     return Profile(source=source, describe=connector.describe(), encoding=encoding, rows_sampled=len(chunk.frame),
                    columns=columns, located=located, geometry_type=_geometry_type(geometry), crs=choice,
                    frame=chunk.frame, notes=notes, privacy=_personal_data(chunk.frame, located), areas=areas,
-                   looks=looks)
+                   looks=looks, positions=positions(geometry) if geometry is not None else None)
 
 
 def _personal_data(frame: pd.DataFrame, located: Located | None) -> dict:

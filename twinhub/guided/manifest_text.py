@@ -55,6 +55,8 @@ def _crs_note(profile: Profile) -> str:
         return "given with --crs"
     if choice.how != "detected":
         return ""
+    if choice.decided_by:
+        return f"the coordinate ranges tie; the hub's evidence ({', '.join(choice.decided_by)}) decides"
     others = ", ".join(f"{c.crs}{' swapped' if c.swapped else ''} {c.confidence:.0%}" for c in choice.candidates[1:4])
     text = f"detected from the coordinate ranges, confidence {choice.confidence:.0%}" + (f"; other candidates: {others}" if others else "")
     return (f"{TODO}: confirm with the data's owner; " if not choice.sure else "") + text
