@@ -274,6 +274,7 @@ def _publish(context, hub: Hub, current: Registered, published: dg.AssetKey) -> 
         "rows_read": result.rows_read,
         "rows_published": result.rows_published,
         "rows_quarantined": result.rows_quarantined,
+        "rows_filtered": result.rows_read - result.rows_published - result.rows_quarantined,  # by the manifest's filter
         "quarantined_share": share,
         **{f"rows_{k}": v for k, v in result.changes.items() if v is not None},
         "new_version": not result.unchanged,

@@ -44,6 +44,14 @@ class DatasetOutcome:
         return "blocked" if self.blocked_by else "failed"
 
     @property
+    def rows_filtered(self) -> int | None:
+        """Rows the manifest's ``filter`` left out: the rest of what was read (read = published + quarantined +
+        filtered, checked at publish)."""
+        if None in (self.rows_read, self.rows_published, self.rows_quarantined):
+            return None
+        return self.rows_read - self.rows_published - self.rows_quarantined
+
+    @property
     def served_label(self) -> str:
         """``v3 (snapshot 21)``: the version served after the run (empty for city layers and derived tables)."""
         return version_label(self.served["number"], self.served["snapshot"]) if self.served else ""

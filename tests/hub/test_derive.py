@@ -171,6 +171,18 @@ def test_keys_are_the_same_in_the_next_run(hub):
     assert dict(_fetch(hub, "SELECT name || address, facility_id FROM health.poi WHERE address IS NOT NULL")) == before
 
 
+@pytest.mark.slow
+def test_the_run_summary_shows_the_filtered_rows(hub):
+    """`twinhub run` (through Dagster) prints read, published, quarantined and filtered, which add up."""
+    result = _cli(hub, "run", DATASET, "--force")
+    assert result.exit_code == 0, result.output
+    header = next(line for line in result.output.splitlines() if line.lstrip().startswith("dataset"))
+    row = next(line for line in result.output.splitlines() if line.startswith(DATASET + " "))  # the table's row
+    figures = dict(zip(header.split(), row.split()))
+    read, published, quarantined, filtered = (int(figures[k]) for k in ("read", "published", "quarantined", "filtered"))
+    assert (read, quarantined, filtered) == (len(ROWS), 3, 2) and read == published + quarantined + filtered
+
+
 def test_keys_hold_no_digits_so_the_privacy_scan_sees_no_phone_numbers():
     """As hex, ~3 in 1,000 keys hold a run of digits the scan reads as a phone number, which would raise every
     keyed dataset to sensitive; written as letters a-p they hold none (and stay the md5 of their values)."""

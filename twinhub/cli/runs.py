@@ -112,8 +112,9 @@ def run_and_report(hub: Hub, datasets: list[str] | None, force: bool = False, wa
     click.echo("running through Dagster (in-process)…", err=True)
     summary = run_datasets(hub, datasets, force=force, wait=wait)
     rows = [[o.dataset, o.status if o.ok else o.status.upper(), o.rows_read, o.rows_published, o.rows_quarantined,
-             o.served_label or None, o.changes] for o in summary.outcomes]
-    click.echo(output.table(["dataset", "status", "read", "published", "quarantined", "served", "changes"], rows))
+             o.rows_filtered, o.served_label or None, o.changes] for o in summary.outcomes]
+    click.echo(output.table(["dataset", "status", "read", "published", "quarantined", "filtered", "served", "changes"],
+                            rows))
     for o in summary.outcomes:
         if not o.ok:
             click.secho(f"{o.dataset} {o.status}: {o.error}", fg="red", err=True)
