@@ -1,12 +1,12 @@
 """How fast `twinhub serve` answers, beside TiPg on PostGIS serving the same layer in the same run.
 
-    python -m bench.serve [--rows 1e6] [--requests 200] [--load-s 60] [--clients 20] [--out bench-results]
+    python -m bench.serve [--rows 1e6] [--requests 200] [--load-s 60] [--clients 20] [--workers 1] [--out bench-results]
     python -m bench.serve --rows 1e4 --requests 20 --load-s 5    # what tests/test_bench_serve.py runs
 
 It publishes a point layer of --rows care facilities (bench/generate.py's CSV, ~1 % quarantined) into
 a fresh hub, copies the published rows into PostGIS (schema ``twinhub_bench_<pid>`` of the database
-``test`` at 127.0.0.1:5432, with a GiST index; dropped at the end) and serves them twice, one
-uvicorn worker each: ``twinhub serve`` and TiPg 1.6.1 (the anchor). After a warm-up, it times, each
+``test`` at 127.0.0.1:5432, with a GiST index; dropped at the end) and serves them twice, --workers
+uvicorn workers each (the same number for both): ``twinhub serve`` and TiPg 1.6.1 (the anchor). After a warm-up, it times, each
 request alternating between the two servers:
 
 - a page of 100 items with a bbox (~1 km, random over the layer's extent; the same boxes for both),
@@ -179,15 +179,15 @@ class Server:
                 self.process.wait()
 
 
-def twinhub_server(home: pathlib.Path) -> Server:
-    return Server("twinhub", [sys.executable, "-m", "twinhub", "--home", str(home), "serve", "--port", "{port}"], {},
-                  "/conformance")
+def twinhub_server(home: pathlib.Path, workers: int = 1) -> Server:
+    return Server("twinhub", [sys.executable, "-m", "twinhub", "--home", str(home), "serve", "--port", "{port}",
+                              "--workers", str(workers)], {}, "/conformance")
 
 
-def tipg_server() -> Server:
+def tipg_server(workers: int = 1) -> Server:
     env = {"DATABASE_URL": PG_URL, "TIPG_DB_SCHEMAS": json.dumps([PG_SCHEMA])}
     return Server("tipg", [sys.executable, "-m", "uvicorn", "tipg.main:app", "--host", "127.0.0.1", "--port", "{port}",
-                           "--log-level", "warning", "--no-access-log"], env, "/conformance")
+                           "--workers", str(workers), "--log-level", "warning", "--no-access-log"], env, "/conformance")
 
 
 class Routes:
@@ -381,10 +381,10 @@ def warm_up(routes: Routes, extent, seconds: float) -> None:
 # --- the run and its report --------------------------------------------------------------------------
 
 def run(rows: int, requests: int, tiles_n: int, clients: int, load_s: float, warmup_s: float, paint_repeat: int,
-        out: pathlib.Path) -> dict:
+        out: pathlib.Path, workers: int = 1) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     result: dict = {"machine": {"cpus": os.cpu_count(), "load_before": _load(), "python": platform.python_version()},
-                    "tipg": TIPG_VERSION, "rows_generated": rows}
+                    "tipg": TIPG_VERSION, "rows_generated": rows, "workers": workers}
     with tempfile.TemporaryDirectory() as tmp:
         print(f"bench.serve: publishing {rows:,} rows…", file=sys.stderr, flush=True)
         hub, table, published = publish_layer(pathlib.Path(tmp), rows)
@@ -392,9 +392,9 @@ def run(rows: int, requests: int, tiles_n: int, clients: int, load_s: float, war
         print("bench.serve: loading PostGIS…", file=sys.stderr, flush=True)
         try:
             result["postgis_rows"] = load_postgis(hub, table)
-            twinhub, tipg = twinhub_server(hub.home), None
+            twinhub, tipg = twinhub_server(hub.home, workers), None
             try:
-                tipg = tipg_server()
+                tipg = tipg_server(workers)
                 routes = Routes(twinhub, tipg, table)
                 extent = tuple(json.loads(fetch(f"{twinhub.base}/collections/{table}")[1])
                                ["extent"]["spatial"]["bbox"][0])
@@ -449,7 +449,7 @@ def markdown(result: dict) -> str:
     m = result["machine"]
     lines = [f"# twinhub serve against TiPg {result['tipg']} (PostGIS), the same layer, the same run", "",
              f"{result.get('rows', 0):,} published points (`{result.get('table')}`; PostGIS: "
-             f"{result.get('postgis_rows', 0):,}), one uvicorn worker each, loopback. {m['cpus']} CPUs, "
+             f"{result.get('postgis_rows', 0):,}), {result.get('workers', 1)} uvicorn worker(s) each, loopback. {m['cpus']} CPUs, "
              f"load average {m['load_before']} before, {m['load_after']} after.", "",
              "| figure | target | twinhub | TiPg | twinhub / TiPg | met |", "|---|---|---|---|---|---|"]
     for t in result["targets"]:
@@ -490,9 +490,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--load-s", type=float, default=60.0)
     parser.add_argument("--warmup-s", type=float, default=15.0)
     parser.add_argument("--paint", type=int, default=5, help="map loads timed (0 skips the map)")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers of each server (the same for both)")
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("bench-results"))
     args = parser.parse_args(argv)
-    result = run(args.rows, args.requests, args.tiles, args.clients, args.load_s, args.warmup_s, args.paint, args.out)
+    result = run(args.rows, args.requests, args.tiles, args.clients, args.load_s, args.warmup_s, args.paint, args.out,
+                 args.workers)
     print(markdown(result))
     return result
 
