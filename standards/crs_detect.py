@@ -284,17 +284,18 @@ def candidates_message(candidates: list[CRSCandidate]) -> str:
     return "candidates from the coordinates (set source.crs yourself; the hub never guesses):\n" + "\n".join(lines)
 
 
-def crs_hint(chunks: Iterable, city: City, target_crs: str) -> str:
-    """:func:`candidates_message` for the first chunk of a source (anything with ``.geometry``).
-
-    For error messages when a source declares no CRS; reading problems are left
-    to the caller's own checks, so they only shorten the hint.
-    """
+def first_located_chunk(chunks: Iterable):
+    """A source's first chunk if it carries geometry (``.geometry``), else None; reading problems are left
+    to the caller's own checks (a hint for an error message only gets shorter)."""
     try:
         first = next(iter(chunks), None)
     except Exception:  # noqa: BLE001 - the source's own check reports why it cannot be read
-        return ""
-    geometry = getattr(first, "geometry", None)
-    if geometry is None:
-        return ""
-    return candidates_message(rank_crs_of_geometries(geometry, city, target_crs))
+        return None
+    return first if getattr(first, "geometry", None) is not None else None
+
+
+def crs_hint(chunks: Iterable, city: City, target_crs: str) -> str:
+    """:func:`candidates_message` for the first chunk of a source (anything with ``.geometry``), for error
+    messages when a source declares no CRS."""
+    first = first_located_chunk(chunks)
+    return candidates_message(rank_crs_of_geometries(first.geometry, city, target_crs)) if first is not None else ""

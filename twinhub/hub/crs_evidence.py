@@ -45,7 +45,17 @@ from twinhub.catalog.notes import column_facts
 from twinhub.catalog.query import locked_connection
 from twinhub.hub.home import Hub
 from twinhub.standards.crs import resolve_crs, transform_xy
-from twinhub.standards.crs_detect import TIE, CRSCandidate, Landmark, load_landmarks, metres_apart, rank_crs
+from twinhub.standards.crs_detect import (
+    TIE,
+    CRSCandidate,
+    Landmark,
+    candidates_message,
+    first_located_chunk,
+    load_landmarks,
+    metres_apart,
+    positions,
+    rank_crs,
+)
 
 SAMPLE = 2_000  # positions of the file looked at
 MAX_SAME_NAME = 5  # a name published more often than this ("公共厕所") says nothing about a position
@@ -388,16 +398,10 @@ def _decide(result: CRSEvidence) -> None:
 def evidence_hint(hub: Hub, chunks: Iterable, name_column: str | None = None, district_column: str | None = None,
                   exclude: str | None = None) -> str:
     """The range's candidates (standards/crs_detect.py) and the hub's evidence, for a source declaring no CRS."""
-    from twinhub.standards.crs_detect import candidates_message, positions
-
-    try:
-        first = next(iter(chunks), None)
-    except Exception:  # noqa: BLE001 - the source's own check reports why it cannot be read
+    first = first_located_chunk(chunks)
+    if first is None:
         return ""
-    geometry = getattr(first, "geometry", None)
-    if geometry is None:
-        return ""
-    frame = first.frame
+    geometry, frame = first.geometry, first.frame
     x, y = centres(geometry)
     name, district = (frame[c].to_numpy() if isinstance(c, str) and c in frame.columns else None
                       for c in (name_column, district_column))  # a derived field ({constant: ...}) is no column
