@@ -3,8 +3,9 @@
     python -m bench.profile --rows 1e6 [--source csv|gpkg]
 
 Generates the benchmark's source (bench/generate.py), then runs it through
-``twinhub.hub.ingest`` with a timer around each stage's function (read, labels and
-types, reprojection, validation, quarantine records, run figures, stage writes,
+``twinhub.hub.ingest`` with a timer around each stage's function (read, the manifest's
+derived fields and filter, labels and types, reprojection, validation, quarantine
+records, run figures, stage writes,
 key duplicates, publish and its parts) and prints seconds and share of the run.
 Stages nest (publish contains its parts), so the shares of nested rows are of the
 whole run too, not of their parent. The run here is serial (``twinhub.hub.ingest.OVERLAP``
@@ -73,6 +74,9 @@ def instrument() -> None:
     _timed(conform.Conformer, "_count", "conform: run figures")
     _timed(conform.Conformer, "_quarantine", "conform: quarantine records")
     _timed(conform.Conformer, "conform", "conform (all)")
+    from twinhub.hub.derive import Derivation
+
+    _timed(Derivation, "apply", "derive: derived fields, filter, label levels")
     _timed(stage.Stage, "write", "stage: Parquet writes")
     _timed(PrivacyScan, "feed", "privacy scan")
     _timed(stage.Stage, "hold_duplicates", "stage: key order or duplicates")

@@ -81,11 +81,12 @@ def markdown(result: dict) -> str:
             f = size.get(key)
             if f:
                 lines.append(f"| {size['rows']:,} | {label} | {f['seconds']:.2f} | {f['rows_per_s']:,} | {f['peak_rss_mb']:,.0f} |")
-    lines += ["", "| rows | twinhub / floor | twinhub / ogr2ogr | published | quarantined |", "|---:|---:|---:|---:|---:|"]
+    lines += ["", "| rows | twinhub / floor | twinhub / ogr2ogr | published | quarantined | filtered |",
+              "|---:|---:|---:|---:|---:|---:|"]
     for size in result["sizes"]:
         r, c = size["ratios"], size["twinhub_csv"]
         lines.append(f"| {size['rows']:,} | {r['twinhub_vs_floor']} | {r['twinhub_gpkg_vs_ogr2ogr']} | "
-                     f"{c['published']:,} | {c['quarantined']:,} |")
+                     f"{c['published']:,} | {c['quarantined']:,} | {c.get('filtered', 0):,} |")
     v = result.get("validation")
     if v:
         lines += ["", f"Validation alone on {v['rows']:,} rows: pandera {v['pandera']['rows_per_s']:,} rows/s, "
