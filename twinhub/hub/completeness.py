@@ -125,16 +125,19 @@ def total_cap(rows_read: int) -> dict | None:
             "message": f"the source has exactly {rows_read} rows, a common export or page limit: cut off there?"}
 
 
-def peer_rows(lake: Lake, standard: str, dataset: str) -> dict[str, int]:
-    """Source rows of the versions served now of the other datasets of ``standard``."""
+def peer_rows(lake: Lake, standard: str, dataset: str, con: duckdb.DuckDBPyConnection | None = None) -> dict[str, int]:
+    """Source rows of the versions served now of the other datasets of ``standard`` (read on ``con``, the
+    caller's catalog connection, else on one opened here)."""
+    sql = (f"SELECT q.dataset, q.rows_read FROM {META_SCHEMA}.quality q JOIN {META_SCHEMA}.datasets d "
+           "USING (dataset) WHERE d.standard = ? AND q.dataset <> ? ORDER BY 1")
+    if con is not None:
+        return dict(con.execute(sql, [standard, dataset]).fetchall())
     try:
         con = lake.connect(read_only=True)
     except FileNotFoundError:  # no catalog yet: no peers
         return {}
     try:
-        return dict(con.execute(
-            f"SELECT q.dataset, q.rows_read FROM {META_SCHEMA}.quality q JOIN {META_SCHEMA}.datasets d "
-            "USING (dataset) WHERE d.standard = ? AND q.dataset <> ? ORDER BY 1", [standard, dataset]).fetchall())
+        return dict(con.execute(sql, [standard, dataset]).fetchall())
     finally:
         con.close()
 
@@ -164,10 +167,11 @@ def assess(stage: Stage, standard: str, peers: dict[str, int], hidden: set[str] 
 
 
 def record(lake: Lake, dataset: str, standard: str, stage: Stage, details: dict,
-           weights: dict[str, float]) -> None:
-    """Assess the stage into ``details["truncation"]`` and the score's completeness part (before finalize)."""
+           weights: dict[str, float], con: duckdb.DuckDBPyConnection | None = None) -> None:
+    """Assess the stage into ``details["truncation"]`` and the score's completeness part (before finalize);
+    ``con``: a catalog connection the caller holds open."""
     hidden = protected_columns(details.get("privacy"))
-    details["truncation"] = assess(stage, standard, peer_rows(lake, standard, dataset), hidden)
+    details["truncation"] = assess(stage, standard, peer_rows(lake, standard, dataset, con), hidden)
     if details["truncation"]["suspected"] and details.get("score"):
         details["score"] = score.penalize_truncation(details["score"], weights)
     for finding in details["truncation"]["findings"]:

@@ -446,7 +446,7 @@ def offset_findings(hub: Hub, dataset_id: str, x: ArrayLike, y: ArrayLike, names
         standard = standard or _standard_of(dataset_id, catalog)
         if standard is None:
             return [], ""
-        published = _published_near(catalog, xs, ys, standard, target.is_geographic)
+        published = _published_near(catalog, xs, ys, standard, dataset_id, target.is_geographic)
     if published[0].size < 1:
         return [], ""
     hypotheses = _offset_hypotheses(xs, ys, target.name)
@@ -496,14 +496,14 @@ def _offset_hypotheses(x: NDArray, y: NDArray, target: str) -> dict[str, tuple[N
     return out
 
 
-def _published_near(con: duckdb.DuckDBPyConnection, x: NDArray, y: NDArray, standard: str,
+def _published_near(con: duckdb.DuckDBPyConnection, x: NDArray, y: NDArray, standard: str, dataset: str,
                     geographic: bool) -> tuple[NDArray, NDArray, NDArray]:
     """(px, py, names) of published features (their centres) of ``standard`` around the staged points (3 km
     margin), read as numpy columns."""
     margin = 3_000.0 / 111_000.0 if geographic else 3_000.0
     box = [float(np.min(x)) - margin, float(np.min(y)) - margin, float(np.max(x)) + margin, float(np.max(y)) + margin]
-    parts = [con.execute(_near_sql(dataset, geometry, has_name), box).fetchnumpy()
-             for dataset, geometry, has_name in _standard_layers(con, standard)]
+    parts = [con.execute(_near_sql(layer, geometry, has_name), box).fetchnumpy()
+             for layer, geometry, has_name in _standard_layers(con, standard, dataset)]
     if not parts:
         return np.empty(0), np.empty(0), np.empty(0, dtype=object)
     px, py, pn = (np.concatenate([np.asarray(p[k]) for p in parts]) for k in ("x", "y", "name"))
@@ -511,15 +511,22 @@ def _published_near(con: duckdb.DuckDBPyConnection, x: NDArray, y: NDArray, stan
     return px.astype(np.float64)[ok], py.astype(np.float64)[ok], _text(pn.astype(object)[ok])
 
 
-def _standard_layers(con, standard: str) -> list[tuple[str, str, bool]]:
-    rows = con.execute(f"SELECT dataset FROM {META_SCHEMA}.datasets WHERE standard = ? ORDER BY dataset",
-                       [standard]).fetchall()
+MAX_PEERS = 8  # datasets of the standard compared with, the largest first: a run --all stays linear
+
+
+def _standard_layers(con, standard: str, dataset: str) -> list[tuple[str, str, bool]]:
+    """The datasets of ``standard`` to compare with (``dataset``'s served version and the largest others, at most
+    MAX_PEERS in all): their geometry column and whether they carry a name."""
+    rows = con.execute(
+        f"SELECT d.dataset FROM {META_SCHEMA}.datasets d LEFT JOIN {META_SCHEMA}.quality q USING (dataset) "
+        "WHERE d.standard = ? ORDER BY d.dataset = ? DESC, q.rows_read DESC NULLS LAST, d.dataset LIMIT ?",
+        [standard, dataset, MAX_PEERS]).fetchall()
     layers = []
-    for (dataset,) in rows:
-        facts = column_facts(con, dataset)
+    for (layer,) in rows:
+        facts = column_facts(con, layer)
         geometry = next((c["name"] for c in facts if c["is_geometry"]), None)
         if geometry:
-            layers.append((dataset, geometry, any(c["name"] == "name" for c in facts)))
+            layers.append((layer, geometry, any(c["name"] == "name" for c in facts)))
     return layers
 
 

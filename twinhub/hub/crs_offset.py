@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 
+import duckdb
 import numpy as np
 import pyarrow.dataset as pads
 import shapely
@@ -42,17 +43,19 @@ def staged_sample(stage: Stage, name: str | None, limit: int = SAMPLE) -> tuple[
     return x, y, names
 
 
-def record(hub: Hub, dataset: str, standard: str, stage: Stage, details: dict, served: bool) -> None:
+def record(hub: Hub, dataset: str, standard: str, stage: Stage, details: dict, served: bool,
+           con: duckdb.DuckDBPyConnection | None = None) -> None:
     """Compare the stage with what is published into ``details["crs_offset"]`` (before finalize).
 
-    ``served``: the dataset has a served version (its own earlier rows are evidence too)."""
+    ``served``: the dataset has a served version (its own earlier rows are evidence too); ``con``: a catalog
+    connection the caller holds open."""
     peers = (details.get("truncation") or {}).get("peers", 0)  # other datasets of the standard, counted there
     if stage.geometry_column is None or not (peers or served):
         return
     x, y, names = staged_sample(stage, "name")
     if x.size == 0:
         return
-    findings, message = offset_findings(hub, dataset, x, y, names, standard)
+    findings, message = offset_findings(hub, dataset, x, y, names, standard, con=con)
     details["crs_offset"] = {"findings": findings, "sampled": int(x.size)}
     if message:
         log.warning("%s: %s", dataset, message)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from twinhub.catalog.info import dataset_info, last_published
 from twinhub.catalog.publish import DatasetEntry, PublishResult, RunInfo, publish, record_unpublished
+from twinhub.catalog.query import locked_connection
 from twinhub.catalog.stage import SUMMARY, Stage
 from twinhub.connectors import SourceError, open_source
 from twinhub.connectors.readahead import read_ahead
@@ -42,6 +43,8 @@ from twinhub.standards.pack import Standard
 from twinhub.standards.score import cadence_seconds
 
 if TYPE_CHECKING:
+    import duckdb
+
     from twinhub.standards.privacy import PrivacyScan
 
 log = logging.getLogger("twinhub")
@@ -244,9 +247,12 @@ def stage_dataset(hub: Hub, registered: Registered, run_id: str, force: bool = F
             _derived_details(run.details, derivation)
         for warning in run_warnings(run.details) + protection.steward_lines(run.details["privacy"]):
             log.warning("%s: %s", manifest.id, warning)
-        completeness.record(hub.lake, manifest.id, standard.name, stage, run.details, dict(hub.pack.city.score_weights))
-        partly_outside.record(stage, conformer.c.gate, run.details, manifest.id, policy=manifest.outside)
-        crs_offset.record(hub, manifest.id, standard.name, stage, run.details, served=served is not None)
+        with _catalog_reader(hub) as catalog:  # one connection for the assessments comparing with the catalog
+            completeness.record(hub.lake, manifest.id, standard.name, stage, run.details,
+                                dict(hub.pack.city.score_weights), con=catalog)
+            partly_outside.record(stage, conformer.c.gate, run.details, manifest.id, policy=manifest.outside)
+            crs_offset.record(hub, manifest.id, standard.name, stage, run.details, served=served is not None,
+                              con=catalog)
         stage.finalize(tuple(standard.primary_key), info=_run_info(run))
     except Exception as exc:
         stage.cleanup()
@@ -257,6 +263,19 @@ def stage_dataset(hub: Hub, registered: Registered, run_id: str, force: bool = F
             derivation.close()
     faults.point("stage.after_finalize")
     return StagedRun(stage=stage, run=run, previous=served)
+
+
+@contextlib.contextmanager
+def _catalog_reader(hub: Hub) -> Iterator[duckdb.DuckDBPyConnection | None]:
+    """A read-only catalog connection with file access off, or None before the catalog exists."""
+    if not hub.lake.exists():
+        yield None
+        return
+    con = locked_connection(hub.lake)
+    try:
+        yield con
+    finally:
+        con.close()
 
 
 def publish_stage(hub: Hub, registered: Registered, run_id: str) -> PublishResult:
