@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -141,25 +144,21 @@ def test_a_rejected_code_is_not_usable_and_its_decision_is_audited(tmp_path):
     assert again.exit_code == 2 and "no pending code proposal" in again.output
 
 
-def _accept(home: str, review_id: str) -> str:
-    from twinhub.hub import review_codes
-
-    return review_codes.accept(Hub.open(pathlib.Path(home)), review_id, "accepted in parallel")[1]
-
-
 @pytest.mark.slow
 def test_two_stewards_accepting_at_once_lose_no_code(tmp_path):
-    import concurrent.futures
-    import multiprocessing
-
+    """Four `twinhub review approve` processes started together: each acceptance sees the one before."""
     hub = transport_hub(tmp_path)
     codes = ["funicular", "monorail", "water_taxi", "airport_shuttle"]
     for code in codes:
         result = cli(hub, "review", "propose-code", "transit_mode", code, "--department", "transport",
                      "--label", f"en={code.replace('_', ' ').title()}", "--reason", "ours")
         assert result.exit_code == 0, result.output
-    with concurrent.futures.ProcessPoolExecutor(4, mp_context=multiprocessing.get_context("spawn")) as pool:
-        versions = list(pool.map(_accept, [str(hub.home)] * 4, [f"code:transit_mode.{c}" for c in codes]))
+    approvals = [subprocess.Popen([sys.executable, "-m", "twinhub", "--home", str(hub.home), "review", "approve",
+                                   f"code:transit_mode.{code}", "--reason", "accepted in parallel"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for code in codes]
+    outputs = [process.communicate(timeout=300)[0] for process in approvals]
+    assert [process.returncode for process in approvals] == [0, 0, 0, 0], outputs
+    versions = [re.search(r"into transit_mode (\d+\.\d+\.\d+)", out).group(1) for out in outputs]
     assert sorted(versions) == ["1.1.0", "1.2.0", "1.3.0", "1.4.0"]  # each acceptance saw the one before
     vocabulary = Hub.open(hub.home).pack.vocabulary("transit_mode")
     assert vocabulary.version == "1.4.0" and all(vocabulary.concept(c) is not None for c in codes)
