@@ -275,7 +275,7 @@ def test_group_page_lists_the_departments_dataset(dagster_ui: DagsterUI, page: P
         expect(page.get_by_text("elderly_care_staged", exact=True).first).to_be_visible()
         # the lineage nodes fill in their live data: materialized, and the staging audit passed
         expect(page.get_by_text("Materialized", exact=True).first).to_be_visible()
-        expect(page.get_by_text("5 / 5 Passed", exact=True)).to_be_visible()
+        expect(page.get_by_text("7 / 7 Passed", exact=True)).to_be_visible()
     finally:
         _screenshot(page, "group_civil_affairs")
 
@@ -301,7 +301,7 @@ def test_checks_tab_shows_check_results(dagster_ui: DagsterUI, page: Page):
     try:
         # health's staging: 15 of 16 rows carry mapped labels, under the 95% the audit wants
         _open(page, dagster_ui.url("/assets/health/health_centres_staged?view=checks"))
-        expect(page.get_by_text("Checks (5)")).to_be_visible()
+        expect(page.get_by_text("Checks (7)")).to_be_visible()
         passing = _table_rows(page).filter(has=page.get_by_text("crs_and_geometry", exact=True))
         warning = _table_rows(page).filter(has=page.get_by_text("label_coverage", exact=True))
         expect(passing).to_have_count(1)
