@@ -367,7 +367,7 @@ def create_app(hub: Hub, today: dt.date | None = None, dagster_url: str | None =
                           {"rel": "collection", "href": f"{b}/collections/{cid}", "type": "application/json"}]
         return JSONResponse(found, media_type=GEOJSON, headers={"Content-Crs": f"<{out_crs}>"})
 
-    cache = TileCache()
+    cache = TileCache(hub.home / "cache" / "tiles")  # shared by the workers (serve/tilecache.py)
 
     @app.get("/collections/{cid}/tiles", summary="The collection's tilesets (OGC API – Tiles)",
              responses={200: {"model": models.TileSets}, **models.errors(*OF_A_COLLECTION)})
@@ -411,10 +411,10 @@ def create_app(hub: Hub, today: dt.date | None = None, dagster_url: str | None =
             key = cache.key(r.context.snapshot, view, z, x, y)
             if request.headers.get("if-none-match") == f'"{key}"':
                 return Response(status_code=304, headers={"ETag": f'"{key}"'})
-            body = cache.get(key)
+            body = cache.get(key, r.context.snapshot)
             if body is None:
                 body = tiles.tile(r.con, view, z, x, y, r.table_crs(cid), cid, r.source(cid, view))
-                cache.put(key, body)
+                cache.put(key, body, r.context.snapshot)
         finally:
             r.close()
         return Response(body, status_code=200 if body else 204, media_type=MVT,
