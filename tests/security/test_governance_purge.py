@@ -86,3 +86,19 @@ def test_the_served_version_and_a_purge_without_reason_are_refused(leaked):
         purge(hub.lake, "hotline.cases", versions["leak"], reason=" ")
     assert run_query(hub.lake, "SELECT count(*) FROM hotline.cases", as_of=versions["leak"]).rows == [(40,)]
     assert [s for (s,) in query(hub, "SELECT status FROM catalog.audit WHERE action = 'purge'")] == ["refused"] * 2
+
+
+def test_purge_through_the_cli_also_removes_the_tiles_servers_kept(leaked):
+    """Vector tiles drawn from the leaked rows, kept on disk for `twinhub serve`'s workers, go with them."""
+    from click.testing import CliRunner
+
+    from twinhub.cli.main import main
+    from twinhub.serve.tilecache import TileCache, tiles_folder
+
+    hub, versions, _ = leaked
+    TileCache(tiles_folder(hub.home)).put("f" * 32, f"{LEAK}tile".encode(), snapshot=versions["leak"])
+    assert any(p.is_file() for p in tiles_folder(hub.home).rglob("*"))
+    result = CliRunner().invoke(main, ["--home", str(hub.home), "catalog", "purge", "hotline.cases", "--version",
+                                       str(versions["leak"]), "--reason", "residents' notes", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert not tiles_folder(hub.home).exists()

@@ -105,7 +105,11 @@ def purge(ctx: click.Context, dataset: str, version: int, reason: str, yes: bool
     if not yes:
         click.confirm(f"Purge version {version} of {dataset}? Every catalog version from it to {dataset}'s next "
                       "version is expired, other datasets' included.", abort=True)
-    result = purge_version(open_hub(ctx).lake, dataset, version, reason)
+    from twinhub.serve.tilecache import forget_all
+
+    hub = open_hub(ctx)
+    result = purge_version(hub.lake, dataset, version, reason)
+    forget_all(hub.home)  # tiles drawn from the purged rows, kept for the servers' workers
     others = "; ".join(f"{d} {', '.join(map(str, v))}" for d, v in result.others.items()) or "none"
     click.echo(f"{dataset}: version {version} purged: catalog versions {', '.join(map(str, result.snapshots))} "
                f"expired, {len(result.files)} files and {result.inlined_rows} inlined rows deleted; "

@@ -32,7 +32,7 @@ from twinhub.serve.cache import Context, Served
 from twinhub.serve.collections import CRS84, Meta, crs_of_uri, crs_uri
 from twinhub.serve.models import EVERY_READ, GEOJSON, MVT, OF_A_COLLECTION
 from twinhub.serve.readers import reader
-from twinhub.serve.tilecache import TileCache
+from twinhub.serve.tilecache import TileCache, tiles_folder
 
 OPENAPI = "application/vnd.oai.openapi+json;version=3.1"  # FastAPI writes OpenAPI 3.1
 CONFORMANCE = (
@@ -367,7 +367,7 @@ def create_app(hub: Hub, today: dt.date | None = None, dagster_url: str | None =
                           {"rel": "collection", "href": f"{b}/collections/{cid}", "type": "application/json"}]
         return JSONResponse(found, media_type=GEOJSON, headers={"Content-Crs": f"<{out_crs}>"})
 
-    cache = TileCache(hub.home / "cache" / "tiles")  # shared by the workers (serve/tilecache.py)
+    cache = TileCache(tiles_folder(hub.home))  # shared by the workers (serve/tilecache.py)
 
     @app.get("/collections/{cid}/tiles", summary="The collection's tilesets (OGC API – Tiles)",
              responses={200: {"model": models.TileSets}, **models.errors(*OF_A_COLLECTION)})

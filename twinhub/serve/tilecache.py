@@ -23,6 +23,16 @@ from collections import OrderedDict
 from twinhub.catalog.features import View
 
 
+def tiles_folder(home: pathlib.Path) -> pathlib.Path:
+    """Where the workers of the hub at ``home`` share their tiles."""
+    return home / "cache" / "tiles"
+
+
+def forget_all(home: pathlib.Path) -> None:
+    """Remove every tile kept on disk (``catalog purge``: no tile may outlive the rows it was drawn from)."""
+    shutil.rmtree(tiles_folder(home), ignore_errors=True)
+
+
 class TileCache:
     def __init__(self, folder: pathlib.Path | None = None, max_bytes: int = 256 * 1024 * 1024,
                  disk_max_bytes: int = 1024 * 1024 * 1024):
