@@ -25,6 +25,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def one_shelter_fewer(hub: Hub) -> str:
+    """A publish, as far as the catalog is concerned: emergency.shelters one row fewer, in a new snapshot;
+    returns the removed shelter's id."""
+    con = hub.lake.connect()
+    try:
+        first = con.execute("SELECT min(facility_id) FROM emergency.shelters").fetchone()[0]
+        con.execute("DELETE FROM emergency.shelters WHERE facility_id = ?", [first])
+    finally:
+        con.close()
+    return first
+
+
 @pytest.fixture(scope="module")
 def served_hub(tmp_path_factory) -> Hub:
     """The sample city, published; the serve tests' own (they add grants and tokens)."""

@@ -15,6 +15,8 @@ from twinhub.catalog import tokens
 from twinhub.catalog.grants import Consumer, Grant, delete_grant, save_grant
 from twinhub.serve.app import create_app
 
+from .conftest import one_shelter_fewer
+
 pytestmark = pytest.mark.slow
 TODAY = dt.date.today()
 
@@ -60,12 +62,7 @@ def test_a_grant_removed_closes_the_collection_on_the_next_request(served_hub, c
 
 def test_a_new_catalog_version_is_served_on_the_next_request(served_hub, client):
     before = client.get("/collections/emergency.shelters/items").json()["numberMatched"]
-    con = served_hub.lake.connect()
-    try:  # a publish, as far as the catalog is concerned: one row fewer in a new snapshot
-        first = con.execute("SELECT min(facility_id) FROM emergency.shelters").fetchone()[0]
-        con.execute("DELETE FROM emergency.shelters WHERE facility_id = ?", [first])
-    finally:
-        con.close()
+    first = one_shelter_fewer(served_hub)
     after = client.get("/collections/emergency.shelters/items").json()
     assert after["numberMatched"] == before - 1
     assert first not in {f["properties"]["facility_id"] for f in after["features"]}
